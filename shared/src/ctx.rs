@@ -1,0 +1,76 @@
+//! What a function needs, built once per cold start: settings, SDK clients, cached secrets.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::secrets::CachedSecret;
+use crate::store::Store;
+
+/// Settings from the function's environment (template.yaml sets them).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub table_name: String,
+    pub events_queue_url: String,
+    pub pepper_secret_id: String,
+    pub jwt_audience: String,
+    /// Requests per minute per credential unless the connector or token says otherwise.
+    pub default_rate_limit: u32,
+    /// The longest a JWT may live (`exp - iat`, and `exp - now`).
+    pub jwt_max_lifetime_secs: i64,
+}
+
+impl Settings {
+    /// Reads settings through `var` (the process environment, or a map in the local gateway).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let need = |k: &str| var(k).ok_or_else(|| format!("environment variable {k} is not set"));
+        let num = |k: &str, default: i64| -> Result<i64, String> {
+            var(k).map_or(Ok(default), |v| {
+                v.parse().map_err(|_| format!("{k} must be a number"))
+            })
+        };
+        Ok(Self {
+            table_name: need("KOPPEL_TABLE")?,
+            events_queue_url: need("KOPPEL_EVENTS_QUEUE_URL")?,
+            pepper_secret_id: need("KOPPEL_PEPPER_SECRET")?,
+            jwt_audience: need("KOPPEL_JWT_AUDIENCE")?,
+            default_rate_limit: u32::try_from(num("KOPPEL_DEFAULT_RATE_LIMIT", 30)?)
+                .map_err(|_| "KOPPEL_DEFAULT_RATE_LIMIT out of range")?,
+            jwt_max_lifetime_secs: num("KOPPEL_JWT_MAX_LIFETIME_SECS", 3600)?,
+        })
+    }
+
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+}
+
+#[derive(Debug)]
+pub struct Ctx {
+    pub settings: Settings,
+    pub store: Store,
+    pub sqs: aws_sdk_sqs::Client,
+    pub pepper: CachedSecret,
+}
+
+impl Ctx {
+    pub fn new(sdk: &SdkConfig, settings: Settings) -> Self {
+        Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table_name),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            pepper: CachedSecret::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                &settings.pepper_secret_id,
+            ),
+            settings,
+        }
+    }
+
+    /// Loads the SDK configuration (region, credentials, `AWS_ENDPOINT_URL`) once.
+    pub async fn sdk_config() -> SdkConfig {
+        aws_config::load_defaults(BehaviorVersion::latest()).await
+    }
+
+    pub async fn from_env() -> Result<Self, String> {
+        let settings = Settings::from_env()?;
+        Ok(Self::new(&Self::sdk_config().await, settings))
+    }
+}

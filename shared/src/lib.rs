@@ -1,0 +1,24 @@
+//! Koppel's shared crate: the models, the request pipeline every handler runs first, the
+//! single-table store, credentials, the access decision, errors as problem+json, and the
+//! outbox. Everything a function needs beyond its own route logic lives here, once.
+
+pub mod access;
+pub mod credential;
+pub mod ctx;
+pub mod error;
+pub mod ids;
+pub mod ip_allow;
+pub mod jwt;
+pub mod model;
+pub mod outbox;
+pub mod pipeline;
+pub mod principal;
+pub mod rate_limit;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;
+pub mod time_util;
+
+pub use ctx::{Ctx, Settings};
+pub use error::ApiError;
+pub use principal::Principal;

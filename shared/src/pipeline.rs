@@ -1,0 +1,123 @@
+//! The request pipeline every handler runs first: request id, principal from the
+//! authorizer context, one tracing span, body limit, rate limit; then the route; then
+//! errors as problem+json and the `RateLimit-*` headers on every response.
+
+use std::future::Future;
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::principal::Principal;
+use crate::rate_limit;
+use crate::{Ctx, time_util};
+
+/// Larger bodies get 413 (API Gateway itself allows 10 MB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub type RouteResult = Result<Response<Body>, ApiError>;
+
+/// The API Gateway request id, or a fresh one when there is none.
+pub fn request_id(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(c)) => c.request_id.clone(),
+        _ => None,
+    }
+    .or_else(|| req.lambda_context_ref().map(|c| c.request_id.clone()))
+    .filter(|s| !s.is_empty())
+    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn principal(req: &Request) -> Result<Principal, String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(c)) => Principal::from_context(&c.authorizer.fields),
+        _ => Err("request has no API Gateway REST context".into()),
+    }
+}
+
+fn body_len(body: &Body) -> usize {
+    match body {
+        Body::Empty => 0,
+        Body::Text(t) => t.len(),
+        Body::Binary(b) => b.len(),
+        _ => 0,
+    }
+}
+
+/// Runs `route` for an authorized request. Never fails: every error becomes a response.
+pub async fn run<F, Fut>(req: Request, ctx: &Ctx, route: F) -> Response<Body>
+where
+    F: FnOnce(Principal, Request) -> Fut,
+    Fut: Future<Output = RouteResult>,
+{
+    let request_id = request_id(&req);
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %path,
+        workspace = tracing::field::Empty,
+        credential = tracing::field::Empty,
+        user = tracing::field::Empty,
+    );
+    async move {
+        let mut standing = None;
+        let result = async {
+            let p = principal(&req).map_err(ApiError::internal)?;
+            let span = tracing::Span::current();
+            span.record("workspace", p.workspace_id.as_str());
+            span.record("credential", p.credential_id.as_str());
+            span.record("user", p.user_id.as_str());
+
+            let now = time_util::now().unix_timestamp();
+            let s = rate_limit::hit(&ctx.store, &p.credential_id, p.rate_limit, now).await?;
+            standing = Some(s);
+            if !s.allowed {
+                return Err(ApiError::too_many_requests(
+                    s.reset_after.max(1) as u64,
+                    s.limit,
+                ));
+            }
+            if body_len(req.body()) > MAX_BODY_BYTES {
+                return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+            }
+            route(p, req).await
+        }
+        .await;
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(e) => {
+                if e.status.is_server_error() {
+                    tracing::error!(status = e.status.as_u16(), "request failed");
+                } else {
+                    tracing::info!(status = e.status.as_u16(), problem = e.slug, "request refused");
+                }
+                e.to_response(&request_id, &path)
+            }
+        };
+        if let Some(s) = standing {
+            s.apply(resp.headers_mut());
+        }
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        tracing::info!(status = resp.status().as_u16(), "done");
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> RouteResult {
+    let body = serde_json::to_string(value).map_err(ApiError::internal)?;
+    Ok(Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(body))
+        .expect("static headers are valid"))
+}

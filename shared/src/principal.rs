@@ -1,0 +1,154 @@
+//! Who is calling: built by the authorizer, handed to functions through API Gateway's
+//! authorizer context. That context only carries strings, numbers and booleans, and REST
+//! APIs pass every value on as a string, so parsing accepts both.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::credential::CredentialKind;
+use crate::error::ApiError;
+use crate::model::{Level, Scope, Scopes};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub workspace_id: String,
+    pub user_id: String,
+    pub connector_id: Option<String>,
+    pub credential_id: String,
+    pub credential_kind: CredentialKind,
+    pub scopes: Scopes,
+    pub access_level: Level,
+    /// Requests per minute for this credential.
+    pub rate_limit: u32,
+}
+
+impl Principal {
+    /// The authorizer's `principalId`: the acting user.
+    pub fn principal_id(&self) -> &str {
+        &self.user_id
+    }
+
+    pub fn scopes_string(&self) -> String {
+        self.scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn to_context(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Value| {
+            m.insert(k.to_owned(), v);
+        };
+        put("workspace_id", self.workspace_id.clone().into());
+        put("user_id", self.user_id.clone().into());
+        put(
+            "connector_id",
+            self.connector_id.clone().unwrap_or_default().into(),
+        );
+        put("credential_id", self.credential_id.clone().into());
+        put("credential_kind", self.credential_kind.as_str().into());
+        put("scopes", self.scopes_string().into());
+        put("access_level", self.access_level.as_str().into());
+        put("rate_limit", self.rate_limit.into());
+        m
+    }
+
+    pub fn from_context(fields: &HashMap<String, Value>) -> Result<Self, String> {
+        let text = |k: &str| -> Result<String, String> {
+            match fields.get(k) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(Value::Number(n)) => Ok(n.to_string()),
+                _ => Err(format!("authorizer context lacks `{k}`")),
+            }
+        };
+        let connector_id = text("connector_id")?;
+        Ok(Self {
+            workspace_id: text("workspace_id")?,
+            user_id: text("user_id")?,
+            connector_id: (!connector_id.is_empty()).then_some(connector_id),
+            credential_id: text("credential_id")?,
+            credential_kind: CredentialKind::parse(&text("credential_kind")?)
+                .ok_or("bad credential_kind")?,
+            scopes: text("scopes")?
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()?,
+            access_level: text("access_level")?.parse()?,
+            rate_limit: text("rate_limit")?
+                .parse()
+                .map_err(|_| "bad rate_limit".to_owned())?,
+        })
+    }
+
+    /// The check every route makes: the scope it needs, and for writes the level.
+    pub fn require(&self, scope: Option<Scope>, level: Level) -> Result<(), ApiError> {
+        if let Some(scope) = scope
+            && !self.scopes.contains(&scope)
+        {
+            return Err(ApiError::forbidden(format!(
+                "This credential lacks the scope `{scope}`."
+            )));
+        }
+        if self.access_level < level {
+            return Err(ApiError::forbidden(format!(
+                "This needs access level `{level}`; this credential has `{}`.",
+                self.access_level
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_round_trips_even_when_stringified() {
+        let p = Principal {
+            workspace_id: "ws_1".into(),
+            user_id: "usr_1".into(),
+            connector_id: None,
+            credential_id: "abc".into(),
+            credential_kind: CredentialKind::PersonalAccessToken,
+            scopes: [Scope::CasesRead, Scope::DsrWrite].into_iter().collect(),
+            access_level: Level::Handle,
+            rate_limit: 30,
+        };
+        let ctx: HashMap<String, Value> = p.to_context().into_iter().collect();
+        assert_eq!(Principal::from_context(&ctx).unwrap(), p);
+        // API Gateway REST hands every context value on as a string.
+        let stringified: HashMap<String, Value> = ctx
+            .into_iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, Value::String(s))
+            })
+            .collect();
+        assert_eq!(Principal::from_context(&stringified).unwrap(), p);
+    }
+
+    #[test]
+    fn require_checks_scope_then_level() {
+        let p = Principal {
+            workspace_id: "w".into(),
+            user_id: "u".into(),
+            connector_id: Some("c".into()),
+            credential_id: "x".into(),
+            credential_kind: CredentialKind::ApiKey,
+            scopes: [Scope::CasesRead].into_iter().collect(),
+            access_level: Level::Read,
+            rate_limit: 30,
+        };
+        assert!(p.require(Some(Scope::CasesRead), Level::Read).is_ok());
+        assert!(p.require(Some(Scope::CasesWrite), Level::Read).is_err());
+        assert!(p.require(Some(Scope::CasesRead), Level::Handle).is_err());
+        assert!(p.require(None, Level::Read).is_ok());
+    }
+}

@@ -1,0 +1,422 @@
+//! The single DynamoDB table. Items are (de)serialised with `serde_dynamo`; the keys are
+//! added here, so models stay plain data.
+//!
+//! # Key design and access patterns
+//!
+//! | item | pk | sk | gsi1pk / gsi1sk | ttl | read by |
+//! |---|---|---|---|---|---|
+//! | workspace | `WS#<ws>` | `WORKSPACE` | | | admin |
+//! | user | `WS#<ws>` | `USER#<user>` | | | authorizer (get), list users (query `USER#` prefix) |
+//! | e-mail claim | `WS#<ws>` | `EMAIL#<lower-case e-mail>` | | | unique e-mail per workspace; OTP lookup |
+//! | connector | `WS#<ws>` | `CONNECTOR#<con>` | | | authorizer (get), list (query `CONNECTOR#` prefix) |
+//! | credential | `CRED#<id>` | `CRED` | `WS#<ws>#HOLDER#<user or con>` / `<created_at>#<id>` | | authorizer (get by the id inside the secret); list a holder's credentials |
+//! | JWT issuer claim | `ISSUER#<iss>` | `ISSUER` | | | authorizer: JWT `iss` → connector; unique issuer |
+//! | used JWT id | `JTI#<con>#<jti>` | `JTI` | | token `exp` | single-use `jti` (conditional put) |
+//! | rate window | `RATE#<credential>#<window start>` | `RATE` | | window end + 60 s | one conditional update per request |
+//! | outbox event | `OUTBOX#<event>` | `OUTBOX` | `OUTBOX` / `<created_at>#<event>` | | sweep re-sends leftovers (query gsi1) |
+//!
+//! Uniqueness and concurrency come from condition expressions and transactions. TTL
+//! deletes late (the local emulator never does), so every read of an expiring item checks
+//! its expiry itself.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::model::{Connector, Credential, User, Workspace};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A condition failed: the item exists already, or changed under us.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("dynamodb: {0}")]
+    Sdk(String),
+    #[error("stored item does not match its model: {0}")]
+    Shape(String),
+}
+
+impl StoreError {
+    pub fn from_sdk<E>(e: E) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata,
+    {
+        let code = e.code().unwrap_or_default();
+        if code == "ConditionalCheckFailedException" || code == "TransactionCanceledException" {
+            return Self::Conflict(e.message().unwrap_or(code).to_owned());
+        }
+        Self::Sdk(DisplayErrorContext(&e).to_string())
+    }
+}
+
+impl From<StoreError> for crate::ApiError {
+    fn from(e: StoreError) -> Self {
+        crate::ApiError::internal(e)
+    }
+}
+
+/// A primary key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+
+    pub fn workspace(ws: &str) -> Self {
+        Self::new(format!("WS#{ws}"), "WORKSPACE")
+    }
+    pub fn user(ws: &str, user: &str) -> Self {
+        Self::new(format!("WS#{ws}"), format!("USER#{user}"))
+    }
+    pub fn email(ws: &str, email: &str) -> Self {
+        Self::new(format!("WS#{ws}"), format!("EMAIL#{}", email.to_lowercase()))
+    }
+    pub fn connector(ws: &str, con: &str) -> Self {
+        Self::new(format!("WS#{ws}"), format!("CONNECTOR#{con}"))
+    }
+    pub fn credential(id: &str) -> Self {
+        Self::new(format!("CRED#{id}"), "CRED")
+    }
+    pub fn issuer(iss: &str) -> Self {
+        Self::new(format!("ISSUER#{iss}"), "ISSUER")
+    }
+    pub fn jti(con: &str, jti: &str) -> Self {
+        Self::new(format!("JTI#{con}#{jti}"), "JTI")
+    }
+    pub fn outbox(event_id: &str) -> Self {
+        Self::new(format!("OUTBOX#{event_id}"), "OUTBOX")
+    }
+
+    pub fn to_item(&self) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(self.pk.clone())),
+            ("sk".to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+/// Builds a full item: the model's attributes plus its keys.
+pub fn item<T: Serialize>(key: &Key, data: &T) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(data).map_err(|e| StoreError::Shape(e.to_string()))?;
+    item.extend(key.to_item());
+    Ok(item)
+}
+
+pub fn with_gsi1(mut item: Item, pk: String, sk: String) -> Item {
+    item.insert("gsi1pk".into(), AttributeValue::S(pk));
+    item.insert("gsi1sk".into(), AttributeValue::S(sk));
+    item
+}
+
+pub fn with_ttl(mut item: Item, epoch_secs: i64) -> Item {
+    item.insert("ttl".into(), AttributeValue::N(epoch_secs.to_string()));
+    item
+}
+
+/// A transaction step that creates `item` only if its key is free.
+pub fn put_new(table: &str, item: Item) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .expect("table, item and condition are set"),
+        )
+        .build()
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+        out.item
+            .map(|i| serde_dynamo::from_item(i).map_err(|e| StoreError::Shape(e.to_string())))
+            .transpose()
+    }
+
+    pub async fn transact(&self, steps: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(steps))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Replaces an item that must exist.
+    pub async fn replace(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+        Ok(())
+    }
+
+    pub async fn workspace(&self, ws: &str) -> Result<Option<Workspace>, StoreError> {
+        self.get(&Key::workspace(ws)).await
+    }
+
+    pub async fn user(&self, ws: &str, user: &str) -> Result<Option<User>, StoreError> {
+        self.get(&Key::user(ws, user)).await
+    }
+
+    pub async fn connector(&self, ws: &str, con: &str) -> Result<Option<Connector>, StoreError> {
+        self.get(&Key::connector(ws, con)).await
+    }
+
+    pub async fn credential(&self, id: &str) -> Result<Option<Credential>, StoreError> {
+        self.get(&Key::credential(id)).await
+    }
+
+    /// A workspace with its owner, in one transaction.
+    pub async fn create_workspace(&self, ws: &Workspace, owner: &User) -> Result<(), StoreError> {
+        let mut steps = vec![put_new(&self.table, item(&Key::workspace(&ws.workspace_id), ws)?)];
+        steps.extend(self.user_steps(owner)?);
+        self.transact(steps).await
+    }
+
+    /// A user and the claim on their e-mail address: e-mail is unique per workspace.
+    pub async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let steps = self.user_steps(user)?;
+        self.transact(steps).await
+    }
+
+    fn user_steps(&self, user: &User) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let claim = serde_json::json!({ "user_id": user.user_id });
+        Ok(vec![
+            put_new(&self.table, item(&Key::user(&user.workspace_id, &user.user_id), user)?),
+            put_new(&self.table, item(&Key::email(&user.workspace_id, &user.email), &claim)?),
+        ])
+    }
+
+    pub async fn save_user(&self, user: &User) -> Result<(), StoreError> {
+        self.replace(item(&Key::user(&user.workspace_id, &user.user_id), user)?)
+            .await
+    }
+
+    pub async fn create_connector(&self, con: &Connector) -> Result<(), StoreError> {
+        let item = item(&Key::connector(&con.workspace_id, &con.connector_id), con)?;
+        self.transact(vec![put_new(&self.table, item)]).await
+    }
+
+    /// Saves a changed connector if nobody changed it since `expected_version` was read;
+    /// bumps its version.
+    pub async fn save_connector(
+        &self,
+        con: &mut Connector,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        con.version = expected_version + 1;
+        let item = item(&Key::connector(&con.workspace_id, &con.connector_id), &*con)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Claims `iss` for a connector (unique across Koppel: it is how a JWT finds its
+    /// connector) and saves the connector's JWT configuration, atomically.
+    pub async fn register_issuer(
+        &self,
+        con: &mut Connector,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let iss = &con.jwt.as_ref().expect("caller sets jwt").issuer;
+        let claim = serde_json::json!({
+            "workspace_id": con.workspace_id, "connector_id": con.connector_id,
+        });
+        let claim_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item(&Key::issuer(iss), &claim)?))
+            .condition_expression("attribute_not_exists(pk) OR connector_id = :c")
+            .expression_attribute_values(":c", AttributeValue::S(con.connector_id.clone()))
+            .build()
+            .expect("complete put");
+        con.version = expected_version + 1;
+        let con_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item(&Key::connector(&con.workspace_id, &con.connector_id), &*con)?))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+            .build()
+            .expect("complete put");
+        self.transact(vec![
+            TransactWriteItem::builder().put(claim_put).build(),
+            TransactWriteItem::builder().put(con_put).build(),
+        ])
+        .await
+    }
+
+    /// The connector that registered `iss`, if any: `(workspace, connector)`.
+    pub async fn issuer(&self, iss: &str) -> Result<Option<(String, String)>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Claim {
+            workspace_id: String,
+            connector_id: String,
+        }
+        Ok(self
+            .get::<Claim>(&Key::issuer(iss))
+            .await?
+            .map(|c| (c.workspace_id, c.connector_id)))
+    }
+
+    pub async fn create_credential(&self, cred: &Credential) -> Result<(), StoreError> {
+        let holder = cred
+            .user_id
+            .as_deref()
+            .filter(|_| cred.connector_id.is_none())
+            .or(cred.connector_id.as_deref())
+            .unwrap_or_default();
+        let item = with_gsi1(
+            item(&Key::credential(&cred.credential_id), cred)?,
+            format!("WS#{}#HOLDER#{holder}", cred.workspace_id),
+            format!("{}#{}", cred.created_at, cred.credential_id),
+        );
+        self.transact(vec![put_new(&self.table, item)]).await
+    }
+
+    pub async fn revoke_credential(&self, id: &str, at: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::credential(id).to_item()))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :t)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", AttributeValue::S(at.into()))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Records use, at most once per `older_than` (an RFC 3339 time): not a write per request.
+    pub async fn touch_credential(
+        &self,
+        id: &str,
+        now: &str,
+        older_than: &str,
+    ) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::credential(id).to_item()))
+            .update_expression("SET last_used_at = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :old)",
+            )
+            .expression_attribute_values(":now", AttributeValue::S(now.into()))
+            .expression_attribute_values(":old", AttributeValue::S(older_than.into()))
+            .send()
+            .await;
+        match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records a JWT id as used until `exp`; `false` if it was used before.
+    pub async fn consume_jti(&self, con: &str, jti: &str, exp: i64, now: i64) -> Result<bool, StoreError> {
+        let item = with_ttl(Key::jti(con, jti).to_item(), exp);
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // An expired record that TTL has not removed yet does not count.
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Level;
+
+    #[test]
+    fn item_has_keys_and_fields_and_reads_back() {
+        let u = User {
+            workspace_id: "ws_1".into(),
+            user_id: "usr_1".into(),
+            email: "A@Example.org".into(),
+            name: "A".into(),
+            rights: Level::Handle,
+            api_access: true,
+            manage_users: false,
+            manage_connectors: false,
+            owner: true,
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        let i = item(&Key::user("ws_1", "usr_1"), &u).unwrap();
+        assert_eq!(i["pk"], AttributeValue::S("WS#ws_1".into()));
+        assert_eq!(i["sk"], AttributeValue::S("USER#usr_1".into()));
+        assert_eq!(i["rights"], AttributeValue::S("handle".into()));
+        let back: User = serde_dynamo::from_item(i).unwrap();
+        assert_eq!(back, u);
+        assert_eq!(Key::email("ws_1", "A@Example.org").sk, "EMAIL#a@example.org");
+    }
+}

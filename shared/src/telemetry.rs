@@ -1,0 +1,21 @@
+//! Logging: JSON lines in Lambda (CloudWatch adds the time), compact text locally.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .without_time()
+            .with_ansi(false)
+            .try_init()
+    } else {
+        builder.compact().with_writer(std::io::stderr).try_init()
+    };
+    // A second init (tests, a tool that embeds handlers) keeps the first subscriber.
+    let _ = result;
+}

@@ -1,0 +1,43 @@
+# Shared by tools/run-local.sh and tools/test.sh: Python tools, the emulator, the build.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$ROOT/.koppel"
+VENV="$STATE/venv"
+mkdir -p "$STATE"
+
+# Static credentials and a region: the SDK must never look for instance metadata here.
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=eu-west-1
+export AWS_DEFAULT_REGION=eu-west-1 AWS_EC2_METADATA_DISABLED=true
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Installs the pinned Python tools once; re-installs when requirements.txt changes.
+ensure_python_tools() {
+  local req="$ROOT/tools/py/requirements.txt" stamp="$VENV/.requirements"
+  if [[ -x "$VENV/bin/python" ]] && cmp -s "$req" "$stamp"; then return; fi
+  log "installing moto and cfn-lint into .koppel/venv"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  cp "$req" "$stamp"
+}
+
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Starts moto on 127.0.0.1:$1 and waits (bounded) until it answers.
+start_emulator() {
+  local port="$1" logfile="$2"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+  EMULATOR_PID=$!
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do
+    if curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/"; then return; fi
+    kill -0 "$EMULATOR_PID" 2>/dev/null || { cat "$logfile" >&2; echo "emulator died" >&2; return 1; }
+    sleep 0.2
+  done
+  echo "emulator did not start within 20 s" >&2
+  return 1
+}
