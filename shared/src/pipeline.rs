@@ -121,3 +121,13 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> RouteResult {
         .body(Body::Text(body))
         .expect("static headers are valid"))
 }
+
+/// The route's resource path as template.yaml declares it (`/v1/cases/{id}`), which is
+/// what functions dispatch on.
+pub fn resource(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(c)) => c.resource_path.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| req.uri().path().to_owned())
+}

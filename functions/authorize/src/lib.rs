@@ -1,0 +1,262 @@
+//! The `authorize` function: API Gateway's REQUEST authorizer for every Koppel route.
+//!
+//! It accepts three credential kinds (DESIGN.md "Identity and access"):
+//! `API-Interface-Id` + `API-Key`; `Authorization: Bearer` with a personal access token or a
+//! connector token; and a JWT in `Authorization: Bearer` or the `JWT` header.
+//! An authorizer cannot pick its status: a bad, missing or unknown credential fails with
+//! `Unauthorized` (401), a valid one that is not allowed gets a Deny policy (403).
+//! Result caching is off in template.yaml, so revocation takes effect on the next request.
+
+mod presented;
+
+use std::net::IpAddr;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayCustomAuthorizerResponse,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use koppel_shared::access::{self, Facts, Refusal};
+use koppel_shared::credential::{self, CredentialKind};
+use koppel_shared::model::{Connector, Credential, User};
+use koppel_shared::store::StoreError;
+use koppel_shared::{Ctx, Principal, jwt, time_util};
+use time::Duration;
+
+pub use presented::{Presented, presented};
+
+/// How the authorizer fails. `Unauthorized` must display exactly so: API Gateway turns
+/// that error message into a 401.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizerError {
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("authorizer failure")]
+    Internal,
+}
+
+impl From<StoreError> for AuthorizerError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure in authorizer");
+        Self::Internal
+    }
+}
+
+impl From<AuthorizerError> for lambda_runtime::Diagnostic {
+    fn from(e: AuthorizerError) -> Self {
+        Self {
+            error_type: "AuthorizerError".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// A verified credential's use is recorded at most this often.
+const TOUCH_EVERY: Duration = Duration::minutes(5);
+
+pub async fn handler(
+    event: ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ctx: &Ctx,
+) -> Result<ApiGatewayCustomAuthorizerResponse, AuthorizerError> {
+    let request_id = event.request_context.request_id.clone().unwrap_or_default();
+    let method_arn = event.method_arn.clone().unwrap_or_default();
+    let span = tracing::info_span!("authorize", request_id = %request_id);
+    let _guard = span.enter();
+    let source_ip: Option<IpAddr> = event
+        .request_context
+        .identity
+        .as_ref()
+        .and_then(|i| i.source_ip.as_deref())
+        .and_then(|s| s.parse().ok());
+
+    match authorize(&event, source_ip, ctx).await? {
+        Ok(p) => {
+            tracing::info!(
+                credential = %p.credential_id, kind = p.credential_kind.as_str(),
+                workspace = %p.workspace_id, user = %p.user_id, "allow"
+            );
+            Ok(policy(
+                IamPolicyEffect::Allow,
+                p.principal_id(),
+                &method_arn,
+                p.to_context(),
+            ))
+        }
+        Err(Refusal::Forbidden(why)) => {
+            tracing::info!(reason = why, "deny");
+            Ok(policy(
+                IamPolicyEffect::Deny,
+                "anonymous",
+                &method_arn,
+                Default::default(),
+            ))
+        }
+        Err(Refusal::Unauthenticated(why)) => {
+            tracing::info!(reason = why, "unauthorized");
+            Err(AuthorizerError::Unauthorized)
+        }
+    }
+}
+
+fn policy(
+    effect: IamPolicyEffect,
+    principal_id: &str,
+    method_arn: &str,
+    context: serde_json::Map<String, serde_json::Value>,
+) -> ApiGatewayCustomAuthorizerResponse {
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".into()];
+    statement.effect = effect;
+    statement.resource = vec![method_arn.to_owned()];
+    let mut doc = ApiGatewayCustomAuthorizerPolicy::default();
+    doc.version = Some("2012-10-17".into());
+    doc.statement = vec![statement];
+    let mut resp = ApiGatewayCustomAuthorizerResponse::default();
+    resp.principal_id = Some(principal_id.to_owned());
+    resp.policy_document = doc;
+    resp.context = serde_json::Value::Object(context);
+    resp
+}
+
+/// Gathers the facts for the presented credential and decides. The outer `Result` is an
+/// infrastructure failure; the inner one the decision.
+async fn authorize(
+    event: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+    source_ip: Option<IpAddr>,
+    ctx: &Ctx,
+) -> Result<Result<Principal, Refusal>, AuthorizerError> {
+    let now = time_util::now();
+    let presented = match presented(&event.headers) {
+        Ok(p) => p,
+        Err(r) => return Ok(Err(r)),
+    };
+    match presented {
+        Presented::Secret {
+            secret,
+            interface_id,
+        } => {
+            let parsed = match credential::parse(secret) {
+                Ok(p) => p,
+                Err(_) => return Ok(Err(Refusal::Unauthenticated("bad format or checksum"))),
+            };
+            // API keys go with `API-Interface-Id`; tokens go in `Authorization: Bearer`.
+            if (parsed.kind == CredentialKind::ApiKey) != interface_id.is_some() {
+                return Ok(Err(Refusal::Unauthenticated("credential in the wrong header")));
+            }
+            let Some(cred) = ctx.store.credential(parsed.id).await? else {
+                return Ok(Err(Refusal::Unauthenticated("unknown credential")));
+            };
+            if cred.kind != parsed.kind || !secret_matches(ctx, &cred, parsed.plaintext).await? {
+                return Ok(Err(Refusal::Unauthenticated("wrong secret")));
+            }
+            if interface_id.is_some() && interface_id != cred.connector_id.as_deref() {
+                return Ok(Err(Refusal::Unauthenticated("key of another connector")));
+            }
+            let (connector, user) = holders(ctx, &cred).await?;
+            let decision = access::decide(&Facts {
+                kind: cred.kind,
+                credential: Some(&cred),
+                credential_id: &cred.credential_id,
+                connector: connector.as_ref(),
+                user: user.as_ref(),
+                source_ip,
+                now,
+                default_rate_limit: ctx.settings.default_rate_limit,
+            });
+            if decision.is_ok() {
+                let fmt = time_util::rfc3339;
+                ctx.store
+                    .touch_credential(&cred.credential_id, &fmt(now), &fmt(now - TOUCH_EVERY))
+                    .await?;
+            }
+            Ok(decision)
+        }
+        Presented::Jwt(token) => authorize_jwt(token, source_ip, ctx, now).await,
+    }
+}
+
+async fn secret_matches(ctx: &Ctx, cred: &Credential, plaintext: &str) -> Result<bool, StoreError> {
+    Ok(match ctx.pepper.version(&cred.pepper_version).await? {
+        Some(pepper) => credential::verify(&pepper.value, plaintext, &cred.secret_hash),
+        None => false,
+    })
+}
+
+/// The connector and the user a stored credential acts through, read concurrently.
+async fn holders(
+    ctx: &Ctx,
+    cred: &Credential,
+) -> Result<(Option<Connector>, Option<User>), StoreError> {
+    let ws = &cred.workspace_id;
+    match (&cred.connector_id, &cred.user_id) {
+        (Some(con), Some(user)) => {
+            let (c, u) = tokio::join!(ctx.store.connector(ws, con), ctx.store.user(ws, user));
+            Ok((c?, u?))
+        }
+        (Some(con), None) => {
+            let Some(c) = ctx.store.connector(ws, con).await? else {
+                return Ok((None, None));
+            };
+            let u = ctx.store.user(ws, &c.acting_user_id).await?;
+            Ok((Some(c), u))
+        }
+        (None, Some(user)) => Ok((None, ctx.store.user(ws, user).await?)),
+        (None, None) => Ok((None, None)),
+    }
+}
+
+async fn authorize_jwt(
+    token: &str,
+    source_ip: Option<IpAddr>,
+    ctx: &Ctx,
+    now: time::OffsetDateTime,
+) -> Result<Result<Principal, Refusal>, AuthorizerError> {
+    let unauthenticated = |why| Ok(Err(Refusal::Unauthenticated(why)));
+    let Some(iss) = jwt::peek_issuer(token) else {
+        return unauthenticated("jwt without iss");
+    };
+    let Some((ws, con_id)) = ctx.store.issuer(&iss).await? else {
+        return unauthenticated("unknown issuer");
+    };
+    let Some(connector) = ctx.store.connector(&ws, &con_id).await? else {
+        return unauthenticated("connector gone");
+    };
+    let Some(cfg) = connector.jwt.as_ref().filter(|c| c.issuer == iss) else {
+        return unauthenticated("issuer no longer registered");
+    };
+    let verified = match jwt::verify(
+        token,
+        &cfg.keys,
+        &iss,
+        &ctx.settings.jwt_audience,
+        ctx.settings.jwt_max_lifetime_secs,
+        now.unix_timestamp(),
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::info!(error = %e, "jwt rejected");
+            return unauthenticated("jwt invalid");
+        }
+    };
+    let user = ctx.store.user(&ws, &connector.acting_user_id).await?;
+    let credential_id = format!("jwt.{con_id}.{}", verified.kid);
+    let decision = access::decide(&Facts {
+        kind: CredentialKind::Jwt,
+        credential: None,
+        credential_id: &credential_id,
+        connector: Some(&connector),
+        user: user.as_ref(),
+        source_ip,
+        now,
+        default_rate_limit: ctx.settings.default_rate_limit,
+    });
+    if decision.is_ok()
+        && !ctx
+            .store
+            .consume_jti(&con_id, &verified.claims.jti, verified.claims.exp, now.unix_timestamp())
+            .await?
+    {
+        return unauthenticated("jti replayed");
+    }
+    Ok(decision)
+}

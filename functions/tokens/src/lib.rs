@@ -1,0 +1,60 @@
+//! The `tokens` function: who am I (`GET /v1/me`); later issues add issuing and revoking.
+
+use http::{Method, StatusCode};
+use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::{ApiError, Ctx, Principal};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
+    pipeline::run(req, ctx, |p, req| route(p, req, ctx)).await
+}
+
+async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
+    match (req.method(), pipeline::resource(&req).as_str()) {
+        (&Method::GET, "/v1/me") => me(&p, ctx).await,
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// The caller as Koppel sees them, so a partner can debug their setup.
+async fn me(p: &Principal, ctx: &Ctx) -> RouteResult {
+    let ws = &p.workspace_id;
+    let (workspace, user, connector) = tokio::join!(
+        ctx.store.workspace(ws),
+        ctx.store.user(ws, &p.user_id),
+        async {
+            match &p.connector_id {
+                Some(c) => ctx.store.connector(ws, c).await,
+                None => Ok(None),
+            }
+        }
+    );
+    let (workspace, user) = (workspace?.ok_or_else(ApiError::not_found)?, user?.ok_or_else(ApiError::not_found)?);
+    let connector = connector?.map(|c| {
+        json!({
+            "id": c.connector_id,
+            "description": c.description,
+            "access_level": c.access_level,
+            "scopes": c.scopes,
+            "acting_user_id": c.acting_user_id,
+        })
+    });
+    pipeline::json(
+        StatusCode::OK,
+        &json!({
+            "workspace": { "id": workspace.workspace_id, "name": workspace.name },
+            "user": {
+                "id": user.user_id,
+                "email": user.email,
+                "name": user.name,
+                "rights": user.rights,
+            },
+            "connector": connector,
+            "credential": { "id": p.credential_id, "kind": p.credential_kind.as_str() },
+            "scopes": p.scopes,
+            "access_level": p.access_level,
+            "rate_limit": { "limit": p.rate_limit, "window_seconds": koppel_shared::rate_limit::WINDOW_SECS },
+        }),
+    )
+}
