@@ -1,1 +1,166 @@
-fn main() {}
+//! `koppel-local`: runs Koppel on this machine against a local AWS emulator, from
+//! template.yaml alone.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use koppel_local::gateway::{Gateway, KNOWN_BINARIES};
+use koppel_local::resources;
+use koppel_local::template::{Template, scalar};
+use koppel_shared::{Ctx, Settings};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(version, about = "Run Koppel locally against an AWS emulator, as template.yaml declares it")]
+struct Cli {
+    /// The SAM template to read.
+    #[arg(long, global = true, default_value = "template.yaml")]
+    template: PathBuf,
+    /// Template parameter override, `Name=Value` (repeatable).
+    #[arg(long = "param", global = true, value_parser = parse_kv)]
+    params: Vec<(String, String)>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the template's tables, queues and secrets in the emulator (idempotent).
+    Setup,
+    /// Print a function's resolved environment as `export` lines (after setup).
+    Env {
+        /// Logical id of the function, e.g. TokensFunction.
+        #[arg(long, default_value = "TokensFunction")]
+        function: String,
+    },
+    /// Set up, then serve every template route through the real authorizer and handlers.
+    Serve {
+        /// Address to listen on (repeatable; e.g. 127.0.0.1:3000 and [::1]:3000).
+        #[arg(long = "listen", default_values = ["127.0.0.1:3000", "[::1]:3000"])]
+        listen: Vec<SocketAddr>,
+    },
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{s}` is not Name=Value"))
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[tokio::main]
+async fn main() {
+    koppel_shared::telemetry::init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("koppel-local: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    // This tool creates resources: it must never reach a real AWS account by accident.
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .map_err(|_| "AWS_ENDPOINT_URL is not set: koppel-local only talks to a local emulator")?;
+    if !(endpoint.starts_with("http://127.") || endpoint.starts_with("http://localhost") || endpoint.starts_with("http://[::1]")) {
+        return Err(format!("AWS_ENDPOINT_URL={endpoint} is not a local emulator"));
+    }
+    let template = Template::load(&cli.template)?;
+    let params = template.parameters(&cli.params.into_iter().collect());
+    let sdk = Ctx::sdk_config().await;
+    let phys = resources::ensure(&template, &sdk, &params).await?;
+
+    match cli.command {
+        Command::Setup => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in &phys.refs {
+                out.insert(k.clone(), v.clone().into());
+            }
+            println!("{}", serde_json::Value::Object(out));
+            Ok(())
+        }
+        Command::Env { function } => {
+            let env = template.function_env(&function, &phys, &params)?;
+            let mut keys: Vec<_> = env.keys().collect();
+            keys.sort();
+            for k in keys {
+                println!("export {k}={}", shell_quote(&env[k]));
+            }
+            Ok(())
+        }
+        Command::Serve { listen } => {
+            let ctx_for = |function: &str| -> Result<Ctx, String> {
+                let env = template.function_env(function, &phys, &params)?;
+                let settings = Settings::from_vars(|k| env.get(k).cloned())
+                    .map_err(|e| format!("{function}: {e}"))?;
+                Ok(Ctx::new(&sdk, settings))
+            };
+            let authorizer_fn = template.authorizer_function()?;
+            let mut functions = HashMap::new();
+            let routes = template.routes();
+            for r in &routes {
+                if functions.contains_key(&r.function) {
+                    continue;
+                }
+                let binary = template.binary(&r.function)?;
+                if !KNOWN_BINARIES.contains(&binary.as_str()) {
+                    return Err(format!("{}: the local gateway has no handler for binary `{binary}`", r.function));
+                }
+                functions.insert(r.function.clone(), (binary, ctx_for(&r.function)?));
+            }
+            let (_, api) = template.api()?;
+            let stage = scalar(&koppel_local::template::resolve(&api["Properties"]["StageName"], &phys, &params)?);
+            let gw = Arc::new(Gateway {
+                routes,
+                responses: template.gateway_responses()?,
+                stage,
+                region: phys.region.clone(),
+                authorizer: ctx_for(&authorizer_fn)?,
+                functions,
+            });
+            for addr in listen {
+                let listener = TcpListener::bind(addr).await.map_err(|e| format!("listen on {addr}: {e}"))?;
+                tracing::info!("Koppel listening on http://{addr}");
+                tokio::spawn(accept_loop(listener, gw.clone()));
+            }
+            shutdown_signal().await;
+            tracing::info!("stopping");
+            Ok(())
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let gw = gw.clone();
+                async move { Ok::<_, std::convert::Infallible>(gw.handle(req, peer).await) }
+            });
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+                tracing::debug!(error = %e, "connection closed");
+            }
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

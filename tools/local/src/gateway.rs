@@ -1,0 +1,388 @@
+//! A local API Gateway (REST, v1 proxy events). For each request it matches a
+//! template.yaml route, builds the authorizer's REQUEST event and runs the real `authorize`
+//! handler, answers `Unauthorized`/deny with template.yaml's `GatewayResponses`, and on allow
+//! runs the route's real handler with the authorizer context in
+//! `requestContext.authorizer`. Unknown path or method gets `MISSING_AUTHENTICATION_TOKEN`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerRequestTypeRequestContext,
+    ApiGatewayCustomAuthorizerRequestTypeRequestIdentity, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayProxyRequest, ApiGatewayProxyRequestContext, ApiGatewayRequestIdentity,
+};
+use aws_lambda_events::iam::IamPolicyEffect;
+use aws_lambda_events::query_map::QueryMap;
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use http_body_util::{BodyExt, Full, Limited};
+use koppel_shared::Ctx;
+use lambda_http::Body;
+use lambda_http::request::LambdaRequest;
+use serde_json::Value;
+
+use crate::template::{ACCOUNT, GatewayResponse, Route};
+
+/// API Gateway's own payload limit.
+const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+pub struct Gateway {
+    pub routes: Vec<Route>,
+    pub responses: HashMap<String, GatewayResponse>,
+    pub stage: String,
+    pub region: String,
+    /// The authorizer's context and each function's, keyed by `Binary`.
+    pub authorizer: Ctx,
+    pub functions: HashMap<String, (String, Ctx)>,
+}
+
+pub type HttpResponse = hyper::Response<Full<Bytes>>;
+
+/// Runs the handler a template `Binary` names. Every HTTP function is listed here once;
+/// start-up fails if the template names a binary this list does not know.
+pub async fn call_function(binary: &str, req: lambda_http::Request, ctx: &Ctx) -> Option<lambda_http::Response<Body>> {
+    Some(match binary {
+        "tokens" => tokens::handler(req, ctx).await,
+        _ => return None,
+    })
+}
+
+pub const KNOWN_BINARIES: [&str; 1] = ["tokens"];
+
+/// Matches `path` to a route template; `{name}` takes one segment, `{name+}` the rest.
+pub fn match_path(template: &str, path: &str) -> Option<HashMap<String, String>> {
+    let t: Vec<&str> = template.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let p: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let mut params = HashMap::new();
+    for (i, seg) in t.iter().enumerate() {
+        if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
+            if i >= p.len() {
+                return None;
+            }
+            params.insert(name.to_owned(), percent_decode(&p[i..].join("/"), false));
+            return Some(params);
+        }
+        let part = p.get(i)?;
+        match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => {
+                params.insert(name.to_owned(), percent_decode(part, false));
+            }
+            None if seg == part => {}
+            None => return None,
+        }
+    }
+    (t.len() == p.len()).then_some(params)
+}
+
+/// The most specific matching route: most literal segments first, as API Gateway does.
+pub fn find_route<'a>(routes: &'a [Route], method: &Method, path: &str) -> Option<(&'a Route, HashMap<String, String>)> {
+    let literal = |r: &Route| r.path.split('/').filter(|s| !s.is_empty() && !s.starts_with('{')).count();
+    let mut candidates: Vec<_> = routes
+        .iter()
+        .filter(|r| r.method == "ANY" || r.method == method.as_str())
+        .filter_map(|r| match_path(&r.path, path).map(|p| (r, p)))
+        .collect();
+    candidates.sort_by_key(|(r, _)| std::cmp::Reverse(literal(r)));
+    candidates.into_iter().next()
+}
+
+pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                match (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+                    (Some(h), Some(l)) => {
+                        out.push(h * 16 + l);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' if plus_is_space => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Query string → (last value per name, all values per name), decoded.
+pub fn query_maps(query: Option<&str>) -> (QueryMap, QueryMap) {
+    let mut multi: HashMap<String, Vec<String>> = HashMap::new();
+    for pair in query.unwrap_or_default().split('&').filter(|s| !s.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        multi
+            .entry(percent_decode(k, true))
+            .or_default()
+            .push(percent_decode(v, true));
+    }
+    let single: HashMap<String, String> = multi
+        .iter()
+        .filter_map(|(k, v)| v.last().map(|l| (k.clone(), l.clone())))
+        .collect();
+    (QueryMap::from(single), QueryMap::from(multi))
+}
+
+/// Whether an IAM policy statement list allows `execute-api:Invoke` on `arn`.
+pub fn policy_allows(resp: &ApiGatewayCustomAuthorizerResponse, arn: &str) -> bool {
+    let matches = |pattern: &str, s: &str| wildcard(pattern.as_bytes(), s.as_bytes());
+    let hits = |effect: IamPolicyEffect| {
+        resp.policy_document.statement.iter().any(|st| {
+            st.effect == effect
+                && st.action.iter().any(|a| matches(a, "execute-api:Invoke"))
+                && st.resource.iter().any(|r| matches(r, arn))
+        })
+    };
+    !hits(IamPolicyEffect::Deny) && hits(IamPolicyEffect::Allow)
+}
+
+fn wildcard(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => wildcard(&p[1..], s) || (!s.is_empty() && wildcard(p, &s[1..])),
+        (Some(b'?'), Some(_)) => wildcard(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => wildcard(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+impl Gateway {
+    /// A gateway-written response, as template.yaml's `GatewayResponses` declare it.
+    pub fn gateway_response(&self, kind: &str, default_status: u16, message: &str, request_id: &str, path: &str) -> HttpResponse {
+        let fallback = if default_status >= 500 { "DEFAULT_5XX" } else { "DEFAULT_4XX" };
+        let r = self.responses.get(kind).or_else(|| self.responses.get(fallback)).cloned().unwrap_or_default();
+        let status = r.status.unwrap_or(default_status);
+        let body = r
+            .template
+            .unwrap_or_else(|| r#"{"message":$context.error.messageString}"#.to_owned())
+            .replace("$context.requestId", request_id)
+            .replace("$context.path", path)
+            .replace("$context.error.messageString", &Value::String(message.into()).to_string())
+            .replace("$context.error.message", message);
+        let mut b = hyper::Response::builder()
+            .status(status)
+            .header("x-amzn-requestid", request_id)
+            .header("x-amzn-errortype", kind);
+        let mut has_type = false;
+        for (k, v) in &r.headers {
+            has_type |= k.eq_ignore_ascii_case("content-type");
+            b = b.header(k, v);
+        }
+        if !has_type {
+            b = b.header("content-type", "application/json");
+        }
+        b.body(Full::new(Bytes::from(body))).expect("valid response")
+    }
+
+    pub async fn handle(self: Arc<Self>, req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> HttpResponse {
+        let started = Instant::now();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let resp = self.dispatch(req, peer, &request_id).await;
+        tracing::info!(
+            %method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64,
+            request_id = %request_id, "gateway"
+        );
+        resp
+    }
+
+    async fn dispatch(&self, req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr, request_id: &str) -> HttpResponse {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path().to_owned();
+        let Some((route, path_params)) = find_route(&self.routes, &parts.method, &path) else {
+            return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token", request_id, &path);
+        };
+        let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return self.gateway_response("REQUEST_TOO_LARGE", 413, "Request Too Long", request_id, &path),
+        };
+        let (query, multi_query) = query_maps(parts.uri.query());
+        // API Gateway reports the client address as sourceIp; v4 clients of a dual-stack
+        // socket appear as IPv4-mapped v6 addresses, which it would show as plain v4.
+        let source_ip = match peer.ip() {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(v6.to_string(), |v4| v4.to_string()),
+            v4 => v4.to_string(),
+        };
+        let method_arn = format!(
+            "arn:aws:execute-api:{}:{ACCOUNT}:local/{}/{}{}",
+            self.region, self.stage, parts.method, path
+        );
+        let headers = single_headers(&parts.headers);
+
+        let mut context_fields = HashMap::new();
+        if route.authorized {
+            let mut identity = ApiGatewayCustomAuthorizerRequestTypeRequestIdentity::default();
+            identity.source_ip = Some(source_ip.clone());
+            let mut rc = ApiGatewayCustomAuthorizerRequestTypeRequestContext::default();
+            rc.path = Some(format!("/{}{}", self.stage, path));
+            rc.account_id = Some(ACCOUNT.into());
+            rc.resource_id = Some(route.path.clone());
+            rc.stage = Some(self.stage.clone());
+            rc.request_id = Some(request_id.to_owned());
+            rc.identity = Some(identity);
+            rc.resource_path = Some(route.path.clone());
+            rc.http_method = Some(parts.method.clone());
+            rc.apiid = Some("local".into());
+            let mut ev = ApiGatewayCustomAuthorizerRequestTypeRequest::default();
+            ev.type_ = Some("REQUEST".into());
+            ev.method_arn = Some(method_arn.clone());
+            ev.resource = Some(route.path.clone());
+            ev.path = Some(path.clone());
+            ev.http_method = Some(parts.method.clone());
+            ev.headers = headers.clone();
+            ev.multi_value_headers = parts.headers.clone();
+            ev.query_string_parameters = query.clone();
+            ev.multi_value_query_string_parameters = multi_query.clone();
+            ev.path_parameters = path_params.clone();
+            ev.request_context = rc;
+            match authorize::handler(ev, &self.authorizer).await {
+                Err(authorize::AuthorizerError::Unauthorized) => {
+                    return self.gateway_response("UNAUTHORIZED", 401, "Unauthorized", request_id, &path);
+                }
+                Err(_) => {
+                    return self.gateway_response("AUTHORIZER_FAILURE", 500, "Internal server error", request_id, &path);
+                }
+                Ok(resp) if !policy_allows(&resp, &method_arn) => {
+                    return self.gateway_response(
+                        "ACCESS_DENIED",
+                        403,
+                        "User is not authorized to access this resource with an explicit deny",
+                        request_id,
+                        &path,
+                    );
+                }
+                Ok(resp) => {
+                    // A REST API hands every context value on as a string.
+                    for (k, v) in resp.context.as_object().into_iter().flatten() {
+                        let s = match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        context_fields.insert(k.clone(), Value::String(s));
+                    }
+                    if let Some(p) = resp.principal_id {
+                        context_fields.insert("principalId".into(), Value::String(p));
+                    }
+                }
+            }
+        }
+
+        let Some((binary, ctx)) = self.functions.get(&route.function) else {
+            return self.gateway_response("DEFAULT_5XX", 502, "Internal server error", request_id, &path);
+        };
+        let mut identity = ApiGatewayRequestIdentity::default();
+        identity.source_ip = Some(source_ip);
+        let mut rc = ApiGatewayProxyRequestContext::default();
+        rc.account_id = Some(ACCOUNT.into());
+        rc.resource_id = Some(route.path.clone());
+        rc.stage = Some(self.stage.clone());
+        rc.request_id = Some(request_id.to_owned());
+        rc.identity = identity;
+        rc.resource_path = Some(route.path.clone());
+        rc.path = Some(format!("/{}{}", self.stage, path));
+        rc.http_method = parts.method.clone();
+        rc.protocol = Some("HTTP/1.1".into());
+        rc.request_time_epoch = koppel_shared::time_util::now().unix_timestamp() * 1000;
+        rc.apiid = Some("local".into());
+        rc.authorizer.fields = context_fields;
+        let mut ev = ApiGatewayProxyRequest::default();
+        ev.resource = Some(route.path.clone());
+        ev.path = Some(path.clone());
+        ev.http_method = parts.method.clone();
+        ev.headers = headers;
+        ev.multi_value_headers = parts.headers.clone();
+        ev.query_string_parameters = query;
+        ev.multi_value_query_string_parameters = multi_query;
+        ev.path_parameters = path_params;
+        ev.request_context = rc;
+        if !body.is_empty() {
+            match std::str::from_utf8(&body) {
+                Ok(s) => ev.body = Some(s.to_owned()),
+                Err(_) => {
+                    ev.body = Some(base64::engine::general_purpose::STANDARD.encode(&body));
+                    ev.is_base64_encoded = true;
+                }
+            }
+        }
+        let lambda_req: lambda_http::Request = LambdaRequest::ApiGatewayV1(ev).into();
+        let Some(resp) = call_function(binary, lambda_req, ctx).await else {
+            return self.gateway_response("DEFAULT_5XX", 502, "Internal server error", request_id, &path);
+        };
+        let (mut rp, body) = resp.into_parts();
+        rp.headers.insert("x-amzn-requestid", HeaderValue::from_str(request_id).expect("uuid"));
+        let bytes = match body {
+            Body::Empty => Bytes::new(),
+            Body::Text(t) => Bytes::from(t),
+            Body::Binary(b) => Bytes::from(b),
+            _ => Bytes::new(),
+        };
+        hyper::Response::from_parts(rp, Full::new(bytes))
+    }
+}
+
+/// The v1 event's `headers`: the last value of each header.
+fn single_headers(h: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (k, v) in h {
+        out.insert(k.clone(), v.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(path: &str, method: &str) -> Route {
+        Route { function: "F".into(), path: path.into(), method: method.into(), authorized: true }
+    }
+
+    #[test]
+    fn path_matching() {
+        assert_eq!(match_path("/v1/me", "/v1/me"), Some(HashMap::new()));
+        assert_eq!(match_path("/v1/me", "/v1/me/x"), None);
+        let p = match_path("/v1/ws/{workspaceId}/DataSubjectRequests/{id}", "/v1/ws/w%201/DataSubjectRequests/7").unwrap();
+        assert_eq!(p["workspaceId"], "w 1");
+        assert_eq!(p["id"], "7");
+        let p = match_path("/files/{proxy+}", "/files/a/b").unwrap();
+        assert_eq!(p["proxy"], "a/b");
+        assert_eq!(match_path("/files/{proxy+}", "/files"), None);
+    }
+
+    #[test]
+    fn literal_routes_win() {
+        let routes = vec![route("/v1/cases/{id}", "GET"), route("/v1/cases/export.csv", "GET")];
+        let (r, _) = find_route(&routes, &Method::GET, "/v1/cases/export.csv").unwrap();
+        assert_eq!(r.path, "/v1/cases/export.csv");
+        assert!(find_route(&routes, &Method::POST, "/v1/cases/1").is_none());
+        let any = vec![route("/x", "ANY")];
+        assert!(find_route(&any, &Method::DELETE, "/x").is_some());
+    }
+
+    #[test]
+    fn query_and_decoding() {
+        let (single, multi) = query_maps(Some("states[]=Open&states[]=Closed&q=a+b%21&empty"));
+        assert_eq!(single.first("q"), Some("a b!"));
+        assert_eq!(multi.all("states[]").unwrap(), vec!["Open", "Closed"]);
+        assert_eq!(single.first("empty"), Some(""));
+        assert_eq!(percent_decode("100%", false), "100%");
+        assert_eq!(percent_decode("%zz", false), "%zz");
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard(b"arn:*:local/*", b"arn:aws:execute-api:local/live/GET/v1/me"));
+        assert!(!wildcard(b"arn:x", b"arn:y"));
+        assert!(wildcard(b"execute-api:*", b"execute-api:Invoke"));
+    }
+}
