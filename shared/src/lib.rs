@@ -8,6 +8,7 @@ pub mod ctx;
 pub mod error;
 pub mod ids;
 pub mod ip_allow;
+pub mod issue;
 pub mod jwt;
 pub mod model;
 pub mod outbox;

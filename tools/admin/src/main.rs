@@ -1,1 +1,326 @@
-fn main() {}
+//! `koppel-admin`: administer a Koppel deployment from the command line. Bootstraps
+//! workspaces, users, connectors and credentials; seeds the local demo. Works against a
+//! deployed stack too: region and endpoint come from the usual AWS settings, the table and
+//! secrets from the `KOPPEL_*` variables the functions use.
+
+mod commands;
+mod demo;
+
+use clap::{Args, Parser, Subcommand};
+use koppel_shared::Ctx;
+use koppel_shared::model::{Level, Scope};
+
+#[derive(Parser)]
+#[command(version, about = "Administer Koppel: workspaces, users, connectors, credentials")]
+struct Cli {
+    /// Print results as JSON (for scripts).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Workspaces (tenants).
+    #[command(subcommand)]
+    Workspace(WorkspaceCmd),
+    /// Users (employees) of a workspace.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Connector profiles.
+    #[command(subcommand)]
+    Connector(ConnectorCmd),
+    /// API keys and tokens: issue (shown once) and revoke.
+    #[command(subcommand)]
+    Credential(CredentialCmd),
+    /// JWT issuers and public keys of connectors.
+    #[command(subcommand)]
+    Jwt(JwtCmd),
+    /// Seed a demo workspace with every credential kind and write it as JSON.
+    Demo {
+        /// Base URL the demo's curl lines and JSON point at.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        base_url: String,
+        /// Where to write the demo JSON.
+        #[arg(long, default_value = ".koppel/demo.json")]
+        out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCmd {
+    /// Create a workspace with its owner (all rights and flags).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        owner_email: String,
+        #[arg(long)]
+        owner_name: String,
+    },
+}
+
+#[derive(Args)]
+struct UserFlags {
+    /// May hold personal access tokens.
+    #[arg(long)]
+    api_access: Option<bool>,
+    /// May list and revoke other users' tokens.
+    #[arg(long)]
+    manage_users: Option<bool>,
+    /// May manage connectors.
+    #[arg(long)]
+    manage_connectors: Option<bool>,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user.
+    Add {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// `read` (raadplegen) or `handle` (behandelen).
+        #[arg(long)]
+        rights: Level,
+        #[command(flatten)]
+        flags: UserFlags,
+    },
+    /// Change a user's rights or flags.
+    Update {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        rights: Option<Level>,
+        #[command(flatten)]
+        flags: UserFlags,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectorCmd {
+    /// Create a connector acting for a user.
+    Create {
+        #[arg(long)]
+        workspace: String,
+        /// Shown to partners' users, e.g. in the subject of OTP e-mails.
+        #[arg(long)]
+        description: String,
+        /// The employee on whose behalf the connector acts.
+        #[arg(long)]
+        acting_user: String,
+        /// `read` or `handle`; capped by the acting user's rights.
+        #[arg(long)]
+        access_level: Level,
+        /// A linked operation, e.g. `cases:read` (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<Scope>,
+        /// An allowed source address or CIDR, IPv4 or IPv6 (repeatable; none allows all).
+        #[arg(long = "allow-ip")]
+        allow_ips: Vec<String>,
+        /// Requests per minute per credential (default: the deployment's).
+        #[arg(long)]
+        rate_limit: Option<u32>,
+    },
+    /// Enable a connector.
+    Enable {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        connector: String,
+    },
+    /// Disable a connector: all its credentials stop working at once.
+    Disable {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        connector: String,
+    },
+}
+
+#[derive(Args)]
+struct IssueFlags {
+    /// A name to recognise the credential by.
+    #[arg(long, default_value = "issued by koppel-admin")]
+    name: String,
+    /// Narrow the credential to these scopes (repeatable; default: all its holder has).
+    #[arg(long = "scope")]
+    scopes: Vec<Scope>,
+    /// Requests per minute for this credential.
+    #[arg(long)]
+    rate_limit: Option<u32>,
+    /// Lifetime, e.g. `90s`, `15m`, `12h`, `30d` (default: no expiry).
+    #[arg(long, value_parser = commands::parse_duration)]
+    expires_in: Option<time::Duration>,
+}
+
+#[derive(Subcommand)]
+enum CredentialCmd {
+    /// Issue a connector API key (for `API-Interface-Id` + `API-Key`).
+    IssueKey {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        connector: String,
+        #[command(flatten)]
+        issue: IssueFlags,
+    },
+    /// Issue a connector token (for `Authorization: Bearer`).
+    IssueToken {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        connector: String,
+        #[command(flatten)]
+        issue: IssueFlags,
+    },
+    /// Issue a user's personal access token (the user needs `api_access`).
+    IssuePat {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        issue: IssueFlags,
+    },
+    /// Revoke a credential by id; it stops working at once.
+    Revoke {
+        #[arg(long)]
+        credential: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum JwtCmd {
+    /// Register a connector's issuer and a public key (JWK or JWK set, from a file).
+    Register {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        connector: String,
+        /// The `iss` the partner's tokens carry; unique across Koppel.
+        #[arg(long)]
+        issuer: String,
+        /// File with a public JWK, or a JWK set (`{"keys": [...]}`).
+        #[arg(long)]
+        jwk_file: std::path::PathBuf,
+    },
+    /// Generate an ES256 key pair, register its public half, print the private key once.
+    GenerateKey {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        connector: String,
+        #[arg(long)]
+        issuer: String,
+        #[arg(long, default_value = "key-1")]
+        kid: String,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = async {
+        let ctx = Ctx::from_env().await?;
+        run(cli.command, &ctx).await
+    }
+    .await;
+    match result {
+        Ok(out) => {
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&out.json).expect("JSON"));
+            } else {
+                println!("{}", out.text);
+            }
+        }
+        Err(e) => {
+            eprintln!("koppel-admin: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// A command's result, for people and for scripts.
+pub struct Output {
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
+    use commands as c;
+    match cmd {
+        Command::Workspace(WorkspaceCmd::Create { name, owner_email, owner_name }) => {
+            c::create_workspace(ctx, &name, &owner_email, &owner_name).await
+        }
+        Command::User(UserCmd::Add { workspace, email, name, rights, flags }) => {
+            c::add_user(ctx, &workspace, &email, &name, rights, c::Flags::from(flags)).await
+        }
+        Command::User(UserCmd::Update { workspace, user, rights, flags }) => {
+            c::update_user(ctx, &workspace, &user, rights, c::Flags::from(flags)).await
+        }
+        Command::Connector(ConnectorCmd::Create {
+            workspace, description, acting_user, access_level, scopes, allow_ips, rate_limit,
+        }) => {
+            c::create_connector(ctx, c::NewConnector {
+                workspace: &workspace, description: &description, acting_user: &acting_user,
+                access_level, scopes, allow_ips, rate_limit,
+            })
+            .await
+        }
+        Command::Connector(ConnectorCmd::Enable { workspace, connector }) => {
+            c::set_connector_enabled(ctx, &workspace, &connector, true).await
+        }
+        Command::Connector(ConnectorCmd::Disable { workspace, connector }) => {
+            c::set_connector_enabled(ctx, &workspace, &connector, false).await
+        }
+        Command::Credential(CredentialCmd::IssueKey { workspace, connector, issue }) => {
+            c::issue_connector_credential(ctx, &workspace, &connector, true, issue.into()).await
+        }
+        Command::Credential(CredentialCmd::IssueToken { workspace, connector, issue }) => {
+            c::issue_connector_credential(ctx, &workspace, &connector, false, issue.into()).await
+        }
+        Command::Credential(CredentialCmd::IssuePat { workspace, user, issue }) => {
+            c::issue_pat(ctx, &workspace, &user, issue.into()).await
+        }
+        Command::Credential(CredentialCmd::Revoke { credential }) => c::revoke(ctx, &credential).await,
+        Command::Jwt(JwtCmd::Register { workspace, connector, issuer, jwk_file }) => {
+            let text = std::fs::read_to_string(&jwk_file)
+                .map_err(|e| format!("cannot read {}: {e}", jwk_file.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", jwk_file.display()))?;
+            let keys = match v.get("keys").and_then(|k| k.as_array()) {
+                Some(ks) => ks.clone(),
+                None => vec![v],
+            };
+            c::register_jwt(ctx, &workspace, &connector, &issuer, keys).await
+        }
+        Command::Jwt(JwtCmd::GenerateKey { workspace, connector, issuer, kid }) => {
+            c::generate_jwt_key(ctx, &workspace, &connector, &issuer, &kid).await
+        }
+        Command::Demo { base_url, out } => demo::seed(ctx, &base_url, &out).await,
+    }
+}
+
+impl From<UserFlags> for commands::Flags {
+    fn from(f: UserFlags) -> Self {
+        Self { api_access: f.api_access, manage_users: f.manage_users, manage_connectors: f.manage_connectors }
+    }
+}
+
+impl From<IssueFlags> for commands::Issue {
+    fn from(f: IssueFlags) -> Self {
+        Self {
+            name: f.name,
+            scopes: (!f.scopes.is_empty()).then(|| f.scopes.into_iter().collect()),
+            rate_limit: f.rate_limit,
+            expires_in: f.expires_in,
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Issuing a credential: generate the secret, store only its keyed hash with the current
+//! pepper version, hand the plaintext back exactly once.
+
+use time::OffsetDateTime;
+
+use crate::Ctx;
+use crate::credential::{self, CredentialKind};
+use crate::model::{Credential, Scopes};
+use crate::store::StoreError;
+use crate::time_util::{now, rfc3339};
+
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub workspace_id: String,
+    pub kind: CredentialKind,
+    pub name: String,
+    pub user_id: Option<String>,
+    pub connector_id: Option<String>,
+    pub scopes: Option<Scopes>,
+    pub rate_limit: Option<u32>,
+    pub expires_at: Option<OffsetDateTime>,
+    /// The user who issued it.
+    pub created_by: String,
+}
+
+/// Stores the new credential; returns it with the plaintext secret (shown once).
+pub async fn issue(ctx: &Ctx, new: NewCredential) -> Result<(Credential, String), StoreError> {
+    let pepper = ctx.pepper.ring().await?;
+    let secret = credential::generate(new.kind);
+    let cred = Credential {
+        credential_id: secret.id.clone(),
+        workspace_id: new.workspace_id,
+        kind: new.kind,
+        name: new.name,
+        user_id: new.user_id,
+        connector_id: new.connector_id,
+        scopes: new.scopes,
+        rate_limit: new.rate_limit,
+        expires_at: new.expires_at.map(rfc3339),
+        revoked_at: None,
+        created_by: new.created_by,
+        created_at: rfc3339(now()),
+        last_used_at: None,
+        secret_hash: credential::hash(&pepper.current.value, &secret.plaintext),
+        pepper_version: pepper.current.version.clone(),
+    };
+    ctx.store.create_credential(&cred).await?;
+    Ok((cred, secret.plaintext))
+}

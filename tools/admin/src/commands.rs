@@ -1,0 +1,355 @@
+//! The admin operations. Each validates its input, writes through the shared store, and
+//! returns what it did; secrets appear in the output exactly once.
+
+use koppel_shared::Ctx;
+use koppel_shared::credential::CredentialKind;
+use koppel_shared::ids::new_id;
+use koppel_shared::ip_allow::parse_cidr;
+use koppel_shared::issue::{NewCredential, issue};
+use koppel_shared::jwt::validate_public_jwk;
+use koppel_shared::model::{Connector, Credential, JwtConfig, Level, Scope, Scopes, User, Workspace};
+use koppel_shared::store::StoreError;
+use koppel_shared::time_util::{now, rfc3339};
+use p256::elliptic_curve::rand_core::OsRng;
+use p256::pkcs8::{EncodePrivateKey, LineEnding};
+use serde_json::{Value, json};
+
+use crate::Output;
+
+type Res = Result<Output, String>;
+
+fn store_err(e: StoreError) -> String {
+    e.to_string()
+}
+
+/// `90s`, `15m`, `12h`, `30d`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<time::Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 90s, 15m, 12h, 30d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("`{s}`: unit must be s, m, h or d")),
+    };
+    if secs <= 0 {
+        return Err("a lifetime must be positive".into());
+    }
+    Ok(time::Duration::seconds(secs))
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Flags {
+    pub api_access: Option<bool>,
+    pub manage_users: Option<bool>,
+    pub manage_connectors: Option<bool>,
+}
+
+pub struct Issue {
+    pub name: String,
+    pub scopes: Option<Scopes>,
+    pub rate_limit: Option<u32>,
+    pub expires_in: Option<time::Duration>,
+}
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.user_id, "email": u.email, "name": u.name, "rights": u.rights,
+        "api_access": u.api_access, "manage_users": u.manage_users,
+        "manage_connectors": u.manage_connectors, "owner": u.owner,
+    })
+}
+
+fn connector_json(c: &Connector) -> Value {
+    json!({
+        "id": c.connector_id, "workspace_id": c.workspace_id, "description": c.description,
+        "acting_user_id": c.acting_user_id, "access_level": c.access_level, "scopes": c.scopes,
+        "ip_allow_list": c.ip_allow_list, "rate_limit": c.rate_limit, "enabled": c.enabled,
+        "version": c.version, "jwt_issuer": c.jwt.as_ref().map(|j| &j.issuer),
+    })
+}
+
+fn credential_json(c: &Credential, secret: &str) -> Value {
+    json!({
+        "id": c.credential_id, "kind": c.kind.as_str(), "name": c.name,
+        "user_id": c.user_id, "connector_id": c.connector_id, "scopes": c.scopes,
+        "rate_limit": c.rate_limit, "expires_at": c.expires_at, "secret": secret,
+    })
+}
+
+fn check_email(email: &str) -> Result<(), String> {
+    let ok = email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !email.contains(char::is_whitespace));
+    if ok { Ok(()) } else { Err(format!("`{email}` is not an e-mail address")) }
+}
+
+pub async fn create_workspace(ctx: &Ctx, name: &str, owner_email: &str, owner_name: &str) -> Res {
+    check_email(owner_email)?;
+    let at = rfc3339(now());
+    let ws = Workspace { workspace_id: new_id("ws"), name: name.to_owned(), created_at: at.clone() };
+    let owner = User {
+        workspace_id: ws.workspace_id.clone(),
+        user_id: new_id("usr"),
+        email: owner_email.to_owned(),
+        name: owner_name.to_owned(),
+        rights: Level::Handle,
+        api_access: true,
+        manage_users: true,
+        manage_connectors: true,
+        owner: true,
+        created_at: at,
+    };
+    ctx.store.create_workspace(&ws, &owner).await.map_err(store_err)?;
+    Ok(Output {
+        text: format!("workspace {} ({name}), owner {} <{owner_email}>", ws.workspace_id, owner.user_id),
+        json: json!({ "workspace_id": ws.workspace_id, "name": ws.name, "owner": user_json(&owner) }),
+    })
+}
+
+async fn workspace_exists(ctx: &Ctx, ws: &str) -> Result<(), String> {
+    match ctx.store.workspace(ws).await.map_err(store_err)? {
+        Some(_) => Ok(()),
+        None => Err(format!("no workspace {ws}")),
+    }
+}
+
+pub async fn add_user(ctx: &Ctx, ws: &str, email: &str, name: &str, rights: Level, f: Flags) -> Res {
+    check_email(email)?;
+    workspace_exists(ctx, ws).await?;
+    let user = User {
+        workspace_id: ws.to_owned(),
+        user_id: new_id("usr"),
+        email: email.to_owned(),
+        name: name.to_owned(),
+        rights,
+        api_access: f.api_access.unwrap_or(false),
+        manage_users: f.manage_users.unwrap_or(false),
+        manage_connectors: f.manage_connectors.unwrap_or(false),
+        owner: false,
+        created_at: rfc3339(now()),
+    };
+    ctx.store.create_user(&user).await.map_err(|e| match e {
+        StoreError::Conflict(_) => format!("a user with e-mail {email} exists in {ws}"),
+        other => other.to_string(),
+    })?;
+    Ok(Output { text: format!("user {} <{email}> ({rights})", user.user_id), json: user_json(&user) })
+}
+
+pub async fn update_user(ctx: &Ctx, ws: &str, user_id: &str, rights: Option<Level>, f: Flags) -> Res {
+    let mut user = ctx.store.user(ws, user_id).await.map_err(store_err)?.ok_or(format!("no user {user_id} in {ws}"))?;
+    if let Some(r) = rights {
+        user.rights = r;
+    }
+    if let Some(v) = f.api_access {
+        user.api_access = v;
+    }
+    if let Some(v) = f.manage_users {
+        user.manage_users = v;
+    }
+    if let Some(v) = f.manage_connectors {
+        user.manage_connectors = v;
+    }
+    ctx.store.save_user(&user).await.map_err(store_err)?;
+    Ok(Output { text: format!("user {user_id} updated"), json: user_json(&user) })
+}
+
+pub struct NewConnector<'a> {
+    pub workspace: &'a str,
+    pub description: &'a str,
+    pub acting_user: &'a str,
+    pub access_level: Level,
+    pub scopes: Vec<Scope>,
+    pub allow_ips: Vec<String>,
+    pub rate_limit: Option<u32>,
+}
+
+pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res {
+    if n.description.trim().is_empty() {
+        return Err("a connector needs a description".into());
+    }
+    let ip_allow_list = n
+        .allow_ips
+        .iter()
+        .map(|s| parse_cidr(s).map(|net| net.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if n.rate_limit == Some(0) {
+        return Err("a rate limit must be at least 1 per minute".into());
+    }
+    ctx.store
+        .user(n.workspace, n.acting_user)
+        .await
+        .map_err(store_err)?
+        .ok_or(format!("no user {} in workspace {}", n.acting_user, n.workspace))?;
+    let at = rfc3339(now());
+    let con = Connector {
+        workspace_id: n.workspace.to_owned(),
+        connector_id: new_id("con"),
+        description: n.description.to_owned(),
+        acting_user_id: n.acting_user.to_owned(),
+        access_level: n.access_level,
+        scopes: n.scopes.into_iter().collect(),
+        ip_allow_list,
+        rate_limit: n.rate_limit,
+        enabled: true,
+        version: 1,
+        jwt: None,
+        created_at: at.clone(),
+        updated_at: at,
+    };
+    ctx.store.create_connector(&con).await.map_err(store_err)?;
+    Ok(Output { text: format!("connector {} ({})", con.connector_id, con.description), json: connector_json(&con) })
+}
+
+async fn connector(ctx: &Ctx, ws: &str, con: &str) -> Result<Connector, String> {
+    ctx.store.connector(ws, con).await.map_err(store_err)?.ok_or(format!("no connector {con} in {ws}"))
+}
+
+pub async fn set_connector_enabled(ctx: &Ctx, ws: &str, con_id: &str, enabled: bool) -> Res {
+    let mut con = connector(ctx, ws, con_id).await?;
+    let v = con.version;
+    con.enabled = enabled;
+    con.updated_at = rfc3339(now());
+    ctx.store.save_connector(&mut con, v).await.map_err(store_err)?;
+    let word = if enabled { "enabled" } else { "disabled" };
+    Ok(Output { text: format!("connector {con_id} {word}"), json: connector_json(&con) })
+}
+
+fn expiry(i: &Issue) -> Option<time::OffsetDateTime> {
+    i.expires_in.map(|d| now() + d)
+}
+
+pub async fn issue_connector_credential(ctx: &Ctx, ws: &str, con_id: &str, api_key: bool, i: Issue) -> Res {
+    let con = connector(ctx, ws, con_id).await?;
+    let kind = if api_key { CredentialKind::ApiKey } else { CredentialKind::ConnectorToken };
+    let (cred, secret) = issue(ctx, NewCredential {
+        workspace_id: ws.to_owned(),
+        kind,
+        name: i.name.clone(),
+        user_id: None,
+        connector_id: Some(con.connector_id.clone()),
+        scopes: i.scopes.clone(),
+        rate_limit: i.rate_limit,
+        expires_at: expiry(&i),
+        created_by: con.acting_user_id.clone(),
+    })
+    .await
+    .map_err(store_err)?;
+    let how = if api_key {
+        format!("headers:  API-Interface-Id: {con_id}\n          API-Key: {secret}")
+    } else {
+        format!("header:   Authorization: Bearer {secret}")
+    };
+    Ok(Output {
+        text: format!("{} {} for connector {con_id} (shown once, store it now)\n{how}", kind.as_str(), cred.credential_id),
+        json: credential_json(&cred, &secret),
+    })
+}
+
+pub async fn issue_pat(ctx: &Ctx, ws: &str, user_id: &str, i: Issue) -> Res {
+    let user = ctx.store.user(ws, user_id).await.map_err(store_err)?.ok_or(format!("no user {user_id} in {ws}"))?;
+    if !user.api_access {
+        return Err(format!("user {user_id} has no api_access: grant it first (user update --api-access true)"));
+    }
+    let (cred, secret) = issue(ctx, NewCredential {
+        workspace_id: ws.to_owned(),
+        kind: CredentialKind::PersonalAccessToken,
+        name: i.name.clone(),
+        user_id: Some(user_id.to_owned()),
+        connector_id: None,
+        scopes: i.scopes.clone(),
+        rate_limit: i.rate_limit,
+        expires_at: expiry(&i),
+        created_by: user_id.to_owned(),
+    })
+    .await
+    .map_err(store_err)?;
+    Ok(Output {
+        text: format!("personal access token {} for {} (shown once, store it now)\nheader:   Authorization: Bearer {secret}", cred.credential_id, user.email),
+        json: credential_json(&cred, &secret),
+    })
+}
+
+pub async fn revoke(ctx: &Ctx, id: &str) -> Res {
+    let at = rfc3339(now());
+    ctx.store.revoke_credential(id, &at).await.map_err(|e| match e {
+        StoreError::Conflict(_) => format!("no credential {id}"),
+        other => other.to_string(),
+    })?;
+    Ok(Output { text: format!("credential {id} revoked"), json: json!({ "id": id, "revoked_at": at }) })
+}
+
+pub async fn register_jwt(ctx: &Ctx, ws: &str, con_id: &str, issuer: &str, keys: Vec<Value>) -> Res {
+    if issuer.trim().is_empty() {
+        return Err("an issuer is required".into());
+    }
+    for (i, k) in keys.iter().enumerate() {
+        validate_public_jwk(k).map_err(|e| format!("key {i}: {e}"))?;
+    }
+    let mut con = connector(ctx, ws, con_id).await?;
+    let v = con.version;
+    let mut all = match &con.jwt {
+        Some(j) if j.issuer == issuer => j.keys.clone(),
+        _ => Vec::new(),
+    };
+    for k in keys {
+        all.retain(|old| old["kid"] != k["kid"]);
+        all.push(k);
+    }
+    con.jwt = Some(JwtConfig { issuer: issuer.to_owned(), keys: all });
+    con.updated_at = rfc3339(now());
+    ctx.store.register_issuer(&mut con, v).await.map_err(|e| match e {
+        StoreError::Conflict(_) => format!("issuer {issuer} is registered by another connector, or the connector changed meanwhile"),
+        other => other.to_string(),
+    })?;
+    Ok(Output { text: format!("connector {con_id} accepts JWTs from {issuer}"), json: connector_json(&con) })
+}
+
+/// A fresh P-256 key pair: (private key PEM, public JWK).
+pub fn generate_es256(kid: &str) -> (String, Value) {
+    let secret = p256::SecretKey::random(&mut OsRng);
+    let pem = secret.to_pkcs8_pem(LineEnding::LF).expect("PKCS#8 encoding").to_string();
+    let mut jwk: Value = serde_json::from_str(&secret.public_key().to_jwk_string()).expect("JWK JSON");
+    jwk["kid"] = kid.into();
+    jwk["alg"] = "ES256".into();
+    jwk["use"] = "sig".into();
+    (pem, jwk)
+}
+
+pub async fn generate_jwt_key(ctx: &Ctx, ws: &str, con_id: &str, issuer: &str, kid: &str) -> Res {
+    let (pem, jwk) = generate_es256(kid);
+    let out = register_jwt(ctx, ws, con_id, issuer, vec![jwk.clone()]).await?;
+    Ok(Output {
+        text: format!("{}\nkid {kid}, alg ES256; private key (shown once):\n{pem}", out.text),
+        json: json!({ "connector": out.json, "kid": kid, "alg": "ES256", "issuer": issuer, "public_jwk": jwk, "private_key_pem": pem }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), time::Duration::seconds(90));
+        assert_eq!(parse_duration("15m").unwrap(), time::Duration::minutes(15));
+        assert_eq!(parse_duration("30d").unwrap(), time::Duration::days(30));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn generated_key_is_a_registrable_public_jwk() {
+        let (pem, jwk) = generate_es256("k9");
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert!(validate_public_jwk(&jwk).is_ok());
+        assert!(jwk.get("d").is_none());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(check_email("a@b.nl").is_ok());
+        assert!(check_email("a b@c.nl").is_err());
+        assert!(check_email("nope").is_err());
+    }
+}
