@@ -34,10 +34,33 @@ start_emulator() {
   EMULATOR_PID=$!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do
-    if curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/"; then return; fi
+    if curl -fs -o /dev/null "$AWS_ENDPOINT_URL/moto-api/"; then return; fi
     kill -0 "$EMULATOR_PID" 2>/dev/null || { cat "$logfile" >&2; echo "emulator died" >&2; return 1; }
     sleep 0.2
   done
   echo "emulator did not start within 20 s" >&2
   return 1
+}
+
+# Waits (bounded) until the gateway at $1 answers; a 401 on /v1/me means it is up.
+wait_for_gateway() {
+  local url="$1" pid="$2"
+  for _ in $(seq 1 150); do
+    if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/me")" == 401 ]]; then return; fi
+    kill -0 "$pid" 2>/dev/null || { echo "the gateway exited" >&2; return 1; }
+    sleep 0.2
+  done
+  echo "the gateway did not answer within 30 s" >&2
+  return 1
+}
+
+# Kills the processes whose pids are given, and waits for them (bounded).
+stop_pids() {
+  local pid
+  for pid in "$@"; do [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do
+    [[ -n "$pid" ]] || continue
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
 }

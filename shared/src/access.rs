@@ -213,13 +213,25 @@ mod tests {
         let u = user(Level::Read, false);
         let con = connector(Level::Handle, &[Scope::CasesRead], &[]);
         let c = cred(CredentialKind::ApiKey, None);
-        let p = decide(&facts(CredentialKind::ApiKey, Some(&c), Some(&con), Some(&u), "1.2.3.4"))
-            .unwrap();
+        let p = decide(&facts(
+            CredentialKind::ApiKey,
+            Some(&c),
+            Some(&con),
+            Some(&u),
+            "1.2.3.4",
+        ))
+        .unwrap();
         assert_eq!(p.access_level, Level::Read);
         let u = user(Level::Handle, false);
         let con = connector(Level::Read, &[Scope::CasesRead], &[]);
-        let p = decide(&facts(CredentialKind::ApiKey, Some(&c), Some(&con), Some(&u), "1.2.3.4"))
-            .unwrap();
+        let p = decide(&facts(
+            CredentialKind::ApiKey,
+            Some(&c),
+            Some(&con),
+            Some(&u),
+            "1.2.3.4",
+        ))
+        .unwrap();
         assert_eq!(p.access_level, Level::Read);
     }
 
@@ -283,7 +295,10 @@ mod tests {
 
     #[test]
     fn personal_token_needs_api_access() {
-        let c = cred(CredentialKind::PersonalAccessToken, Some(&[Scope::CasesRead]));
+        let c = cred(
+            CredentialKind::PersonalAccessToken,
+            Some(&[Scope::CasesRead]),
+        );
         let k = CredentialKind::PersonalAccessToken;
         let no = user(Level::Handle, false);
         assert_eq!(

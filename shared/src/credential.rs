@@ -66,7 +66,11 @@ impl CredentialKind {
         .find(|k| k.as_str() == s)
     }
 
-    const ISSUED: [Self; 3] = [Self::PersonalAccessToken, Self::ConnectorToken, Self::ApiKey];
+    const ISSUED: [Self; 3] = [
+        Self::PersonalAccessToken,
+        Self::ConnectorToken,
+        Self::ApiKey,
+    ];
 }
 
 /// A freshly issued secret: shown once, then only its hash is kept.
@@ -94,7 +98,8 @@ pub enum FormatError {
     BadChecksum,
 }
 
-fn checksum(body: &str) -> String {
+/// The checksum suffix of `body` (CRC-32, 6 × base-62). Public knowledge, not a secret.
+pub fn checksum(body: &str) -> String {
     let mut n = u64::from(crc32fast::hash(body.as_bytes()));
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {

@@ -54,13 +54,23 @@ mod tests {
     fn mapped_v4_matches_v4_rule() {
         let l = list(&["127.0.0.0/8"]);
         assert!(allowed(&l, "::ffff:127.0.0.1".parse().unwrap()));
-        assert!(!allowed(&list(&["10.0.0.0/8"]), "::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!allowed(
+            &list(&["10.0.0.0/8"]),
+            "::ffff:127.0.0.1".parse().unwrap()
+        ));
     }
 
     #[test]
     fn bad_entries_are_named() {
-        assert!(parse_cidr("10.0.0.0/33").unwrap_err().contains("10.0.0.0/33"));
+        assert!(
+            parse_cidr("10.0.0.0/33")
+                .unwrap_err()
+                .contains("10.0.0.0/33")
+        );
         assert!(parse_cidr("example.org").is_err());
-        assert_eq!(parse_cidr(" 10.1.2.3/8 ").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(
+            parse_cidr(" 10.1.2.3/8 ").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
     }
 }

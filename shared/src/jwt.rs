@@ -122,7 +122,8 @@ pub fn verify(
     let data = decode::<Claims>(token, &key, &v).map_err(|e| JwtError::Invalid(e.to_string()))?;
     let c = data.claims;
     let too_long = c.exp - now > max_lifetime_secs + LEEWAY_SECS
-        || c.iat.is_some_and(|iat| c.exp - iat > max_lifetime_secs || iat > now + LEEWAY_SECS);
+        || c.iat
+            .is_some_and(|iat| c.exp - iat > max_lifetime_secs || iat > now + LEEWAY_SECS);
     if too_long {
         return Err(JwtError::Lifetime);
     }
@@ -142,7 +143,8 @@ pub fn validate_public_jwk(v: &Value) -> Result<Jwk, String> {
     if obj.get("kty").and_then(Value::as_str) == Some("oct") {
         return Err("symmetric keys (`kty: oct`) are not accepted: use an asymmetric key".into());
     }
-    let jwk: Jwk = serde_json::from_value(v.clone()).map_err(|e| format!("not a valid JWK: {e}"))?;
+    let jwk: Jwk =
+        serde_json::from_value(v.clone()).map_err(|e| format!("not a valid JWK: {e}"))?;
     if jwk.common.key_id.as_deref().is_none_or(str::is_empty) {
         return Err("the JWK needs a `kid`".into());
     }
@@ -201,7 +203,14 @@ jt9ObI0RYVz+QDOTrfZ+377OsJzySp/6mTr3Ksi5Q9qN4JdmMHRZ9wL2
     }
 
     fn check(t: &str) -> Result<Verified, JwtError> {
-        verify(t, &[public_jwk()], "https://partner.example", "koppel", 3600, now())
+        verify(
+            t,
+            &[public_jwk()],
+            "https://partner.example",
+            "koppel",
+            3600,
+            now(),
+        )
     }
 
     fn with(key: &str, value: Value) -> Value {
@@ -240,7 +249,11 @@ jt9ObI0RYVz+QDOTrfZ+377OsJzySp/6mTr3Ksi5Q9qN4JdmMHRZ9wL2
     fn alg_none_and_hmac_refused() {
         use base64::Engine;
         let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        let none = format!("{}.{}.", b64(json!({"alg": "none", "kid": "k1"})), b64(claims()));
+        let none = format!(
+            "{}.{}.",
+            b64(json!({"alg": "none", "kid": "k1"})),
+            b64(claims())
+        );
         assert!(check(&none).is_err());
         // HS256 "signed" with the public key as the secret.
         let mut h = Header::new(Algorithm::HS256);

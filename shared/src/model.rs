@@ -154,11 +154,11 @@ pub struct Connector {
     #[serde(default)]
     pub ip_allow_list: Vec<String>,
     /// Requests per minute per credential; `None` is the deployment default.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<u32>,
     pub enabled: bool,
     pub version: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtConfig>,
     pub created_at: String,
     pub updated_at: String,
@@ -172,22 +172,22 @@ pub struct Credential {
     pub kind: CredentialKind,
     pub name: String,
     /// The user a personal token belongs to, or a token bound to a user through a connector.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector_id: Option<String>,
     /// `None`: everything the holder may do; otherwise narrowed to these.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Scopes>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
     pub created_by: String,
     pub created_at: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
     pub secret_hash: String,
     /// The Secrets Manager version of the pepper the hash was made with.

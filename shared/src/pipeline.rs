@@ -94,7 +94,11 @@ where
                 if e.status.is_server_error() {
                     tracing::error!(status = e.status.as_u16(), "request failed");
                 } else {
-                    tracing::info!(status = e.status.as_u16(), problem = e.slug, "request refused");
+                    tracing::info!(
+                        status = e.status.as_u16(),
+                        problem = e.slug,
+                        "request refused"
+                    );
                 }
                 e.to_response(&request_id, &path)
             }

@@ -53,7 +53,10 @@ impl Standing {
         set("ratelimit-limit", self.limit.to_string());
         set("ratelimit-remaining", self.remaining.to_string());
         set("ratelimit-reset", self.reset_after.to_string());
-        set("ratelimit-policy", format!("{};w={WINDOW_SECS}", self.limit));
+        set(
+            "ratelimit-policy",
+            format!("{};w={WINDOW_SECS}", self.limit),
+        );
     }
 }
 
@@ -69,7 +72,10 @@ pub async fn hit(
         .client()
         .update_item()
         .table_name(store.table())
-        .key("pk", AttributeValue::S(format!("RATE#{credential_id}#{}", w.start)))
+        .key(
+            "pk",
+            AttributeValue::S(format!("RATE#{credential_id}#{}", w.start)),
+        )
         .key("sk", AttributeValue::S("RATE".into()))
         .update_expression("ADD #n :one SET #ttl = :ttl")
         .condition_expression("attribute_not_exists(#n) OR #n < :limit")
@@ -112,9 +118,27 @@ mod tests {
 
     #[test]
     fn window_bounds() {
-        assert_eq!(window(120), Window { start: 120, reset_after: 60 });
-        assert_eq!(window(179), Window { start: 120, reset_after: 1 });
-        assert_eq!(window(181), Window { start: 180, reset_after: 59 });
+        assert_eq!(
+            window(120),
+            Window {
+                start: 120,
+                reset_after: 60
+            }
+        );
+        assert_eq!(
+            window(179),
+            Window {
+                start: 120,
+                reset_after: 1
+            }
+        );
+        assert_eq!(
+            window(181),
+            Window {
+                start: 180,
+                reset_after: 59
+            }
+        );
     }
 
     #[test]

@@ -83,7 +83,10 @@ impl Key {
         Self::new(format!("WS#{ws}"), format!("USER#{user}"))
     }
     pub fn email(ws: &str, email: &str) -> Self {
-        Self::new(format!("WS#{ws}"), format!("EMAIL#{}", email.to_lowercase()))
+        Self::new(
+            format!("WS#{ws}"),
+            format!("EMAIL#{}", email.to_lowercase()),
+        )
     }
     pub fn connector(ws: &str, con: &str) -> Self {
         Self::new(format!("WS#{ws}"), format!("CONNECTOR#{con}"))
@@ -111,7 +114,8 @@ impl Key {
 
 /// Builds a full item: the model's attributes plus its keys.
 pub fn item<T: Serialize>(key: &Key, data: &T) -> Result<Item, StoreError> {
-    let mut item: Item = serde_dynamo::to_item(data).map_err(|e| StoreError::Shape(e.to_string()))?;
+    let mut item: Item =
+        serde_dynamo::to_item(data).map_err(|e| StoreError::Shape(e.to_string()))?;
     item.extend(key.to_item());
     Ok(item)
 }
@@ -219,7 +223,10 @@ impl Store {
 
     /// A workspace with its owner, in one transaction.
     pub async fn create_workspace(&self, ws: &Workspace, owner: &User) -> Result<(), StoreError> {
-        let mut steps = vec![put_new(&self.table, item(&Key::workspace(&ws.workspace_id), ws)?)];
+        let mut steps = vec![put_new(
+            &self.table,
+            item(&Key::workspace(&ws.workspace_id), ws)?,
+        )];
         steps.extend(self.user_steps(owner)?);
         self.transact(steps).await
     }
@@ -233,8 +240,14 @@ impl Store {
     fn user_steps(&self, user: &User) -> Result<Vec<TransactWriteItem>, StoreError> {
         let claim = serde_json::json!({ "user_id": user.user_id });
         Ok(vec![
-            put_new(&self.table, item(&Key::user(&user.workspace_id, &user.user_id), user)?),
-            put_new(&self.table, item(&Key::email(&user.workspace_id, &user.email), &claim)?),
+            put_new(
+                &self.table,
+                item(&Key::user(&user.workspace_id, &user.user_id), user)?,
+            ),
+            put_new(
+                &self.table,
+                item(&Key::email(&user.workspace_id, &user.email), &claim)?,
+            ),
         ])
     }
 
@@ -290,7 +303,10 @@ impl Store {
         con.version = expected_version + 1;
         let con_put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item(&Key::connector(&con.workspace_id, &con.connector_id), &*con)?))
+            .set_item(Some(item(
+                &Key::connector(&con.workspace_id, &con.connector_id),
+                &*con,
+            )?))
             .condition_expression("version = :v")
             .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
             .build()
@@ -371,7 +387,13 @@ impl Store {
     }
 
     /// Records a JWT id as used until `exp`; `false` if it was used before.
-    pub async fn consume_jti(&self, con: &str, jti: &str, exp: i64, now: i64) -> Result<bool, StoreError> {
+    pub async fn consume_jti(
+        &self,
+        con: &str,
+        jti: &str,
+        exp: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let item = with_ttl(Key::jti(con, jti).to_item(), exp);
         let r = self
             .client
@@ -417,6 +439,43 @@ mod tests {
         assert_eq!(i["rights"], AttributeValue::S("handle".into()));
         let back: User = serde_dynamo::from_item(i).unwrap();
         assert_eq!(back, u);
-        assert_eq!(Key::email("ws_1", "A@Example.org").sk, "EMAIL#a@example.org");
+    }
+
+    #[test]
+    fn absent_options_are_not_stored_as_null() {
+        // A NULL attribute "exists" for `if_not_exists` and `attribute_not_exists`.
+        let c = crate::model::Credential {
+            credential_id: "c".into(),
+            workspace_id: "w".into(),
+            kind: crate::credential::CredentialKind::ApiKey,
+            name: "n".into(),
+            user_id: None,
+            connector_id: Some("con".into()),
+            scopes: None,
+            rate_limit: None,
+            expires_at: None,
+            revoked_at: None,
+            created_by: "u".into(),
+            created_at: "t".into(),
+            last_used_at: None,
+            secret_hash: "h".into(),
+            pepper_version: "v".into(),
+        };
+        let i = item(&Key::credential("c"), &c).unwrap();
+        for absent in [
+            "revoked_at",
+            "last_used_at",
+            "expires_at",
+            "scopes",
+            "user_id",
+        ] {
+            assert!(!i.contains_key(absent), "{absent} stored");
+        }
+        let back: crate::model::Credential = serde_dynamo::from_item(i).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(
+            Key::email("ws_1", "A@Example.org").sk,
+            "EMAIL#a@example.org"
+        );
     }
 }

@@ -9,7 +9,8 @@ pub fn now() -> OffsetDateTime {
 }
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).expect("RFC 3339 formatting of a UTC time cannot fail")
+    t.format(&Rfc3339)
+        .expect("RFC 3339 formatting of a UTC time cannot fail")
 }
 
 pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {

@@ -141,7 +141,9 @@ async fn authorize(
             };
             // API keys go with `API-Interface-Id`; tokens go in `Authorization: Bearer`.
             if (parsed.kind == CredentialKind::ApiKey) != interface_id.is_some() {
-                return Ok(Err(Refusal::Unauthenticated("credential in the wrong header")));
+                return Ok(Err(Refusal::Unauthenticated(
+                    "credential in the wrong header",
+                )));
             }
             let Some(cred) = ctx.store.credential(parsed.id).await? else {
                 return Ok(Err(Refusal::Unauthenticated("unknown credential")));
@@ -253,7 +255,12 @@ async fn authorize_jwt(
     if decision.is_ok()
         && !ctx
             .store
-            .consume_jti(&con_id, &verified.claims.jti, verified.claims.exp, now.unix_timestamp())
+            .consume_jti(
+                &con_id,
+                &verified.claims.jti,
+                verified.claims.exp,
+                now.unix_timestamp(),
+            )
             .await?
     {
         return unauthenticated("jti replayed");

@@ -96,12 +96,18 @@ mod tests {
         let h = headers(&[("API-Interface-Id", "con_1"), ("API-Key", "kpl_key_x")]);
         assert_eq!(
             presented(&h),
-            Ok(Presented::Secret { secret: "kpl_key_x", interface_id: Some("con_1") })
+            Ok(Presented::Secret {
+                secret: "kpl_key_x",
+                interface_id: Some("con_1")
+            })
         );
         let h = headers(&[("Authorization", "bearer kpl_pat_x")]);
         assert_eq!(
             presented(&h),
-            Ok(Presented::Secret { secret: "kpl_pat_x", interface_id: None })
+            Ok(Presented::Secret {
+                secret: "kpl_pat_x",
+                interface_id: None
+            })
         );
         let h = headers(&[("Authorization", "Bearer aaa.bbb.ccc")]);
         assert_eq!(presented(&h), Ok(Presented::Jwt("aaa.bbb.ccc")));
@@ -121,6 +127,9 @@ mod tests {
         assert!(unauth(&[("Authorization", "Bearer")]));
         assert!(unauth(&[("Authorization", "Bearer x"), ("JWT", "a.b.c")]));
         assert!(unauth(&[("JWT", "not-a-jwt")]));
-        assert!(unauth(&[("Authorization", "Bearer a"), ("Authorization", "Bearer b")]));
+        assert!(unauth(&[
+            ("Authorization", "Bearer a"),
+            ("Authorization", "Bearer b")
+        ]));
     }
 }

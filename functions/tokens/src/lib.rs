@@ -30,7 +30,10 @@ async fn me(p: &Principal, ctx: &Ctx) -> RouteResult {
             }
         }
     );
-    let (workspace, user) = (workspace?.ok_or_else(ApiError::not_found)?, user?.ok_or_else(ApiError::not_found)?);
+    let (workspace, user) = (
+        workspace?.ok_or_else(ApiError::not_found)?,
+        user?.ok_or_else(ApiError::not_found)?,
+    );
     let connector = connector?.map(|c| {
         json!({
             "id": c.connector_id,

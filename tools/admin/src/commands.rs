@@ -7,7 +7,9 @@ use koppel_shared::ids::new_id;
 use koppel_shared::ip_allow::parse_cidr;
 use koppel_shared::issue::{NewCredential, issue};
 use koppel_shared::jwt::validate_public_jwk;
-use koppel_shared::model::{Connector, Credential, JwtConfig, Level, Scope, Scopes, User, Workspace};
+use koppel_shared::model::{
+    Connector, Credential, JwtConfig, Level, Scope, Scopes, User, Workspace,
+};
 use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, rfc3339};
 use p256::elliptic_curve::rand_core::OsRng;
@@ -25,7 +27,9 @@ fn store_err(e: StoreError) -> String {
 /// `90s`, `15m`, `12h`, `30d`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<time::Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 90s, 15m, 12h, 30d"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 90s, 15m, 12h, 30d"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -79,14 +83,24 @@ fn credential_json(c: &Credential, secret: &str) -> Value {
 }
 
 fn check_email(email: &str) -> Result<(), String> {
-    let ok = email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !email.contains(char::is_whitespace));
-    if ok { Ok(()) } else { Err(format!("`{email}` is not an e-mail address")) }
+    let ok = email.split_once('@').is_some_and(|(l, d)| {
+        !l.is_empty() && d.contains('.') && !email.contains(char::is_whitespace)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{email}` is not an e-mail address"))
+    }
 }
 
 pub async fn create_workspace(ctx: &Ctx, name: &str, owner_email: &str, owner_name: &str) -> Res {
     check_email(owner_email)?;
     let at = rfc3339(now());
-    let ws = Workspace { workspace_id: new_id("ws"), name: name.to_owned(), created_at: at.clone() };
+    let ws = Workspace {
+        workspace_id: new_id("ws"),
+        name: name.to_owned(),
+        created_at: at.clone(),
+    };
     let owner = User {
         workspace_id: ws.workspace_id.clone(),
         user_id: new_id("usr"),
@@ -99,9 +113,15 @@ pub async fn create_workspace(ctx: &Ctx, name: &str, owner_email: &str, owner_na
         owner: true,
         created_at: at,
     };
-    ctx.store.create_workspace(&ws, &owner).await.map_err(store_err)?;
+    ctx.store
+        .create_workspace(&ws, &owner)
+        .await
+        .map_err(store_err)?;
     Ok(Output {
-        text: format!("workspace {} ({name}), owner {} <{owner_email}>", ws.workspace_id, owner.user_id),
+        text: format!(
+            "workspace {} ({name}), owner {} <{owner_email}>",
+            ws.workspace_id, owner.user_id
+        ),
         json: json!({ "workspace_id": ws.workspace_id, "name": ws.name, "owner": user_json(&owner) }),
     })
 }
@@ -113,7 +133,14 @@ async fn workspace_exists(ctx: &Ctx, ws: &str) -> Result<(), String> {
     }
 }
 
-pub async fn add_user(ctx: &Ctx, ws: &str, email: &str, name: &str, rights: Level, f: Flags) -> Res {
+pub async fn add_user(
+    ctx: &Ctx,
+    ws: &str,
+    email: &str,
+    name: &str,
+    rights: Level,
+    f: Flags,
+) -> Res {
     check_email(email)?;
     workspace_exists(ctx, ws).await?;
     let user = User {
@@ -132,11 +159,25 @@ pub async fn add_user(ctx: &Ctx, ws: &str, email: &str, name: &str, rights: Leve
         StoreError::Conflict(_) => format!("a user with e-mail {email} exists in {ws}"),
         other => other.to_string(),
     })?;
-    Ok(Output { text: format!("user {} <{email}> ({rights})", user.user_id), json: user_json(&user) })
+    Ok(Output {
+        text: format!("user {} <{email}> ({rights})", user.user_id),
+        json: user_json(&user),
+    })
 }
 
-pub async fn update_user(ctx: &Ctx, ws: &str, user_id: &str, rights: Option<Level>, f: Flags) -> Res {
-    let mut user = ctx.store.user(ws, user_id).await.map_err(store_err)?.ok_or(format!("no user {user_id} in {ws}"))?;
+pub async fn update_user(
+    ctx: &Ctx,
+    ws: &str,
+    user_id: &str,
+    rights: Option<Level>,
+    f: Flags,
+) -> Res {
+    let mut user = ctx
+        .store
+        .user(ws, user_id)
+        .await
+        .map_err(store_err)?
+        .ok_or(format!("no user {user_id} in {ws}"))?;
     if let Some(r) = rights {
         user.rights = r;
     }
@@ -150,7 +191,10 @@ pub async fn update_user(ctx: &Ctx, ws: &str, user_id: &str, rights: Option<Leve
         user.manage_connectors = v;
     }
     ctx.store.save_user(&user).await.map_err(store_err)?;
-    Ok(Output { text: format!("user {user_id} updated"), json: user_json(&user) })
+    Ok(Output {
+        text: format!("user {user_id} updated"),
+        json: user_json(&user),
+    })
 }
 
 pub struct NewConnector<'a> {
@@ -179,7 +223,10 @@ pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res {
         .user(n.workspace, n.acting_user)
         .await
         .map_err(store_err)?
-        .ok_or(format!("no user {} in workspace {}", n.acting_user, n.workspace))?;
+        .ok_or(format!(
+            "no user {} in workspace {}",
+            n.acting_user, n.workspace
+        ))?;
     let at = rfc3339(now());
     let con = Connector {
         workspace_id: n.workspace.to_owned(),
@@ -197,11 +244,18 @@ pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res {
         updated_at: at,
     };
     ctx.store.create_connector(&con).await.map_err(store_err)?;
-    Ok(Output { text: format!("connector {} ({})", con.connector_id, con.description), json: connector_json(&con) })
+    Ok(Output {
+        text: format!("connector {} ({})", con.connector_id, con.description),
+        json: connector_json(&con),
+    })
 }
 
 async fn connector(ctx: &Ctx, ws: &str, con: &str) -> Result<Connector, String> {
-    ctx.store.connector(ws, con).await.map_err(store_err)?.ok_or(format!("no connector {con} in {ws}"))
+    ctx.store
+        .connector(ws, con)
+        .await
+        .map_err(store_err)?
+        .ok_or(format!("no connector {con} in {ws}"))
 }
 
 pub async fn set_connector_enabled(ctx: &Ctx, ws: &str, con_id: &str, enabled: bool) -> Res {
@@ -209,29 +263,48 @@ pub async fn set_connector_enabled(ctx: &Ctx, ws: &str, con_id: &str, enabled: b
     let v = con.version;
     con.enabled = enabled;
     con.updated_at = rfc3339(now());
-    ctx.store.save_connector(&mut con, v).await.map_err(store_err)?;
+    ctx.store
+        .save_connector(&mut con, v)
+        .await
+        .map_err(store_err)?;
     let word = if enabled { "enabled" } else { "disabled" };
-    Ok(Output { text: format!("connector {con_id} {word}"), json: connector_json(&con) })
+    Ok(Output {
+        text: format!("connector {con_id} {word}"),
+        json: connector_json(&con),
+    })
 }
 
 fn expiry(i: &Issue) -> Option<time::OffsetDateTime> {
     i.expires_in.map(|d| now() + d)
 }
 
-pub async fn issue_connector_credential(ctx: &Ctx, ws: &str, con_id: &str, api_key: bool, i: Issue) -> Res {
+pub async fn issue_connector_credential(
+    ctx: &Ctx,
+    ws: &str,
+    con_id: &str,
+    api_key: bool,
+    i: Issue,
+) -> Res {
     let con = connector(ctx, ws, con_id).await?;
-    let kind = if api_key { CredentialKind::ApiKey } else { CredentialKind::ConnectorToken };
-    let (cred, secret) = issue(ctx, NewCredential {
-        workspace_id: ws.to_owned(),
-        kind,
-        name: i.name.clone(),
-        user_id: None,
-        connector_id: Some(con.connector_id.clone()),
-        scopes: i.scopes.clone(),
-        rate_limit: i.rate_limit,
-        expires_at: expiry(&i),
-        created_by: con.acting_user_id.clone(),
-    })
+    let kind = if api_key {
+        CredentialKind::ApiKey
+    } else {
+        CredentialKind::ConnectorToken
+    };
+    let (cred, secret) = issue(
+        ctx,
+        NewCredential {
+            workspace_id: ws.to_owned(),
+            kind,
+            name: i.name.clone(),
+            user_id: None,
+            connector_id: Some(con.connector_id.clone()),
+            scopes: i.scopes.clone(),
+            rate_limit: i.rate_limit,
+            expires_at: expiry(&i),
+            created_by: con.acting_user_id.clone(),
+        },
+    )
     .await
     .map_err(store_err)?;
     let how = if api_key {
@@ -240,45 +313,74 @@ pub async fn issue_connector_credential(ctx: &Ctx, ws: &str, con_id: &str, api_k
         format!("header:   Authorization: Bearer {secret}")
     };
     Ok(Output {
-        text: format!("{} {} for connector {con_id} (shown once, store it now)\n{how}", kind.as_str(), cred.credential_id),
+        text: format!(
+            "{} {} for connector {con_id} (shown once, store it now)\n{how}",
+            kind.as_str(),
+            cred.credential_id
+        ),
         json: credential_json(&cred, &secret),
     })
 }
 
 pub async fn issue_pat(ctx: &Ctx, ws: &str, user_id: &str, i: Issue) -> Res {
-    let user = ctx.store.user(ws, user_id).await.map_err(store_err)?.ok_or(format!("no user {user_id} in {ws}"))?;
+    let user = ctx
+        .store
+        .user(ws, user_id)
+        .await
+        .map_err(store_err)?
+        .ok_or(format!("no user {user_id} in {ws}"))?;
     if !user.api_access {
-        return Err(format!("user {user_id} has no api_access: grant it first (user update --api-access true)"));
+        return Err(format!(
+            "user {user_id} has no api_access: grant it first (user update --api-access true)"
+        ));
     }
-    let (cred, secret) = issue(ctx, NewCredential {
-        workspace_id: ws.to_owned(),
-        kind: CredentialKind::PersonalAccessToken,
-        name: i.name.clone(),
-        user_id: Some(user_id.to_owned()),
-        connector_id: None,
-        scopes: i.scopes.clone(),
-        rate_limit: i.rate_limit,
-        expires_at: expiry(&i),
-        created_by: user_id.to_owned(),
-    })
+    let (cred, secret) = issue(
+        ctx,
+        NewCredential {
+            workspace_id: ws.to_owned(),
+            kind: CredentialKind::PersonalAccessToken,
+            name: i.name.clone(),
+            user_id: Some(user_id.to_owned()),
+            connector_id: None,
+            scopes: i.scopes.clone(),
+            rate_limit: i.rate_limit,
+            expires_at: expiry(&i),
+            created_by: user_id.to_owned(),
+        },
+    )
     .await
     .map_err(store_err)?;
     Ok(Output {
-        text: format!("personal access token {} for {} (shown once, store it now)\nheader:   Authorization: Bearer {secret}", cred.credential_id, user.email),
+        text: format!(
+            "personal access token {} for {} (shown once, store it now)\nheader:   Authorization: Bearer {secret}",
+            cred.credential_id, user.email
+        ),
         json: credential_json(&cred, &secret),
     })
 }
 
 pub async fn revoke(ctx: &Ctx, id: &str) -> Res {
     let at = rfc3339(now());
-    ctx.store.revoke_credential(id, &at).await.map_err(|e| match e {
-        StoreError::Conflict(_) => format!("no credential {id}"),
-        other => other.to_string(),
-    })?;
-    Ok(Output { text: format!("credential {id} revoked"), json: json!({ "id": id, "revoked_at": at }) })
+    ctx.store
+        .revoke_credential(id, &at)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => format!("no credential {id}"),
+            other => other.to_string(),
+        })?;
+    Ok(Output {
+        text: format!("credential {id} revoked"),
+        json: json!({ "id": id, "revoked_at": at }),
+    })
 }
 
-pub async fn register_jwt(ctx: &Ctx, ws: &str, con_id: &str, issuer: &str, keys: Vec<Value>) -> Res {
+pub async fn register_jwt(
+    ctx: &Ctx,
+    ws: &str,
+    con_id: &str,
+    issuer: &str,
+    keys: Vec<Value>,
+) -> Res {
     if issuer.trim().is_empty() {
         return Err("an issuer is required".into());
     }
@@ -295,20 +397,30 @@ pub async fn register_jwt(ctx: &Ctx, ws: &str, con_id: &str, issuer: &str, keys:
         all.retain(|old| old["kid"] != k["kid"]);
         all.push(k);
     }
-    con.jwt = Some(JwtConfig { issuer: issuer.to_owned(), keys: all });
+    con.jwt = Some(JwtConfig {
+        issuer: issuer.to_owned(),
+        keys: all,
+    });
     con.updated_at = rfc3339(now());
     ctx.store.register_issuer(&mut con, v).await.map_err(|e| match e {
         StoreError::Conflict(_) => format!("issuer {issuer} is registered by another connector, or the connector changed meanwhile"),
         other => other.to_string(),
     })?;
-    Ok(Output { text: format!("connector {con_id} accepts JWTs from {issuer}"), json: connector_json(&con) })
+    Ok(Output {
+        text: format!("connector {con_id} accepts JWTs from {issuer}"),
+        json: connector_json(&con),
+    })
 }
 
 /// A fresh P-256 key pair: (private key PEM, public JWK).
 pub fn generate_es256(kid: &str) -> (String, Value) {
     let secret = p256::SecretKey::random(&mut OsRng);
-    let pem = secret.to_pkcs8_pem(LineEnding::LF).expect("PKCS#8 encoding").to_string();
-    let mut jwk: Value = serde_json::from_str(&secret.public_key().to_jwk_string()).expect("JWK JSON");
+    let pem = secret
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("PKCS#8 encoding")
+        .to_string();
+    let mut jwk: Value =
+        serde_json::from_str(&secret.public_key().to_jwk_string()).expect("JWK JSON");
     jwk["kid"] = kid.into();
     jwk["alg"] = "ES256".into();
     jwk["use"] = "sig".into();
@@ -319,7 +431,10 @@ pub async fn generate_jwt_key(ctx: &Ctx, ws: &str, con_id: &str, issuer: &str, k
     let (pem, jwk) = generate_es256(kid);
     let out = register_jwt(ctx, ws, con_id, issuer, vec![jwk.clone()]).await?;
     Ok(Output {
-        text: format!("{}\nkid {kid}, alg ES256; private key (shown once):\n{pem}", out.text),
+        text: format!(
+            "{}\nkid {kid}, alg ES256; private key (shown once):\n{pem}",
+            out.text
+        ),
         json: json!({ "connector": out.json, "kid": kid, "alg": "ES256", "issuer": issuer, "public_jwk": jwk, "private_key_pem": pem }),
     })
 }

@@ -11,40 +11,72 @@ use crate::Output;
 use crate::commands::{self as c, Flags, Issue, NewConnector};
 
 fn issue(name: &str) -> Issue {
-    Issue { name: name.into(), scopes: None, rate_limit: None, expires_in: None }
+    Issue {
+        name: name.into(),
+        scopes: None,
+        rate_limit: None,
+        expires_in: None,
+    }
 }
 
 pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, String> {
-    let ws = c::create_workspace(ctx, "Gemeente Voorbeeld", "eigenaar@voorbeeld.example", "Eva Eigenaar").await?.json;
+    let ws = c::create_workspace(
+        ctx,
+        "Gemeente Voorbeeld",
+        "eigenaar@voorbeeld.example",
+        "Eva Eigenaar",
+    )
+    .await?
+    .json;
     let ws_id = ws["workspace_id"].as_str().expect("id").to_owned();
     let owner = &ws["owner"];
     let owner_id = owner["id"].as_str().expect("id");
     let reader = c::add_user(
-        ctx, &ws_id, "lezer@voorbeeld.example", "Ruud Raadpleger", Level::Read,
-        Flags { api_access: Some(true), ..Flags::default() },
+        ctx,
+        &ws_id,
+        "lezer@voorbeeld.example",
+        "Ruud Raadpleger",
+        Level::Read,
+        Flags {
+            api_access: Some(true),
+            ..Flags::default()
+        },
     )
     .await?
     .json;
     let reader_id = reader["id"].as_str().expect("id");
-    let owner_pat = c::issue_pat(ctx, &ws_id, owner_id, issue("demo")).await?.json;
-    let reader_pat = c::issue_pat(ctx, &ws_id, reader_id, issue("demo")).await?.json;
+    let owner_pat = c::issue_pat(ctx, &ws_id, owner_id, issue("demo"))
+        .await?
+        .json;
+    let reader_pat = c::issue_pat(ctx, &ws_id, reader_id, issue("demo"))
+        .await?
+        .json;
 
-    let con = c::create_connector(ctx, NewConnector {
-        workspace: &ws_id,
-        description: "Zaakportaal Demo",
-        acting_user: owner_id,
-        access_level: Level::Handle,
-        scopes: Scope::ALL.to_vec(),
-        allow_ips: vec![],
-        rate_limit: None,
-    })
+    let con = c::create_connector(
+        ctx,
+        NewConnector {
+            workspace: &ws_id,
+            description: "Zaakportaal Demo",
+            acting_user: owner_id,
+            access_level: Level::Handle,
+            scopes: Scope::ALL.to_vec(),
+            allow_ips: vec![],
+            rate_limit: None,
+        },
+    )
     .await?
     .json;
     let con_id = con["id"].as_str().expect("id");
-    let key = c::issue_connector_credential(ctx, &ws_id, con_id, true, issue("demo key")).await?.json;
-    let token = c::issue_connector_credential(ctx, &ws_id, con_id, false, issue("demo token")).await?.json;
+    let key = c::issue_connector_credential(ctx, &ws_id, con_id, true, issue("demo key"))
+        .await?
+        .json;
+    let token = c::issue_connector_credential(ctx, &ws_id, con_id, false, issue("demo token"))
+        .await?
+        .json;
     let issuer = format!("https://partner.example/{ws_id}");
-    let jwt = c::generate_jwt_key(ctx, &ws_id, con_id, &issuer, "demo-1").await?.json;
+    let jwt = c::generate_jwt_key(ctx, &ws_id, con_id, &issuer, "demo-1")
+        .await?
+        .json;
 
     let demo = json!({
         "base_url": base_url,
@@ -65,8 +97,11 @@ pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, Strin
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    std::fs::write(out, serde_json::to_string_pretty(&demo).expect("JSON") + "\n")
-        .map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::write(
+        out,
+        serde_json::to_string_pretty(&demo).expect("JSON") + "\n",
+    )
+    .map_err(|e| format!("{}: {e}", out.display()))?;
 
     let text = format!(
         "Demo workspace {ws_id} (written to {out})\n\

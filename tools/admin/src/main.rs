@@ -11,7 +11,10 @@ use koppel_shared::Ctx;
 use koppel_shared::model::{Level, Scope};
 
 #[derive(Parser)]
-#[command(version, about = "Administer Koppel: workspaces, users, connectors, credentials")]
+#[command(
+    version,
+    about = "Administer Koppel: workspaces, users, connectors, credentials"
+)]
 struct Cli {
     /// Print results as JSON (for scripts).
     #[arg(long, global = true)]
@@ -256,41 +259,89 @@ pub struct Output {
 async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
     use commands as c;
     match cmd {
-        Command::Workspace(WorkspaceCmd::Create { name, owner_email, owner_name }) => {
-            c::create_workspace(ctx, &name, &owner_email, &owner_name).await
-        }
-        Command::User(UserCmd::Add { workspace, email, name, rights, flags }) => {
-            c::add_user(ctx, &workspace, &email, &name, rights, c::Flags::from(flags)).await
-        }
-        Command::User(UserCmd::Update { workspace, user, rights, flags }) => {
-            c::update_user(ctx, &workspace, &user, rights, c::Flags::from(flags)).await
-        }
-        Command::Connector(ConnectorCmd::Create {
-            workspace, description, acting_user, access_level, scopes, allow_ips, rate_limit,
+        Command::Workspace(WorkspaceCmd::Create {
+            name,
+            owner_email,
+            owner_name,
+        }) => c::create_workspace(ctx, &name, &owner_email, &owner_name).await,
+        Command::User(UserCmd::Add {
+            workspace,
+            email,
+            name,
+            rights,
+            flags,
         }) => {
-            c::create_connector(ctx, c::NewConnector {
-                workspace: &workspace, description: &description, acting_user: &acting_user,
-                access_level, scopes, allow_ips, rate_limit,
-            })
+            c::add_user(
+                ctx,
+                &workspace,
+                &email,
+                &name,
+                rights,
+                c::Flags::from(flags),
+            )
             .await
         }
-        Command::Connector(ConnectorCmd::Enable { workspace, connector }) => {
-            c::set_connector_enabled(ctx, &workspace, &connector, true).await
+        Command::User(UserCmd::Update {
+            workspace,
+            user,
+            rights,
+            flags,
+        }) => c::update_user(ctx, &workspace, &user, rights, c::Flags::from(flags)).await,
+        Command::Connector(ConnectorCmd::Create {
+            workspace,
+            description,
+            acting_user,
+            access_level,
+            scopes,
+            allow_ips,
+            rate_limit,
+        }) => {
+            c::create_connector(
+                ctx,
+                c::NewConnector {
+                    workspace: &workspace,
+                    description: &description,
+                    acting_user: &acting_user,
+                    access_level,
+                    scopes,
+                    allow_ips,
+                    rate_limit,
+                },
+            )
+            .await
         }
-        Command::Connector(ConnectorCmd::Disable { workspace, connector }) => {
-            c::set_connector_enabled(ctx, &workspace, &connector, false).await
+        Command::Connector(ConnectorCmd::Enable {
+            workspace,
+            connector,
+        }) => c::set_connector_enabled(ctx, &workspace, &connector, true).await,
+        Command::Connector(ConnectorCmd::Disable {
+            workspace,
+            connector,
+        }) => c::set_connector_enabled(ctx, &workspace, &connector, false).await,
+        Command::Credential(CredentialCmd::IssueKey {
+            workspace,
+            connector,
+            issue,
+        }) => c::issue_connector_credential(ctx, &workspace, &connector, true, issue.into()).await,
+        Command::Credential(CredentialCmd::IssueToken {
+            workspace,
+            connector,
+            issue,
+        }) => c::issue_connector_credential(ctx, &workspace, &connector, false, issue.into()).await,
+        Command::Credential(CredentialCmd::IssuePat {
+            workspace,
+            user,
+            issue,
+        }) => c::issue_pat(ctx, &workspace, &user, issue.into()).await,
+        Command::Credential(CredentialCmd::Revoke { credential }) => {
+            c::revoke(ctx, &credential).await
         }
-        Command::Credential(CredentialCmd::IssueKey { workspace, connector, issue }) => {
-            c::issue_connector_credential(ctx, &workspace, &connector, true, issue.into()).await
-        }
-        Command::Credential(CredentialCmd::IssueToken { workspace, connector, issue }) => {
-            c::issue_connector_credential(ctx, &workspace, &connector, false, issue.into()).await
-        }
-        Command::Credential(CredentialCmd::IssuePat { workspace, user, issue }) => {
-            c::issue_pat(ctx, &workspace, &user, issue.into()).await
-        }
-        Command::Credential(CredentialCmd::Revoke { credential }) => c::revoke(ctx, &credential).await,
-        Command::Jwt(JwtCmd::Register { workspace, connector, issuer, jwk_file }) => {
+        Command::Jwt(JwtCmd::Register {
+            workspace,
+            connector,
+            issuer,
+            jwk_file,
+        }) => {
             let text = std::fs::read_to_string(&jwk_file)
                 .map_err(|e| format!("cannot read {}: {e}", jwk_file.display()))?;
             let v: serde_json::Value =
@@ -301,16 +352,23 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
             };
             c::register_jwt(ctx, &workspace, &connector, &issuer, keys).await
         }
-        Command::Jwt(JwtCmd::GenerateKey { workspace, connector, issuer, kid }) => {
-            c::generate_jwt_key(ctx, &workspace, &connector, &issuer, &kid).await
-        }
+        Command::Jwt(JwtCmd::GenerateKey {
+            workspace,
+            connector,
+            issuer,
+            kid,
+        }) => c::generate_jwt_key(ctx, &workspace, &connector, &issuer, &kid).await,
         Command::Demo { base_url, out } => demo::seed(ctx, &base_url, &out).await,
     }
 }
 
 impl From<UserFlags> for commands::Flags {
     fn from(f: UserFlags) -> Self {
-        Self { api_access: f.api_access, manage_users: f.manage_users, manage_connectors: f.manage_connectors }
+        Self {
+            api_access: f.api_access,
+            manage_users: f.manage_users,
+            manage_connectors: f.manage_connectors,
+        }
     }
 }
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lambda_events::apigw::{
-    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerRequestTypeRequestContext,
+    ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayCustomAuthorizerRequestTypeRequestContext,
     ApiGatewayCustomAuthorizerRequestTypeRequestIdentity, ApiGatewayCustomAuthorizerResponse,
     ApiGatewayProxyRequest, ApiGatewayProxyRequestContext, ApiGatewayRequestIdentity,
 };
@@ -44,7 +45,11 @@ pub type HttpResponse = hyper::Response<Full<Bytes>>;
 
 /// Runs the handler a template `Binary` names. Every HTTP function is listed here once;
 /// start-up fails if the template names a binary this list does not know.
-pub async fn call_function(binary: &str, req: lambda_http::Request, ctx: &Ctx) -> Option<lambda_http::Response<Body>> {
+pub async fn call_function(
+    binary: &str,
+    req: lambda_http::Request,
+    ctx: &Ctx,
+) -> Option<lambda_http::Response<Body>> {
     Some(match binary {
         "tokens" => tokens::handler(req, ctx).await,
         _ => return None,
@@ -55,8 +60,16 @@ pub const KNOWN_BINARIES: [&str; 1] = ["tokens"];
 
 /// Matches `path` to a route template; `{name}` takes one segment, `{name+}` the rest.
 pub fn match_path(template: &str, path: &str) -> Option<HashMap<String, String>> {
-    let t: Vec<&str> = template.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-    let p: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let t: Vec<&str> = template
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let p: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let mut params = HashMap::new();
     for (i, seg) in t.iter().enumerate() {
         if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
@@ -79,8 +92,17 @@ pub fn match_path(template: &str, path: &str) -> Option<HashMap<String, String>>
 }
 
 /// The most specific matching route: most literal segments first, as API Gateway does.
-pub fn find_route<'a>(routes: &'a [Route], method: &Method, path: &str) -> Option<(&'a Route, HashMap<String, String>)> {
-    let literal = |r: &Route| r.path.split('/').filter(|s| !s.is_empty() && !s.starts_with('{')).count();
+pub fn find_route<'a>(
+    routes: &'a [Route],
+    method: &Method,
+    path: &str,
+) -> Option<(&'a Route, HashMap<String, String>)> {
+    let literal = |r: &Route| {
+        r.path
+            .split('/')
+            .filter(|s| !s.is_empty() && !s.starts_with('{'))
+            .count()
+    };
     let mut candidates: Vec<_> = routes
         .iter()
         .filter(|r| r.method == "ANY" || r.method == method.as_str())
@@ -98,7 +120,10 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                match (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+                match (
+                    b.get(i + 1).copied().and_then(hex),
+                    b.get(i + 2).copied().and_then(hex),
+                ) {
                     (Some(h), Some(l)) => {
                         out.push(h * 16 + l);
                         i += 3;
@@ -118,7 +143,11 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
 /// Query string → (last value per name, all values per name), decoded.
 pub fn query_maps(query: Option<&str>) -> (QueryMap, QueryMap) {
     let mut multi: HashMap<String, Vec<String>> = HashMap::new();
-    for pair in query.unwrap_or_default().split('&').filter(|s| !s.is_empty()) {
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|s| !s.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         multi
             .entry(percent_decode(k, true))
@@ -157,16 +186,35 @@ fn wildcard(p: &[u8], s: &[u8]) -> bool {
 
 impl Gateway {
     /// A gateway-written response, as template.yaml's `GatewayResponses` declare it.
-    pub fn gateway_response(&self, kind: &str, default_status: u16, message: &str, request_id: &str, path: &str) -> HttpResponse {
-        let fallback = if default_status >= 500 { "DEFAULT_5XX" } else { "DEFAULT_4XX" };
-        let r = self.responses.get(kind).or_else(|| self.responses.get(fallback)).cloned().unwrap_or_default();
+    pub fn gateway_response(
+        &self,
+        kind: &str,
+        default_status: u16,
+        message: &str,
+        request_id: &str,
+        path: &str,
+    ) -> HttpResponse {
+        let fallback = if default_status >= 500 {
+            "DEFAULT_5XX"
+        } else {
+            "DEFAULT_4XX"
+        };
+        let r = self
+            .responses
+            .get(kind)
+            .or_else(|| self.responses.get(fallback))
+            .cloned()
+            .unwrap_or_default();
         let status = r.status.unwrap_or(default_status);
         let body = r
             .template
             .unwrap_or_else(|| r#"{"message":$context.error.messageString}"#.to_owned())
             .replace("$context.requestId", request_id)
             .replace("$context.path", path)
-            .replace("$context.error.messageString", &Value::String(message.into()).to_string())
+            .replace(
+                "$context.error.messageString",
+                &Value::String(message.into()).to_string(),
+            )
             .replace("$context.error.message", message);
         let mut b = hyper::Response::builder()
             .status(status)
@@ -180,10 +228,15 @@ impl Gateway {
         if !has_type {
             b = b.header("content-type", "application/json");
         }
-        b.body(Full::new(Bytes::from(body))).expect("valid response")
+        b.body(Full::new(Bytes::from(body)))
+            .expect("valid response")
     }
 
-    pub async fn handle(self: Arc<Self>, req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> HttpResponse {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> HttpResponse {
         let started = Instant::now();
         let request_id = uuid::Uuid::new_v4().to_string();
         let method = req.method().clone();
@@ -196,21 +249,42 @@ impl Gateway {
         resp
     }
 
-    async fn dispatch(&self, req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr, request_id: &str) -> HttpResponse {
+    async fn dispatch(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> HttpResponse {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
         let Some((route, path_params)) = find_route(&self.routes, &parts.method, &path) else {
-            return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token", request_id, &path);
+            return self.gateway_response(
+                "MISSING_AUTHENTICATION_TOKEN",
+                403,
+                "Missing Authentication Token",
+                request_id,
+                &path,
+            );
         };
         let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
             Ok(b) => b.to_bytes(),
-            Err(_) => return self.gateway_response("REQUEST_TOO_LARGE", 413, "Request Too Long", request_id, &path),
+            Err(_) => {
+                return self.gateway_response(
+                    "REQUEST_TOO_LARGE",
+                    413,
+                    "Request Too Long",
+                    request_id,
+                    &path,
+                );
+            }
         };
         let (query, multi_query) = query_maps(parts.uri.query());
         // API Gateway reports the client address as sourceIp; v4 clients of a dual-stack
         // socket appear as IPv4-mapped v6 addresses, which it would show as plain v4.
         let source_ip = match peer.ip() {
-            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(v6.to_string(), |v4| v4.to_string()),
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(v6.to_string(), |v4| v4.to_string()),
             v4 => v4.to_string(),
         };
         let method_arn = format!(
@@ -247,10 +321,22 @@ impl Gateway {
             ev.request_context = rc;
             match authorize::handler(ev, &self.authorizer).await {
                 Err(authorize::AuthorizerError::Unauthorized) => {
-                    return self.gateway_response("UNAUTHORIZED", 401, "Unauthorized", request_id, &path);
+                    return self.gateway_response(
+                        "UNAUTHORIZED",
+                        401,
+                        "Unauthorized",
+                        request_id,
+                        &path,
+                    );
                 }
                 Err(_) => {
-                    return self.gateway_response("AUTHORIZER_FAILURE", 500, "Internal server error", request_id, &path);
+                    return self.gateway_response(
+                        "AUTHORIZER_FAILURE",
+                        500,
+                        "Internal server error",
+                        request_id,
+                        &path,
+                    );
                 }
                 Ok(resp) if !policy_allows(&resp, &method_arn) => {
                     return self.gateway_response(
@@ -278,7 +364,13 @@ impl Gateway {
         }
 
         let Some((binary, ctx)) = self.functions.get(&route.function) else {
-            return self.gateway_response("DEFAULT_5XX", 502, "Internal server error", request_id, &path);
+            return self.gateway_response(
+                "DEFAULT_5XX",
+                502,
+                "Internal server error",
+                request_id,
+                &path,
+            );
         };
         let mut identity = ApiGatewayRequestIdentity::default();
         identity.source_ip = Some(source_ip);
@@ -316,10 +408,19 @@ impl Gateway {
         }
         let lambda_req: lambda_http::Request = LambdaRequest::ApiGatewayV1(ev).into();
         let Some(resp) = call_function(binary, lambda_req, ctx).await else {
-            return self.gateway_response("DEFAULT_5XX", 502, "Internal server error", request_id, &path);
+            return self.gateway_response(
+                "DEFAULT_5XX",
+                502,
+                "Internal server error",
+                request_id,
+                &path,
+            );
         };
         let (mut rp, body) = resp.into_parts();
-        rp.headers.insert("x-amzn-requestid", HeaderValue::from_str(request_id).expect("uuid"));
+        rp.headers.insert(
+            "x-amzn-requestid",
+            HeaderValue::from_str(request_id).expect("uuid"),
+        );
         let bytes = match body {
             Body::Empty => Bytes::new(),
             Body::Text(t) => Bytes::from(t),
@@ -344,14 +445,23 @@ mod tests {
     use super::*;
 
     fn route(path: &str, method: &str) -> Route {
-        Route { function: "F".into(), path: path.into(), method: method.into(), authorized: true }
+        Route {
+            function: "F".into(),
+            path: path.into(),
+            method: method.into(),
+            authorized: true,
+        }
     }
 
     #[test]
     fn path_matching() {
         assert_eq!(match_path("/v1/me", "/v1/me"), Some(HashMap::new()));
         assert_eq!(match_path("/v1/me", "/v1/me/x"), None);
-        let p = match_path("/v1/ws/{workspaceId}/DataSubjectRequests/{id}", "/v1/ws/w%201/DataSubjectRequests/7").unwrap();
+        let p = match_path(
+            "/v1/ws/{workspaceId}/DataSubjectRequests/{id}",
+            "/v1/ws/w%201/DataSubjectRequests/7",
+        )
+        .unwrap();
         assert_eq!(p["workspaceId"], "w 1");
         assert_eq!(p["id"], "7");
         let p = match_path("/files/{proxy+}", "/files/a/b").unwrap();
@@ -361,7 +471,10 @@ mod tests {
 
     #[test]
     fn literal_routes_win() {
-        let routes = vec![route("/v1/cases/{id}", "GET"), route("/v1/cases/export.csv", "GET")];
+        let routes = vec![
+            route("/v1/cases/{id}", "GET"),
+            route("/v1/cases/export.csv", "GET"),
+        ];
         let (r, _) = find_route(&routes, &Method::GET, "/v1/cases/export.csv").unwrap();
         assert_eq!(r.path, "/v1/cases/export.csv");
         assert!(find_route(&routes, &Method::POST, "/v1/cases/1").is_none());
@@ -381,7 +494,10 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        assert!(wildcard(b"arn:*:local/*", b"arn:aws:execute-api:local/live/GET/v1/me"));
+        assert!(wildcard(
+            b"arn:*:local/*",
+            b"arn:aws:execute-api:local/live/GET/v1/me"
+        ));
         assert!(!wildcard(b"arn:x", b"arn:y"));
         assert!(wildcard(b"execute-api:*", b"execute-api:Invoke"));
     }

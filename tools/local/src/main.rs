@@ -17,7 +17,10 @@ use koppel_shared::{Ctx, Settings};
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
-#[command(version, about = "Run Koppel locally against an AWS emulator, as template.yaml declares it")]
+#[command(
+    version,
+    about = "Run Koppel locally against an AWS emulator, as template.yaml declares it"
+)]
 struct Cli {
     /// The SAM template to read.
     #[arg(long, global = true, default_value = "template.yaml")]
@@ -70,8 +73,13 @@ async fn run(cli: Cli) -> Result<(), String> {
     // This tool creates resources: it must never reach a real AWS account by accident.
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .map_err(|_| "AWS_ENDPOINT_URL is not set: koppel-local only talks to a local emulator")?;
-    if !(endpoint.starts_with("http://127.") || endpoint.starts_with("http://localhost") || endpoint.starts_with("http://[::1]")) {
-        return Err(format!("AWS_ENDPOINT_URL={endpoint} is not a local emulator"));
+    if !(endpoint.starts_with("http://127.")
+        || endpoint.starts_with("http://localhost")
+        || endpoint.starts_with("http://[::1]"))
+    {
+        return Err(format!(
+            "AWS_ENDPOINT_URL={endpoint} is not a local emulator"
+        ));
     }
     let template = Template::load(&cli.template)?;
     let params = template.parameters(&cli.params.into_iter().collect());
@@ -112,12 +120,19 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 let binary = template.binary(&r.function)?;
                 if !KNOWN_BINARIES.contains(&binary.as_str()) {
-                    return Err(format!("{}: the local gateway has no handler for binary `{binary}`", r.function));
+                    return Err(format!(
+                        "{}: the local gateway has no handler for binary `{binary}`",
+                        r.function
+                    ));
                 }
                 functions.insert(r.function.clone(), (binary, ctx_for(&r.function)?));
             }
             let (_, api) = template.api()?;
-            let stage = scalar(&koppel_local::template::resolve(&api["Properties"]["StageName"], &phys, &params)?);
+            let stage = scalar(&koppel_local::template::resolve(
+                &api["Properties"]["StageName"],
+                &phys,
+                &params,
+            )?);
             let gw = Arc::new(Gateway {
                 routes,
                 responses: template.gateway_responses()?,
@@ -127,7 +142,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 functions,
             });
             for addr in listen {
-                let listener = TcpListener::bind(addr).await.map_err(|e| format!("listen on {addr}: {e}"))?;
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("listen on {addr}: {e}"))?;
                 tracing::info!("Koppel listening on http://{addr}");
                 tokio::spawn(accept_loop(listener, gw.clone()));
             }
@@ -149,7 +166,10 @@ async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>) {
                 let gw = gw.clone();
                 async move { Ok::<_, std::convert::Infallible>(gw.handle(req, peer).await) }
             });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
                 tracing::debug!(error = %e, "connection closed");
             }
         });

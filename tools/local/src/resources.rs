@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
@@ -22,11 +22,20 @@ fn sdk_err(e: impl std::error::Error) -> String {
 
 /// Local physical name of a resource.
 fn name(id: &str, props: &Value, key: &str) -> String {
-    props[key].as_str().map_or_else(|| format!("koppel-{id}"), str::to_owned)
+    props[key]
+        .as_str()
+        .map_or_else(|| format!("koppel-{id}"), str::to_owned)
 }
 
-pub async fn ensure(t: &Template, sdk: &SdkConfig, params: &HashMap<String, String>) -> Res<Physical> {
-    let region = sdk.region().map_or_else(|| crate::template::REGION_FALLBACK.to_owned(), |r| r.to_string());
+pub async fn ensure(
+    t: &Template,
+    sdk: &SdkConfig,
+    params: &HashMap<String, String>,
+) -> Res<Physical> {
+    let region = sdk.region().map_or_else(
+        || crate::template::REGION_FALLBACK.to_owned(),
+        |r| r.to_string(),
+    );
     let mut phys = Physical {
         region: region.clone(),
         ..Default::default()
@@ -80,8 +89,10 @@ pub async fn ensure(t: &Template, sdk: &SdkConfig, params: &HashMap<String, Stri
         let qname = name(id, &props, "QueueName");
         let (url, arn) = ensure_queue(&sqs, &qname, &props).await?;
         phys.attrs.insert((id.into(), "Arn".into()), arn);
-        phys.attrs.insert((id.into(), "QueueName".into()), qname.clone());
-        phys.attrs.insert((id.into(), "QueueUrl".into()), url.clone());
+        phys.attrs
+            .insert((id.into(), "QueueName".into()), qname.clone());
+        phys.attrs
+            .insert((id.into(), "QueueUrl".into()), url.clone());
         phys.refs.insert(id.into(), url);
     }
     Ok(phys)
@@ -110,21 +121,35 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, table: &str, props: &Value
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
         .set_key_schema(Some(key_schema(&props["KeySchema"])?));
-    for a in props["AttributeDefinitions"].as_array().into_iter().flatten() {
+    for a in props["AttributeDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         req = req.attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(scalar(&a["AttributeName"]))
-                .attribute_type(ScalarAttributeType::from(scalar(&a["AttributeType"]).as_str()))
+                .attribute_type(ScalarAttributeType::from(
+                    scalar(&a["AttributeType"]).as_str(),
+                ))
                 .build()
                 .map_err(|e| e.to_string())?,
         );
     }
-    for g in props["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
+    for g in props["GlobalSecondaryIndexes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let projection = Projection::builder()
             .projection_type(ProjectionType::from(
                 g["Projection"]["ProjectionType"].as_str().unwrap_or("ALL"),
             ))
-            .set_non_key_attributes(g["Projection"]["NonKeyAttributes"].as_array().map(|a| a.iter().map(scalar).collect()))
+            .set_non_key_attributes(
+                g["Projection"]["NonKeyAttributes"]
+                    .as_array()
+                    .map(|a| a.iter().map(scalar).collect()),
+            )
             .build();
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
@@ -135,7 +160,9 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, table: &str, props: &Value
                 .map_err(|e| e.to_string())?,
         );
     }
-    req.send().await.map_err(|e| format!("create table {table}: {}", sdk_err(e)))?;
+    req.send()
+        .await
+        .map_err(|e| format!("create table {table}: {}", sdk_err(e)))?;
     let ttl = &props["TimeToLiveSpecification"];
     if ttl["Enabled"] == true {
         ddb.update_time_to_live()
@@ -165,7 +192,11 @@ fn generate_secret(spec: &Value) -> String {
     koppel_shared::ids::random_string(alphabet, len)
 }
 
-async fn ensure_secret(sm: &aws_sdk_secretsmanager::Client, name: &str, props: &Value) -> Res<String> {
+async fn ensure_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    props: &Value,
+) -> Res<String> {
     if let Ok(d) = sm.describe_secret().secret_id(name).send().await {
         return Ok(d.arn().unwrap_or(name).to_owned());
     }
@@ -183,13 +214,23 @@ async fn ensure_secret(sm: &aws_sdk_secretsmanager::Client, name: &str, props: &
     Ok(out.arn().unwrap_or(name).to_owned())
 }
 
-async fn ensure_queue(sqs: &aws_sdk_sqs::Client, name: &str, props: &Value) -> Res<(String, String)> {
+async fn ensure_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    props: &Value,
+) -> Res<(String, String)> {
     let mut attrs = HashMap::new();
     for (key, attr) in [
         ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-        ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+        (
+            "MessageRetentionPeriod",
+            QueueAttributeName::MessageRetentionPeriod,
+        ),
         ("DelaySeconds", QueueAttributeName::DelaySeconds),
-        ("ReceiveMessageWaitTimeSeconds", QueueAttributeName::ReceiveMessageWaitTimeSeconds),
+        (
+            "ReceiveMessageWaitTimeSeconds",
+            QueueAttributeName::ReceiveMessageWaitTimeSeconds,
+        ),
         ("MaximumMessageSize", QueueAttributeName::MaximumMessageSize),
     ] {
         if let Some(v) = props.get(key) {

@@ -69,7 +69,9 @@ fn yaml_to_json(y: &Yaml) -> Result<Value, String> {
                 // `!GetAtt A.B` is `Fn::GetAtt: [A, B]`.
                 "GetAtt" => match inner {
                     Value::String(s) => {
-                        let (a, b) = s.split_once('.').ok_or("!GetAtt needs Resource.Attribute")?;
+                        let (a, b) = s
+                            .split_once('.')
+                            .ok_or("!GetAtt needs Resource.Attribute")?;
                         json!({ "Fn::GetAtt": [a, b] })
                     }
                     other => json!({ "Fn::GetAtt": other }),
@@ -128,7 +130,12 @@ impl Template {
     pub fn routes(&self) -> Vec<Route> {
         let mut out = Vec::new();
         for (id, f) in self.of_type("AWS::Serverless::Function") {
-            for ev in f["Properties"]["Events"].as_object().into_iter().flatten().map(|(_, e)| e) {
+            for ev in f["Properties"]["Events"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, e)| e)
+            {
                 if ev["Type"] != "Api" {
                     continue;
                 }
@@ -147,7 +154,9 @@ impl Template {
     /// The only `AWS::Serverless::Api` resource.
     pub fn api(&self) -> Result<(&str, &Value), String> {
         let mut apis = self.of_type("AWS::Serverless::Api");
-        let api = apis.next().ok_or("template.yaml declares no AWS::Serverless::Api")?;
+        let api = apis
+            .next()
+            .ok_or("template.yaml declares no AWS::Serverless::Api")?;
         if apis.next().is_some() {
             return Err("the local gateway serves one AWS::Serverless::Api".into());
         }
@@ -158,21 +167,29 @@ impl Template {
     pub fn authorizer_function(&self) -> Result<String, String> {
         let (_, api) = self.api()?;
         let auth = &api["Properties"]["Auth"];
-        let name = auth["DefaultAuthorizer"].as_str().ok_or("the API has no DefaultAuthorizer")?;
+        let name = auth["DefaultAuthorizer"]
+            .as_str()
+            .ok_or("the API has no DefaultAuthorizer")?;
         let a = &auth["Authorizers"][name];
         if a["FunctionPayloadType"] != "REQUEST" {
             return Err(format!("authorizer {name} must be a REQUEST authorizer"));
         }
         match &a["FunctionArn"]["Fn::GetAtt"] {
             Value::Array(v) if v.len() == 2 => Ok(scalar(&v[0])),
-            _ => Err(format!("authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn")),
+            _ => Err(format!(
+                "authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn"
+            )),
         }
     }
 
     pub fn gateway_responses(&self) -> Result<HashMap<String, GatewayResponse>, String> {
         let (_, api) = self.api()?;
         let mut out = HashMap::new();
-        for (kind, r) in api["Properties"]["GatewayResponses"].as_object().into_iter().flatten() {
+        for (kind, r) in api["Properties"]["GatewayResponses"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
             let status = r
                 .get("StatusCode")
                 .map(|s| scalar(s).parse::<u16>())
@@ -188,7 +205,14 @@ impl Template {
             let template = r["ResponseTemplates"]["application/json"]
                 .as_str()
                 .map(str::to_owned);
-            out.insert(kind.clone(), GatewayResponse { status, headers, template });
+            out.insert(
+                kind.clone(),
+                GatewayResponse {
+                    status,
+                    headers,
+                    template,
+                },
+            );
         }
         Ok(out)
     }
@@ -269,7 +293,9 @@ pub fn resolve(
                     _ => Err("Fn::GetAtt takes [Resource, Attribute]".into()),
                 },
                 "Fn::Sub" => {
-                    let s = arg.as_str().ok_or("only the one-argument Fn::Sub is supported")?;
+                    let s = arg
+                        .as_str()
+                        .ok_or("only the one-argument Fn::Sub is supported")?;
                     let mut out = String::new();
                     let mut rest = s;
                     while let Some(i) = rest.find("${") {
@@ -360,20 +386,37 @@ Resources:
         assert_eq!(
             t.routes(),
             vec![
-                Route { function: "Fn".into(), path: "/v1/me".into(), method: "GET".into(), authorized: true },
-                Route { function: "Fn".into(), path: "/v1/otp".into(), method: "POST".into(), authorized: false },
+                Route {
+                    function: "Fn".into(),
+                    path: "/v1/me".into(),
+                    method: "GET".into(),
+                    authorized: true
+                },
+                Route {
+                    function: "Fn".into(),
+                    path: "/v1/otp".into(),
+                    method: "POST".into(),
+                    authorized: false
+                },
             ]
         );
         assert_eq!(t.authorizer_function().unwrap(), "AuthFn");
         assert_eq!(t.binary("Fn").unwrap(), "tokens");
         let r = &t.gateway_responses().unwrap()["UNAUTHORIZED"];
         assert_eq!(r.status, Some(401));
-        assert_eq!(r.headers, vec![("Content-Type".into(), "application/problem+json".into())]);
+        assert_eq!(
+            r.headers,
+            vec![("Content-Type".into(), "application/problem+json".into())]
+        );
 
-        let mut phys = Physical { region: "eu-west-1".into(), ..Default::default() };
+        let mut phys = Physical {
+            region: "eu-west-1".into(),
+            ..Default::default()
+        };
         phys.refs.insert("T1".into(), "koppel-T1".into());
         phys.refs.insert("Api".into(), "local".into());
-        phys.attrs.insert(("Q1".into(), "Arn".into()), "arn:q".into());
+        phys.attrs
+            .insert(("Q1".into(), "Arn".into()), "arn:q".into());
         let params = t.parameters(&HashMap::new());
         let env = t.function_env("Fn", &phys, &params).unwrap();
         assert_eq!(env["TABLE"], "koppel-T1");
@@ -385,10 +428,18 @@ Resources:
     fn the_real_template_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
         let t = Template::load(&path).unwrap();
-        assert!(t.routes().iter().any(|r| r.path == "/v1/me" && r.method == "GET"));
+        assert!(
+            t.routes()
+                .iter()
+                .any(|r| r.path == "/v1/me" && r.method == "GET")
+        );
         assert_eq!(t.authorizer_function().unwrap(), "AuthorizeFunction");
         let responses = t.gateway_responses().unwrap();
-        for kind in ["UNAUTHORIZED", "ACCESS_DENIED", "MISSING_AUTHENTICATION_TOKEN"] {
+        for kind in [
+            "UNAUTHORIZED",
+            "ACCESS_DENIED",
+            "MISSING_AUTHENTICATION_TOKEN",
+        ] {
             assert!(responses.contains_key(kind), "{kind}");
         }
         assert_eq!(responses["MISSING_AUTHENTICATION_TOKEN"].status, Some(404));

@@ -1,0 +1,156 @@
+//! Support for the end-to-end tests: the running stack's address, the seeded demo, the
+//! admin CLI for fixtures, and request helpers. `tools/test.sh` starts the stack and sets
+//! the `KOPPEL_E2E_*` variables.
+
+use std::process::Command;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the end-to-end tests through tools/test.sh")
+    })
+}
+
+pub fn base_url() -> String {
+    var("KOPPEL_E2E_BASE_URL")
+}
+
+pub fn base_url_v6() -> String {
+    var("KOPPEL_E2E_BASE_URL_V6")
+}
+
+/// The demo workspace `koppel-admin demo` wrote.
+pub fn demo() -> Value {
+    let path = var("KOPPEL_E2E_DEMO");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).expect("demo JSON")
+}
+
+pub fn s(v: &Value) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+}
+
+/// Runs `koppel-admin --json <args>` and returns its JSON; panics if it fails.
+pub fn admin(args: &[&str]) -> Value {
+    let out = Command::new(var("KOPPEL_E2E_ADMIN"))
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run koppel-admin");
+    assert!(
+        out.status.success(),
+        "koppel-admin {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("koppel-admin prints JSON")
+}
+
+/// A fresh connector in the demo workspace, acting for `acting_user`.
+pub fn connector(acting_user: &str, level: &str, extra: &[&str]) -> String {
+    let d = demo();
+    let mut args = vec![
+        "connector",
+        "create",
+        "--workspace",
+        s(&d["workspace_id"]),
+        "--description",
+        "e2e connector",
+        "--acting-user",
+        acting_user,
+        "--access-level",
+        level,
+        "--scope",
+        "cases:read",
+        "--scope",
+        "dsr:read",
+    ];
+    args.extend_from_slice(extra);
+    s(&admin(&args)["id"]).to_owned()
+}
+
+/// Issues an API key (`key = true`) or a connector token for `connector`: (id, secret).
+pub fn connector_secret(connector: &str, key: bool, extra: &[&str]) -> (String, String) {
+    let d = demo();
+    let cmd = if key { "issue-key" } else { "issue-token" };
+    let mut args = vec![
+        "credential",
+        cmd,
+        "--workspace",
+        s(&d["workspace_id"]),
+        "--connector",
+        connector,
+    ];
+    args.extend_from_slice(extra);
+    let c = admin(&args);
+    (s(&c["id"]).to_owned(), s(&c["secret"]).to_owned())
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts a problem+json error with `status` that carries the request id.
+    pub fn assert_problem(&self, status: u16) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.headers["content-type"], "application/problem+json");
+        assert_eq!(self.body["status"], status, "body: {}", self.body);
+        let rid = s(&self.body["request_id"]);
+        assert!(!rid.is_empty());
+        assert_eq!(self.headers["x-amzn-requestid"], rid);
+        assert!(s(&self.body["type"]).starts_with("urn:koppel:problem:"));
+    }
+}
+
+pub async fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let mut req = client.get(format!("{base}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.expect("request reaches the local gateway");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn me(headers: &[(&str, &str)]) -> Reply {
+    get(&base_url(), "/v1/me", headers).await
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Claims the demo connector's JWTs carry, valid for five minutes, with a fresh `jti`.
+pub fn jwt_claims(d: &Value) -> Value {
+    let n = now();
+    json!({
+        "iss": d["jwt"]["iss"], "aud": d["jwt"]["aud"], "iat": n, "exp": n + 300,
+        "jti": uuid::Uuid::new_v4().to_string(), "sub": "e2e",
+    })
+}
+
+/// Signs `claims` with the demo's private key (ES256) under `kid`.
+pub fn sign(d: &Value, kid: &str, claims: &Value) -> String {
+    let mut h = Header::new(Algorithm::ES256);
+    h.kid = Some(kid.to_owned());
+    let key = EncodingKey::from_ec_pem(s(&d["jwt"]["private_key_pem"]).as_bytes()).expect("PEM");
+    encode(&h, claims, &key).expect("sign")
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs Koppel on this machine: installs and starts the AWS emulator, creates what
+# template.yaml declares, seeds a demo workspace, and serves every route on 127.0.0.1 and
+# [::1]. Ctrl-C stops everything it started.
+#   KOPPEL_PORT=3000 (default)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+PORT="${KOPPEL_PORT:-3000}"
+ensure_python_tools
+log "building (first time: a few minutes)"
+cargo build --quiet -p koppel-local -p koppel-admin
+
+GATEWAY_PID=""
+cleanup() { trap - EXIT INT TERM; stop_pids "$GATEWAY_PID" "${EMULATOR_PID:-}"; log "stopped"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+EMULATOR_PORT="$(free_port)"
+log "starting the AWS emulator (moto) on 127.0.0.1:$EMULATOR_PORT"
+start_emulator "$EMULATOR_PORT" "$STATE/emulator.log"
+
+log "creating the resources template.yaml declares"
+eval "$(target/debug/koppel-local env)"
+target/debug/koppel-admin demo --base-url "http://127.0.0.1:$PORT" --out "$STATE/demo.json" >"$STATE/demo.txt"
+
+target/debug/koppel-local serve --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" &
+GATEWAY_PID=$!
+wait_for_gateway "http://127.0.0.1:$PORT" "$GATEWAY_PID"
+
+cat "$STATE/demo.txt"
+log "Koppel is running on http://127.0.0.1:$PORT (and http://[::1]:$PORT). Ctrl-C stops it."
+wait "$GATEWAY_PID"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every check and test: template lint, format, clippy, unit tests, then end-to-end
+# tests over HTTP against a local stack this script starts (its own emulator and gateway
+# on free ports) and stops again.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_python_tools
+
+log "cfn-lint template.yaml"
+"$VENV/bin/cfn-lint" template.yaml
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+log "unit tests"
+cargo test --workspace --exclude koppel-e2e
+
+log "building the local stack"
+cargo build -p koppel-local -p koppel-admin
+
+log "starting a local stack for the end-to-end tests"
+GATEWAY_PID=""
+TEST_STATE="$STATE/test"
+mkdir -p "$TEST_STATE"
+cleanup() { trap - EXIT INT TERM; stop_pids "$GATEWAY_PID" "${EMULATOR_PID:-}"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_emulator "$(free_port)" "$TEST_STATE/emulator.log"
+eval "$(target/debug/koppel-local env)"
+PORT="$(free_port)"
+export KOPPEL_E2E_BASE_URL="http://127.0.0.1:$PORT"
+export KOPPEL_E2E_BASE_URL_V6="http://[::1]:$PORT"
+export KOPPEL_E2E_ADMIN="$ROOT/target/debug/koppel-admin"
+export KOPPEL_E2E_DEMO="$TEST_STATE/demo.json"
+"$KOPPEL_E2E_ADMIN" demo --base-url "$KOPPEL_E2E_BASE_URL" --out "$KOPPEL_E2E_DEMO" >/dev/null
+target/debug/koppel-local serve --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" \
+  >"$TEST_STATE/gateway.log" 2>&1 &
+GATEWAY_PID=$!
+wait_for_gateway "$KOPPEL_E2E_BASE_URL" "$GATEWAY_PID"
+
+log "end-to-end tests"
+if ! cargo test -p koppel-e2e; then
+  echo "--- last gateway log lines ---" >&2
+  tail -n 40 "$TEST_STATE/gateway.log" >&2
+  exit 1
+fi
