@@ -16,8 +16,11 @@ cargo fmt --all --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+RESULTS="$STATE/test-results.txt"
+: >"$RESULTS"
+
 log "unit tests"
-cargo test --workspace --exclude koppel-e2e
+cargo test --workspace --exclude koppel-e2e 2>&1 | tee -a "$RESULTS"
 
 log "building the local stack"
 cargo build -p koppel-local -p koppel-admin
@@ -44,8 +47,11 @@ GATEWAY_PID=$!
 wait_for_gateway "$KOPPEL_E2E_BASE_URL" "$GATEWAY_PID"
 
 log "end-to-end tests"
-if ! cargo test -p koppel-e2e; then
+if ! cargo test -p koppel-e2e 2>&1 | tee -a "$RESULTS"; then
   echo "--- last gateway log lines ---" >&2
   tail -n 40 "$TEST_STATE/gateway.log" >&2
   exit 1
 fi
+
+# One closing line over every cargo test run above.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "koppel: %d passed, %d failed\n", p, f; exit (f > 0) }' "$RESULTS"

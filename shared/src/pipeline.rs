@@ -31,7 +31,8 @@ pub fn request_id(req: &Request) -> String {
     .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-fn principal(req: &Request) -> Result<Principal, String> {
+/// The principal the authorizer put in the request context.
+pub fn principal(req: &Request) -> Result<Principal, String> {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(c)) => Principal::from_context(&c.authorizer.fields),
         _ => Err("request has no API Gateway REST context".into()),

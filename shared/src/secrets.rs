@@ -1,6 +1,8 @@
 //! Root secrets from Secrets Manager, fetched once per cold start and never per request.
 //! Rotation keeps the previous version valid: both `AWSCURRENT` and `AWSPREVIOUS` are
-//! loaded, and a version that is unknown causes at most one reload a minute.
+//! loaded, and a version that is unknown (a credential issued after a rotation) causes a
+//! reload, at most every few seconds. Only a stored credential names a version, so a
+//! caller cannot force reloads with made-up secrets.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +13,7 @@ use tokio::sync::RwLock;
 
 use crate::store::StoreError;
 
-const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct SecretVersion {

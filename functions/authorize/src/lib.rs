@@ -22,6 +22,7 @@ use koppel_shared::model::{Connector, Credential, User};
 use koppel_shared::store::StoreError;
 use koppel_shared::{Ctx, Principal, jwt, time_util};
 use time::Duration;
+use tracing::Instrument;
 
 pub use presented::{Presented, presented};
 
@@ -59,9 +60,15 @@ pub async fn handler(
     ctx: &Ctx,
 ) -> Result<ApiGatewayCustomAuthorizerResponse, AuthorizerError> {
     let request_id = event.request_context.request_id.clone().unwrap_or_default();
-    let method_arn = event.method_arn.clone().unwrap_or_default();
     let span = tracing::info_span!("authorize", request_id = %request_id);
-    let _guard = span.enter();
+    decide_request(event, ctx).instrument(span).await
+}
+
+async fn decide_request(
+    event: ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ctx: &Ctx,
+) -> Result<ApiGatewayCustomAuthorizerResponse, AuthorizerError> {
+    let method_arn = event.method_arn.clone().unwrap_or_default();
     let source_ip: Option<IpAddr> = event
         .request_context
         .identity

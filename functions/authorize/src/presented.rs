@@ -133,3 +133,26 @@ mod tests {
         ]));
     }
 }
+
+#[cfg(test)]
+mod fixture_tests {
+    use super::*;
+    use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+
+    #[test]
+    fn the_sample_event_parses_and_presents_an_api_key() {
+        let text = include_str!("../../../events/authorize-request.json");
+        let ev: ApiGatewayCustomAuthorizerRequestTypeRequest = serde_json::from_str(text).unwrap();
+        assert_eq!(ev.type_.as_deref(), Some("REQUEST"));
+        assert_eq!(
+            ev.request_context.identity.unwrap().source_ip.as_deref(),
+            Some("203.0.113.7")
+        );
+        match presented(&ev.headers).unwrap() {
+            Presented::Secret { interface_id, .. } => {
+                assert_eq!(interface_id, Some("con_0123456789abcdef"))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

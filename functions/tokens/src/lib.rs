@@ -61,3 +61,25 @@ async fn me(p: &Principal, ctx: &Ctx) -> RouteResult {
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use koppel_shared::model::Level;
+
+    #[test]
+    fn the_sample_event_parses_with_its_principal() {
+        let text = include_str!("../../../events/tokens-me.json");
+        let req = lambda_http::request::from_str(text).unwrap();
+        assert_eq!(koppel_shared::pipeline::resource(&req), "/v1/me");
+        assert_eq!(
+            koppel_shared::pipeline::request_id(&req),
+            "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+        );
+        let p = koppel_shared::pipeline::principal(&req).unwrap();
+        assert_eq!(p.workspace_id, "ws_0123456789abcdef");
+        assert_eq!(p.connector_id.as_deref(), Some("con_0123456789abcdef"));
+        assert_eq!(p.access_level, Level::Read);
+        assert_eq!(p.rate_limit, 30);
+        assert_eq!(p.scopes.len(), 2);
+    }
+}

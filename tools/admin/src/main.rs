@@ -55,10 +55,13 @@ enum Command {
 enum WorkspaceCmd {
     /// Create a workspace with its owner (all rights and flags).
     Create {
+        /// Display name.
         #[arg(long)]
         name: String,
+        /// The owner's e-mail address.
         #[arg(long)]
         owner_email: String,
+        /// The owner's name.
         #[arg(long)]
         owner_name: String,
     },
@@ -81,10 +84,13 @@ struct UserFlags {
 enum UserCmd {
     /// Add a user.
     Add {
+        /// Workspace id (`ws_…`).
         #[arg(long)]
         workspace: String,
+        /// E-mail address, unique in the workspace.
         #[arg(long)]
         email: String,
+        /// Display name.
         #[arg(long)]
         name: String,
         /// `read` (raadplegen) or `handle` (behandelen).
@@ -95,10 +101,13 @@ enum UserCmd {
     },
     /// Change a user's rights or flags.
     Update {
+        /// Workspace id (`ws_…`).
         #[arg(long)]
         workspace: String,
+        /// User id (`usr_…`).
         #[arg(long)]
         user: String,
+        /// New rights: `read` or `handle`.
         #[arg(long)]
         rights: Option<Level>,
         #[command(flatten)]
@@ -110,6 +119,7 @@ enum UserCmd {
 enum ConnectorCmd {
     /// Create a connector acting for a user.
     Create {
+        /// Workspace id (`ws_…`).
         #[arg(long)]
         workspace: String,
         /// Shown to partners' users, e.g. in the subject of OTP e-mails.
@@ -133,15 +143,19 @@ enum ConnectorCmd {
     },
     /// Enable a connector.
     Enable {
+        /// Workspace id (`ws_…`).
         #[arg(long)]
         workspace: String,
+        /// Connector id (`con_…`, the API-Interface-Id).
         #[arg(long)]
         connector: String,
     },
     /// Disable a connector: all its credentials stop working at once.
     Disable {
+        /// Workspace id (`ws_…`).
         #[arg(long)]
         workspace: String,
+        /// Connector id (`con_…`, the API-Interface-Id).
         #[arg(long)]
         connector: String,
     },
@@ -167,8 +181,10 @@ struct IssueFlags {
 enum CredentialCmd {
     /// Issue a connector API key (for `API-Interface-Id` + `API-Key`).
     IssueKey {
+        /// Workspace id (`ws_…`).
         #[arg(long)]
         workspace: String,
+        /// Connector id (`con_…`, the API-Interface-Id).
         #[arg(long)]
         connector: String,
         #[command(flatten)]
@@ -176,8 +192,10 @@ enum CredentialCmd {
     },
     /// Issue a connector token (for `Authorization: Bearer`).
     IssueToken {
+        /// Workspace id (`ws_…`).
         #[arg(long)]
         workspace: String,
+        /// Connector id (`con_…`, the API-Interface-Id).
         #[arg(long)]
         connector: String,
         #[command(flatten)]
@@ -185,8 +203,10 @@ enum CredentialCmd {
     },
     /// Issue a user's personal access token (the user needs `api_access`).
     IssuePat {
+        /// Workspace id (`ws_…`).
         #[arg(long)]
         workspace: String,
+        /// User id (`usr_…`).
         #[arg(long)]
         user: String,
         #[command(flatten)]
@@ -194,6 +214,7 @@ enum CredentialCmd {
     },
     /// Revoke a credential by id; it stops working at once.
     Revoke {
+        /// Credential id (the part after the kind in the secret).
         #[arg(long)]
         credential: String,
     },
@@ -203,8 +224,10 @@ enum CredentialCmd {
 enum JwtCmd {
     /// Register a connector's issuer and a public key (JWK or JWK set, from a file).
     Register {
+        /// Workspace id (`ws_…`).
         #[arg(long)]
         workspace: String,
+        /// Connector id (`con_…`, the API-Interface-Id).
         #[arg(long)]
         connector: String,
         /// The `iss` the partner's tokens carry; unique across Koppel.
@@ -216,8 +239,10 @@ enum JwtCmd {
     },
     /// Generate an ES256 key pair, register its public half, print the private key once.
     GenerateKey {
+        /// Workspace id (`ws_…`).
         #[arg(long)]
         workspace: String,
+        /// Connector id (`con_…`, the API-Interface-Id).
         #[arg(long)]
         connector: String,
         #[arg(long)]

@@ -1,0 +1,41 @@
+//! Rotating the token pepper keeps credentials issued before it valid, and credentials
+//! issued after it work as soon as the authorizer sees the new version. Its own test binary:
+//! cargo runs binaries one after another, so no other test issues tokens meanwhile.
+
+use koppel_e2e::*;
+use koppel_shared::Ctx;
+
+#[tokio::test]
+async fn old_and_new_credentials_both_work_after_a_pepper_rotation() {
+    let d = demo();
+    let con = s(&d["connector"]["id"]);
+    let (_, old) = connector_secret(con, false, &["--name", "before rotation"]);
+    let before = format!("Bearer {old}");
+    assert_eq!(me(&[("Authorization", &before)]).await.status, 200);
+
+    let ctx = Ctx::from_env().await.expect("KOPPEL_* settings");
+    let sm = aws_sdk_secretsmanager::Client::new(&Ctx::sdk_config().await);
+    sm.put_secret_value()
+        .secret_id(&ctx.settings.pepper_secret_id)
+        .secret_string(koppel_shared::ids::new_id("rotated"))
+        .send()
+        .await
+        .expect("rotate the pepper");
+
+    let (_, token) = connector_secret(
+        s(&d["connector"]["id"]),
+        false,
+        &["--name", "after rotation"],
+    );
+    let after = format!("Bearer {token}");
+    // The gateway reloads an unknown pepper version at most every 5 s.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let r = me(&[("Authorization", &after)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = me(&[("Authorization", &before)]).await;
+    assert_eq!(
+        r.status, 200,
+        "the previous pepper version stays valid: {}",
+        r.body
+    );
+}
