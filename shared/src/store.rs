@@ -167,6 +167,7 @@ impl Store {
         &self.table
     }
 
+    /// Strongly consistent: a revocation or a disabled connector counts on the next request.
     pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
         let out = self
             .client

@@ -36,27 +36,35 @@ pub struct Gateway {
     pub responses: HashMap<String, GatewayResponse>,
     pub stage: String,
     pub region: String,
-    /// The authorizer's context and each function's, keyed by `Binary`.
+    /// The authorizer's context, and each routed function with its context, by logical id.
     pub authorizer: Ctx,
-    pub functions: HashMap<String, (String, Ctx)>,
+    pub functions: HashMap<String, (HttpFunction, Ctx)>,
 }
 
 pub type HttpResponse = hyper::Response<Full<Bytes>>;
 
-/// Runs the handler a template `Binary` names. Every HTTP function is listed here once;
-/// start-up fails if the template names a binary this list does not know.
-pub async fn call_function(
-    binary: &str,
-    req: lambda_http::Request,
-    ctx: &Ctx,
-) -> Option<lambda_http::Response<Body>> {
-    Some(match binary {
-        "tokens" => tokens::handler(req, ctx).await,
-        _ => return None,
-    })
+/// The HTTP functions the gateway can run, by their template `Binary` name. Start-up
+/// fails if template.yaml routes to a binary that is not listed here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpFunction {
+    Tokens,
 }
 
-pub const KNOWN_BINARIES: [&str; 1] = ["tokens"];
+impl HttpFunction {
+    pub fn from_binary(binary: &str) -> Option<Self> {
+        match binary {
+            "tokens" => Some(Self::Tokens),
+            _ => None,
+        }
+    }
+
+    /// Runs the same handler the function's Lambda `main.rs` runs.
+    pub async fn call(self, req: lambda_http::Request, ctx: &Ctx) -> lambda_http::Response<Body> {
+        match self {
+            Self::Tokens => tokens::handler(req, ctx).await,
+        }
+    }
+}
 
 /// Matches `path` to a route template; `{name}` takes one segment, `{name+}` the rest.
 pub fn match_path(template: &str, path: &str) -> Option<HashMap<String, String>> {
@@ -363,7 +371,7 @@ impl Gateway {
             }
         }
 
-        let Some((binary, ctx)) = self.functions.get(&route.function) else {
+        let Some((function, ctx)) = self.functions.get(&route.function) else {
             return self.gateway_response(
                 "DEFAULT_5XX",
                 502,
@@ -407,15 +415,7 @@ impl Gateway {
             }
         }
         let lambda_req: lambda_http::Request = LambdaRequest::ApiGatewayV1(ev).into();
-        let Some(resp) = call_function(binary, lambda_req, ctx).await else {
-            return self.gateway_response(
-                "DEFAULT_5XX",
-                502,
-                "Internal server error",
-                request_id,
-                &path,
-            );
-        };
+        let resp = function.call(lambda_req, ctx).await;
         let (mut rp, body) = resp.into_parts();
         rp.headers.insert(
             "x-amzn-requestid",

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use koppel_local::gateway::{Gateway, KNOWN_BINARIES};
+use koppel_local::gateway::{Gateway, HttpFunction};
 use koppel_local::resources;
 use koppel_local::template::{Template, scalar};
 use koppel_shared::{Ctx, Settings};
@@ -119,13 +119,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                     continue;
                 }
                 let binary = template.binary(&r.function)?;
-                if !KNOWN_BINARIES.contains(&binary.as_str()) {
-                    return Err(format!(
+                let function = HttpFunction::from_binary(&binary).ok_or_else(|| {
+                    format!(
                         "{}: the local gateway has no handler for binary `{binary}`",
                         r.function
-                    ));
-                }
-                functions.insert(r.function.clone(), (binary, ctx_for(&r.function)?));
+                    )
+                })?;
+                functions.insert(r.function.clone(), (function, ctx_for(&r.function)?));
             }
             let (_, api) = template.api()?;
             let stage = scalar(&koppel_local::template::resolve(
