@@ -3,9 +3,11 @@
 //! outbox. Everything a function needs beyond its own route logic lives here, once.
 
 pub mod access;
+pub mod body;
 pub mod credential;
 pub mod ctx;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod ip_allow;
 pub mod issue;

@@ -12,8 +12,8 @@ use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::principal::Principal;
-use crate::rate_limit;
 use crate::{Ctx, time_util};
+use crate::{idempotency, rate_limit};
 
 /// Larger bodies get 413 (API Gateway itself allows 10 MB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -86,7 +86,22 @@ where
             if body_len(req.body()) > MAX_BODY_BYTES {
                 return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
             }
-            route(p, req).await
+            let Some(key) = idempotency::key_of(&req)? else {
+                return route(p, req).await;
+            };
+            let fp = idempotency::fingerprint(&req);
+            let credential = p.credential_id.clone();
+            match idempotency::claim(&ctx.store, &credential, &key, &fp, now).await? {
+                idempotency::Claim::Replay(resp) => Ok(resp),
+                idempotency::Claim::Fresh => {
+                    let resp = match route(p, req).await {
+                        Ok(r) => r,
+                        Err(e) => e.to_response(&request_id, &path),
+                    };
+                    idempotency::finish(&ctx.store, &credential, &key, &fp, &resp, now).await?;
+                    Ok(resp)
+                }
+            }
         }
         .await;
         let mut resp = match result {
