@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod body;
+pub mod calendar;
 pub mod credential;
 pub mod ctx;
 pub mod error;

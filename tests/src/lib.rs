@@ -110,11 +110,33 @@ impl Reply {
 }
 
 pub async fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    send(base, "GET", path, headers, None).await
+}
+
+/// Any request; `body`, when given, is sent as `application/json` unless `headers` name
+/// another `Content-Type`.
+pub async fn send(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Reply {
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(20))
         .build()
         .expect("client");
-    let mut req = client.get(format!("{base}{path}"));
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = client.request(method, format!("{base}{path}"));
+    if let Some(b) = body {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("content-type", "application/json");
+        }
+        req = req.body(b.to_string());
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
