@@ -89,15 +89,18 @@ pub fn decide(f: &Facts<'_>) -> Result<Principal, Refusal> {
             if !connector.enabled {
                 return Err(Forbidden("connector disabled"));
             }
-            let allow: Vec<IpNet> = connector
+            // An entry that does not parse refuses: dropping it could empty the list, and
+            // an empty list allows every address.
+            let allow: Option<Vec<IpNet>> = connector
                 .ip_allow_list
                 .iter()
-                .filter_map(|s| ip_allow::parse_cidr(s).ok())
+                .map(|s| ip_allow::parse_cidr(s).ok())
                 .collect();
             // A connector with an allow-list and no known source address is refused.
-            let ip_ok = match f.source_ip {
-                Some(ip) => ip_allow::allowed(&allow, ip),
-                None => connector.ip_allow_list.is_empty(),
+            let ip_ok = match (f.source_ip, allow) {
+                (_, None) => false,
+                (Some(ip), Some(allow)) => ip_allow::allowed(&allow, ip),
+                (None, Some(_)) => connector.ip_allow_list.is_empty(),
             };
             if !ip_ok {
                 return Err(Forbidden("source ip not allowed"));
@@ -107,10 +110,14 @@ pub fn decide(f: &Facts<'_>) -> Result<Principal, Refusal> {
             let own = f.credential.and_then(|c| c.scopes.as_ref());
             scopes = effective_scopes(own, &connector.scopes);
             level = effective_level(connector.access_level, user.rights);
-            rate_limit = f
-                .credential
-                .and_then(|c| c.rate_limit)
-                .or(connector.rate_limit);
+            // A token may narrow its connector's limit, never raise it.
+            rate_limit = match (
+                f.credential.and_then(|c| c.rate_limit),
+                connector.rate_limit,
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             connector_id = Some(connector.connector_id.clone());
         }
     }
@@ -128,6 +135,7 @@ pub fn decide(f: &Facts<'_>) -> Result<Principal, Refusal> {
         scopes,
         access_level: level,
         rate_limit: rate_limit.unwrap_or(f.default_rate_limit),
+        body_hash: None,
     })
 }
 
@@ -331,6 +339,20 @@ mod tests {
                 .unwrap()
                 .rate_limit,
             5
+        );
+        c.rate_limit = Some(500);
+        assert_eq!(
+            decide(&facts(k, Some(&c), Some(&con), Some(&u), "::1"))
+                .unwrap()
+                .rate_limit,
+            100,
+            "a token cannot raise its connector's limit"
+        );
+        let bad = connector(Level::Handle, &[Scope::CasesRead], &["bogus"]);
+        assert_eq!(
+            decide(&facts(k, Some(&c), Some(&bad), Some(&u), "::1")),
+            Err(Refusal::Forbidden("source ip not allowed")),
+            "an unparseable allow-list entry refuses"
         );
     }
 }

@@ -9,7 +9,12 @@ use crate::error::{ApiError, FieldError};
 
 /// The raw bytes of a request body.
 pub fn bytes(req: &Request) -> &[u8] {
-    match req.body() {
+    body_bytes(req.body())
+}
+
+/// The raw bytes of a request or response body.
+pub fn body_bytes(body: &Body) -> &[u8] {
+    match body {
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
         _ => &[],

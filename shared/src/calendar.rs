@@ -45,7 +45,8 @@ pub fn parse_date(s: &str) -> Option<Date> {
     if !shaped {
         return None;
     }
-    s.parse().ok()
+    // Years beyond 9000 are refused so that `end_of_day` always exists.
+    s.parse().ok().filter(|d: &Date| d.year() <= 9000)
 }
 
 #[cfg(test)]
@@ -84,5 +85,6 @@ mod tests {
         assert_eq!(parse_date("2027-2-28"), None);
         assert_eq!(parse_date("28-02-2027"), None);
         assert_eq!(parse_date("2027-02-28T00:00"), None);
+        assert_eq!(parse_date("9999-12-31"), None);
     }
 }

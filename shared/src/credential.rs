@@ -74,18 +74,36 @@ impl CredentialKind {
 }
 
 /// A freshly issued secret: shown once, then only its hash is kept.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IssuedSecret {
     pub id: String,
     pub plaintext: String,
 }
 
 /// A presented secret whose format and checksum are valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ParsedSecret<'a> {
     pub kind: CredentialKind,
     pub id: &'a str,
     pub plaintext: &'a str,
+}
+
+// Secrets never reach a log through `{:?}`.
+impl std::fmt::Debug for IssuedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedSecret")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ParsedSecret<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedSecret")
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

@@ -5,11 +5,11 @@
 //! The record is claimed with a conditional put before the route runs (so two concurrent
 //! requests cannot both run), completed with the response afterwards, and released if the
 //! route failed on our side, so a retry can run again. A claim whose request died expires
-//! after a minute.
+//! after a minute. Responses marked `Cache-Control: no-store` (those showing a secret) are
+//! never kept.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -70,13 +70,6 @@ pub enum Claim {
     Replay(Response<Body>),
 }
 
-fn key(credential_id: &str, k: &str) -> Key {
-    Key {
-        pk: format!("IDEM#{credential_id}#{k}"),
-        sk: "IDEM".into(),
-    }
-}
-
 pub async fn claim(
     store: &Store,
     credential_id: &str,
@@ -90,25 +83,17 @@ pub async fn claim(
         headers: HashMap::new(),
         body: String::new(),
     };
-    let it = with_ttl(item(&key(credential_id, k), &record)?, now + CLAIM_SECS);
-    let put = store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(it))
-        // An expired record (a finished one after 24 h, or a dead claim) is free again.
-        .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
-        .expression_attribute_names("#ttl", "ttl")
-        .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e.into_service_error()));
-    match put {
-        Ok(_) => return Ok(Claim::Fresh),
-        Err(StoreError::Conflict(_)) => {}
-        Err(e) => return Err(e.into()),
+    let it = with_ttl(
+        item(&Key::idempotency(credential_id, k), &record)?,
+        now + CLAIM_SECS,
+    );
+    if store.put_unless_live(it, now).await? {
+        return Ok(Claim::Fresh);
     }
-    let Some(existing) = store.get::<Record>(&key(credential_id, k)).await? else {
+    let Some(existing) = store
+        .get::<Record>(&Key::idempotency(credential_id, k))
+        .await?
+    else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "idempotency-conflict",
@@ -156,12 +141,19 @@ pub async fn finish(
     now: i64,
 ) -> Result<(), StoreError> {
     let s = resp.status();
-    if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS {
+    // A response that carries a secret says `Cache-Control: no-store`; it is not kept
+    // (secrets are stored only hashed), so its key is released instead.
+    let no_store = resp
+        .headers()
+        .get(http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("no-store"));
+    if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || no_store {
         store
             .client()
             .delete_item()
             .table_name(store.table())
-            .set_key(Some(key(credential_id, k).to_item()))
+            .set_key(Some(Key::idempotency(credential_id, k).to_item()))
             .send()
             .await
             .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
@@ -177,14 +169,12 @@ pub async fn finish(
                 Some(((*h).to_owned(), v.to_owned()))
             })
             .collect(),
-        body: String::from_utf8_lossy(match resp.body() {
-            Body::Text(t) => t.as_bytes(),
-            Body::Binary(b) => b,
-            _ => &[],
-        })
-        .into_owned(),
+        body: String::from_utf8_lossy(crate::body::body_bytes(resp.body())).into_owned(),
     };
-    let it = with_ttl(item(&key(credential_id, k), &record)?, now + KEEP_SECS);
+    let it = with_ttl(
+        item(&Key::idempotency(credential_id, k), &record)?,
+        now + KEEP_SECS,
+    );
     store
         .client()
         .put_item()

@@ -13,16 +13,22 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("`{s}` is not an IPv4 or IPv6 address or CIDR"))
 }
 
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, as dual-stack sockets report IPv4
+/// clients) as the IPv4 address it carries; any other address as it is.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// An empty list allows every address. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are
 /// matched as the IPv4 address they carry, so a dual-stack listener cannot bypass a v4 rule.
 pub fn allowed(allow_list: &[IpNet], ip: IpAddr) -> bool {
     if allow_list.is_empty() {
         return true;
     }
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
+    let ip = canonical(ip);
     allow_list.iter().any(|net| net.contains(&ip))
 }
 

@@ -63,8 +63,15 @@ pub fn peek_issuer(token: &str) -> Option<String> {
     struct Iss {
         iss: String,
     }
-    serde_json::from_slice::<Iss>(&bytes).ok().map(|c| c.iss)
+    serde_json::from_slice::<Iss>(&bytes)
+        .ok()
+        .map(|c| c.iss)
+        // It becomes part of a DynamoDB key, which is bounded.
+        .filter(|iss| !iss.is_empty() && iss.len() <= MAX_CLAIM_LEN)
 }
+
+/// The longest `iss` or `jti` accepted: both become parts of store keys.
+pub const MAX_CLAIM_LEN: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Claims {
@@ -121,6 +128,9 @@ pub fn verify(
     v.validate_nbf = true;
     let data = decode::<Claims>(token, &key, &v).map_err(|e| JwtError::Invalid(e.to_string()))?;
     let c = data.claims;
+    if c.jti.is_empty() || c.jti.len() > MAX_CLAIM_LEN {
+        return Err(JwtError::Invalid("jti empty or too long".into()));
+    }
     let too_long = c.exp - now > max_lifetime_secs + LEEWAY_SECS
         || c.iat
             .is_some_and(|iat| c.exp - iat > max_lifetime_secs || iat > now + LEEWAY_SECS);

@@ -39,13 +39,21 @@ pub fn principal(req: &Request) -> Result<Principal, String> {
     }
 }
 
-fn body_len(body: &Body) -> usize {
-    match body {
-        Body::Empty => 0,
-        Body::Text(t) => t.len(),
-        Body::Binary(b) => b.len(),
-        _ => 0,
-    }
+/// Whether a JWT `hash` claim is the base64 SHA-256 of `body` (standard or URL-safe
+/// alphabet, padded or not).
+pub fn body_hash_matches(claimed: &str, body: &[u8]) -> bool {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body);
+    let trimmed = claimed.trim_end_matches('=');
+    [
+        STANDARD.decode(claimed).ok(),
+        URL_SAFE_NO_PAD.decode(trimmed).ok(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|d| d[..] == digest[..])
 }
 
 /// Runs `route` for an authorized request. Never fails: every error becomes a response.
@@ -83,8 +91,17 @@ where
                     s.limit,
                 ));
             }
-            if body_len(req.body()) > MAX_BODY_BYTES {
+            if crate::body::bytes(&req).len() > MAX_BODY_BYTES {
                 return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+            }
+            if let Some(claimed) = &p.body_hash
+                && !body_hash_matches(claimed, crate::body::bytes(&req))
+            {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "body-hash-mismatch",
+                    "The JWT's `hash` claim is not the base64 SHA-256 of this request body.",
+                ));
             }
             let Some(key) = idempotency::key_of(&req)? else {
                 return route(p, req).await;
@@ -98,7 +115,13 @@ where
                         Ok(r) => r,
                         Err(e) => e.to_response(&request_id, &path),
                     };
-                    idempotency::finish(&ctx.store, &credential, &key, &fp, &resp, now).await?;
+                    // The change is made: a failure to record it must not answer 500 (a
+                    // retry would run it again once the claim expires), so it is logged.
+                    if let Err(e) =
+                        idempotency::finish(&ctx.store, &credential, &key, &fp, &resp, now).await
+                    {
+                        tracing::error!(error = %e, "idempotency record not saved");
+                    }
                     Ok(resp)
                 }
             }
@@ -150,4 +173,27 @@ pub fn resource(req: &Request) -> String {
         _ => None,
     }
     .unwrap_or_else(|| req.uri().path().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_hash_claims() {
+        // SHA-256 of the empty string.
+        assert!(body_hash_matches(
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+            b""
+        ));
+        assert!(body_hash_matches(
+            "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU",
+            b""
+        ));
+        assert!(!body_hash_matches(
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+            b"x"
+        ));
+        assert!(!body_hash_matches("not base64!", b""));
+    }
 }

@@ -21,6 +21,9 @@ pub struct Principal {
     pub access_level: Level,
     /// Requests per minute for this credential.
     pub rate_limit: u32,
+    /// A JWT's `hash` claim (OSR): base64 SHA-256 of the request body, which the pipeline
+    /// checks, as the authorizer never sees the body.
+    pub body_hash: Option<String>,
 }
 
 impl Principal {
@@ -53,6 +56,9 @@ impl Principal {
         put("scopes", self.scopes_string().into());
         put("access_level", self.access_level.as_str().into());
         put("rate_limit", self.rate_limit.into());
+        if let Some(h) = &self.body_hash {
+            put("jwt_body_hash", h.clone().into());
+        }
         m
     }
 
@@ -80,6 +86,7 @@ impl Principal {
             rate_limit: text("rate_limit")?
                 .parse()
                 .map_err(|_| "bad rate_limit".to_owned())?,
+            body_hash: text("jwt_body_hash").ok(),
         })
     }
 
@@ -117,6 +124,7 @@ mod tests {
             scopes: [Scope::CasesRead, Scope::DsrWrite].into_iter().collect(),
             access_level: Level::Handle,
             rate_limit: 30,
+            body_hash: Some("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=".into()),
         };
         let ctx: HashMap<String, Value> = p.to_context().into_iter().collect();
         assert_eq!(Principal::from_context(&ctx).unwrap(), p);
@@ -145,6 +153,7 @@ mod tests {
             scopes: [Scope::CasesRead].into_iter().collect(),
             access_level: Level::Read,
             rate_limit: 30,
+            body_hash: None,
         };
         assert!(p.require(Some(Scope::CasesRead), Level::Read).is_ok());
         assert!(p.require(Some(Scope::CasesWrite), Level::Read).is_err());

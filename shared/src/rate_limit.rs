@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use http::HeaderMap;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Key, Store, StoreError};
 
 pub const WINDOW_SECS: i64 = 60;
 
@@ -72,11 +72,7 @@ pub async fn hit(
         .client()
         .update_item()
         .table_name(store.table())
-        .key(
-            "pk",
-            AttributeValue::S(format!("RATE#{credential_id}#{}", w.start)),
-        )
-        .key("sk", AttributeValue::S("RATE".into()))
+        .set_key(Some(Key::rate(credential_id, w.start).to_item()))
         .update_expression("ADD #n :one SET #ttl = :ttl")
         .condition_expression("attribute_not_exists(#n) OR #n < :limit")
         .expression_attribute_names("#n", "count")

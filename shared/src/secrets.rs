@@ -14,11 +14,22 @@ use tokio::sync::RwLock;
 use crate::store::StoreError;
 
 const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(5);
+/// A warm function picks up a rotation within this time even if nothing asks for it.
+const MAX_AGE: Duration = Duration::from_secs(300);
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SecretVersion {
     pub version: String,
     pub value: Vec<u8>,
+}
+
+/// Never prints the value.
+impl std::fmt::Debug for SecretVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretVersion")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -53,7 +64,9 @@ impl CachedSecret {
     }
 
     pub async fn ring(&self) -> Result<Arc<SecretRing>, StoreError> {
-        if let Some((ring, _)) = &*self.cache.read().await {
+        if let Some((ring, at)) = &*self.cache.read().await
+            && at.elapsed() < MAX_AGE
+        {
             return Ok(ring.clone());
         }
         self.reload(Duration::ZERO).await

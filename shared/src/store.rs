@@ -13,6 +13,7 @@
 //! | JWT issuer claim | `ISSUER#<iss>` | `ISSUER` | | | authorizer: JWT `iss` → connector; unique issuer |
 //! | used JWT id | `JTI#<con>#<jti>` | `JTI` | | token `exp` | single-use `jti` (conditional put) |
 //! | rate window | `RATE#<credential>#<window start>` | `RATE` | | window end + 60 s | one conditional update per request |
+//! | idempotency record | `IDEM#<credential>#<key>` | `IDEM` | | 60 s while running, 24 h when done | replay of a POST |
 //! | outbox event | `OUTBOX#<event>` | `OUTBOX` | `OUTBOX` / `<created_at>#<event>` | | sweep re-sends leftovers (query gsi1) |
 //!
 //! Uniqueness and concurrency come from condition expressions and transactions. TTL
@@ -100,6 +101,12 @@ impl Key {
     pub fn jti(con: &str, jti: &str) -> Self {
         Self::new(format!("JTI#{con}#{jti}"), "JTI")
     }
+    pub fn rate(credential: &str, window_start: i64) -> Self {
+        Self::new(format!("RATE#{credential}#{window_start}"), "RATE")
+    }
+    pub fn idempotency(credential: &str, key: &str) -> Self {
+        Self::new(format!("IDEM#{credential}#{key}"), "IDEM")
+    }
     pub fn outbox(event_id: &str) -> Self {
         Self::new(format!("OUTBOX#{event_id}"), "OUTBOX")
     }
@@ -183,14 +190,54 @@ impl Store {
             .transpose()
     }
 
+    /// Writes all steps or none. A failed condition is a `Conflict`; a transaction cancelled
+    /// for another reason (a concurrent transaction, throttling) is not.
     pub async fn transact(&self, steps: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        self.client
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let r = self
+            .client
             .transact_write_items()
             .set_transact_items(Some(steps))
             .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-        Ok(())
+            .await;
+        match r.map_err(|e| e.into_service_error()) {
+            Ok(_) => Ok(()),
+            Err(TransactWriteItemsError::TransactionCanceledException(t)) => {
+                let reasons: Vec<&str> = t
+                    .cancellation_reasons()
+                    .iter()
+                    .filter_map(|r| r.code())
+                    .collect();
+                if reasons.contains(&"ConditionalCheckFailed") {
+                    Err(StoreError::Conflict(reasons.join(",")))
+                } else {
+                    Err(StoreError::Sdk(format!(
+                        "transaction cancelled: {reasons:?}"
+                    )))
+                }
+            }
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+
+    /// Puts `item` unless an unexpired item has its key (TTL deletes late, and never in the
+    /// emulator). `Ok(false)` when a live one exists.
+    pub async fn put_unless_live(&self, item: Item, now: i64) -> Result<bool, StoreError> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Replaces an item that must exist.
@@ -289,6 +336,7 @@ impl Store {
         &self,
         con: &mut Connector,
         expected_version: u64,
+        previous_issuer: Option<&str>,
     ) -> Result<(), StoreError> {
         let iss = &con.jwt.as_ref().expect("caller sets jwt").issuer;
         let claim = serde_json::json!({
@@ -312,11 +360,22 @@ impl Store {
             .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
             .build()
             .expect("complete put");
-        self.transact(vec![
+        let mut steps = vec![
             TransactWriteItem::builder().put(claim_put).build(),
             TransactWriteItem::builder().put(con_put).build(),
-        ])
-        .await
+        ];
+        // Moving to another issuer frees the old one for other connectors.
+        if let Some(old) = previous_issuer.filter(|old| *old != iss.as_str()) {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Key::issuer(old).to_item()))
+                .condition_expression("connector_id = :c")
+                .expression_attribute_values(":c", AttributeValue::S(con.connector_id.clone()))
+                .build()
+                .expect("complete delete");
+            steps.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        self.transact(steps).await
     }
 
     /// The connector that registered `iss`, if any: `(workspace, connector)`.
@@ -361,6 +420,33 @@ impl Store {
         Ok(())
     }
 
+    /// Re-hashes a credential with the current pepper after it verified with an older one,
+    /// so the next rotation does not lock it out. Lost races are fine: someone re-hashed.
+    pub async fn rehash_credential(
+        &self,
+        id: &str,
+        old_version: &str,
+        hash: &str,
+        version: &str,
+    ) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::credential(id).to_item()))
+            .update_expression("SET secret_hash = :h, pepper_version = :v")
+            .condition_expression("pepper_version = :old")
+            .expression_attribute_values(":h", AttributeValue::S(hash.into()))
+            .expression_attribute_values(":v", AttributeValue::S(version.into()))
+            .expression_attribute_values(":old", AttributeValue::S(old_version.into()))
+            .send()
+            .await;
+        match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Records use, at most once per `older_than` (an RFC 3339 time): not a write per request.
     pub async fn touch_credential(
         &self,
@@ -387,31 +473,16 @@ impl Store {
         }
     }
 
-    /// Records a JWT id as used until `exp`; `false` if it was used before.
+    /// Records a JWT id as used until `until`; `false` if it was used before.
     pub async fn consume_jti(
         &self,
         con: &str,
         jti: &str,
-        exp: i64,
+        until: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let item = with_ttl(Key::jti(con, jti).to_item(), exp);
-        let r = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            // An expired record that TTL has not removed yet does not count.
-            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .send()
-            .await;
-        match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.put_unless_live(with_ttl(Key::jti(con, jti).to_item(), until), now)
+            .await
     }
 }
 

@@ -38,4 +38,17 @@ async fn old_and_new_credentials_both_work_after_a_pepper_rotation() {
         "the previous pepper version stays valid: {}",
         r.body
     );
+
+    // That use re-hashed the older credential, so a second rotation does not lock it out.
+    sm.put_secret_value()
+        .secret_id(&ctx.settings.pepper_secret_id)
+        .secret_string(koppel_shared::ids::new_id("rotated"))
+        .send()
+        .await
+        .expect("rotate again");
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    for (name, auth) in [("before", &before), ("after", &after)] {
+        let r = me(&[("Authorization", auth)]).await;
+        assert_eq!(r.status, 200, "{name} the first rotation: {}", r.body);
+    }
 }

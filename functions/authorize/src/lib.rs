@@ -133,7 +133,13 @@ async fn authorize(
     ctx: &Ctx,
 ) -> Result<Result<Principal, Refusal>, AuthorizerError> {
     let now = time_util::now();
-    let presented = match presented(&event.headers) {
+    // `headers` keeps one value per name; repeats show only in `multiValueHeaders`.
+    let headers = if event.multi_value_headers.is_empty() {
+        &event.headers
+    } else {
+        &event.multi_value_headers
+    };
+    let presented = match presented(headers) {
         Ok(p) => p,
         Err(r) => return Ok(Err(r)),
     };
@@ -174,9 +180,14 @@ async fn authorize(
             });
             if decision.is_ok() {
                 let fmt = time_util::rfc3339;
-                ctx.store
+                let touched = ctx
+                    .store
                     .touch_credential(&cred.credential_id, &fmt(now), &fmt(now - TOUCH_EVERY))
-                    .await?;
+                    .await;
+                // Recording use is bookkeeping: its failure must not deny the request.
+                if let Err(e) = touched {
+                    tracing::warn!(error = %e, "last_used_at not recorded");
+                }
             }
             Ok(decision)
         }
@@ -184,11 +195,32 @@ async fn authorize(
     }
 }
 
+/// Verifies with the pepper version the hash was made with; a credential that verifies
+/// with a previous version is re-hashed with the current one.
 async fn secret_matches(ctx: &Ctx, cred: &Credential, plaintext: &str) -> Result<bool, StoreError> {
-    Ok(match ctx.pepper.version(&cred.pepper_version).await? {
-        Some(pepper) => credential::verify(&pepper.value, plaintext, &cred.secret_hash),
-        None => false,
-    })
+    let Some(pepper) = ctx.pepper.version(&cred.pepper_version).await? else {
+        return Ok(false);
+    };
+    if !credential::verify(&pepper.value, plaintext, &cred.secret_hash) {
+        return Ok(false);
+    }
+    let ring = ctx.pepper.ring().await?;
+    if ring.current.version != cred.pepper_version {
+        let hash = credential::hash(&ring.current.value, plaintext);
+        let rehashed = ctx
+            .store
+            .rehash_credential(
+                &cred.credential_id,
+                &cred.pepper_version,
+                &hash,
+                &ring.current.version,
+            )
+            .await;
+        if let Err(e) = rehashed {
+            tracing::warn!(error = %e, "credential not re-hashed");
+        }
+    }
+    Ok(true)
 }
 
 /// The connector and the user a stored credential acts through, read concurrently.
@@ -259,13 +291,18 @@ async fn authorize_jwt(
         now,
         default_rate_limit: ctx.settings.default_rate_limit,
     });
+    let decision = decision.map(|mut p| {
+        p.body_hash = verified.claims.hash.clone();
+        p
+    });
     if decision.is_ok()
         && !ctx
             .store
             .consume_jti(
                 &con_id,
                 &verified.claims.jti,
-                verified.claims.exp,
+                // Accepted until `exp` plus the leeway: the record must outlive that.
+                verified.claims.exp + jwt::LEEWAY_SECS,
                 now.unix_timestamp(),
             )
             .await?

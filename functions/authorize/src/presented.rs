@@ -4,7 +4,7 @@ use http::HeaderMap;
 use koppel_shared::access::Refusal;
 use koppel_shared::jwt::looks_like_jwt;
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub enum Presented<'a> {
     /// A Koppel-issued secret; `interface_id` is set when it came as `API-Key`.
     Secret {
@@ -12,6 +12,19 @@ pub enum Presented<'a> {
         interface_id: Option<&'a str>,
     },
     Jwt(&'a str),
+}
+
+/// Never prints the credential.
+impl std::fmt::Debug for Presented<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret { interface_id, .. } => f
+                .debug_struct("Secret")
+                .field("interface_id", interface_id)
+                .finish_non_exhaustive(),
+            Self::Jwt(_) => f.write_str("Jwt(..)"),
+        }
+    }
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Refusal> {

@@ -389,6 +389,7 @@ pub async fn register_jwt(
     }
     let mut con = connector(ctx, ws, con_id).await?;
     let v = con.version;
+    let previous_issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
     let mut all = match &con.jwt {
         Some(j) if j.issuer == issuer => j.keys.clone(),
         _ => Vec::new(),
@@ -402,7 +403,8 @@ pub async fn register_jwt(
         keys: all,
     });
     con.updated_at = rfc3339(now());
-    ctx.store.register_issuer(&mut con, v).await.map_err(|e| match e {
+    ctx.store
+        .register_issuer(&mut con, v, previous_issuer.as_deref()).await.map_err(|e| match e {
         StoreError::Conflict(_) => format!("issuer {issuer} is registered by another connector, or the connector changed meanwhile"),
         other => other.to_string(),
     })?;

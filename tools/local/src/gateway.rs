@@ -289,12 +289,7 @@ impl Gateway {
         let (query, multi_query) = query_maps(parts.uri.query());
         // API Gateway reports the client address as sourceIp; v4 clients of a dual-stack
         // socket appear as IPv4-mapped v6 addresses, which it would show as plain v4.
-        let source_ip = match peer.ip() {
-            std::net::IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or(v6.to_string(), |v4| v4.to_string()),
-            v4 => v4.to_string(),
-        };
+        let source_ip = koppel_shared::ip_allow::canonical(peer.ip()).to_string();
         let method_arn = format!(
             "arn:aws:execute-api:{}:{ACCOUNT}:local/{}/{}{}",
             self.region, self.stage, parts.method, path
