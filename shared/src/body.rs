@@ -125,6 +125,10 @@ impl Fields {
         self.0.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())
@@ -198,5 +202,68 @@ mod tests {
         f.push("c", "worse");
         let e = f.finish().unwrap_err();
         assert_eq!(e.errors.len(), 2);
+    }
+}
+
+/// A JSON object read field by field, for APIs whose clients send read-only and unknown
+/// fields that must be ignored (OSR, Dastra). Wrong types are recorded in `Fields`.
+pub struct Object<'a>(pub &'a serde_json::Map<String, serde_json::Value>);
+
+impl<'a> Object<'a> {
+    /// Parses the body as a JSON object (415/400/422 as [`json`]).
+    pub fn map(req: &Request) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+        json(req)
+    }
+
+    /// A string field; `null` or absent is `None`, another type is an error.
+    pub fn opt_str(&self, name: &str, errors: &mut Fields) -> Option<&'a str> {
+        match self.0.get(name) {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s.as_str()),
+            Some(_) => {
+                errors.push(name, "must be a string");
+                None
+            }
+        }
+    }
+
+    /// A required, non-blank string field.
+    pub fn str(&self, name: &str, errors: &mut Fields) -> Option<&'a str> {
+        let present = self.0.get(name).is_some_and(|v| !v.is_null());
+        match self.opt_str(name, errors) {
+            Some(s) if !s.trim().is_empty() => Some(s),
+            Some(_) => {
+                errors.push(name, "must not be empty");
+                None
+            }
+            None if !present => {
+                errors.push(name, "is required");
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod object_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_by_type() {
+        let v = json!({"a": "x", "b": 3, "c": null, "d": " ", "extra": [1]});
+        let o = Object(v.as_object().unwrap());
+        let mut f = Fields::new();
+        assert_eq!(o.str("a", &mut f), Some("x"));
+        assert_eq!(o.opt_str("c", &mut f), None);
+        assert_eq!(o.opt_str("missing", &mut f), None);
+        assert!(f.is_empty());
+        assert_eq!(o.opt_str("b", &mut f), None);
+        assert_eq!(o.str("d", &mut f), None);
+        assert_eq!(o.str("missing", &mut f), None);
+        let e = f.finish().unwrap_err();
+        let named: Vec<_> = e.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(named, ["b", "d", "missing"]);
     }
 }

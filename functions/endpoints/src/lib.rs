@@ -1,0 +1,577 @@
+//! The `endpoints` function: OSR-compatible service endpoints (seed 003) registered by a
+//! supplier's connector under a mandate, the mandates an organisation grants, and the
+//! registry of service version namespaces.
+//!
+//! Who does what: the organisation's users (personal access token) register service
+//! versions (`manage_connectors`) and grant or revoke mandates (`handle` rights); a
+//! supplier's connector (API key, token or the seed's `JWT` header) registers and changes its
+//! endpoints.
+
+mod model;
+mod repo;
+pub mod rules;
+
+use std::time::Duration;
+
+use http::{Method, StatusCode, header};
+use jiff::Timestamp;
+use koppel_shared::body::{Fields, Object};
+use koppel_shared::model::{Level, Scope, User};
+use koppel_shared::outbox::{self, Event};
+use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::store::{StoreError, item, put_new};
+use koppel_shared::time_util::{now, rfc3339};
+use koppel_shared::{ApiError, Ctx, Principal, calendar};
+use lambda_http::{Body, Request, RequestExt, Response};
+use rand::Rng;
+use serde_json::{Value, json};
+
+use model::{Endpoint, Mandate, ServiceVersion, Slot, SlotEntry};
+use rules::Interval;
+
+pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
+    pipeline::run(req, ctx, |p, req| route(p, req, ctx)).await
+}
+
+async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
+    let param = |name: &str| req.path_parameters().first(name).map(str::to_owned);
+    match (req.method().clone(), pipeline::resource(&req).as_str()) {
+        (Method::POST, "/api/v1/endpoints") => save_endpoint(&p, &req, ctx, None).await,
+        (Method::GET, "/api/v1/endpoints") => list_endpoints(&p, &req, ctx).await,
+        (Method::GET, "/api/v1/endpoints/{id}") => {
+            get_endpoint(&p, ctx, &param("id").unwrap_or_default()).await
+        }
+        (Method::PUT, "/api/v1/endpoints/{id}") => save_endpoint(&p, &req, ctx, param("id")).await,
+        (Method::POST, "/api/v1/mandates") => grant_mandate(&p, &req, ctx).await,
+        (Method::GET, "/api/v1/mandates") => list_mandates(&p, ctx).await,
+        (Method::DELETE, "/api/v1/mandates/{mandate_token}") => {
+            revoke_mandate(&p, ctx, &param("mandate_token").unwrap_or_default()).await
+        }
+        (Method::POST, "/api/v1/service-versions") => create_service_version(&p, &req, ctx).await,
+        (Method::GET, "/api/v1/service-versions") => list_service_versions(&p, ctx).await,
+        (Method::POST, "/api/v1/service-versions/{id}/retire") => {
+            retire_service_version(&p, ctx, &param("id").unwrap_or_default()).await
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+fn today() -> jiff::civil::Date {
+    calendar::today(Timestamp::now())
+}
+
+fn created(location: String, value: &Value) -> RouteResult {
+    let mut r = pipeline::json(StatusCode::CREATED, value)?;
+    r.headers_mut().insert(
+        header::LOCATION,
+        location.parse().map_err(ApiError::internal)?,
+    );
+    Ok(r)
+}
+
+/// The supplier's connector; endpoints belong to a connector.
+fn supplier(p: &Principal) -> Result<&str, ApiError> {
+    p.connector_id.as_deref().ok_or_else(|| {
+        ApiError::forbidden("Endpoints are registered with a supplier's connector credential.")
+    })
+}
+
+/// The organisation's user acting with a personal access token (not through a connector).
+async fn organisation_user(
+    p: &Principal,
+    ctx: &Ctx,
+    need_manage_connectors: bool,
+) -> Result<User, ApiError> {
+    if p.connector_id.is_some() {
+        return Err(ApiError::forbidden(
+            "This is done by the organisation's users with a personal access token.",
+        ));
+    }
+    let user = ctx
+        .store
+        .user(&p.workspace_id, &p.user_id)
+        .await?
+        .ok_or_else(|| ApiError::forbidden("Unknown user."))?;
+    if need_manage_connectors && !user.manage_connectors {
+        return Err(ApiError::forbidden(
+            "This needs the `manage_connectors` permission.",
+        ));
+    }
+    Ok(user)
+}
+
+fn conflict(detail: String) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "conflict", detail)
+}
+
+// ---- service versions ----------------------------------------------------------------
+
+async fn create_service_version(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    p.require(Some(Scope::EndpointsWrite), Level::Read)?;
+    let user = organisation_user(p, ctx, true).await?;
+    let body = Object::map(req)?;
+    let o = Object(&body);
+    let mut errors = Fields::new();
+    let namespace = o.str("namespace", &mut errors);
+    let description = o.opt_str("description", &mut errors);
+    if let Some(ns) = namespace {
+        errors.check(
+            url::Url::parse(ns).is_ok(),
+            "namespace",
+            "must be an absolute URI",
+        );
+        rules::check_len(ns, 500, "namespace", &mut errors);
+    }
+    if let Some(d) = description {
+        rules::check_len(d, 500, "description", &mut errors);
+    }
+    errors.finish()?;
+    let sv = ServiceVersion {
+        workspace_id: p.workspace_id.clone(),
+        id: koppel_shared::ids::new_id("svc"),
+        namespace: namespace.expect("checked").to_owned(),
+        description: description.map(str::to_owned),
+        created_by: user.user_id,
+        created_at: rfc3339(now()),
+        retired_at: None,
+    };
+    match ctx
+        .store
+        .transact(repo::create_service_version_steps(ctx, &sv)?)
+        .await
+    {
+        Ok(()) => created(format!("/api/v1/service-versions/{}", sv.id), &sv.to_json()),
+        Err(StoreError::Conflict(_)) => Err(conflict(format!(
+            "The namespace {} is registered already.",
+            sv.namespace
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn list_service_versions(p: &Principal, ctx: &Ctx) -> RouteResult {
+    p.require(Some(Scope::EndpointsRead), Level::Read)?;
+    let items: Vec<ServiceVersion> = repo::query_prefix(ctx, &p.workspace_id, "SVCVER#").await?;
+    let items: Vec<Value> = items.iter().map(ServiceVersion::to_json).collect();
+    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+}
+
+async fn retire_service_version(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
+    p.require(Some(Scope::EndpointsWrite), Level::Read)?;
+    organisation_user(p, ctx, true).await?;
+    let key = repo::service_version_key(&p.workspace_id, id);
+    let mut sv: ServiceVersion = ctx.store.get(&key).await?.ok_or_else(ApiError::not_found)?;
+    if sv.retired_at.is_none() {
+        sv.retired_at = Some(rfc3339(now()));
+        ctx.store.replace(item(&key, &sv)?).await?;
+    }
+    pipeline::json(StatusCode::OK, &sv.to_json())
+}
+
+// ---- mandates -------------------------------------------------------------------------
+
+async fn grant_mandate(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    p.require(Some(Scope::EndpointsWrite), Level::Handle)?;
+    let user = organisation_user(p, ctx, false).await?;
+    let body = Object::map(req)?;
+    let o = Object(&body);
+    let mut errors = Fields::new();
+    let connector_id = o.str("connector_id", &mut errors);
+    let administration = o.str("administration_id", &mut errors);
+    let namespace = o.str("service_version_namespace", &mut errors);
+    let start = o.opt_str("start_date", &mut errors);
+    let end = o.opt_str("end_date", &mut errors);
+    if let Some(a) = administration {
+        rules::check_len(a, 100, "administration_id", &mut errors);
+    }
+    // A mandate may have started already; only its end is held to "not in the past".
+    let interval = rules::check_dates(
+        start,
+        end,
+        today(),
+        start.and_then(calendar::parse_date),
+        &mut errors,
+    );
+    let ws = &p.workspace_id;
+    if let Some(c) = connector_id
+        && ctx.store.connector(ws, c).await?.is_none()
+    {
+        errors.push("connector_id", "no such connector in this workspace");
+    }
+    if let Some(ns) = namespace {
+        match repo::service_version_by_namespace(ctx, ws, ns).await? {
+            None => errors.push(
+                "service_version_namespace",
+                "is not a registered service version",
+            ),
+            Some(sv) if sv.retired_at.is_some() => {
+                errors.push("service_version_namespace", "is retired")
+            }
+            Some(_) => {}
+        }
+    }
+    errors.finish()?;
+    let interval = interval.expect("checked");
+    let m = Mandate {
+        workspace_id: ws.clone(),
+        mandate_token: uuid::Uuid::new_v4().to_string(),
+        connector_id: connector_id.expect("checked").to_owned(),
+        administration_id: administration.expect("checked").to_owned(),
+        service_version_namespace: namespace.expect("checked").to_owned(),
+        start_date: start.map(|_| interval.start.to_string()),
+        end_date: interval.end.map(|d| d.to_string()),
+        granted_by: user.user_id,
+        created_at: rfc3339(now()),
+        revoked_at: None,
+    };
+    let step = put_new(
+        ctx.store.table(),
+        item(&repo::mandate_key(ws, &m.mandate_token), &m)?,
+    );
+    let event = Event::new("mandate.granted", ws, m.to_json());
+    outbox::commit(ctx, vec![step], &[event]).await?;
+    created(
+        format!("/api/v1/mandates/{}", m.mandate_token),
+        &m.to_json(),
+    )
+}
+
+async fn list_mandates(p: &Principal, ctx: &Ctx) -> RouteResult {
+    p.require(Some(Scope::EndpointsRead), Level::Read)?;
+    let all: Vec<Mandate> = repo::query_prefix(ctx, &p.workspace_id, "MANDATE#").await?;
+    // A supplier sees the mandates granted to it; the organisation sees all.
+    let items: Vec<Value> = all
+        .iter()
+        .filter(|m| p.connector_id.as_ref().is_none_or(|c| *c == m.connector_id))
+        .map(Mandate::to_json)
+        .collect();
+    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+}
+
+async fn revoke_mandate(p: &Principal, ctx: &Ctx, token: &str) -> RouteResult {
+    p.require(Some(Scope::EndpointsWrite), Level::Handle)?;
+    organisation_user(p, ctx, false).await?;
+    let ws = &p.workspace_id;
+    let mut m = repo::mandate(ctx, ws, token)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if m.revoked_at.is_none() {
+        m.revoked_at = Some(rfc3339(now()));
+        let key = repo::mandate_key(ws, token);
+        let step = aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(
+                aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(ctx.store.table())
+                    .set_item(Some(item(&key, &m)?))
+                    .condition_expression("attribute_exists(pk)")
+                    .build()
+                    .map_err(ApiError::internal)?,
+            )
+            .build();
+        let event = Event::new("mandate.revoked", ws, m.to_json());
+        outbox::commit(ctx, vec![step], &[event]).await?;
+    }
+    pipeline::json(StatusCode::OK, &m.to_json())
+}
+
+// ---- endpoints ------------------------------------------------------------------------
+
+/// The fields of an OSR endpoint body. Read-only and unknown fields are ignored, as OSR
+/// clients expect; every invalid field is listed in one 422.
+struct EndpointInput<'a> {
+    mandate_token: &'a str,
+    administration_id: &'a str,
+    namespace: &'a str,
+    url: &'a str,
+    attributes: Option<&'a str>,
+    interval: Interval,
+}
+
+fn endpoint_input<'a>(
+    o: &Object<'a>,
+    existing: Option<&Endpoint>,
+) -> Result<EndpointInput<'a>, ApiError> {
+    let mut errors = Fields::new();
+    let mandate_token = o.str("mandate_token", &mut errors);
+    let administration_id = o.str("administration_id", &mut errors);
+    let namespace = o.str("service_version_namespace", &mut errors);
+    let url = o.str("url", &mut errors);
+    let attributes = o.opt_str("attributes", &mut errors);
+    let start = o.opt_str("start_date", &mut errors);
+    let end = o.opt_str("end_date", &mut errors);
+    if let Some(t) = mandate_token {
+        errors.check(
+            uuid::Uuid::parse_str(t).is_ok(),
+            "mandate_token",
+            "must be a UUID",
+        );
+    }
+    if let Some(a) = administration_id {
+        rules::check_len(a, 100, "administration_id", &mut errors);
+    }
+    if let Some(ns) = namespace {
+        rules::check_len(ns, 500, "service_version_namespace", &mut errors);
+    }
+    if let Some(u) = url {
+        rules::check_len(u, 2000, "url", &mut errors);
+        rules::check_url(u, "url", &mut errors);
+    }
+    if let Some(a) = attributes {
+        rules::check_len(a, 1000, "attributes", &mut errors);
+    }
+    if let Some(e) = existing {
+        // An endpoint stays in its slot; another pair is another endpoint.
+        if administration_id.is_some_and(|a| a != e.administration_id) {
+            errors.push(
+                "administration_id",
+                "cannot be changed; register a new endpoint",
+            );
+        }
+        if namespace.is_some_and(|n| n != e.service_version_namespace) {
+            errors.push(
+                "service_version_namespace",
+                "cannot be changed; register a new endpoint",
+            );
+        }
+    }
+    let kept_start = existing.and_then(|e| calendar::parse_date(&e.start_date));
+    let interval = rules::check_dates(start, end, today(), kept_start, &mut errors);
+    errors.finish()?;
+    Ok(EndpointInput {
+        mandate_token: mandate_token.expect("checked"),
+        administration_id: administration_id.expect("checked"),
+        namespace: namespace.expect("checked"),
+        url: url.expect("checked"),
+        attributes,
+        interval: interval.expect("checked"),
+    })
+}
+
+fn interval_of(start: &str, end: Option<&str>) -> Option<Interval> {
+    Some(Interval {
+        start: calendar::parse_date(start)?,
+        end: match end {
+            Some(e) => Some(calendar::parse_date(e)?),
+            None => None,
+        },
+    })
+}
+
+fn describe(e: &SlotEntry) -> String {
+    match &e.end_date {
+        Some(end) => format!(
+            "endpoint {} is active from {} to {}",
+            e.id, e.start_date, end
+        ),
+        None => format!(
+            "endpoint {} is active from {} with no end date",
+            e.id, e.start_date
+        ),
+    }
+}
+
+/// Creates (`id: None`) or updates an endpoint. Race-free: the slot of its (administration,
+/// service version) is read, checked for overlap and written back under a version condition
+/// in the same transaction as the endpoint, so of two concurrent writers one fails its
+/// condition, re-reads, and sees the other's interval.
+async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<String>) -> RouteResult {
+    p.require(Some(Scope::EndpointsWrite), Level::Handle)?;
+    let connector = supplier(p)?;
+    let ws = &p.workspace_id;
+    let existing = match &id {
+        Some(id) => Some(
+            repo::endpoint(ctx, ws, id)
+                .await?
+                .filter(|e| e.connector_id == connector)
+                .ok_or_else(ApiError::not_found)?,
+        ),
+        None => None,
+    };
+    let body = Object::map(req)?;
+    let input = endpoint_input(&Object(&body), existing.as_ref())?;
+
+    // The mandate: held by this connector, live, for exactly this pair. One answer for
+    // every failure, so a caller learns nothing about other suppliers' mandates.
+    let covered = repo::mandate(ctx, ws, input.mandate_token)
+        .await?
+        .is_some_and(|m| {
+            m.connector_id == connector
+                && m.is_live(today())
+                && m.administration_id == input.administration_id
+                && m.service_version_namespace == input.namespace
+        });
+    if !covered {
+        return Err(ApiError::forbidden(
+            "No live mandate of this connector covers this administration and service version.",
+        ));
+    }
+    if repo::service_version_by_namespace(ctx, ws, input.namespace)
+        .await?
+        .is_none_or(|sv| sv.retired_at.is_some())
+    {
+        return Err(ApiError::unprocessable(vec![
+            koppel_shared::error::FieldError {
+                field: "service_version_namespace".into(),
+                message: "is not a current service version".into(),
+            },
+        ]));
+    }
+
+    let at = rfc3339(now());
+    let endpoint_id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let slot_key = repo::slot_key(ws, input.administration_id, input.namespace);
+    let endpoint_key = repo::endpoint_key(ws, &endpoint_id);
+    let event_type = if existing.is_some() {
+        "endpoint.updated"
+    } else {
+        "endpoint.created"
+    };
+
+    for attempt in 0..10 {
+        if attempt > 0 {
+            let ms = rand::thread_rng().gen_range(5..40) * attempt;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        let (slot, current) = tokio::join!(
+            repo::slot(ctx, ws, input.administration_id, input.namespace),
+            repo::endpoint(ctx, ws, &endpoint_id)
+        );
+        let (slot, current): (Slot, Option<Endpoint>) = (slot?, current?);
+        if existing.is_some() && current.is_none() {
+            return Err(ApiError::not_found());
+        }
+        if existing.is_none() && current.is_some() {
+            return Err(ApiError::internal("endpoint id collision"));
+        }
+        if let Some(other) = slot
+            .entries
+            .iter()
+            .filter(|e| e.id != endpoint_id)
+            .find(|e| {
+                interval_of(&e.start_date, e.end_date.as_deref())
+                    .is_some_and(|i| i.overlaps(&input.interval))
+            })
+        {
+            return Err(conflict(format!(
+                "Only one endpoint may be active at a time for an administration and service \
+                 version: {}.",
+                describe(other)
+            )));
+        }
+        let endpoint = Endpoint {
+            workspace_id: ws.clone(),
+            id: endpoint_id.clone(),
+            connector_id: connector.to_owned(),
+            mandate_token: input.mandate_token.to_owned(),
+            administration_id: input.administration_id.to_owned(),
+            service_version_namespace: input.namespace.to_owned(),
+            url: input.url.to_owned(),
+            attributes: input.attributes.map(str::to_owned),
+            start_date: input.interval.start.to_string(),
+            end_date: input.interval.end.map(|d| d.to_string()),
+            created_at: current
+                .as_ref()
+                .map_or_else(|| at.clone(), |c| c.created_at.clone()),
+            updated_at: at.clone(),
+            version: current.as_ref().map_or(1, |c| c.version + 1),
+        };
+        let mut entries: Vec<SlotEntry> = slot
+            .entries
+            .iter()
+            .filter(|e| e.id != endpoint_id)
+            .cloned()
+            .collect();
+        entries.push(SlotEntry {
+            id: endpoint_id.clone(),
+            start_date: endpoint.start_date.clone(),
+            end_date: endpoint.end_date.clone(),
+        });
+        let next = Slot {
+            version: slot.version + 1,
+            entries,
+        };
+        let steps = vec![
+            repo::versioned_put(ctx, &slot_key, &next, slot.version)?,
+            repo::versioned_put(ctx, &endpoint_key, &endpoint, endpoint.version - 1)?,
+        ];
+        let event = Event::new(event_type, ws, endpoint.to_json());
+        match outbox::commit(ctx, steps, &[event]).await {
+            Ok(()) if existing.is_some() => {
+                return pipeline::json(StatusCode::OK, &endpoint.to_json());
+            }
+            Ok(()) => {
+                return created(
+                    format!("/api/v1/endpoints/{endpoint_id}"),
+                    &endpoint.to_json(),
+                );
+            }
+            // Someone changed the slot or the endpoint meanwhile: look again.
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(conflict(
+        "Too many concurrent changes to endpoints of this administration and service version; retry."
+            .into(),
+    ))
+}
+
+/// An endpoint is visible to its own supplier's connector and to the organisation's users.
+fn visible(p: &Principal, e: &Endpoint) -> bool {
+    p.connector_id.as_ref().is_none_or(|c| *c == e.connector_id)
+}
+
+async fn get_endpoint(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
+    p.require(Some(Scope::EndpointsRead), Level::Read)?;
+    let e = repo::endpoint(ctx, &p.workspace_id, id)
+        .await?
+        .filter(|e| visible(p, e))
+        .ok_or_else(ApiError::not_found)?;
+    pipeline::json(StatusCode::OK, &e.to_json())
+}
+
+/// `?administration_id=&service_version_namespace=&date=`: with both of the pair, the slot
+/// says which endpoints exist; `date` keeps the one active on that day.
+async fn list_endpoints(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    p.require(Some(Scope::EndpointsRead), Level::Read)?;
+    let q = req.query_string_parameters();
+    let administration = q.first("administration_id");
+    let namespace = q.first("service_version_namespace");
+    let date = match q.first("date") {
+        None => None,
+        Some(d) => Some(calendar::parse_date(d).ok_or_else(|| {
+            ApiError::unprocessable(vec![koppel_shared::error::FieldError {
+                field: "date".into(),
+                message: "must be a date as YYYY-MM-DD".into(),
+            }])
+        })?),
+    };
+    let ws = &p.workspace_id;
+    let mut found: Vec<Endpoint> = match (administration, namespace) {
+        (Some(a), Some(n)) => {
+            let slot = repo::slot(ctx, ws, a, n).await?;
+            let mut out = Vec::with_capacity(slot.entries.len());
+            for entry in &slot.entries {
+                if let Some(e) = repo::endpoint(ctx, ws, &entry.id).await? {
+                    out.push(e);
+                }
+            }
+            out
+        }
+        _ => repo::query_prefix::<Endpoint>(ctx, ws, "ENDPOINT#")
+            .await?
+            .into_iter()
+            .filter(|e| administration.is_none_or(|a| a == e.administration_id))
+            .filter(|e| namespace.is_none_or(|n| n == e.service_version_namespace))
+            .collect(),
+    };
+    found.retain(|e| visible(p, e));
+    if let Some(d) = date {
+        found.retain(|e| {
+            interval_of(&e.start_date, e.end_date.as_deref()).is_some_and(|i| i.contains(d))
+        });
+    }
+    found.sort_by(|a, b| (&a.start_date, &a.id).cmp(&(&b.start_date, &b.id)));
+    let items: Vec<Value> = found.iter().map(Endpoint::to_json).collect();
+    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+}

@@ -1,0 +1,749 @@
+//! OSR endpoints end to end: a supplier's connector registers the seed's endpoint under a
+//! mandate the organisation granted, with the seed's `JWT` header; every rule's rejection;
+//! one active endpoint per (administration, service version) even under a 32-way race.
+
+use base64::Engine;
+use jiff::ToSpan;
+use koppel_e2e::*;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+const NAMESPACE: &str = "http://xml.eld.nl/schemas/Overstapservice/20170601";
+const ADMINISTRATION: &str = "0000000700004HR77707";
+
+/// A fresh workspace: its owner's token, a supplier connector with a token and a JWT key,
+/// the seed's service version, and a mandate for the seed's administration.
+struct Osr {
+    ws: String,
+    owner: String,
+    supplier: String,
+    connector: String,
+    mandate: String,
+    iss: String,
+    private_key_pem: String,
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+fn day(offset_days: i64) -> String {
+    let today = koppel_shared::calendar::today(jiff::Timestamp::now());
+    today.checked_add(offset_days.days()).unwrap().to_string()
+}
+
+impl Osr {
+    async fn new() -> Self {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let w = admin(&[
+            "workspace",
+            "create",
+            "--name",
+            "OSR test",
+            "--owner-email",
+            &format!("o-{tag}@school.example"),
+            "--owner-name",
+            "Owner",
+        ]);
+        let ws = s(&w["workspace_id"]).to_owned();
+        let owner_id = s(&w["owner"]["id"]).to_owned();
+        let pat = admin(&[
+            "credential",
+            "issue-pat",
+            "--workspace",
+            &ws,
+            "--user",
+            &owner_id,
+            "--rate-limit",
+            "1000",
+        ]);
+        let con = admin(&[
+            "connector",
+            "create",
+            "--workspace",
+            &ws,
+            "--description",
+            "Leverancier",
+            "--acting-user",
+            &owner_id,
+            "--access-level",
+            "handle",
+            "--scope",
+            "endpoints:read",
+            "--scope",
+            "endpoints:write",
+            "--rate-limit",
+            "1000",
+        ]);
+        let connector = s(&con["id"]).to_owned();
+        let tok = admin(&[
+            "credential",
+            "issue-token",
+            "--workspace",
+            &ws,
+            "--connector",
+            &connector,
+        ]);
+        let iss = format!("https://supplier-{tag}.example");
+        let key = admin(&[
+            "jwt",
+            "generate-key",
+            "--workspace",
+            &ws,
+            "--connector",
+            &connector,
+            "--issuer",
+            &iss,
+            "--kid",
+            "k1",
+        ]);
+        let mut osr = Self {
+            ws,
+            owner: bearer(s(&pat["secret"])),
+            supplier: bearer(s(&tok["secret"])),
+            connector,
+            mandate: String::new(),
+            iss,
+            private_key_pem: s(&key["private_key_pem"]).to_owned(),
+        };
+        let r = osr
+            .as_owner(
+                "POST",
+                "/api/v1/service-versions",
+                Some(&json!({"namespace": NAMESPACE})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        osr.mandate = osr.grant(ADMINISTRATION, None).await;
+        osr
+    }
+
+    async fn grant(&self, administration: &str, end: Option<&str>) -> String {
+        let body = json!({
+            "connector_id": self.connector, "administration_id": administration,
+            "service_version_namespace": NAMESPACE, "end_date": end,
+        });
+        let r = self.as_owner("POST", "/api/v1/mandates", Some(&body)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        s(&r.body["mandate_token"]).to_owned()
+    }
+
+    async fn as_owner(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        send(
+            &base_url(),
+            method,
+            path,
+            &[("Authorization", &self.owner)],
+            body,
+        )
+        .await
+    }
+
+    async fn as_supplier(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        send(
+            &base_url(),
+            method,
+            path,
+            &[("Authorization", &self.supplier)],
+            body,
+        )
+        .await
+    }
+
+    /// The seed's POST body, verbatim but for the mandate token and dates in the future.
+    fn seed_body(&self, start: &str, end: Option<&str>) -> Value {
+        json!({
+            "mandate_token": self.mandate,
+            "administration_id": ADMINISTRATION,
+            "service_version_namespace": NAMESPACE,
+            "url": "https://t2.nl",
+            "attributes": "LAS",
+            "start_date": start,
+            "end_date": end,
+        })
+    }
+
+    fn jwt(&self, extra: Value) -> String {
+        let n = now();
+        let mut claims = json!({
+            "iss": self.iss, "aud": demo()["jwt"]["aud"], "iat": n, "exp": n + 300,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        h.kid = Some("k1".into());
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(self.private_key_pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(&h, &claims, &key).unwrap()
+    }
+
+    async fn post_with_jwt(&self, raw: &str, jwt: &str) -> Reply {
+        let client = reqwest::Client::new();
+        let resp = client
+            .post(format!("{}/api/v1/endpoints", base_url()))
+            .header("JWT", jwt)
+            .header("content-type", "application/json")
+            .body(raw.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+fn field_errors(r: &Reply) -> Vec<String> {
+    r.body["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| s(&e["field"]).to_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_seed_request_with_its_jwt_header_registers_an_endpoint() {
+    let osr = Osr::new().await;
+    let (start, end) = (day(30), day(395));
+    let raw = osr.seed_body(&start, Some(&end)).to_string();
+    let r = osr.post_with_jwt(&raw, &osr.jwt(json!({}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = s(&r.body["id"]).to_owned();
+    assert_eq!(
+        r.headers["location"],
+        format!("/api/v1/endpoints/{id}").as_str()
+    );
+    assert_eq!(r.body["url"], "https://t2.nl");
+    assert_eq!(r.body["attributes"], "LAS");
+    assert_eq!(r.body["start_date"], start.as_str());
+    assert_eq!(r.body["end_date"], end.as_str());
+    assert_eq!(r.body["connector_id"], osr.connector.as_str());
+
+    let got = osr
+        .as_supplier("GET", &format!("/api/v1/endpoints/{id}"), None)
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, r.body);
+    let q = format!(
+        "/api/v1/endpoints?administration_id={ADMINISTRATION}&service_version_namespace={NAMESPACE}"
+    );
+    let all = osr.as_owner("GET", &q, None).await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 1);
+    let on = osr
+        .as_owner("GET", &format!("{q}&date={}", day(31)), None)
+        .await;
+    assert_eq!(on.body["items"][0]["id"], id.as_str());
+    let before = osr
+        .as_owner("GET", &format!("{q}&date={}", day(29)), None)
+        .await;
+    assert_eq!(before.body["items"], json!([]));
+    let bad = osr
+        .as_owner("GET", &format!("{q}&date=tomorrow"), None)
+        .await;
+    bad.assert_problem(422);
+
+    // Without dates: from today, open-ended; read-only and unknown fields are ignored.
+    let mut body = osr.seed_body(&day(0), None);
+    let o = body.as_object_mut().unwrap();
+    o.remove("start_date");
+    o.insert("id".into(), json!("client-chosen"));
+    o.insert("extra".into(), json!({"ignored": true}));
+    o.insert("administration_id".into(), json!("0000000700004HR77708"));
+    let m2 = osr.grant("0000000700004HR77708", None).await;
+    o.insert("mandate_token".into(), json!(m2));
+    let r = osr
+        .as_supplier("POST", "/api/v1/endpoints", Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["start_date"], day(0).as_str());
+    assert_eq!(r.body["end_date"], Value::Null);
+    assert_ne!(r.body["id"], "client-chosen");
+}
+
+#[tokio::test]
+async fn the_jwt_hash_claim_must_match_the_body() {
+    let osr = Osr::new().await;
+    let raw = osr.seed_body(&day(10), Some(&day(20))).to_string();
+    let hash =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(raw.as_bytes()));
+    let wrong = osr
+        .post_with_jwt(&raw, &osr.jwt(json!({"hash": "AAAA"})))
+        .await;
+    wrong.assert_problem(401);
+    let right = osr
+        .post_with_jwt(&raw, &osr.jwt(json!({ "hash": hash })))
+        .await;
+    assert_eq!(right.status, 201, "{}", right.body);
+}
+
+#[tokio::test]
+async fn each_rule_rejects_with_the_field_named() {
+    let osr = Osr::new().await;
+    let post = |body: Value| {
+        let osr = &osr;
+        async move {
+            osr.as_supplier("POST", "/api/v1/endpoints", Some(&body))
+                .await
+        }
+    };
+
+    let r = post(json!({})).await;
+    r.assert_problem(422);
+    assert_eq!(
+        field_errors(&r),
+        [
+            "mandate_token",
+            "administration_id",
+            "service_version_namespace",
+            "url"
+        ]
+    );
+
+    let mut b = osr.seed_body(&day(1), None);
+    b["url"] = json!("http://t2.nl");
+    assert_eq!(field_errors(&post(b).await), ["url"]);
+    let mut b = osr.seed_body(&day(1), None);
+    b["url"] = json!("/relative");
+    assert_eq!(field_errors(&post(b).await), ["url"]);
+    let mut b = osr.seed_body(&day(1), None);
+    b["url"] = json!(5);
+    let r = post(b).await;
+    r.assert_problem(422);
+    assert_eq!(field_errors(&r), ["url"]);
+
+    let r = post(osr.seed_body(&day(-1), None)).await;
+    assert_eq!(field_errors(&r), ["start_date"]);
+    let r = post(osr.seed_body(&day(5), Some(&day(4)))).await;
+    assert_eq!(field_errors(&r), ["end_date"]);
+    let r = post(osr.seed_body(&day(0), Some(&day(-1)))).await;
+    assert_eq!(field_errors(&r), ["end_date"]);
+    let r = post(osr.seed_body("2030-1-1", Some("01-01-2031"))).await;
+    assert_eq!(field_errors(&r), ["start_date", "end_date"]);
+    let mut b = osr.seed_body(&day(1), None);
+    b["mandate_token"] = json!("not-a-uuid");
+    assert_eq!(field_errors(&post(b).await), ["mandate_token"]);
+
+    // Malformed JSON and another content type.
+    let r = send(
+        &base_url(),
+        "POST",
+        "/api/v1/endpoints",
+        &[("Authorization", &osr.supplier)],
+        None,
+    )
+    .await;
+    r.assert_problem(415);
+    let raw = reqwest::Client::new()
+        .post(format!("{}/api/v1/endpoints", base_url()))
+        .header("Authorization", &osr.supplier)
+        .header("content-type", "application/json")
+        .body("{\"url\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+
+    // Mandate mismatches are one 403 that says nothing about which part failed.
+    let mut b = osr.seed_body(&day(1), None);
+    b["mandate_token"] = json!(uuid::Uuid::new_v4().to_string());
+    let unknown = post(b).await;
+    unknown.assert_problem(403);
+    let mut b = osr.seed_body(&day(1), None);
+    b["administration_id"] = json!("0000000700004HR99999");
+    let other_admin = post(b).await;
+    other_admin.assert_problem(403);
+    assert_eq!(unknown.body["detail"], other_admin.body["detail"]);
+}
+
+#[tokio::test]
+async fn one_active_endpoint_per_administration_and_service_version() {
+    let osr = Osr::new().await;
+    let post = |body: Value| {
+        let osr = &osr;
+        async move {
+            osr.as_supplier("POST", "/api/v1/endpoints", Some(&body))
+                .await
+        }
+    };
+    let a = post(osr.seed_body(&day(10), Some(&day(20)))).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a_id = s(&a.body["id"]).to_owned();
+
+    let clash = post(osr.seed_body(&day(20), None)).await;
+    clash.assert_problem(409);
+    let detail = s(&clash.body["detail"]);
+    assert!(
+        detail.contains(&a_id) && detail.contains(&day(10)) && detail.contains(&day(20)),
+        "{detail}"
+    );
+
+    // Touching is not overlapping: the day after A's end is free.
+    let b = post(osr.seed_body(&day(21), Some(&day(30)))).await;
+    assert_eq!(b.status, 201, "{}", b.body);
+    let before = post(osr.seed_body(&day(1), Some(&day(9)))).await;
+    assert_eq!(before.status, 201, "{}", before.body);
+
+    // An update may not move into another's interval either.
+    let mut moved = osr.seed_body(&day(10), Some(&day(25)));
+    moved["url"] = json!("https://t3.nl");
+    let r = osr
+        .as_supplier("PUT", &format!("/api/v1/endpoints/{a_id}"), Some(&moved))
+        .await;
+    r.assert_problem(409);
+    let mut renamed = osr.seed_body(&day(10), Some(&day(20)));
+    renamed["url"] = json!("https://t3.nl");
+    let r = osr
+        .as_supplier("PUT", &format!("/api/v1/endpoints/{a_id}"), Some(&renamed))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["url"], "https://t3.nl");
+}
+
+#[tokio::test]
+async fn ending_an_endpoint_today_frees_the_slot_from_tomorrow() {
+    let osr = Osr::new().await;
+    let open = osr
+        .as_supplier(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&osr.seed_body(&day(0), None)),
+        )
+        .await;
+    assert_eq!(open.status, 201, "{}", open.body);
+    let id = s(&open.body["id"]).to_owned();
+    // Its start is kept; its end is today.
+    let mut end_today = osr.seed_body(&day(0), Some(&day(0)));
+    end_today.as_object_mut().unwrap().remove("start_date");
+    let r = osr
+        .as_supplier("PUT", &format!("/api/v1/endpoints/{id}"), Some(&end_today))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["end_date"], day(0).as_str());
+    let today_again = osr
+        .as_supplier(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&osr.seed_body(&day(0), None)),
+        )
+        .await;
+    today_again.assert_problem(409);
+    let tomorrow = osr
+        .as_supplier(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&osr.seed_body(&day(1), None)),
+        )
+        .await;
+    assert_eq!(tomorrow.status, 201, "{}", tomorrow.body);
+}
+
+#[tokio::test]
+async fn of_32_concurrent_overlapping_creates_exactly_one_wins() {
+    let osr = Osr::new().await;
+    let body = osr.seed_body(&day(3), Some(&day(60)));
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let mut b = body.clone();
+            b["url"] = json!(format!("https://supplier-{i}.example/osr"));
+            let auth = osr.supplier.clone();
+            tokio::spawn(async move {
+                send(
+                    &base_url(),
+                    "POST",
+                    "/api/v1/endpoints",
+                    &[("Authorization", &auth)],
+                    Some(&b),
+                )
+                .await
+                .status
+                .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    let conflicts = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!((created, conflicts), (1, 31), "statuses: {statuses:?}");
+    let q = format!(
+        "/api/v1/endpoints?administration_id={ADMINISTRATION}&service_version_namespace={NAMESPACE}"
+    );
+    let all = osr.as_owner("GET", &q, None).await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_revoked_or_expired_mandate_stops_working_at_once() {
+    let osr = Osr::new().await;
+    let r = osr
+        .as_supplier(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&osr.seed_body(&day(5), Some(&day(6)))),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = s(&r.body["id"]).to_owned();
+    let revoked = osr
+        .as_owner("DELETE", &format!("/api/v1/mandates/{}", osr.mandate), None)
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert!(revoked.body["revoked_at"].is_string());
+    osr.as_supplier(
+        "POST",
+        "/api/v1/endpoints",
+        Some(&osr.seed_body(&day(7), None)),
+    )
+    .await
+    .assert_problem(403);
+    osr.as_supplier(
+        "PUT",
+        &format!("/api/v1/endpoints/{id}"),
+        Some(&osr.seed_body(&day(5), Some(&day(6)))),
+    )
+    .await
+    .assert_problem(403);
+
+    // A mandate whose dates have passed: grants cannot be made in the past, so one that
+    // starts in the future stands in for "not live today".
+    let body = json!({
+        "connector_id": osr.connector, "administration_id": "ADM-LATER",
+        "service_version_namespace": NAMESPACE, "start_date": day(30),
+    });
+    let later = osr.as_owner("POST", "/api/v1/mandates", Some(&body)).await;
+    assert_eq!(later.status, 201, "{}", later.body);
+    let mut b = osr.seed_body(&day(1), None);
+    b["mandate_token"] = later.body["mandate_token"].clone();
+    b["administration_id"] = json!("ADM-LATER");
+    osr.as_supplier("POST", "/api/v1/endpoints", Some(&b))
+        .await
+        .assert_problem(403);
+}
+
+#[tokio::test]
+async fn other_workspaces_and_other_suppliers_see_nothing() {
+    let a = Osr::new().await;
+    let b = Osr::new().await;
+    let r = a
+        .as_supplier(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&a.seed_body(&day(2), None)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = format!("/api/v1/endpoints/{}", s(&r.body["id"]));
+    b.as_supplier("GET", &path, None).await.assert_problem(404);
+    b.as_owner("GET", &path, None).await.assert_problem(404);
+    b.as_supplier("PUT", &path, Some(&b.seed_body(&day(2), None)))
+        .await
+        .assert_problem(404);
+    b.as_owner("DELETE", &format!("/api/v1/mandates/{}", a.mandate), None)
+        .await
+        .assert_problem(404);
+    // B's mandate token does not work in A's workspace either.
+    let mut stolen = a.seed_body(&day(2), None);
+    stolen["mandate_token"] = json!(b.mandate);
+    a.as_supplier("POST", "/api/v1/endpoints", Some(&stolen))
+        .await
+        .assert_problem(403);
+
+    // Another supplier in A's workspace, with its own token, does not see A's endpoint.
+    let other = admin(&[
+        "connector",
+        "create",
+        "--workspace",
+        &a.ws,
+        "--description",
+        "Ander",
+        "--acting-user",
+        s(&admin(&[
+            "user",
+            "add",
+            "--workspace",
+            &a.ws,
+            "--email",
+            &format!("u-{}@school.example", uuid::Uuid::new_v4().simple()),
+            "--name",
+            "U",
+            "--rights",
+            "handle",
+        ])["id"]),
+        "--access-level",
+        "handle",
+        "--scope",
+        "endpoints:read",
+        "--scope",
+        "endpoints:write",
+    ]);
+    let t = admin(&[
+        "credential",
+        "issue-token",
+        "--workspace",
+        &a.ws,
+        "--connector",
+        s(&other["id"]),
+    ]);
+    let r2 = get(
+        &base_url(),
+        &path,
+        &[("Authorization", &bearer(s(&t["secret"])))],
+    )
+    .await;
+    r2.assert_problem(404);
+}
+
+#[tokio::test]
+async fn who_may_do_what() {
+    let osr = Osr::new().await;
+    // The organisation's user does not register endpoints; a supplier does not grant.
+    osr.as_owner(
+        "POST",
+        "/api/v1/endpoints",
+        Some(&osr.seed_body(&day(1), None)),
+    )
+    .await
+    .assert_problem(403);
+    let grant = json!({"connector_id": osr.connector, "administration_id": "X",
+                       "service_version_namespace": NAMESPACE});
+    osr.as_supplier("POST", "/api/v1/mandates", Some(&grant))
+        .await
+        .assert_problem(403);
+    osr.as_supplier(
+        "POST",
+        "/api/v1/service-versions",
+        Some(&json!({"namespace": "urn:x"})),
+    )
+    .await
+    .assert_problem(403);
+    // A read-level connector cannot write.
+    let reader = admin(&[
+        "connector",
+        "create",
+        "--workspace",
+        &osr.ws,
+        "--description",
+        "Lezer",
+        "--acting-user",
+        s(&admin(&[
+            "user",
+            "add",
+            "--workspace",
+            &osr.ws,
+            "--email",
+            &format!("r-{}@school.example", uuid::Uuid::new_v4().simple()),
+            "--name",
+            "R",
+            "--rights",
+            "read",
+        ])["id"]),
+        "--access-level",
+        "handle",
+        "--scope",
+        "endpoints:read",
+        "--scope",
+        "endpoints:write",
+    ]);
+    let t = admin(&[
+        "credential",
+        "issue-token",
+        "--workspace",
+        &osr.ws,
+        "--connector",
+        s(&reader["id"]),
+    ]);
+    let r = send(
+        &base_url(),
+        "POST",
+        "/api/v1/endpoints",
+        &[("Authorization", &bearer(s(&t["secret"])))],
+        Some(&osr.seed_body(&day(1), None)),
+    )
+    .await;
+    r.assert_problem(403);
+
+    // Service versions: unique, listed, retired ones refuse new mandates and endpoints.
+    let dup = osr
+        .as_owner(
+            "POST",
+            "/api/v1/service-versions",
+            Some(&json!({"namespace": NAMESPACE})),
+        )
+        .await;
+    dup.assert_problem(409);
+    let list = osr.as_owner("GET", "/api/v1/service-versions", None).await;
+    let sv = &list.body["items"][0];
+    assert_eq!(sv["namespace"], NAMESPACE);
+    let retired = osr
+        .as_owner(
+            "POST",
+            &format!("/api/v1/service-versions/{}/retire", s(&sv["id"])),
+            None,
+        )
+        .await;
+    assert!(retired.body["retired_at"].is_string(), "{}", retired.body);
+    let r = osr.as_owner("POST", "/api/v1/mandates", Some(&grant)).await;
+    assert_eq!(field_errors(&r), ["service_version_namespace"]);
+    let r = osr
+        .as_supplier(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&osr.seed_body(&day(1), None)),
+        )
+        .await;
+    assert_eq!(field_errors(&r), ["service_version_namespace"]);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_response() {
+    let osr = Osr::new().await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let body = osr.seed_body(&day(4), Some(&day(5)));
+    let headers = [
+        ("Authorization", osr.supplier.as_str()),
+        ("Idempotency-Key", key.as_str()),
+    ];
+    let first = send(
+        &base_url(),
+        "POST",
+        "/api/v1/endpoints",
+        &headers,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = send(
+        &base_url(),
+        "POST",
+        "/api/v1/endpoints",
+        &headers,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.headers["location"], first.headers["location"]);
+    let mut other = body.clone();
+    other["url"] = json!("https://elsewhere.example");
+    send(
+        &base_url(),
+        "POST",
+        "/api/v1/endpoints",
+        &headers,
+        Some(&other),
+    )
+    .await
+    .assert_problem(422);
+    // Without the key the same body is a new request, which overlaps.
+    osr.as_supplier("POST", "/api/v1/endpoints", Some(&body))
+        .await
+        .assert_problem(409);
+}
