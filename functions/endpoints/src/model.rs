@@ -120,3 +120,38 @@ pub struct Slot {
     #[serde(default)]
     pub entries: Vec<SlotEntry>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn mandate(start: Option<&str>, end: Option<&str>, revoked: bool) -> Mandate {
+        Mandate {
+            workspace_id: "ws".into(),
+            mandate_token: "t".into(),
+            connector_id: "con".into(),
+            administration_id: "a".into(),
+            service_version_namespace: "n".into(),
+            start_date: start.map(Into::into),
+            end_date: end.map(Into::into),
+            granted_by: "u".into(),
+            created_at: "2027-01-01T00:00:00Z".into(),
+            revoked_at: revoked.then(|| "2027-01-02T00:00:00Z".into()),
+        }
+    }
+
+    #[test]
+    fn a_mandate_is_live_within_its_inclusive_dates_until_revoked() {
+        let m = mandate(Some("2027-03-01"), Some("2027-03-31"), false);
+        assert!(!m.is_live(date(2027, 2, 28)));
+        assert!(m.is_live(date(2027, 3, 1)));
+        assert!(m.is_live(date(2027, 3, 31)));
+        assert!(
+            !m.is_live(date(2027, 4, 1)),
+            "expired the day after its end"
+        );
+        assert!(mandate(None, None, false).is_live(date(2099, 1, 1)));
+        assert!(!mandate(None, None, true).is_live(date(2027, 3, 1)));
+    }
+}
