@@ -1,9 +1,11 @@
-//! Issuing a credential: generate the secret, store only its keyed hash with the current
-//! pepper version, hand the plaintext back exactly once.
+//! Issuing and revoking credentials: generate the secret, store only its keyed hash with
+//! the current pepper version, hand the plaintext back exactly once; every issue and revoke
+//! is audited in the same transaction.
 
 use time::OffsetDateTime;
 
 use crate::Ctx;
+use crate::audit::{Actor, AuditEntry};
 use crate::credential::{self, CredentialKind};
 use crate::model::{Credential, Scopes};
 use crate::store::StoreError;
@@ -23,8 +25,14 @@ pub struct NewCredential {
     pub created_by: String,
 }
 
-/// Stores the new credential; returns it with the plaintext secret (shown once).
-pub async fn issue(ctx: &Ctx, new: NewCredential) -> Result<(Credential, String), StoreError> {
+/// Stores the new credential, and revokes `replaces` in the same transaction when given
+/// (rotation); returns it with the plaintext secret (shown once).
+pub async fn issue(
+    ctx: &Ctx,
+    new: NewCredential,
+    actor: &Actor,
+    replaces: Option<&Credential>,
+) -> Result<(Credential, String), StoreError> {
     let pepper = ctx.pepper.ring().await?;
     let secret = credential::generate(new.kind);
     let cred = Credential {
@@ -44,6 +52,30 @@ pub async fn issue(ctx: &Ctx, new: NewCredential) -> Result<(Credential, String)
         secret_hash: credential::hash(&pepper.current.value, &secret.plaintext),
         pepper_version: pepper.current.version.clone(),
     };
-    ctx.store.create_credential(&cred).await?;
+    let table = ctx.store.table();
+    let mut steps = vec![
+        ctx.store.credential_step(&cred)?,
+        AuditEntry::new("credential.issued", actor, &cred, &cred.created_at).step(table)?,
+    ];
+    if let Some(old) = replaces {
+        steps.push(ctx.store.revoke_step(&old.credential_id, &cred.created_at));
+        steps
+            .push(AuditEntry::new("credential.revoked", actor, old, &cred.created_at).step(table)?);
+    }
+    ctx.store.transact(steps).await?;
     Ok((cred, secret.plaintext))
+}
+
+/// Revokes a credential, audited. `Ok(false)` if it was revoked already.
+pub async fn revoke(ctx: &Ctx, cred: &Credential, actor: &Actor) -> Result<bool, StoreError> {
+    let at = rfc3339(now());
+    let steps = vec![
+        ctx.store.revoke_step(&cred.credential_id, &at),
+        AuditEntry::new("credential.revoked", actor, cred, &at).step(ctx.store.table())?,
+    ];
+    match ctx.store.transact(steps).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }

@@ -3,6 +3,7 @@
 //! outbox. Everything a function needs beyond its own route logic lives here, once.
 
 pub mod access;
+pub mod audit;
 pub mod body;
 pub mod calendar;
 pub mod credential;
@@ -13,6 +14,7 @@ pub mod ids;
 pub mod ip_allow;
 pub mod issue;
 pub mod jwt;
+pub mod mail;
 pub mod model;
 pub mod outbox;
 pub mod pipeline;

@@ -108,6 +108,18 @@ impl fmt::Display for Scope {
 
 pub type Scopes = BTreeSet<Scope>;
 
+/// A plausible e-mail address: one `@`, a local part, a dotted domain, no white space.
+pub fn is_email(s: &str) -> bool {
+    s.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+    }) && !s.contains(char::is_whitespace)
+        && s.len() <= 254
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workspace {
     pub workspace_id: String,

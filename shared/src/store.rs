@@ -10,6 +10,7 @@
 //! | e-mail claim | `WS#<ws>` | `EMAIL#<lower-case e-mail>` | | | unique e-mail per workspace; OTP lookup |
 //! | connector | `WS#<ws>` | `CONNECTOR#<con>` | | | authorizer (get), list (query `CONNECTOR#` prefix) |
 //! | credential | `CRED#<id>` | `CRED` | `WS#<ws>#HOLDER#<user or con>` / `<created_at>#<id>` | | authorizer (get by the id inside the secret); list a holder's credentials |
+//! | audit entry | `WS#<ws>` | `AUDIT#<at>#<id>` | | | audit trail, newest first (query `AUDIT#` prefix, backwards) |
 //! | JWT issuer claim | `ISSUER#<iss>` | `ISSUER` | | | authorizer: JWT `iss` → connector; unique issuer |
 //! | used JWT id | `JTI#<con>#<jti>` | `JTI` | | token `exp` | single-use `jti` (conditional put) |
 //! | rate window | `RATE#<credential>#<window start>` | `RATE` | | window end + 60 s | one conditional update per request |
@@ -117,6 +118,17 @@ impl Key {
             ("sk".to_owned(), AttributeValue::S(self.sk.clone())),
         ])
     }
+}
+
+/// The gsi1 partition of a credential's holder: a connector for connector credentials
+/// (also those bound to a user through OTP), else the user of a personal token.
+fn holder_key(ws: &str, cred: &Credential) -> String {
+    let holder = cred
+        .connector_id
+        .as_deref()
+        .or(cred.user_id.as_deref())
+        .unwrap_or_default();
+    format!("WS#{ws}#HOLDER#{holder}")
 }
 
 /// Builds a full item: the model's attributes plus its keys.
@@ -251,6 +263,44 @@ impl Store {
             .await
             .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
         Ok(())
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `prefix`, page by page.
+    pub async fn query_prefix<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+            for i in page.items() {
+                out.push(
+                    serde_dynamo::from_item(i.clone())
+                        .map_err(|e| StoreError::Shape(e.to_string()))?,
+                );
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn users(&self, ws: &str) -> Result<Vec<User>, StoreError> {
+        self.query_prefix(&format!("WS#{ws}"), "USER#").await
     }
 
     pub async fn workspace(&self, ws: &str) -> Result<Option<Workspace>, StoreError> {
@@ -391,33 +441,69 @@ impl Store {
             .map(|c| (c.workspace_id, c.connector_id)))
     }
 
-    pub async fn create_credential(&self, cred: &Credential) -> Result<(), StoreError> {
-        let holder = cred
-            .user_id
-            .as_deref()
-            .filter(|_| cred.connector_id.is_none())
-            .or(cred.connector_id.as_deref())
-            .unwrap_or_default();
+    /// The transaction step that stores a new credential, findable by its holder.
+    pub fn credential_step(&self, cred: &Credential) -> Result<TransactWriteItem, StoreError> {
         let item = with_gsi1(
             item(&Key::credential(&cred.credential_id), cred)?,
-            format!("WS#{}#HOLDER#{holder}", cred.workspace_id),
+            holder_key(&cred.workspace_id, cred),
             format!("{}#{}", cred.created_at, cred.credential_id),
         );
-        self.transact(vec![put_new(&self.table, item)]).await
+        Ok(put_new(&self.table, item))
     }
 
-    pub async fn revoke_credential(&self, id: &str, at: &str) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::credential(id).to_item()))
-            .update_expression("SET revoked_at = if_not_exists(revoked_at, :t)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":t", AttributeValue::S(at.into()))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-        Ok(())
+    /// The transaction step that revokes a credential that exists and is not revoked yet.
+    pub fn revoke_step(&self, id: &str, at: &str) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .update(
+                aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Key::credential(id).to_item()))
+                    .update_expression("SET revoked_at = :t")
+                    .condition_expression(
+                        "attribute_exists(pk) AND attribute_not_exists(revoked_at)",
+                    )
+                    .expression_attribute_values(":t", AttributeValue::S(at.into()))
+                    .build()
+                    .expect("table, key and expression are set"),
+            )
+            .build()
+    }
+
+    /// A holder's credentials (a user's personal tokens, or a connector's keys and tokens),
+    /// oldest first. From gsi1, so a credential issued a moment ago may be missing.
+    pub async fn credentials_of(
+        &self,
+        ws: &str,
+        holder: &str,
+    ) -> Result<Vec<Credential>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :h")
+                .expression_attribute_values(
+                    ":h",
+                    AttributeValue::S(format!("WS#{ws}#HOLDER#{holder}")),
+                )
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+            for i in page.items() {
+                out.push(
+                    serde_dynamo::from_item(i.clone())
+                        .map_err(|e| StoreError::Shape(e.to_string()))?,
+                );
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
     }
 
     /// Re-hashes a credential with the current pepper after it verified with an older one,

@@ -10,7 +10,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use koppel_shared::Ctx;
-use koppel_shared::store::{Item, Key, StoreError, item, put_new};
+use koppel_shared::store::{Key, StoreError, item, put_new};
 use serde::de::DeserializeOwned;
 
 use crate::model::{Endpoint, Mandate, ServiceVersion, Slot};
@@ -38,37 +38,13 @@ pub fn slot_key(ws: &str, administration: &str, ns: &str) -> Key {
     key(ws, format!("EPSLOT#{administration}#{ns}"))
 }
 
-/// Every item of a workspace whose sort key starts with `prefix`, page by page.
+/// Every item of a workspace whose sort key starts with `prefix`.
 pub async fn query_prefix<T: DeserializeOwned>(
     ctx: &Ctx,
     ws: &str,
     prefix: &str,
 ) -> Result<Vec<T>, StoreError> {
-    let mut out = Vec::new();
-    let mut start: Option<Item> = None;
-    loop {
-        let page = ctx
-            .store
-            .client()
-            .query()
-            .table_name(ctx.store.table())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("WS#{ws}")))
-            .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-        for i in page.items() {
-            out.push(
-                serde_dynamo::from_item(i.clone()).map_err(|e| StoreError::Shape(e.to_string()))?,
-            );
-        }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return Ok(out),
-        }
-    }
+    ctx.store.query_prefix(&format!("WS#{ws}"), prefix).await
 }
 
 /// The service version registered for `namespace`, if any.

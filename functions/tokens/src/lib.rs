@@ -1,4 +1,8 @@
-//! The `tokens` function: who am I (`GET /v1/me`); later issues add issuing and revoking.
+//! The `tokens` function: who am I (`GET /v1/me`); personal access tokens; users; other
+//! users' tokens; connector keys and tokens; OTP issuance; the credential audit trail.
+
+pub mod credentials;
+pub mod otp;
 
 use http::{Method, StatusCode};
 use koppel_shared::pipeline::{self, RouteResult};
@@ -11,8 +15,36 @@ pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
 }
 
 async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
-    match (req.method(), pipeline::resource(&req).as_str()) {
-        (&Method::GET, "/v1/me") => me(&p, ctx).await,
+    use credentials as c;
+    use lambda_http::RequestExt;
+    let params = req.path_parameters();
+    let param = |name: &str| params.first(name).unwrap_or_default().to_owned();
+    let me_id = p.user_id.clone();
+    match (req.method().clone(), pipeline::resource(&req).as_str()) {
+        (Method::GET, "/v1/me") => me(&p, ctx).await,
+        (Method::POST, "/v1/tokens") => c::create_own(&p, &req, ctx).await,
+        (Method::GET, "/v1/tokens") => c::list_personal(&p, ctx, &me_id).await,
+        (Method::DELETE, "/v1/tokens/{id}") => {
+            c::revoke_personal(&p, ctx, &me_id, &param("id")).await
+        }
+        (Method::GET, "/v1/users") => c::list_users(&p, ctx).await,
+        (Method::PATCH, "/v1/users/{id}") => c::update_user(&p, &req, ctx, &param("id")).await,
+        (Method::GET, "/v1/users/{id}/tokens") => c::list_personal(&p, ctx, &param("id")).await,
+        (Method::DELETE, "/v1/users/{id}/tokens/{tokenId}") => {
+            c::revoke_personal(&p, ctx, &param("id"), &param("tokenId")).await
+        }
+        (Method::POST, "/v1/connectors/{id}/credentials") => {
+            c::issue_for_connector(&p, &req, ctx, &param("id")).await
+        }
+        (Method::GET, "/v1/connectors/{id}/credentials") => {
+            c::list_for_connector(&p, ctx, &param("id")).await
+        }
+        (Method::DELETE, "/v1/connectors/{id}/credentials/{credentialId}") => {
+            c::revoke_for_connector(&p, ctx, &param("id"), &param("credentialId")).await
+        }
+        (Method::POST, "/v1/otp") => otp::request(&p, &req, ctx).await,
+        (Method::POST, "/v1/otp/redeem") => otp::redeem(&p, &req, ctx).await,
+        (Method::GET, "/v1/audit") => c::audit(&p, &req, ctx).await,
         _ => Err(ApiError::not_found()),
     }
 }

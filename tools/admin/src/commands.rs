@@ -2,10 +2,11 @@
 //! returns what it did; secrets appear in the output exactly once.
 
 use koppel_shared::Ctx;
+use koppel_shared::audit::Actor;
 use koppel_shared::credential::CredentialKind;
 use koppel_shared::ids::new_id;
 use koppel_shared::ip_allow::parse_cidr;
-use koppel_shared::issue::{NewCredential, issue};
+use koppel_shared::issue::{self as issuing, NewCredential, issue};
 use koppel_shared::jwt::validate_public_jwk;
 use koppel_shared::model::{
     Connector, Credential, JwtConfig, Level, Scope, Scopes, User, Workspace,
@@ -83,10 +84,7 @@ fn credential_json(c: &Credential, secret: &str) -> Value {
 }
 
 fn check_email(email: &str) -> Result<(), String> {
-    let ok = email.split_once('@').is_some_and(|(l, d)| {
-        !l.is_empty() && d.contains('.') && !email.contains(char::is_whitespace)
-    });
-    if ok {
+    if koppel_shared::model::is_email(email) {
         Ok(())
     } else {
         Err(format!("`{email}` is not an e-mail address"))
@@ -304,6 +302,8 @@ pub async fn issue_connector_credential(
             expires_at: expiry(&i),
             created_by: con.acting_user_id.clone(),
         },
+        &Actor::admin_cli(),
+        None,
     )
     .await
     .map_err(store_err)?;
@@ -347,6 +347,8 @@ pub async fn issue_pat(ctx: &Ctx, ws: &str, user_id: &str, i: Issue) -> Res {
             expires_at: expiry(&i),
             created_by: user_id.to_owned(),
         },
+        &Actor::admin_cli(),
+        None,
     )
     .await
     .map_err(store_err)?;
@@ -360,17 +362,23 @@ pub async fn issue_pat(ctx: &Ctx, ws: &str, user_id: &str, i: Issue) -> Res {
 }
 
 pub async fn revoke(ctx: &Ctx, id: &str) -> Res {
-    let at = rfc3339(now());
-    ctx.store
-        .revoke_credential(id, &at)
+    let cred = ctx
+        .store
+        .credential(id)
         .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => format!("no credential {id}"),
-            other => other.to_string(),
-        })?;
+        .map_err(store_err)?
+        .ok_or(format!("no credential {id}"))?;
+    let newly = issuing::revoke(ctx, &cred, &Actor::admin_cli())
+        .await
+        .map_err(store_err)?;
+    let text = if newly {
+        "revoked"
+    } else {
+        "was revoked already"
+    };
     Ok(Output {
-        text: format!("credential {id} revoked"),
-        json: json!({ "id": id, "revoked_at": at }),
+        text: format!("credential {id} {text}"),
+        json: json!({ "id": id, "revoked": true }),
     })
 }
 

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use koppel_local::consumer::{Consumer, QueueFunction};
 use koppel_local::gateway::{Gateway, HttpFunction};
 use koppel_local::resources;
 use koppel_local::template::{Template, scalar};
@@ -141,6 +142,37 @@ async fn run(cli: Cli) -> Result<(), String> {
                 authorizer: ctx_for(&authorizer_fn)?,
                 functions,
             });
+            for c in template.queue_consumers()? {
+                let binary = template.binary(&c.function)?;
+                let env = template.function_env(&c.function, &phys, &params)?;
+                let function =
+                    QueueFunction::from_binary(&binary, &sdk, &env)?.ok_or_else(|| {
+                        format!(
+                            "{}: the local stack has no queue handler for `{binary}`",
+                            c.function
+                        )
+                    })?;
+                let consumer = Consumer {
+                    name: c.function.clone(),
+                    function,
+                    sqs: aws_sdk_sqs::Client::new(&sdk),
+                    queue_url: phys
+                        .refs
+                        .get(&c.queue)
+                        .cloned()
+                        .ok_or(format!("no queue {}", c.queue))?,
+                    queue_arn: phys
+                        .attrs
+                        .get(&(c.queue.clone(), "Arn".into()))
+                        .cloned()
+                        .unwrap_or_default(),
+                    region: phys.region.clone(),
+                    batch_size: c.batch_size,
+                    report_batch_item_failures: c.report_batch_item_failures,
+                };
+                tracing::info!("{} consumes {}", c.function, c.queue);
+                tokio::spawn(consumer.run());
+            }
             for addr in listen {
                 let listener = TcpListener::bind(addr)
                     .await

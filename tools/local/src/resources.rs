@@ -80,6 +80,27 @@ pub async fn ensure(
         phys.refs.insert(id.into(), arn);
     }
 
+    // A sender must be verified before SES sends from it.
+    let ses = aws_sdk_sesv2::Client::new(sdk);
+    for (id, r) in t.of_type("AWS::SES::EmailIdentity") {
+        let props = resolve(&r["Properties"], &phys, params)?;
+        let identity = scalar(&props["EmailIdentity"]);
+        if ses
+            .get_email_identity()
+            .email_identity(&identity)
+            .send()
+            .await
+            .is_err()
+        {
+            ses.create_email_identity()
+                .email_identity(&identity)
+                .send()
+                .await
+                .map_err(|e| format!("SES identity {identity}: {}", sdk_err(e)))?;
+        }
+        phys.refs.insert(id.into(), identity);
+    }
+
     // Dead-letter queues first: a redrive policy names its target's ARN.
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut queues: Vec<_> = t.of_type("AWS::SQS::Queue").collect();

@@ -37,6 +37,16 @@ pub struct Route {
     pub authorized: bool,
 }
 
+/// A function fed by a queue (an `SQS` event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueConsumer {
+    pub function: String,
+    /// Logical id of the queue.
+    pub queue: String,
+    pub batch_size: i32,
+    pub report_batch_item_failures: bool,
+}
+
 /// A `GatewayResponses` entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GatewayResponse {
@@ -149,6 +159,42 @@ impl Template {
             }
         }
         out
+    }
+
+    /// Every `SQS` event source of every function.
+    pub fn queue_consumers(&self) -> Result<Vec<QueueConsumer>, String> {
+        let mut out = Vec::new();
+        for (id, f) in self.of_type("AWS::Serverless::Function") {
+            for ev in f["Properties"]["Events"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, e)| e)
+            {
+                if ev["Type"] != "SQS" {
+                    continue;
+                }
+                let p = &ev["Properties"];
+                let queue = match &p["Queue"]["Fn::GetAtt"] {
+                    Value::Array(a) if a.len() == 2 && a[1] == "Arn" => scalar(&a[0]),
+                    _ => {
+                        return Err(format!(
+                            "{id}: an SQS event's Queue must be !GetAtt <Queue>.Arn"
+                        ));
+                    }
+                };
+                let report = p["FunctionResponseTypes"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|v| v == "ReportBatchItemFailures"));
+                out.push(QueueConsumer {
+                    function: id.to_owned(),
+                    queue,
+                    batch_size: p["BatchSize"].as_u64().unwrap_or(10).min(10) as i32,
+                    report_batch_item_failures: report,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The only `AWS::Serverless::Api` resource.
@@ -443,5 +489,13 @@ Resources:
             assert!(responses.contains_key(kind), "{kind}");
         }
         assert_eq!(responses["MISSING_AUTHENTICATION_TOKEN"].status, Some(404));
+        let consumers = t.queue_consumers().unwrap();
+        assert!(
+            consumers
+                .iter()
+                .any(|c| c.function == "WebhookDispatchFunction"
+                    && c.queue == "EventsQueue"
+                    && c.report_batch_item_failures)
+        );
     }
 }

@@ -1,0 +1,439 @@
+//! Personal access tokens, users, and connector credentials over the API.
+//!
+//! Rules (PlanRadar, AFAS):
+//! - a user with `api_access` manages their own personal tokens with a personal token; a new
+//!   token's scopes stay within the scopes of the token that creates it;
+//! - `manage_users` lists users, changes their `api_access` and `rights`, lists and revokes
+//!   their tokens; only the owner revokes the owner's tokens or changes the owner;
+//! - `manage_connectors` issues (optionally replacing one in the same transaction), lists
+//!   and revokes a connector's keys and tokens;
+//! - a secret is in the create response only (`Cache-Control: no-store`), never again.
+
+use http::{StatusCode, header};
+use koppel_shared::audit::Actor;
+use koppel_shared::body::{self, Fields};
+use koppel_shared::credential::CredentialKind;
+use koppel_shared::issue::{self, NewCredential};
+use koppel_shared::model::{Credential, Level, Scope, Scopes, User};
+use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::time_util::{now, parse_rfc3339};
+use koppel_shared::{ApiError, Ctx, Principal};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn credential_json(c: &Credential) -> Value {
+    json!({
+        "id": c.credential_id, "kind": c.kind.as_str(), "name": c.name,
+        "user_id": c.user_id, "connector_id": c.connector_id, "scopes": c.scopes,
+        "rate_limit": c.rate_limit, "expires_at": c.expires_at, "created_at": c.created_at,
+        "created_by": c.created_by, "last_used_at": c.last_used_at, "revoked_at": c.revoked_at,
+    })
+}
+
+pub fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.user_id, "email": u.email, "name": u.name, "rights": u.rights,
+        "api_access": u.api_access, "manage_users": u.manage_users,
+        "manage_connectors": u.manage_connectors, "owner": u.owner,
+    })
+}
+
+/// A create response that shows a secret: never cached, never kept for idempotent replay.
+pub fn created_with_secret(cred: &Credential, secret: &str, location: String) -> RouteResult {
+    let mut v = credential_json(cred);
+    v["secret"] = secret.into();
+    let mut r = pipeline::json(StatusCode::CREATED, &v)?;
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    h.insert(
+        header::LOCATION,
+        location.parse().map_err(ApiError::internal)?,
+    );
+    Ok(r)
+}
+
+pub fn actor(p: &Principal) -> Actor {
+    Actor {
+        user_id: p.user_id.clone(),
+        credential_id: Some(p.credential_id.clone()),
+    }
+}
+
+/// The calling user, who must be acting with their personal token (not through a
+/// connector): managing people and credentials is the organisation's own business.
+pub async fn calling_user(p: &Principal, ctx: &Ctx) -> Result<User, ApiError> {
+    if p.credential_kind != CredentialKind::PersonalAccessToken {
+        return Err(ApiError::forbidden(
+            "Use a personal access token: this is done by the organisation's users.",
+        ));
+    }
+    ctx.store
+        .user(&p.workspace_id, &p.user_id)
+        .await?
+        .ok_or_else(|| ApiError::forbidden("Unknown user."))
+}
+
+fn require_flag(ok: bool, flag: &str) -> Result<(), ApiError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "This needs the `{flag}` permission."
+        )))
+    }
+}
+
+/// Body of a new token or key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenBody {
+    name: String,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    rate_limit: Option<u32>,
+    /// Connector credentials only: `token` (default) or `api_key`.
+    #[serde(default)]
+    kind: Option<String>,
+    /// Connector credentials only: revoke this credential in the same transaction.
+    #[serde(default)]
+    replaces: Option<String>,
+}
+
+struct Checked {
+    scopes: Option<Scopes>,
+    expires_at: Option<time::OffsetDateTime>,
+}
+
+/// Validates the common fields; `within` bounds the scopes a new credential may carry.
+fn check_new(b: &NewTokenBody, within: &Scopes, errors: &mut Fields) -> Checked {
+    let name = b.name.trim();
+    errors.check(!name.is_empty(), "name", "must not be empty");
+    errors.check(
+        name.chars().count() <= 100,
+        "name",
+        "must be at most 100 characters",
+    );
+    let mut scopes = Scopes::new();
+    for (i, s) in b.scopes.iter().flatten().enumerate() {
+        match s.parse::<Scope>() {
+            Ok(sc) if within.contains(&sc) => {
+                scopes.insert(sc);
+            }
+            Ok(_) => errors.push(
+                format!("scopes[{i}]"),
+                format!("`{s}` is beyond what may be granted here"),
+            ),
+            Err(e) => errors.push(format!("scopes[{i}]"), e),
+        }
+    }
+    let expires_at = b.expires_at.as_deref().and_then(|s| {
+        let t = parse_rfc3339(s);
+        match t {
+            None => errors.push("expires_at", "must be an RFC 3339 date-time"),
+            Some(t) if t <= now() => errors.push("expires_at", "must be in the future"),
+            Some(_) => {}
+        }
+        t
+    });
+    if let Some(r) = b.rate_limit {
+        errors.check(
+            (1..=100_000).contains(&r),
+            "rate_limit",
+            "must be 1 to 100000 per minute",
+        );
+    }
+    Checked {
+        scopes: b.scopes.as_ref().map(|_| scopes),
+        expires_at,
+    }
+}
+
+// ---- personal tokens and users -------------------------------------------------------------
+
+/// `POST /v1/tokens`: the caller's own new personal token.
+pub async fn create_own(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> RouteResult {
+    let user = calling_user(p, ctx).await?;
+    let b: NewTokenBody = body::json(req)?;
+    let mut errors = Fields::new();
+    let c = check_new(&b, &p.scopes, &mut errors);
+    errors.check(
+        b.kind.is_none(),
+        "kind",
+        "is for connector credentials only",
+    );
+    errors.check(
+        b.replaces.is_none(),
+        "replaces",
+        "is for connector credentials only",
+    );
+    errors.finish()?;
+    let (cred, secret) = issue::issue(
+        ctx,
+        NewCredential {
+            workspace_id: p.workspace_id.clone(),
+            kind: CredentialKind::PersonalAccessToken,
+            name: b.name.trim().to_owned(),
+            user_id: Some(user.user_id.clone()),
+            connector_id: None,
+            // Never beyond the creating token's own scopes.
+            scopes: Some(c.scopes.unwrap_or_else(|| p.scopes.clone())),
+            rate_limit: b.rate_limit,
+            expires_at: c.expires_at,
+            created_by: user.user_id.clone(),
+        },
+        &actor(p),
+        None,
+    )
+    .await?;
+    created_with_secret(&cred, &secret, format!("/v1/tokens/{}", cred.credential_id))
+}
+
+/// The user whose tokens `path_user` names, if the caller may see them.
+async fn token_owner(p: &Principal, ctx: &Ctx, path_user: &str) -> Result<(User, User), ApiError> {
+    let me = calling_user(p, ctx).await?;
+    if path_user == me.user_id {
+        return Ok((me.clone(), me));
+    }
+    require_flag(me.manage_users, "manage_users")?;
+    let other = ctx
+        .store
+        .user(&p.workspace_id, path_user)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok((me, other))
+}
+
+/// `GET /v1/tokens`, `GET /v1/users/{id}/tokens`: personal tokens, without secrets.
+pub async fn list_personal(p: &Principal, ctx: &Ctx, user_id: &str) -> RouteResult {
+    let (_, owner) = token_owner(p, ctx, user_id).await?;
+    let items: Vec<Value> = ctx
+        .store
+        .credentials_of(&p.workspace_id, &owner.user_id)
+        .await?
+        .iter()
+        .filter(|c| c.kind == CredentialKind::PersonalAccessToken)
+        .map(credential_json)
+        .collect();
+    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+}
+
+/// `DELETE /v1/tokens/{id}`, `DELETE /v1/users/{id}/tokens/{tokenId}`.
+pub async fn revoke_personal(
+    p: &Principal,
+    ctx: &Ctx,
+    user_id: &str,
+    token_id: &str,
+) -> RouteResult {
+    let (me, owner) = token_owner(p, ctx, user_id).await?;
+    let cred = ctx
+        .store
+        .credential(token_id)
+        .await?
+        .filter(|c| {
+            c.workspace_id == p.workspace_id
+                && c.kind == CredentialKind::PersonalAccessToken
+                && c.user_id.as_deref() == Some(owner.user_id.as_str())
+        })
+        .ok_or_else(ApiError::not_found)?;
+    // Only the owner revokes the owner's tokens (PlanRadar).
+    if owner.owner && !me.owner {
+        return Err(ApiError::forbidden(
+            "Only the owner can revoke the owner's tokens.",
+        ));
+    }
+    issue::revoke(ctx, &cred, &actor(p)).await?;
+    Ok(no_content())
+}
+
+pub fn no_content() -> lambda_http::Response<lambda_http::Body> {
+    lambda_http::Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(lambda_http::Body::Empty)
+        .expect("static response")
+}
+
+/// `GET /v1/users`.
+pub async fn list_users(p: &Principal, ctx: &Ctx) -> RouteResult {
+    let me = calling_user(p, ctx).await?;
+    require_flag(me.manage_users, "manage_users")?;
+    let users = ctx.store.users(&p.workspace_id).await?;
+    let items: Vec<Value> = users.iter().map(user_json).collect();
+    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserPatch {
+    #[serde(default)]
+    api_access: Option<bool>,
+    #[serde(default)]
+    rights: Option<Level>,
+}
+
+/// `PATCH /v1/users/{id}`: `api_access` and `rights`.
+pub async fn update_user(
+    p: &Principal,
+    req: &lambda_http::Request,
+    ctx: &Ctx,
+    user_id: &str,
+) -> RouteResult {
+    let me = calling_user(p, ctx).await?;
+    require_flag(me.manage_users, "manage_users")?;
+    let patch: UserPatch = body::json(req)?;
+    let mut user = ctx
+        .store
+        .user(&p.workspace_id, user_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if user.owner && !me.owner {
+        return Err(ApiError::forbidden("Only the owner can change the owner."));
+    }
+    if let Some(a) = patch.api_access {
+        user.api_access = a;
+    }
+    if let Some(r) = patch.rights {
+        user.rights = r;
+    }
+    ctx.store.save_user(&user).await?;
+    pipeline::json(StatusCode::OK, &user_json(&user))
+}
+
+// ---- connector credentials -----------------------------------------------------------------
+
+async fn managed_connector(
+    p: &Principal,
+    ctx: &Ctx,
+    connector_id: &str,
+) -> Result<koppel_shared::model::Connector, ApiError> {
+    let me = calling_user(p, ctx).await?;
+    require_flag(me.manage_connectors, "manage_connectors")?;
+    ctx.store
+        .connector(&p.workspace_id, connector_id)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// `POST /v1/connectors/{id}/credentials`: a token (default) or an API key, shown once.
+pub async fn issue_for_connector(
+    p: &Principal,
+    req: &lambda_http::Request,
+    ctx: &Ctx,
+    connector_id: &str,
+) -> RouteResult {
+    let con = managed_connector(p, ctx, connector_id).await?;
+    let b: NewTokenBody = body::json(req)?;
+    let mut errors = Fields::new();
+    let c = check_new(&b, &con.scopes, &mut errors);
+    let kind = match b.kind.as_deref() {
+        None | Some("token") => CredentialKind::ConnectorToken,
+        Some("api_key") => CredentialKind::ApiKey,
+        Some(_) => {
+            errors.push("kind", "must be `token` or `api_key`");
+            CredentialKind::ConnectorToken
+        }
+    };
+    let replaces = match &b.replaces {
+        None => None,
+        Some(id) => {
+            let old = ctx.store.credential(id).await?.filter(|old| {
+                old.connector_id.as_deref() == Some(connector_id)
+                    && old.workspace_id == p.workspace_id
+                    && old.revoked_at.is_none()
+            });
+            if old.is_none() {
+                errors.push("replaces", "is not a live credential of this connector");
+            }
+            old
+        }
+    };
+    errors.finish()?;
+    let (cred, secret) = issue::issue(
+        ctx,
+        NewCredential {
+            workspace_id: p.workspace_id.clone(),
+            kind,
+            name: b.name.trim().to_owned(),
+            user_id: None,
+            connector_id: Some(con.connector_id.clone()),
+            scopes: c.scopes,
+            rate_limit: b.rate_limit,
+            expires_at: c.expires_at,
+            created_by: p.user_id.clone(),
+        },
+        &actor(p),
+        replaces.as_ref(),
+    )
+    .await?;
+    created_with_secret(
+        &cred,
+        &secret,
+        format!(
+            "/v1/connectors/{connector_id}/credentials/{}",
+            cred.credential_id
+        ),
+    )
+}
+
+/// `GET /v1/connectors/{id}/credentials`: without secrets.
+pub async fn list_for_connector(p: &Principal, ctx: &Ctx, connector_id: &str) -> RouteResult {
+    let con = managed_connector(p, ctx, connector_id).await?;
+    let items: Vec<Value> = ctx
+        .store
+        .credentials_of(&p.workspace_id, &con.connector_id)
+        .await?
+        .iter()
+        .map(credential_json)
+        .collect();
+    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+}
+
+/// `DELETE /v1/connectors/{id}/credentials/{credentialId}`.
+pub async fn revoke_for_connector(
+    p: &Principal,
+    ctx: &Ctx,
+    connector_id: &str,
+    id: &str,
+) -> RouteResult {
+    managed_connector(p, ctx, connector_id).await?;
+    let cred = ctx
+        .store
+        .credential(id)
+        .await?
+        .filter(|c| {
+            c.workspace_id == p.workspace_id && c.connector_id.as_deref() == Some(connector_id)
+        })
+        .ok_or_else(ApiError::not_found)?;
+    issue::revoke(ctx, &cred, &actor(p)).await?;
+    Ok(no_content())
+}
+
+/// `GET /v1/audit?limit=&cursor=`: the credential audit trail, newest first.
+pub async fn audit(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> RouteResult {
+    use lambda_http::RequestExt;
+    let me = calling_user(p, ctx).await?;
+    require_flag(me.manage_users, "manage_users")?;
+    let q = req.query_string_parameters();
+    let limit = match q.first("limit") {
+        None => 50,
+        Some(l) => l
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| {
+                ApiError::unprocessable(vec![koppel_shared::error::FieldError {
+                    field: "limit".into(),
+                    message: "must be 1 to 500".into(),
+                }])
+            })?,
+    };
+    let cursor = q.first("cursor").filter(|c| c.starts_with("AUDIT#"));
+    let (entries, next) =
+        koppel_shared::audit::list(&ctx.store, &p.workspace_id, limit, cursor).await?;
+    pipeline::json(
+        StatusCode::OK,
+        &json!({ "items": entries, "next_cursor": next }),
+    )
+}

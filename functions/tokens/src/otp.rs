@@ -1,0 +1,332 @@
+//! OTP issuance (AFAS "uitreiken van tokens via OTP"): a partner app, holding its connector
+//! credential, asks for a one-time code for a user's e-mail address; Koppel mails it with the
+//! connector's description in the subject; the app redeems e-mail + code for a token bound to
+//! that user and that connector.
+//!
+//! - Codes are 6 digits, valid 10 minutes, single use, stored only as a keyed hash.
+//! - Five wrong attempts kill the code; the count carries over when a new code is requested
+//!   within the window, so re-requesting does not buy more guesses.
+//! - The request step does the same work and answers the same (202, same body) whether or
+//!   not the address belongs to a user: for an unknown address the mail event has no
+//!   recipient and the dispatcher sends nothing.
+//! - The mail is an outbound trigger through the outbox; its event is internal (`mail.send`)
+//!   and carries the code in clear until it is sent — the one place it exists unhashed.
+
+use http::StatusCode;
+use koppel_shared::audit::Actor;
+use koppel_shared::body;
+use koppel_shared::credential::{self, CredentialKind};
+use koppel_shared::error::FieldError;
+use koppel_shared::issue::{self, NewCredential};
+use koppel_shared::mail::Mail;
+use koppel_shared::outbox::{self, Event};
+use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::store::{Key, StoreError, item, with_ttl};
+use koppel_shared::{ApiError, Ctx, Principal, time_util};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::credentials::created_with_secret;
+
+pub const VALID_SECS: i64 = 600;
+pub const MAX_ATTEMPTS: u32 = 5;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct OtpRecord {
+    connector_id: String,
+    email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    code_hash: String,
+    pepper_version: String,
+    attempts: u32,
+    expires_at: i64,
+}
+
+impl OtpRecord {
+    fn live(&self, now: i64) -> bool {
+        now < self.expires_at && self.attempts < MAX_ATTEMPTS
+    }
+}
+
+fn key(connector: &str, email: &str) -> Key {
+    Key {
+        pk: format!("OTP#{connector}#{email}"),
+        sk: "OTP".into(),
+    }
+}
+
+/// A uniformly random 6-digit code.
+pub fn generate_code() -> String {
+    format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32))
+}
+
+/// The hash is bound to the connector and address, so a code is good for nothing else.
+fn code_hash(pepper: &[u8], connector: &str, email: &str, code: &str) -> String {
+    credential::hash(pepper, &format!("otp:{connector}:{email}:{code}"))
+}
+
+/// Subject and text of the mail; the subject names the connector (AFAS).
+pub fn mail(connector_description: &str, code: &str) -> (String, String) {
+    (
+        format!("Uw eenmalige code voor {connector_description}"),
+        format!(
+            "Uw eenmalige code voor {connector_description} is: {code}\n\n\
+             De code is {} minuten geldig en werkt één keer. Hebt u geen code aangevraagd? \
+             Dan kunt u dit bericht negeren.\n",
+            VALID_SECS / 60
+        ),
+    )
+}
+
+fn supplier(p: &Principal) -> Result<&str, ApiError> {
+    p.connector_id.as_deref().ok_or_else(|| {
+        ApiError::forbidden("OTPs are requested with the app's connector credential.")
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestBody {
+    email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedeemBody {
+    email: String,
+    code: String,
+}
+
+fn normalise_email(raw: &str) -> Result<String, ApiError> {
+    let e = raw.trim().to_lowercase();
+    if koppel_shared::model::is_email(&e) {
+        Ok(e)
+    } else {
+        Err(ApiError::unprocessable(vec![FieldError {
+            field: "email".into(),
+            message: "must be an e-mail address".into(),
+        }]))
+    }
+}
+
+/// `POST /v1/otp`.
+pub async fn request(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> RouteResult {
+    let connector_id = supplier(p)?;
+    let b: RequestBody = body::json(req)?;
+    let email = normalise_email(&b.email)?;
+    let ws = &p.workspace_id;
+    #[derive(Deserialize)]
+    struct Claim {
+        user_id: String,
+    }
+    let (email_key, otp_key) = (Key::email(ws, &email), key(connector_id, &email));
+    let (claim, previous, connector, pepper) = tokio::join!(
+        ctx.store.get::<Claim>(&email_key),
+        ctx.store.get::<OtpRecord>(&otp_key),
+        ctx.store.connector(ws, connector_id),
+        ctx.pepper.ring()
+    );
+    let (claim, previous, connector, pepper) = (claim?, previous?, connector?, pepper?);
+    let connector = connector.ok_or_else(|| ApiError::forbidden("Unknown connector."))?;
+    let now = time_util::now().unix_timestamp();
+    // Attempts carry over until the previous code expires, exhausted or not: a new request
+    // must not buy new guesses.
+    let attempts = previous
+        .filter(|r| now < r.expires_at)
+        .map_or(0, |r| r.attempts);
+    let code = generate_code();
+    let record = OtpRecord {
+        connector_id: connector_id.to_owned(),
+        email: email.clone(),
+        user_id: claim.as_ref().map(|c| c.user_id.clone()),
+        code_hash: code_hash(&pepper.current.value, connector_id, &email, &code),
+        pepper_version: pepper.current.version.clone(),
+        attempts,
+        expires_at: now + VALID_SECS,
+    };
+    let (subject, text) = mail(&connector.description, &code);
+    let mail = Mail {
+        to: claim.is_some().then(|| email.clone()),
+        subject,
+        text,
+    };
+    let event = Event::new(
+        koppel_shared::mail::EVENT,
+        ws,
+        serde_json::to_value(&mail).map_err(ApiError::internal)?,
+    );
+    let put = aws_sdk_dynamodb::types::TransactWriteItem::builder()
+        .put(
+            aws_sdk_dynamodb::types::Put::builder()
+                .table_name(ctx.store.table())
+                .set_item(Some(with_ttl(item(&otp_key, &record)?, record.expires_at)))
+                .build()
+                .map_err(ApiError::internal)?,
+        )
+        .build();
+    outbox::commit(ctx, vec![put], &[event]).await?;
+    pipeline::json(
+        StatusCode::ACCEPTED,
+        &json!({
+            "status": "accepted",
+            "detail": "If the address belongs to a user of this workspace, a one-time code has been sent to it.",
+        }),
+    )
+}
+
+fn invalid_code() -> ApiError {
+    ApiError::unprocessable(vec![FieldError {
+        field: "code".into(),
+        message: "is invalid or has expired".into(),
+    }])
+}
+
+/// `POST /v1/otp/redeem`.
+pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> RouteResult {
+    let connector_id = supplier(p)?;
+    let b: RedeemBody = body::json(req)?;
+    let email = normalise_email(&b.email)?;
+    let k = key(connector_id, &email);
+    let now = time_util::now().unix_timestamp();
+    let Some(rec) = ctx
+        .store
+        .get::<OtpRecord>(&k)
+        .await?
+        .filter(|r| r.live(now))
+    else {
+        return Err(invalid_code());
+    };
+    let matches = match ctx.pepper.version(&rec.pepper_version).await? {
+        Some(pepper) => credential::verify(
+            &pepper.value,
+            &format!("otp:{connector_id}:{email}:{}", b.code.trim()),
+            &rec.code_hash,
+        ),
+        None => false,
+    };
+    let client = ctx.store.client();
+    let attempts = aws_sdk_dynamodb::types::AttributeValue::N(rec.attempts.to_string());
+    let (Some(user_id), true) = (rec.user_id.as_ref(), matches) else {
+        // A wrong code costs an attempt (lost races are fine: someone else counted it).
+        let r = client
+            .update_item()
+            .table_name(ctx.store.table())
+            .set_key(Some(k.to_item()))
+            .update_expression("SET attempts = attempts + :one")
+            .condition_expression("attempts = :a")
+            .expression_attribute_values(
+                ":one",
+                aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+            )
+            .expression_attribute_values(":a", attempts)
+            .send()
+            .await;
+        if let Err(e) = r.map_err(|e| StoreError::from_sdk(e.into_service_error()))
+            && !matches!(e, StoreError::Conflict(_))
+        {
+            return Err(e.into());
+        }
+        return Err(invalid_code());
+    };
+    // Single use: only the request that deletes the unchanged record gets the token.
+    let used = client
+        .delete_item()
+        .table_name(ctx.store.table())
+        .set_key(Some(k.to_item()))
+        .condition_expression("attempts = :a AND code_hash = :h")
+        .expression_attribute_values(":a", attempts)
+        .expression_attribute_values(
+            ":h",
+            aws_sdk_dynamodb::types::AttributeValue::S(rec.code_hash.clone()),
+        )
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk(e.into_service_error()));
+    match used {
+        Ok(_) => {}
+        Err(StoreError::Conflict(_)) => return Err(invalid_code()),
+        Err(e) => return Err(e.into()),
+    }
+    let user = ctx
+        .store
+        .user(&p.workspace_id, user_id)
+        .await?
+        .ok_or_else(invalid_code)?;
+    let (cred, secret) = issue::issue(
+        ctx,
+        NewCredential {
+            workspace_id: p.workspace_id.clone(),
+            kind: CredentialKind::ConnectorToken,
+            name: format!("OTP {}", user.email),
+            user_id: Some(user.user_id.clone()),
+            connector_id: Some(connector_id.to_owned()),
+            scopes: None,
+            rate_limit: None,
+            expires_at: None,
+            created_by: user.user_id.clone(),
+        },
+        &Actor {
+            user_id: user.user_id.clone(),
+            credential_id: Some(p.credential_id.clone()),
+        },
+        None,
+    )
+    .await?;
+    created_with_secret(
+        &cred,
+        &secret,
+        format!(
+            "/v1/connectors/{connector_id}/credentials/{}",
+            cred.credential_id
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_digits() {
+        for _ in 0..200 {
+            let c = generate_code();
+            assert_eq!(c.len(), 6);
+            assert!(c.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn a_code_hash_is_bound_to_connector_and_address() {
+        let h = code_hash(b"p", "con_a", "a@x.nl", "123456");
+        assert_ne!(h, code_hash(b"p", "con_b", "a@x.nl", "123456"));
+        assert_ne!(h, code_hash(b"p", "con_a", "b@x.nl", "123456"));
+        assert!(credential::verify(b"p", "otp:con_a:a@x.nl:123456", &h));
+    }
+
+    #[test]
+    fn liveness_and_mail() {
+        let r = OtpRecord {
+            connector_id: "c".into(),
+            email: "e".into(),
+            user_id: None,
+            code_hash: "h".into(),
+            pepper_version: "v".into(),
+            attempts: MAX_ATTEMPTS - 1,
+            expires_at: 100,
+        };
+        assert!(r.live(99));
+        assert!(!r.live(100));
+        assert!(
+            !OtpRecord {
+                attempts: MAX_ATTEMPTS,
+                ..r
+            }
+            .live(0)
+        );
+        let (subject, text) = mail("Zaakportaal", "042042");
+        assert!(subject.contains("Zaakportaal"));
+        assert!(text.contains("042042"));
+    }
+}

@@ -1,0 +1,630 @@
+//! Identity management through the API, end to end: personal tokens, the revoke matrix,
+//! users, connector credentials with rotation, OTP issuance by e-mail, and the audit trail.
+
+use koppel_e2e::*;
+use serde_json::{Value, json};
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+/// A fresh workspace with its owner's token, and helpers to add people and connectors.
+struct Ws {
+    id: String,
+    owner_id: String,
+    owner: String,
+}
+
+impl Ws {
+    fn new() -> Self {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let w = admin(&[
+            "workspace",
+            "create",
+            "--name",
+            "Tokens test",
+            "--owner-email",
+            &format!("eigenaar-{tag}@gemeente.example"),
+            "--owner-name",
+            "Owner",
+        ]);
+        let id = s(&w["workspace_id"]).to_owned();
+        let owner_id = s(&w["owner"]["id"]).to_owned();
+        let pat = admin(&[
+            "credential",
+            "issue-pat",
+            "--workspace",
+            &id,
+            "--user",
+            &owner_id,
+            "--rate-limit",
+            "1000",
+        ]);
+        Self {
+            id,
+            owner_id,
+            owner: bearer(s(&pat["secret"])),
+        }
+    }
+
+    /// A user with `api_access` and a personal token: (id, email, "Bearer …").
+    fn user(&self, rights: &str, manage_users: bool) -> (String, String, String) {
+        let email = format!("u-{}@gemeente.example", uuid::Uuid::new_v4().simple());
+        let u = admin(&[
+            "user",
+            "add",
+            "--workspace",
+            &self.id,
+            "--email",
+            &email,
+            "--name",
+            "U",
+            "--rights",
+            rights,
+            "--api-access",
+            "true",
+            "--manage-users",
+            &manage_users.to_string(),
+        ]);
+        let uid = s(&u["id"]).to_owned();
+        let pat = admin(&[
+            "credential",
+            "issue-pat",
+            "--workspace",
+            &self.id,
+            "--user",
+            &uid,
+            "--rate-limit",
+            "1000",
+        ]);
+        (uid, email, bearer(s(&pat["secret"])))
+    }
+
+    fn connector(&self, description: &str) -> (String, String) {
+        let c = admin(&[
+            "connector",
+            "create",
+            "--workspace",
+            &self.id,
+            "--description",
+            description,
+            "--acting-user",
+            &self.owner_id,
+            "--access-level",
+            "handle",
+            "--scope",
+            "cases:read",
+            "--scope",
+            "dsr:read",
+            "--rate-limit",
+            "1000",
+        ]);
+        let id = s(&c["id"]).to_owned();
+        let t = admin(&[
+            "credential",
+            "issue-token",
+            "--workspace",
+            &self.id,
+            "--connector",
+            &id,
+        ]);
+        (id, bearer(s(&t["secret"])))
+    }
+}
+
+async fn call(auth: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
+    send(&base_url(), method, path, &[("Authorization", auth)], body).await
+}
+
+#[tokio::test]
+async fn personal_token_lifecycle() {
+    let ws = Ws::new();
+    let created = call(
+        &ws.owner,
+        "POST",
+        "/v1/tokens",
+        Some(&json!({"name": "reporting", "scopes": ["dsr:read"]})),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.headers["cache-control"], "no-store");
+    let secret = s(&created.body["secret"]).to_owned();
+    let id = s(&created.body["id"]).to_owned();
+    assert!(secret.starts_with("kpl_pat_"));
+
+    let me_ = call(&bearer(&secret), "GET", "/v1/me", None).await;
+    assert_eq!(me_.status, 200, "{}", me_.body);
+    assert_eq!(me_.body["scopes"], json!(["dsr:read"]));
+    assert_eq!(me_.body["user"]["id"], ws.owner_id.as_str());
+
+    let list = call(&ws.owner, "GET", "/v1/tokens", None).await;
+    let mine = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .cloned()
+        .unwrap();
+    assert!(mine.get("secret").is_none(), "a secret is shown once");
+    assert!(!list.body.to_string().contains(&secret));
+    assert!(mine["last_used_at"].is_string(), "use is recorded: {mine}");
+
+    // A token cannot mint a token with more than it has.
+    let narrow = bearer(&secret);
+    let r = call(
+        &narrow,
+        "POST",
+        "/v1/tokens",
+        Some(&json!({"name": "more", "scopes": ["cases:write"]})),
+    )
+    .await;
+    r.assert_problem(422);
+    assert_eq!(r.body["errors"][0]["field"], "scopes[0]");
+    let r = call(
+        &ws.owner,
+        "POST",
+        "/v1/tokens",
+        Some(&json!({"name": "x", "colour": "red"})),
+    )
+    .await;
+    r.assert_problem(422);
+    let r = call(
+        &ws.owner,
+        "POST",
+        "/v1/tokens",
+        Some(&json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(r.body["errors"][0]["field"], "expires_at");
+
+    let del = call(&ws.owner, "DELETE", &format!("/v1/tokens/{id}"), None).await;
+    assert_eq!(del.status, 204);
+    call(&bearer(&secret), "GET", "/v1/me", None)
+        .await
+        .assert_problem(401);
+
+    // Connector credentials do not manage personal tokens.
+    let (_, app) = ws.connector("App");
+    call(&app, "POST", "/v1/tokens", Some(&json!({"name": "x"})))
+        .await
+        .assert_problem(403);
+}
+
+#[tokio::test]
+async fn who_may_revoke_whose_tokens() {
+    let ws = Ws::new();
+    let (m_id, _, m) = ws.user("handle", true);
+    let (u_id, _, u) = ws.user("read", false);
+    let token_of = |auth: String| async move {
+        let r = call(&auth, "POST", "/v1/tokens", Some(&json!({"name": "t"}))).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        (s(&r.body["id"]).to_owned(), bearer(s(&r.body["secret"])))
+    };
+
+    // Self.
+    let (t, secret) = token_of(u.clone()).await;
+    assert_eq!(
+        call(&u, "DELETE", &format!("/v1/tokens/{t}"), None)
+            .await
+            .status,
+        204
+    );
+    call(&secret, "GET", "/v1/me", None)
+        .await
+        .assert_problem(401);
+    // manage_users on another user.
+    let (t, secret) = token_of(u.clone()).await;
+    let listed = call(&m, "GET", &format!("/v1/users/{u_id}/tokens"), None).await;
+    assert!(
+        listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == t.as_str())
+    );
+    assert_eq!(
+        call(&m, "DELETE", &format!("/v1/users/{u_id}/tokens/{t}"), None)
+            .await
+            .status,
+        204
+    );
+    call(&secret, "GET", "/v1/me", None)
+        .await
+        .assert_problem(401);
+    // Without manage_users: neither list nor revoke others'.
+    let (t, _) = token_of(m.clone()).await;
+    call(&u, "GET", &format!("/v1/users/{m_id}/tokens"), None)
+        .await
+        .assert_problem(403);
+    call(&u, "DELETE", &format!("/v1/users/{m_id}/tokens/{t}"), None)
+        .await
+        .assert_problem(403);
+    // Anyone but the owner on the owner's tokens.
+    let (t, secret) = token_of(ws.owner.clone()).await;
+    call(
+        &m,
+        "DELETE",
+        &format!("/v1/users/{}/tokens/{t}", ws.owner_id),
+        None,
+    )
+    .await
+    .assert_problem(403);
+    assert_eq!(call(&secret, "GET", "/v1/me", None).await.status, 200);
+    // The owner on their own.
+    assert_eq!(
+        call(&ws.owner, "DELETE", &format!("/v1/tokens/{t}"), None)
+            .await
+            .status,
+        204
+    );
+    call(&secret, "GET", "/v1/me", None)
+        .await
+        .assert_problem(401);
+}
+
+#[tokio::test]
+async fn managing_users() {
+    let ws = Ws::new();
+    let (_, _, m) = ws.user("handle", true);
+    let (u_id, _, u) = ws.user("handle", false);
+    let list = call(&m, "GET", "/v1/users", None).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 3);
+    call(&u, "GET", "/v1/users", None).await.assert_problem(403);
+
+    let r = call(
+        &m,
+        "PATCH",
+        &format!("/v1/users/{u_id}"),
+        Some(&json!({"rights": "read"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        call(&u, "GET", "/v1/me", None).await.body["access_level"],
+        "read"
+    );
+    let r = call(
+        &m,
+        "PATCH",
+        &format!("/v1/users/{u_id}"),
+        Some(&json!({"api_access": false})),
+    )
+    .await;
+    assert_eq!(r.body["api_access"], false);
+    call(&u, "GET", "/v1/me", None).await.assert_problem(403);
+    let r = call(
+        &m,
+        "PATCH",
+        &format!("/v1/users/{u_id}"),
+        Some(&json!({"rights": "admin"})),
+    )
+    .await;
+    r.assert_problem(422);
+    call(
+        &m,
+        "PATCH",
+        &format!("/v1/users/{}", ws.owner_id),
+        Some(&json!({"api_access": false})),
+    )
+    .await
+    .assert_problem(403);
+}
+
+#[tokio::test]
+async fn connector_credentials_with_rotation() {
+    let ws = Ws::new();
+    let (con, _) = ws.connector("Zaakportaal");
+    let path = format!("/v1/connectors/{con}/credentials");
+    let key = call(
+        &ws.owner,
+        "POST",
+        &path,
+        Some(&json!({"name": "key", "kind": "api_key"})),
+    )
+    .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    assert_eq!(key.headers["cache-control"], "no-store");
+    let key_secret = s(&key.body["secret"]).to_owned();
+    let key_id = s(&key.body["id"]).to_owned();
+    let with_key = [
+        ("API-Interface-Id", con.as_str()),
+        ("API-Key", key_secret.as_str()),
+    ];
+    assert_eq!(me(&with_key).await.status, 200);
+
+    // Rotation: the new one is issued and the old one revoked in one transaction.
+    let rotated = call(
+        &ws.owner,
+        "POST",
+        &path,
+        Some(&json!({"name": "key 2", "kind": "api_key", "replaces": key_id})),
+    )
+    .await;
+    assert_eq!(rotated.status, 201, "{}", rotated.body);
+    me(&with_key).await.assert_problem(401);
+    let new_secret = s(&rotated.body["secret"]).to_owned();
+    assert_eq!(
+        me(&[
+            ("API-Interface-Id", con.as_str()),
+            ("API-Key", new_secret.as_str())
+        ])
+        .await
+        .status,
+        200
+    );
+
+    let list = call(&ws.owner, "GET", &path, None).await;
+    assert!(
+        !list.body.to_string().contains(&new_secret),
+        "no secrets in lists"
+    );
+    assert!(
+        list.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == key_id.as_str() && c["revoked_at"].is_string())
+    );
+
+    let r = call(
+        &ws.owner,
+        "POST",
+        &path,
+        Some(&json!({"name": "x", "kind": "password", "scopes": ["endpoints:write"]})),
+    )
+    .await;
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| s(&e["field"]))
+        .collect();
+    assert_eq!(fields, ["scopes[0]", "kind"]);
+
+    let del = call(
+        &ws.owner,
+        "DELETE",
+        &format!("{path}/{}", s(&rotated.body["id"])),
+        None,
+    )
+    .await;
+    assert_eq!(del.status, 204);
+    me(&[
+        ("API-Interface-Id", con.as_str()),
+        ("API-Key", new_secret.as_str()),
+    ])
+    .await
+    .assert_problem(401);
+
+    // Without manage_connectors, or from another workspace: nothing.
+    let (_, _, u) = ws.user("handle", true);
+    call(&u, "GET", &path, None).await.assert_problem(403);
+    let other = Ws::new();
+    call(&other.owner, "GET", &path, None)
+        .await
+        .assert_problem(404);
+    call(
+        &other.owner,
+        "DELETE",
+        &format!("/v1/users/{}/tokens/x", ws.owner_id),
+        None,
+    )
+    .await
+    .assert_problem(404);
+}
+
+/// Mails the emulator's SES has sent to `to`: (subject, body).
+async fn mails_to(to: &str) -> Vec<(String, String)> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL");
+    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    data["ses"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["destinations"].to_string().contains(to))
+        .map(|m| {
+            (
+                m["subject"].as_str().unwrap_or_default().to_owned(),
+                m["body"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits (at most 20 s) for the `n`th mail to `to`, as the dispatcher sends it.
+async fn nth_mail(to: &str, n: usize) -> (String, String) {
+    for _ in 0..100 {
+        let mails = mails_to(to).await;
+        if mails.len() >= n {
+            return mails[n - 1].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("no mail #{n} to {to}");
+}
+
+fn code_in(body: &str) -> String {
+    let at = body.find(": ").expect("code after a colon") + 2;
+    body[at..at + 6].to_owned()
+}
+
+#[tokio::test]
+async fn otp_issues_a_token_bound_to_the_user_and_the_connector() {
+    let ws = Ws::new();
+    let (u_id, email, _) = ws.user("read", false);
+    let (con, app) = ws.connector("Zaakportaal Burgerzaken");
+
+    let req = call(
+        &app,
+        "POST",
+        "/v1/otp",
+        Some(&json!({"email": email.to_uppercase()})),
+    )
+    .await;
+    assert_eq!(req.status, 202, "{}", req.body);
+    let (subject, body) = nth_mail(&email, 1).await;
+    assert!(subject.contains("Zaakportaal Burgerzaken"), "{subject}");
+    let code = code_in(&body);
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let r = call(
+        &app,
+        "POST",
+        "/v1/otp/redeem",
+        Some(&json!({"email": email, "code": wrong})),
+    )
+    .await;
+    r.assert_problem(422);
+    assert_eq!(r.body["errors"][0]["field"], "code");
+
+    let ok = call(
+        &app,
+        "POST",
+        "/v1/otp/redeem",
+        Some(&json!({"email": email, "code": code})),
+    )
+    .await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    assert_eq!(ok.headers["cache-control"], "no-store");
+    let token = bearer(s(&ok.body["secret"]));
+    let who = call(&token, "GET", "/v1/me", None).await;
+    assert_eq!(who.body["user"]["id"], u_id.as_str());
+    assert_eq!(who.body["connector"]["id"], con.as_str());
+    assert_eq!(
+        who.body["access_level"], "read",
+        "min(connector handle, user read)"
+    );
+
+    // Single use.
+    call(
+        &app,
+        "POST",
+        "/v1/otp/redeem",
+        Some(&json!({"email": email, "code": code})),
+    )
+    .await
+    .assert_problem(422);
+
+    // An unknown address gets the same answer, and no mail.
+    let nobody = format!("niemand-{}@gemeente.example", uuid::Uuid::new_v4().simple());
+    let r = call(&app, "POST", "/v1/otp", Some(&json!({"email": nobody}))).await;
+    assert_eq!((r.status, &r.body), (req.status, &req.body));
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(mails_to(&nobody).await.is_empty());
+    call(
+        &app,
+        "POST",
+        "/v1/otp/redeem",
+        Some(&json!({"email": nobody, "code": "123456"})),
+    )
+    .await
+    .assert_problem(422);
+    call(
+        &app,
+        "POST",
+        "/v1/otp",
+        Some(&json!({"email": "not an address"})),
+    )
+    .await
+    .assert_problem(422);
+    call(&ws.owner, "POST", "/v1/otp", Some(&json!({"email": email})))
+        .await
+        .assert_problem(403);
+}
+
+#[tokio::test]
+async fn five_wrong_codes_kill_the_code_and_a_new_request_does_not_revive_guessing() {
+    let ws = Ws::new();
+    let (_, email, _) = ws.user("read", false);
+    let (_, app) = ws.connector("App");
+    assert_eq!(
+        call(&app, "POST", "/v1/otp", Some(&json!({"email": email})))
+            .await
+            .status,
+        202
+    );
+    let code = code_in(&nth_mail(&email, 1).await.1);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        call(
+            &app,
+            "POST",
+            "/v1/otp/redeem",
+            Some(&json!({"email": email, "code": wrong})),
+        )
+        .await
+        .assert_problem(422);
+    }
+    call(
+        &app,
+        "POST",
+        "/v1/otp/redeem",
+        Some(&json!({"email": email, "code": code})),
+    )
+    .await
+    .assert_problem(422);
+    assert_eq!(
+        call(&app, "POST", "/v1/otp", Some(&json!({"email": email})))
+            .await
+            .status,
+        202
+    );
+    let fresh = code_in(&nth_mail(&email, 2).await.1);
+    call(
+        &app,
+        "POST",
+        "/v1/otp/redeem",
+        Some(&json!({"email": email, "code": fresh})),
+    )
+    .await
+    .assert_problem(422);
+}
+
+#[tokio::test]
+async fn every_issue_and_revoke_is_audited() {
+    let ws = Ws::new();
+    let (_, _, plain) = ws.user("read", false);
+    let created = call(
+        &ws.owner,
+        "POST",
+        "/v1/tokens",
+        Some(&json!({"name": "audited"})),
+    )
+    .await;
+    let id = s(&created.body["id"]).to_owned();
+    call(&ws.owner, "DELETE", &format!("/v1/tokens/{id}"), None).await;
+    let audit = call(&ws.owner, "GET", "/v1/audit?limit=10", None).await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let items = audit.body["items"].as_array().unwrap();
+    let of = |action: &str| {
+        items
+            .iter()
+            .find(|e| e["credential_id"] == id.as_str() && e["action"] == action)
+            .cloned()
+    };
+    let issued = of("credential.issued").expect("issue audited");
+    let revoked = of("credential.revoked").expect("revoke audited");
+    assert_eq!(issued["actor_user_id"], ws.owner_id.as_str());
+    assert_eq!(revoked["on_behalf_of"], ws.owner_id.as_str());
+    assert!(revoked["actor_credential_id"].is_string());
+    // Newest first, and pages continue with the cursor.
+    let page = call(&ws.owner, "GET", "/v1/audit?limit=1", None).await;
+    assert_eq!(page.body["items"].as_array().unwrap().len(), 1);
+    let cursor = s(&page.body["next_cursor"]).to_owned();
+    let next = call(
+        &ws.owner,
+        "GET",
+        &format!("/v1/audit?limit=1&cursor={}", cursor.replace('#', "%23")),
+        None,
+    )
+    .await;
+    assert_ne!(next.body["items"][0]["id"], page.body["items"][0]["id"]);
+    call(&plain, "GET", "/v1/audit", None)
+        .await
+        .assert_problem(403);
+}
