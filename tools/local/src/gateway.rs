@@ -48,12 +48,14 @@ pub type HttpResponse = hyper::Response<Full<Bytes>>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HttpFunction {
     Tokens,
+    Dsr,
 }
 
 impl HttpFunction {
     pub fn from_binary(binary: &str) -> Option<Self> {
         match binary {
             "tokens" => Some(Self::Tokens),
+            "dsr" => Some(Self::Dsr),
             _ => None,
         }
     }
@@ -62,6 +64,7 @@ impl HttpFunction {
     pub async fn call(self, req: lambda_http::Request, ctx: &Ctx) -> lambda_http::Response<Body> {
         match self {
             Self::Tokens => tokens::handler(req, ctx).await,
+            Self::Dsr => dsr::handler(req, ctx).await,
         }
     }
 }
