@@ -27,10 +27,11 @@ free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Starts moto on 127.0.0.1:$1 and waits (bounded) until it answers.
+# Starts moto on 127.0.0.1:$1 and waits (bounded) until it answers. tools/py/emulator.py
+# is moto's server with DynamoDB requests taken in turn (moto's DynamoDB is not thread-safe).
 start_emulator() {
   local port="$1" logfile="$2"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+  "$VENV/bin/python" "$ROOT/tools/py/emulator.py" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
   EMULATOR_PID=$!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do

@@ -480,9 +480,9 @@ async fn every_list_parameter_alone_and_combined() {
         ("sortBy=dateUpdate&asc=true", id.clone()),
         (
             "sortBy=title&asc=true",
-            pick(&[2, 3, 4, 5, 7, 8, 9, 0, 6, 1]),
+            pick(&[2, 3, 4, 5, 6, 7, 8, 9, 0, 1]),
         ),
-        ("sortBy=title", rev(pick(&[2, 3, 4, 5, 7, 8, 9, 0, 6, 1]))),
+        ("sortBy=title", rev(pick(&[2, 3, 4, 5, 6, 7, 8, 9, 0, 1]))),
         // Open, Pending, InProgress, Closed; by id within a state.
         (
             "sortBy=state&asc=true",
@@ -501,7 +501,7 @@ async fn every_list_parameter_alone_and_combined() {
         ),
         (
             "q=a&purposes=Access,Erasure&archived=false&sortBy=title&asc=true",
-            pick(&[2, 4, 8, 9, 0, 1]),
+            pick(&[2, 4, 0, 1]),
         ),
         (
             "states=Open,InProgress&tags[]=vip&sortBy=expiryTime",
@@ -537,7 +537,7 @@ async fn every_list_parameter_alone_and_combined() {
         (Some(5), Some(500), Some(99))
     );
     let (t, _) = api.ids("sortBy=title&size=3&page=2&asc=true").await;
-    assert_eq!(t, pick(&[5, 7, 8]));
+    assert_eq!(t, pick(&[5, 6, 7]));
     let (t, _) = api.ids("sortBy=expiryTime&size=2&page=5&asc=true").await;
     assert_eq!(t, pick(&[1, 8]));
 
@@ -796,21 +796,68 @@ async fn concurrent_creates_get_distinct_ids() {
 }
 
 #[tokio::test]
-async fn the_demo_connector_uses_the_api_and_events_are_emitted() {
-    let d = demo();
-    let ws = s(&d["workspace_id"]);
-    let auth = format!("Bearer {}", s(&d["connector"]["token"]));
-    let r = send(
-        &base_url(),
-        "POST",
-        &format!("/v1/ws/{ws}/DataSubjectRequests"),
-        &[
-            ("Authorization", &auth),
-            ("Idempotency-Key", &uuid::Uuid::new_v4().to_string()),
-        ],
-        Some(&json!({ "title": "demo", "doeleinden": ["Access"] })),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.headers["ratelimit-limit"], "30");
+async fn every_change_emits_its_event() {
+    let (api, _) = Api::new("handle");
+    let d = api
+        .create(json!({ "title": "events", "purposes": ["Access"] }))
+        .await;
+    let id = d["id"].as_i64().unwrap();
+    let r = api.put(&d["id"], json!({ "title": "renamed" })).await;
+    assert_eq!(r.status, 200);
+    let r = api
+        .put(
+            &d["id"],
+            json!({ "state": "Closed", "closedReason": "Completed" }),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let ctx = koppel_shared::Ctx::from_env()
+        .await
+        .expect("KOPPEL_* settings");
+    let mut seen = BTreeSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while seen.len() < 3 && std::time::Instant::now() < deadline {
+        let out = ctx
+            .sqs
+            .receive_message()
+            .queue_url(&ctx.settings.events_queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        for m in out.messages() {
+            let e: Value = serde_json::from_str(m.body().unwrap_or_default()).unwrap();
+            let ours = e["workspace_id"] == api.ws.as_str();
+            if ours {
+                assert_eq!(e["data"]["id"], id);
+                assert_eq!(e["data"]["request"]["id"], id);
+                seen.insert(s(&e["type"]).to_owned());
+            }
+            // Ours are done with; others are set aside for a while, not lost.
+            let handle = m.receipt_handle().unwrap_or_default();
+            if ours {
+                ctx.sqs
+                    .delete_message()
+                    .queue_url(&ctx.settings.events_queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .expect("delete");
+            } else {
+                ctx.sqs
+                    .change_message_visibility()
+                    .queue_url(&ctx.settings.events_queue_url)
+                    .receipt_handle(handle)
+                    .visibility_timeout(20)
+                    .send()
+                    .await
+                    .expect("set aside");
+            }
+        }
+    }
+    let want: BTreeSet<String> = ["dsr.created", "dsr.updated", "dsr.closed"]
+        .map(String::from)
+        .into();
+    assert_eq!(seen, want);
 }

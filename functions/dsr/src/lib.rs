@@ -76,11 +76,24 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     let change = closing::settle(None, &mut next, &actor, at, &mut errors);
     errors.finish()?;
 
-    next.id = records::next_id(&ctx.store, &p.workspace_id).await?;
-    let stored = Stored::of(&p.workspace_id, &next, 1)?;
-    let step = records::create_step(ctx.store.table(), &stored)?;
-    outbox::commit(ctx, vec![step], &[event(p, change, &next)]).await?;
-    respond(StatusCode::CREATED, p, next, at)
+    // The counter is atomic, so an id is never handed out twice; should one be taken all
+    // the same (a table restored from a backup behind its counter), take the next.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        next.id = records::next_id(&ctx.store, &p.workspace_id).await?;
+        let stored = Stored::of(&p.workspace_id, &next, 1)?;
+        let step = records::create_step(ctx.store.table(), &stored)?;
+        match outbox::commit(ctx, vec![step], &[event(p, change, &next)]).await {
+            Err(StoreError::Conflict(_)) if attempts < 3 => {
+                tracing::warn!(id = next.id, "request id already taken; taking the next");
+            }
+            r => {
+                r?;
+                return respond(StatusCode::CREATED, p, next, at);
+            }
+        }
+    }
 }
 
 /// `GET …/DataSubjectRequests/{id}`.
@@ -171,4 +184,37 @@ fn respond(status: StatusCode, p: &Principal, d: Dsr, now: jiff::Timestamp) -> R
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::list_query::SortBy;
+    use crate::model::State;
+
+    #[test]
+    fn the_sample_event_parses_with_its_route_and_query() {
+        let text = include_str!("../../../events/dsr-list.json");
+        let req = lambda_http::request::from_str(text).unwrap();
+        assert_eq!(pipeline::resource(&req), COLLECTION);
+        assert_eq!(
+            req.path_parameters().first("workspaceId"),
+            Some("ws_0123456789abcdef")
+        );
+        let q = list_query::parse(req.query_string_parameters().iter()).unwrap();
+        assert_eq!(q.states, [State::Open, State::Closed].into());
+        assert_eq!((q.size, q.sort_by), (50, SortBy::ExpiryTime));
+        assert_eq!(
+            pipeline::principal(&req).unwrap().workspace_id,
+            "ws_0123456789abcdef"
+        );
+    }
+
+    #[test]
+    fn ids_are_positive_integers() {
+        assert_eq!(parse_id("42").unwrap(), 42);
+        for bad in ["0", "-1", "abc", "1.5", ""] {
+            assert_eq!(parse_id(bad).unwrap_err().status, 404, "{bad}");
+        }
+    }
 }

@@ -46,7 +46,13 @@ impl Filter {
         n
     }
 
+    /// `(contains(attr, v1) OR …)`; nothing when there are no values (DynamoDB refuses
+    /// names and values an expression does not use).
     fn any_contains(&mut self, attr: &str, values: impl IntoIterator<Item = String>) {
+        let values: Vec<String> = values.into_iter().collect();
+        if values.is_empty() {
+            return;
+        }
         let name = self.name(attr);
         let parts: Vec<String> = values
             .into_iter()
@@ -55,9 +61,7 @@ impl Filter {
                 format!("contains({name}, {p})")
             })
             .collect();
-        if !parts.is_empty() {
-            self.clauses.push(format!("({})", parts.join(" OR ")));
-        }
+        self.clauses.push(format!("({})", parts.join(" OR ")));
     }
 
     fn of(q: &ListQuery, overdue_filter: Option<&str>) -> Self {
@@ -385,4 +389,32 @@ pub async fn fetch(store: &Store, keys: &[Item]) -> Result<Vec<Stored>, StoreErr
         .filter_map(|k| k.get("sk").and_then(|v| v.as_s().ok()))
         .filter_map(|sk| found.remove(sk))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::list_query::parse;
+
+    #[test]
+    fn a_filter_names_only_what_it_uses() {
+        let f = Filter::of(&parse([]).unwrap(), None);
+        assert!(f.clauses.is_empty() && f.names.is_empty() && f.values.is_empty());
+        let q = parse([
+            ("q", "Jan"),
+            ("tags[]", "7"),
+            ("ids", "1,2"),
+            ("areaId", "3"),
+        ])
+        .unwrap();
+        let f = Filter::of(&q, Some("2027-01-01T00:00:00.000Z"));
+        assert_eq!(
+            f.clauses.join(" AND "),
+            "(contains(#search, :f0)) AND (contains(#tag_keys, :f1) OR contains(#tag_keys, :f2)) \
+             AND #dsr_id IN (:f3, :f4) AND #area_id = :f5 AND #expiry_time < :f6"
+        );
+        assert_eq!(f.names.len(), 5);
+        assert_eq!(f.values.len(), 7);
+        assert_eq!(f.values[":f0"], AttributeValue::S("jan".into()));
+    }
 }
