@@ -344,6 +344,12 @@ async fn wrong_types_are_422_naming_the_field_and_unknown_fields_are_ignored() {
     assert_eq!(r.body["errors"][0]["field"], "complex");
     let (status, _) = send_text(&api, "PUT", &format!("/{}", d["id"]), "{\"title\": ").await;
     assert_eq!(status, 400);
+    for not_an_object in [json!([]), json!("title"), json!(null)] {
+        let r = api.put(&d["id"], not_an_object.clone()).await;
+        r.assert_problem(422);
+        let r = api.call("POST", "", Some(&not_an_object)).await;
+        r.assert_problem(422);
+    }
     let r = api
         .call("PUT", "/999999", Some(&json!({ "title": "x" })))
         .await;

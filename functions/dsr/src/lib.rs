@@ -68,7 +68,7 @@ fn now() -> jiff::Timestamp {
 /// `POST …/DataSubjectRequests`: the body is Dastra's model; server-owned fields are set here.
 async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     p.require(Some(Scope::DsrWrite), Level::Handle)?;
-    let raw: Value = body::json(req)?;
+    let raw = object_body(req)?;
     let mut next: Dsr = read_body(model::writable_part(raw))?;
     let actor = acting_user(p, ctx).await?;
     let at = now();
@@ -109,7 +109,7 @@ async fn get(p: &Principal, id: i64, ctx: &Ctx) -> RouteResult {
 /// clears); fields left out are kept; read-only and unknown fields are ignored.
 async fn update(p: &Principal, id: i64, req: &Request, ctx: &Ctx) -> RouteResult {
     p.require(Some(Scope::DsrWrite), Level::Handle)?;
-    let raw: Value = body::json(req)?;
+    let raw = object_body(req)?;
     let stored = records::get(&ctx.store, &p.workspace_id, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -153,6 +153,18 @@ async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
         StatusCode::OK,
         &json!({ "items": items, "total": page.total, "size": q.size, "page": q.page }),
     )
+}
+
+/// A JSON object body: 415 for another content type, 400 for malformed JSON, 422 for
+/// JSON that is not an object.
+fn object_body(req: &Request) -> Result<Value, ApiError> {
+    let v: Value = body::json(req)?;
+    if !v.is_object() {
+        let mut errors = Fields::new();
+        errors.push("", "the body must be a JSON object: a data-subject request");
+        errors.finish()?;
+    }
+    Ok(v)
 }
 
 /// Reads a prepared body as Dastra's model: a wrong type is a 422 naming the field.

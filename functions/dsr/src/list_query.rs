@@ -282,5 +282,11 @@ mod tests {
             ["size", "page", "states", "sortBy", "archived", "ids"]
         );
         assert_eq!(p(&[("size", "0")]).unwrap_err().errors[0].field, "size");
+        let many: String = (1..=101)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(p(&[("ids", &many)]).unwrap_err().errors[0].field, "ids");
+        assert_eq!(p(&[("ids", "1,2,3")]).unwrap().ids.len(), 3);
     }
 }

@@ -137,13 +137,6 @@ impl State {
 
     pub fn parse(s: &str) -> Result<Self, String> {
         let lower = s.to_lowercase();
-        let lower = match lower.as_str() {
-            // Dutch spellings a translated client may send.
-            "open" | "geopend" => "open",
-            "gesloten" => "closed",
-            "in_progress" | "inbehandeling" => "inprogress",
-            other => other,
-        };
         Self::ALL
             .into_iter()
             .find(|st| st.as_str().to_lowercase() == lower)
