@@ -16,6 +16,18 @@
 //! | rate window | `RATE#<credential>#<window start>` | `RATE` | | window end + 60 s | one conditional update per request |
 //! | idempotency record | `IDEM#<credential>#<key>` | `IDEM` | | 60 s while running, 24 h when done | replay of a POST |
 //! | outbox event | `OUTBOX#<event>` | `OUTBOX` | `OUTBOX` / `<created_at>#<event>` | | sweep re-sends leftovers (query gsi1) |
+//! | data-subject request | `WS#<ws>` | `DSR#<id, 10 digits>` | | | get by id (`dsr`); gsi2 and gsi3 below |
+//! | DSR id counter | `WS#<ws>` | `DSR_COUNTER` | | | next id: one atomic `ADD last_id :1` |
+//!
+//! Data-subject requests are also in two more indexes, partitioned by workspace, archived
+//! flag and state, so that the list's common filters and sorts are index queries (see
+//! `functions/dsr/src/listing.rs`). `<part>` is `WS#<ws>#DSR#<LIVE or ARCHIVED>#<state>`;
+//! a list without a state or archived filter merges the 8 partitions in sort order.
+//!
+//! | index | pk | sk | read by |
+//! |---|---|---|---|
+//! | gsi2 | `gsi2pk` = `<part>` | `gsi2sk` = `<expiryTime>#<id, 10 digits>` | sort by `expiryTime`; `overtaking` (not closed, sk < now) |
+//! | gsi3 | `gsi3pk` = `<part>` | `gsi3sk` = `<id, 10 digits>` | sort by `id` / `dateCreation` / `state`; filters `states[]`, `archived` |
 //!
 //! Uniqueness and concurrency come from condition expressions and transactions. TTL
 //! deletes late (the local emulator never does), so every read of an expiring item checks
@@ -110,6 +122,14 @@ impl Key {
     }
     pub fn outbox(event_id: &str) -> Self {
         Self::new(format!("OUTBOX#{event_id}"), "OUTBOX")
+    }
+    /// A data-subject request; the id is zero-padded so the sort key sorts by id.
+    pub fn dsr(ws: &str, id: i64) -> Self {
+        Self::new(format!("WS#{ws}"), format!("DSR#{id:010}"))
+    }
+    /// The counter that hands out a workspace's data-subject request ids.
+    pub fn dsr_counter(ws: &str) -> Self {
+        Self::new(format!("WS#{ws}"), "DSR_COUNTER")
     }
 
     pub fn to_item(&self) -> Item {

@@ -1,0 +1,232 @@
+//! The `dsr` function: Dastra-compatible data-subject requests at
+//! `/v1/ws/{workspaceId}/DataSubjectRequests` — create, get, paged list, update. A partner
+//! that integrates with Dastra's REST API can point its client here and keep working.
+//!
+//! The rules live beside this file: `model` (Dastra's JSON), `aliases` (translated keys and
+//! values), `deadline` (GDPR art. 12(3)), `closing` (server-owned fields, closing,
+//! reopening, archiving), `list_query` (the list's parameters), `listing` (the list's
+//! access patterns) and `records` (how a request is stored).
+
+pub mod aliases;
+pub mod closing;
+pub mod deadline;
+pub mod list_query;
+pub mod listing;
+pub mod model;
+pub mod records;
+
+use http::{Method, StatusCode, header};
+use koppel_shared::body::{self, Fields};
+use koppel_shared::model::{Level, Scope};
+use koppel_shared::outbox::{self, Event};
+use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::store::StoreError;
+use koppel_shared::{ApiError, Ctx, Principal};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Value, json};
+
+use crate::closing::Change;
+use crate::model::{Dsr, Instant, UserRef};
+use crate::records::Stored;
+
+const COLLECTION: &str = "/v1/ws/{workspaceId}/DataSubjectRequests";
+const ITEM: &str = "/v1/ws/{workspaceId}/DataSubjectRequests/{id}";
+
+pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
+    pipeline::run(req, ctx, |p, req| route(p, req, ctx)).await
+}
+
+async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
+    let resource = pipeline::resource(&req);
+    // Another workspace's requests do not exist for this caller.
+    let params = req.path_parameters();
+    if params.first("workspaceId") != Some(p.workspace_id.as_str()) {
+        return Err(ApiError::not_found());
+    }
+    let id = params.first("id").map(parse_id);
+    match (req.method(), resource.as_str(), id) {
+        (&Method::POST, COLLECTION, None) => create(&p, &req, ctx).await,
+        (&Method::GET, COLLECTION, None) => list(&p, &req, ctx).await,
+        (&Method::GET, ITEM, Some(id)) => get(&p, id?, ctx).await,
+        (&Method::PUT, ITEM, Some(id)) => update(&p, id?, &req, ctx).await,
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// Request ids are positive integers; anything else names no request.
+fn parse_id(s: &str) -> Result<i64, ApiError> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(ApiError::not_found)
+}
+
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+}
+
+/// `POST …/DataSubjectRequests`: the body is Dastra's model; server-owned fields are set here.
+async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    p.require(Some(Scope::DsrWrite), Level::Handle)?;
+    let raw = object_body(req)?;
+    let mut next: Dsr = read_body(model::writable_part(raw))?;
+    let actor = acting_user(p, ctx).await?;
+    let at = now();
+    let mut errors = Fields::new();
+    let change = closing::settle(None, &mut next, &actor, at, &mut errors);
+    errors.finish()?;
+
+    // The counter is atomic, so an id is never handed out twice; should one be taken all
+    // the same (a table restored from a backup behind its counter), take the next.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        next.id = records::next_id(&ctx.store, &p.workspace_id).await?;
+        let stored = Stored::of(&p.workspace_id, &next, 1)?;
+        let step = records::create_step(ctx.store.table(), &stored)?;
+        match outbox::commit(ctx, vec![step], &[event(p, change, &next)]).await {
+            Err(StoreError::Conflict(_)) if attempts < 3 => {
+                tracing::warn!(id = next.id, "request id already taken; taking the next");
+            }
+            r => {
+                r?;
+                return respond(StatusCode::CREATED, p, next, at);
+            }
+        }
+    }
+}
+
+/// `GET …/DataSubjectRequests/{id}`.
+async fn get(p: &Principal, id: i64, ctx: &Ctx) -> RouteResult {
+    p.require(Some(Scope::DsrRead), Level::Read)?;
+    let stored = records::get(&ctx.store, &p.workspace_id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    respond(StatusCode::OK, p, stored.dsr()?, now())
+}
+
+/// `PUT …/DataSubjectRequests/{id}`: fields in the body replace the stored ones (`null`
+/// clears); fields left out are kept; read-only and unknown fields are ignored.
+async fn update(p: &Principal, id: i64, req: &Request, ctx: &Ctx) -> RouteResult {
+    p.require(Some(Scope::DsrWrite), Level::Handle)?;
+    let raw = object_body(req)?;
+    let stored = records::get(&ctx.store, &p.workspace_id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let before = stored.dsr()?;
+    let mut next: Dsr = read_body(model::overlay(&before, raw))?;
+    let actor = acting_user(p, ctx).await?;
+    let at = now();
+    let mut errors = Fields::new();
+    let change = closing::settle(Some(&before), &mut next, &actor, at, &mut errors);
+    errors.finish()?;
+
+    let version = stored.version;
+    let replacement = Stored::of(&p.workspace_id, &next, version + 1)?;
+    let step = records::replace_step(ctx.store.table(), &replacement, version)?;
+    match outbox::commit(ctx, vec![step], &[event(p, change, &next)]).await {
+        Err(StoreError::Conflict(_)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "The request was changed at the same time; read it again and retry.",
+        )),
+        r => {
+            r?;
+            respond(StatusCode::OK, p, next, at)
+        }
+    }
+}
+
+/// `GET …/DataSubjectRequests`: `{items, total, size, page}`.
+async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    p.require(Some(Scope::DsrRead), Level::Read)?;
+    let params = req.query_string_parameters();
+    let q = list_query::parse(params.iter())?;
+    let at = now();
+    let page = listing::page_keys(&ctx.store, &p.workspace_id, &q, &Instant(at).format()).await?;
+    let items = listing::fetch(&ctx.store, &page.keys)
+        .await?
+        .iter()
+        .map(|s| s.dsr().map(|d| closing::for_reading(d, at)))
+        .collect::<Result<Vec<_>, _>>()?;
+    pipeline::json(
+        StatusCode::OK,
+        &json!({ "items": items, "total": page.total, "size": q.size, "page": q.page }),
+    )
+}
+
+/// A JSON object body: 415 for another content type, 400 for malformed JSON, 422 for
+/// JSON that is not an object.
+fn object_body(req: &Request) -> Result<Value, ApiError> {
+    let v: Value = body::json(req)?;
+    if !v.is_object() {
+        let mut errors = Fields::new();
+        errors.push("", "the body must be a JSON object: a data-subject request");
+        errors.finish()?;
+    }
+    Ok(v)
+}
+
+/// Reads a prepared body as Dastra's model: a wrong type is a 422 naming the field.
+fn read_body(v: Value) -> Result<Dsr, ApiError> {
+    let bytes = serde_json::to_vec(&v).map_err(ApiError::internal)?;
+    body::parse(&bytes)
+}
+
+async fn acting_user(p: &Principal, ctx: &Ctx) -> Result<UserRef, ApiError> {
+    let user = ctx
+        .store
+        .user(&p.workspace_id, &p.user_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the acting user of a credential does not exist"))?;
+    Ok(UserRef::of(&user))
+}
+
+fn event(p: &Principal, change: Change, d: &Dsr) -> Event {
+    let data = json!({ "id": d.id, "state": d.state, "request": d });
+    Event::new(change.event_type(), &p.workspace_id, data)
+}
+
+fn respond(status: StatusCode, p: &Principal, d: Dsr, now: jiff::Timestamp) -> RouteResult {
+    let location = format!("/v1/ws/{}/DataSubjectRequests/{}", p.workspace_id, d.id);
+    let mut resp = pipeline::json(status, &closing::for_reading(d, now))?;
+    if status == StatusCode::CREATED
+        && let Ok(v) = http::HeaderValue::from_str(&location)
+    {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::list_query::SortBy;
+    use crate::model::State;
+
+    #[test]
+    fn the_sample_event_parses_with_its_route_and_query() {
+        let text = include_str!("../../../events/dsr-list.json");
+        let req = lambda_http::request::from_str(text).unwrap();
+        assert_eq!(pipeline::resource(&req), COLLECTION);
+        assert_eq!(
+            req.path_parameters().first("workspaceId"),
+            Some("ws_0123456789abcdef")
+        );
+        let q = list_query::parse(req.query_string_parameters().iter()).unwrap();
+        assert_eq!(q.states, [State::Open, State::Closed].into());
+        assert_eq!((q.size, q.sort_by), (50, SortBy::ExpiryTime));
+        assert_eq!(
+            pipeline::principal(&req).unwrap().workspace_id,
+            "ws_0123456789abcdef"
+        );
+    }
+
+    #[test]
+    fn ids_are_positive_integers() {
+        assert_eq!(parse_id("42").unwrap(), 42);
+        for bad in ["0", "-1", "abc", "1.5", ""] {
+            assert_eq!(parse_id(bad).unwrap_err().status, 404, "{bad}");
+        }
+    }
+}

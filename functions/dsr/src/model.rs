@@ -1,0 +1,462 @@
+//! The data-subject request as Dastra's API shows it: Dastra's names and types (ints for
+//! ids, ISO-8601 UTC timestamps with milliseconds, enums as strings). One type serves the
+//! stored document, the request body (after translated keys are renamed and read-only
+//! fields removed) and the response.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::aliases;
+
+/// Fields the server owns: taken out of every body before it is read, so a client can
+/// neither set them nor fail on their type.
+pub const READ_ONLY: &[&str] = &[
+    "id",
+    "dateCreation",
+    "dateUpdate",
+    "creator",
+    "expiryTime",
+    "remainingDays",
+    "closingTime",
+    "dateClosed",
+    "closedByUser",
+    "archivedDate",
+];
+
+/// A point in time, written as Dastra writes it: `2022-08-31T10:24:32.381Z`. Accepts any
+/// RFC 3339 time (converted to UTC), and a time without offset as UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Instant(pub Timestamp);
+
+impl Instant {
+    pub fn format(&self) -> String {
+        self.0.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        if let Ok(t) = s.parse::<Timestamp>() {
+            return Some(Self(t));
+        }
+        let civil: jiff::civil::DateTime = s.parse().ok()?;
+        civil
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| Self(z.timestamp()))
+    }
+}
+
+impl Serialize for Instant {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.format())
+    }
+}
+
+impl<'de> Deserialize<'de> for Instant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| {
+            de::Error::custom(format!(
+                "`{s}` is not an ISO-8601 time such as 2022-08-31T10:24:32.381Z"
+            ))
+        })
+    }
+}
+
+/// An enum value as a string: translated and differently cased spellings map to Dastra's
+/// (see `aliases`); it must be a plain word.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label(pub String);
+
+impl Label {
+    pub fn new(s: &str) -> Self {
+        Self(aliases::canonical_value(s))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let word = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && s.len() <= 64;
+        if word {
+            Ok(Self::new(s))
+        } else {
+            Err(format!("`{s}` is not an enum value"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn none() -> Self {
+        Self("None".into())
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.0 == "None"
+    }
+}
+
+impl Serialize for Label {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Label {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+/// Where a request is in its life. A fixed set: the list's indexes are partitioned by it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    #[default]
+    Open,
+    Pending,
+    InProgress,
+    Closed,
+}
+
+impl State {
+    pub const ALL: [State; 4] = [Self::Open, Self::Pending, Self::InProgress, Self::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "Open",
+            Self::Pending => "Pending",
+            Self::InProgress => "InProgress",
+            Self::Closed => "Closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let lower = s.to_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str().to_lowercase() == lower)
+            .ok_or_else(|| {
+                format!("`{s}` is not a state (one of Open, Pending, InProgress, Closed)")
+            })
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+/// A user as Dastra shows one. Dastra's user ids are numbers; Koppel's are strings, so
+/// `id` is a stable number derived from the Koppel user id, which `koppelUserId` carries.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UserRef {
+    pub id: Option<i64>,
+    pub display_name: Option<String>,
+    pub family_name: Option<String>,
+    pub given_name: Option<String>,
+    pub email: Option<String>,
+    pub color: Option<String>,
+    pub avatar_url: Option<String>,
+    pub tenant_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub koppel_user_id: Option<String>,
+}
+
+impl UserRef {
+    pub fn of(user: &koppel_shared::model::User) -> Self {
+        Self {
+            id: Some(i64::from(
+                crc32fast::hash(user.user_id.as_bytes()) & 0x7fff_ffff,
+            )),
+            display_name: Some(user.name.clone()),
+            email: Some(user.email.clone()),
+            koppel_user_id: Some(user.user_id.clone()),
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Team {
+    pub id: Option<i64>,
+    pub label: Option<String>,
+    pub r#ref: Option<String>,
+    pub areas: Option<Vec<i64>>,
+    pub users: Option<Vec<i64>>,
+}
+
+/// An actor (DPO, referent, representative) of an area.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Actor {
+    pub id: Option<i64>,
+    pub display_name: Option<String>,
+    pub date_creation: Option<Instant>,
+    pub date_update: Option<Instant>,
+    pub logo_url: Option<String>,
+    pub actor_type: Option<Label>,
+    pub vendor_type: Option<Label>,
+    pub access_level: Option<Label>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub company_name: Option<String>,
+    pub description: Option<String>,
+    pub country_code: Option<String>,
+    pub readonly: Option<bool>,
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+    pub contact_name: Option<String>,
+    pub contact_position: Option<String>,
+    pub immatriculation_number: Option<String>,
+    pub website_url: Option<String>,
+    pub address: Option<String>,
+    pub zip_code: Option<String>,
+    pub city: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Authority {
+    pub id: Option<i64>,
+    pub label: Option<String>,
+    #[serde(rename = "siteURL")]
+    pub site_url: Option<String>,
+    pub phone_number: Option<String>,
+    pub email: Option<String>,
+    pub country_code: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub zip_code: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Area {
+    pub order: Option<i64>,
+    /// Dastra's documentation shows strings here; kept as sent.
+    pub children: Option<Vec<Value>>,
+    pub teams: Option<Vec<Team>>,
+    pub id: Option<i64>,
+    pub r#type: Option<Label>,
+    pub parent_id: Option<i64>,
+    pub r#ref: Option<String>,
+    pub label: Option<String>,
+    pub description: Option<String>,
+    pub logo_url: Option<String>,
+    pub address: Option<String>,
+    pub zip_code: Option<String>,
+    pub city: Option<String>,
+    pub country_code: Option<String>,
+    pub immatriculation_number: Option<String>,
+    pub phone_number: Option<String>,
+    pub mail_address: Option<String>,
+    pub dpo: Option<Actor>,
+    pub referent: Option<Actor>,
+    pub representative: Option<Actor>,
+    pub data_protection_authority: Option<Authority>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Attachment {
+    pub id: Option<String>,
+    pub extension: Option<String>,
+    pub size: Option<i64>,
+    pub nb_download: Option<i64>,
+    pub transmitted: Option<bool>,
+    pub file_name: Option<String>,
+    pub label: Option<String>,
+    pub user_request_message_id: Option<String>,
+    pub user_request_id: Option<i64>,
+    pub date_creation: Option<Instant>,
+    pub date_update: Option<Instant>,
+    pub creator: Option<UserRef>,
+    pub expiration: Option<Instant>,
+    pub date_last_download: Option<Instant>,
+    pub date_file_removed: Option<Instant>,
+    pub deleted: Option<bool>,
+    pub expired: Option<bool>,
+    pub color: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Tag {
+    pub id: Option<i64>,
+    pub label: Option<String>,
+    pub r#type: Option<Label>,
+    pub color: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WorkFlowStep {
+    pub id: Option<i64>,
+    pub label: Option<String>,
+    pub color: Option<String>,
+    pub order: Option<i64>,
+    pub item_limit: Option<i64>,
+    pub r#type: Option<Label>,
+    pub final_step: Option<bool>,
+    pub initial_step: Option<bool>,
+    pub description_html: Option<String>,
+    pub mapped_state: Option<String>,
+}
+
+/// A data-subject request, field for field as in Dastra's model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Dsr {
+    pub closed_by_user: Option<UserRef>,
+    pub area: Option<Area>,
+    pub creator: Option<UserRef>,
+    pub operator: Option<UserRef>,
+    pub operator_id: Option<i64>,
+    pub attachments: Option<Vec<Attachment>>,
+    pub tags: Option<Vec<Tag>>,
+    pub id: i64,
+    pub title: Option<String>,
+    pub locale: Option<String>,
+    pub archived: bool,
+    pub archived_date: Option<Instant>,
+    pub person_category: Option<Label>,
+    pub complex: bool,
+    pub date_closed: Option<Instant>,
+    pub area_id: Option<i64>,
+    pub state: State,
+    pub description: Option<String>,
+    pub message: Option<String>,
+    pub resolution_message: Option<String>,
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub date_creation: Option<Instant>,
+    pub date_update: Option<Instant>,
+    pub work_flow_step: Option<WorkFlowStep>,
+    pub work_flow_step_id: Option<i64>,
+    pub channel: Option<Label>,
+    pub ref_id: Option<String>,
+    pub user_id: Option<String>,
+    pub purposes: Vec<Label>,
+    pub closed_reason: Option<Label>,
+    pub closed_reason_description: Option<String>,
+    pub expiry_time: Option<Instant>,
+    pub address: Option<String>,
+    pub zip_code: Option<String>,
+    pub city: Option<String>,
+    pub country_code: Option<String>,
+    pub nb_messages: i64,
+    pub nb_messages_not_viewed: i64,
+    /// Computed when the request is read; never stored.
+    pub remaining_days: Option<i64>,
+    pub closing_time: Option<i64>,
+    pub additional_datas: Option<String>,
+    pub user_notified: Option<bool>,
+    pub date_user_notified: Option<Instant>,
+    pub send_notification: Option<bool>,
+    pub email_validation_date: Option<Instant>,
+    pub mail_validated: Option<bool>,
+    pub referrer_url: Option<String>,
+    pub demand_id: Option<String>,
+    pub identity_validated: Option<bool>,
+    pub date_identity_validated: Option<Instant>,
+    pub widget_id: Option<i64>,
+}
+
+/// A body as a client sent it, made ready to read: translated keys renamed, read-only
+/// fields removed. Unknown fields stay; reading ignores them.
+pub fn writable_part(body: Value) -> Value {
+    let mut v = aliases::normalize_keys(body);
+    if let Value::Object(map) = &mut v {
+        for k in READ_ONLY {
+            map.remove(*k);
+        }
+    }
+    v
+}
+
+/// `stored` with every writable field present in `body` replaced: a PUT changes what it
+/// sends (`null` clears) and keeps what it leaves out.
+pub fn overlay(stored: &Dsr, body: Value) -> Value {
+    let mut merged = serde_json::to_value(stored).expect("a Dsr is JSON");
+    if let (Value::Object(m), Value::Object(b)) = (&mut merged, writable_part(body)) {
+        for (k, v) in b {
+            m.insert(k, v);
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn instants_are_written_with_milliseconds_in_utc() {
+        let i = Instant::parse("2022-08-31T12:24:32.38+02:00").unwrap();
+        assert_eq!(i.format(), "2022-08-31T10:24:32.380Z");
+        assert_eq!(
+            Instant::parse("2022-08-31T10:24:32").unwrap().format(),
+            "2022-08-31T10:24:32.000Z"
+        );
+        assert!(Instant::parse("31-08-2022").is_none());
+    }
+
+    #[test]
+    fn labels_and_states() {
+        assert_eq!(Label::parse("Geen").unwrap().as_str(), "None");
+        assert!(Label::parse("two words").is_err());
+        assert!(Label::parse("").is_err());
+        assert_eq!(State::parse("closed").unwrap(), State::Closed);
+        assert_eq!(State::parse("INPROGRESS").unwrap(), State::InProgress);
+        assert!(State::parse("Done").is_err());
+    }
+
+    #[test]
+    fn read_only_fields_are_dropped_and_translations_renamed() {
+        let v = writable_part(json!({
+            "id": "not a number", "remainingDays": "x", "title": "t", "doeleinden": ["Onbekend"],
+        }));
+        assert_eq!(v, json!({ "title": "t", "purposes": ["Onbekend"] }));
+        let d: Dsr = serde_json::from_value(v).unwrap();
+        assert_eq!(d.purposes, vec![Label("Unknown".into())]);
+    }
+
+    #[test]
+    fn overlay_keeps_what_the_body_leaves_out() {
+        let stored = Dsr {
+            id: 7,
+            title: Some("a".into()),
+            email: Some("x@example.org".into()),
+            ..Dsr::default()
+        };
+        let merged: Dsr =
+            serde_json::from_value(overlay(&stored, json!({ "id": 99, "email": null }))).unwrap();
+        assert_eq!(merged.id, 7);
+        assert_eq!(merged.title.as_deref(), Some("a"));
+        assert_eq!(merged.email, None);
+    }
+}

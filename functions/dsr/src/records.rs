@@ -1,0 +1,202 @@
+//! How a data-subject request is stored: the Dastra document as JSON in `doc`, beside the
+//! attributes the list's indexes and filters read. Keys and indexes are described in
+//! `koppel_shared::store`; this file builds them.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use koppel_shared::ApiError;
+use koppel_shared::store::{Item, Key, StoreError, item, put_new};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Dsr, State};
+
+/// DynamoDB items are at most 400 KB; the document must leave room for the rest.
+pub const MAX_DOC_BYTES: usize = 300 * 1024;
+
+/// Index partition of a request: workspace, archived or not, state.
+pub fn partition(ws: &str, archived: bool, state: State) -> String {
+    let shelf = if archived { "ARCHIVED" } else { "LIVE" };
+    format!("WS#{ws}#DSR#{shelf}#{state}")
+}
+
+pub fn padded(id: i64) -> String {
+    format!("{id:010}")
+}
+
+/// The stored form. Attribute names are the ones `listing` queries and filters on.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Stored {
+    pub workspace_id: String,
+    pub dsr_id: i64,
+    /// Bumped by every write; a write succeeds only on the version it read.
+    pub version: u64,
+    pub state: String,
+    pub archived: bool,
+    pub expiry_time: String,
+    pub date_update: String,
+    /// Lower-case title, for sorting by title.
+    pub title_key: String,
+    /// Lower-case title, names, e-mail and description, for `q`.
+    pub search: String,
+    pub purposes: Vec<String>,
+    /// `id:<tag id>` and `label:<lower-case label>` per tag, for `tags[]`.
+    pub tag_keys: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub area_id: Option<i64>,
+    pub doc: String,
+}
+
+impl Stored {
+    pub fn of(ws: &str, d: &Dsr, version: u64) -> Result<Self, ApiError> {
+        let doc = serde_json::to_string(d).map_err(ApiError::internal)?;
+        if doc.len() > MAX_DOC_BYTES {
+            return Err(ApiError::payload_too_large(MAX_DOC_BYTES));
+        }
+        let lower = |s: &Option<String>| s.as_deref().unwrap_or_default().to_lowercase();
+        let search = [
+            &d.title,
+            &d.given_name,
+            &d.family_name,
+            &d.email,
+            &d.description,
+        ]
+        .into_iter()
+        .map(lower)
+        .collect::<Vec<_>>()
+        .join("\n");
+        let tag_keys = d
+            .tags
+            .iter()
+            .flatten()
+            .flat_map(|t| {
+                let id = t.id.map(|i| format!("id:{i}"));
+                let label = t
+                    .label
+                    .as_ref()
+                    .map(|l| format!("label:{}", l.to_lowercase()));
+                id.into_iter().chain(label)
+            })
+            .collect();
+        Ok(Self {
+            workspace_id: ws.to_owned(),
+            dsr_id: d.id,
+            version,
+            state: d.state.as_str().to_owned(),
+            archived: d.archived,
+            expiry_time: d.expiry_time.map(|e| e.format()).unwrap_or_default(),
+            date_update: d.date_update.map(|e| e.format()).unwrap_or_default(),
+            title_key: lower(&d.title),
+            search,
+            purposes: d.purposes.iter().map(|p| p.as_str().to_owned()).collect(),
+            tag_keys,
+            area_id: d.area_id,
+            doc,
+        })
+    }
+
+    pub fn dsr(&self) -> Result<Dsr, StoreError> {
+        serde_json::from_str(&self.doc).map_err(|e| StoreError::Shape(e.to_string()))
+    }
+
+    /// The full item: keys, index keys and attributes.
+    pub fn to_item(&self) -> Result<Item, StoreError> {
+        let state = State::parse(&self.state).map_err(StoreError::Shape)?;
+        let part = partition(&self.workspace_id, self.archived, state);
+        let id = padded(self.dsr_id);
+        let mut i = item(&Key::dsr(&self.workspace_id, self.dsr_id), self)?;
+        let s = |v: String| AttributeValue::S(v);
+        i.insert("gsi2pk".into(), s(part.clone()));
+        i.insert("gsi2sk".into(), s(format!("{}#{id}", self.expiry_time)));
+        i.insert("gsi3pk".into(), s(part));
+        i.insert("gsi3sk".into(), s(id));
+        Ok(i)
+    }
+}
+
+/// The next id of a workspace's requests: one atomic counter update, so concurrent creates
+/// never share an id. An id taken by a create that then fails is not reused.
+pub async fn next_id(store: &koppel_shared::store::Store, ws: &str) -> Result<i64, StoreError> {
+    let out = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(Key::dsr_counter(ws).to_item()))
+        .update_expression("ADD last_id :one")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .return_values(ReturnValue::UpdatedNew)
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+    out.attributes()
+        .and_then(|a| a.get("last_id"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| StoreError::Shape("counter update returned no last_id".into()))
+}
+
+/// A request and its version, read strongly consistently.
+pub async fn get(
+    store: &koppel_shared::store::Store,
+    ws: &str,
+    id: i64,
+) -> Result<Option<Stored>, StoreError> {
+    store.get(&Key::dsr(ws, id)).await
+}
+
+/// The transaction step that creates a request.
+pub fn create_step(table: &str, s: &Stored) -> Result<TransactWriteItem, StoreError> {
+    Ok(put_new(table, s.to_item()?))
+}
+
+/// The transaction step that replaces a request read at `expected_version`.
+pub fn replace_step(
+    table: &str,
+    s: &Stored,
+    expected_version: u64,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(s.to_item()?))
+        .condition_expression("version = :v")
+        .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+        .build()
+        .expect("table, item and condition are set");
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Instant, Label, Tag};
+
+    #[test]
+    fn item_carries_keys_indexes_and_filter_attributes() {
+        let d = Dsr {
+            id: 42,
+            title: Some("Inzage Jansen".into()),
+            email: Some("J@Example.org".into()),
+            state: State::InProgress,
+            archived: true,
+            purposes: vec![Label::new("Access")],
+            tags: Some(vec![Tag {
+                id: Some(7),
+                label: Some("VIP".into()),
+                ..Tag::default()
+            }]),
+            expiry_time: Some(Instant("2027-02-28T10:00:00Z".parse().unwrap())),
+            ..Dsr::default()
+        };
+        let s = Stored::of("ws_1", &d, 3).unwrap();
+        let i = s.to_item().unwrap();
+        let text = |k: &str| i[k].as_s().unwrap().clone();
+        assert_eq!(text("pk"), "WS#ws_1");
+        assert_eq!(text("sk"), "DSR#0000000042");
+        assert_eq!(text("gsi2pk"), "WS#ws_1#DSR#ARCHIVED#InProgress");
+        assert_eq!(text("gsi2sk"), "2027-02-28T10:00:00.000Z#0000000042");
+        assert_eq!(text("gsi3sk"), "0000000042");
+        assert!(text("search").contains("inzage jansen\n\n\nj@example.org"));
+        assert_eq!(s.tag_keys, ["id:7", "label:vip"]);
+        assert!(!i.contains_key("area_id"));
+        let back: Stored = serde_dynamo::from_item(i).unwrap();
+        assert_eq!(back.dsr().unwrap(), d);
+    }
+}
