@@ -199,4 +199,26 @@ mod tests {
         let back: Stored = serde_dynamo::from_item(i).unwrap();
         assert_eq!(back.dsr().unwrap(), d);
     }
+
+    #[test]
+    fn a_create_needs_a_free_key_and_a_replace_the_version_it_read() {
+        let d = Dsr {
+            id: 1,
+            purposes: vec![Label::new("Access")],
+            ..Dsr::default()
+        };
+        let create = create_step("t", &Stored::of("w", &d, 1).unwrap()).unwrap();
+        assert_eq!(
+            create.put().unwrap().condition_expression(),
+            Some("attribute_not_exists(pk)")
+        );
+        let replace = replace_step("t", &Stored::of("w", &d, 5).unwrap(), 4).unwrap();
+        let put = replace.put().unwrap();
+        assert_eq!(put.condition_expression(), Some("version = :v"));
+        assert_eq!(
+            put.expression_attribute_values().unwrap()[":v"],
+            AttributeValue::N("4".into())
+        );
+        assert_eq!(put.item()["version"], AttributeValue::N("5".into()));
+    }
 }
