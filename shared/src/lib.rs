@@ -5,9 +5,12 @@
 pub mod access;
 pub mod body;
 pub mod calendar;
+pub mod connector_rules;
 pub mod credential;
+pub mod crypto;
 pub mod ctx;
 pub mod error;
+pub mod https_url;
 pub mod idempotency;
 pub mod ids;
 pub mod ip_allow;
@@ -22,6 +25,7 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod time_util;
+pub mod webhook;
 
 pub use ctx::{Ctx, Settings};
 pub use error::ApiError;

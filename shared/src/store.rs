@@ -9,6 +9,7 @@
 //! | user | `WS#<ws>` | `USER#<user>` | | | authorizer (get), list users (query `USER#` prefix) |
 //! | e-mail claim | `WS#<ws>` | `EMAIL#<lower-case e-mail>` | | | unique e-mail per workspace; OTP lookup |
 //! | connector | `WS#<ws>` | `CONNECTOR#<con>` | | | authorizer (get), list (query `CONNECTOR#` prefix) |
+//! | webhook subscription | `WS#<ws>` | `SUB#<con>#<sub>` | | | connectors function (get; a connector's list: query `SUB#<con>#` prefix); dispatcher fan-out (query `SUB#` prefix) |
 //! | credential | `CRED#<id>` | `CRED` | `WS#<ws>#HOLDER#<user or con>` / `<created_at>#<id>` | | authorizer (get by the id inside the secret); list a holder's credentials |
 //! | JWT issuer claim | `ISSUER#<iss>` | `ISSUER` | | | authorizer: JWT `iss` → connector; unique issuer |
 //! | used JWT id | `JTI#<con>#<jti>` | `JTI` | | token `exp` | single-use `jti` (conditional put) |
@@ -91,6 +92,9 @@ impl Key {
     }
     pub fn connector(ws: &str, con: &str) -> Self {
         Self::new(format!("WS#{ws}"), format!("CONNECTOR#{con}"))
+    }
+    pub fn subscription(ws: &str, con: &str, sub: &str) -> Self {
+        Self::new(format!("WS#{ws}"), format!("SUB#{con}#{sub}"))
     }
     pub fn credential(id: &str) -> Self {
         Self::new(format!("CRED#{id}"), "CRED")
@@ -251,6 +255,41 @@ impl Store {
             .await
             .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
         Ok(())
+    }
+
+    /// Every item of a workspace whose sort key starts with `prefix`, page by page, strongly
+    /// consistent.
+    pub async fn query_prefix<T: DeserializeOwned>(
+        &self,
+        ws: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", AttributeValue::S(format!("WS#{ws}")))
+                .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+            for i in page.items() {
+                out.push(
+                    serde_dynamo::from_item(i.clone())
+                        .map_err(|e| StoreError::Shape(e.to_string()))?,
+                );
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
     }
 
     pub async fn workspace(&self, ws: &str) -> Result<Option<Workspace>, StoreError> {

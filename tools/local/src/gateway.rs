@@ -49,6 +49,7 @@ pub type HttpResponse = hyper::Response<Full<Bytes>>;
 pub enum HttpFunction {
     Tokens,
     Endpoints,
+    Connectors,
 }
 
 impl HttpFunction {
@@ -56,6 +57,7 @@ impl HttpFunction {
         match binary {
             "tokens" => Some(Self::Tokens),
             "endpoints" => Some(Self::Endpoints),
+            "connectors" => Some(Self::Connectors),
             _ => None,
         }
     }
@@ -65,6 +67,7 @@ impl HttpFunction {
         match self {
             Self::Tokens => tokens::handler(req, ctx).await,
             Self::Endpoints => endpoints::handler(req, ctx).await,
+            Self::Connectors => connectors::handler(req, ctx).await,
         }
     }
 }
