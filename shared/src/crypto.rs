@@ -124,6 +124,25 @@ pub async fn open(data_key: &CachedSecret, aad: &str, sealed: &str) -> Result<St
     String::from_utf8(plain).map_err(|_| CryptoError::Malformed)
 }
 
+/// Re-seals `sealed` with the current data key if it was sealed with an older version, so
+/// that records which are written keep opening after the next rotation (the cache holds
+/// only the current and the previous version). `None` when it is current already.
+pub async fn reseal(
+    data_key: &CachedSecret,
+    aad: &str,
+    sealed: &str,
+) -> Result<Option<String>, CryptoError> {
+    let ring = data_key
+        .ring()
+        .await
+        .map_err(|e| CryptoError::Key(e.to_string()))?;
+    if version_of(sealed)? == ring.current.version {
+        return Ok(None);
+    }
+    let plain = open(data_key, aad, sealed).await?;
+    Ok(Some(seal_with(&ring.current, aad, plain.as_bytes())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,36 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// Brings every sealed value of the subscription to the current data-key version (see
+    /// [`crypto::reseal`]); called whenever a subscription is written.
+    pub async fn reseal(&mut self, data_key: &CachedSecret) -> Result<(), CryptoError> {
+        let basic = self.aad("basic_password");
+        if let Some(b) = self.basic_auth.as_mut()
+            && let Some(new) = crypto::reseal(data_key, &basic, &b.password_sealed).await?
+        {
+            b.password_sealed = new;
+        }
+        for i in 0..self.headers.len() {
+            let aad = self.aad(&Self::header_field(&self.headers[i].name));
+            if let Some(sealed) = &self.headers[i].value_sealed
+                && let Some(new) = crypto::reseal(data_key, &aad, sealed).await?
+            {
+                self.headers[i].value_sealed = Some(new);
+            }
+        }
+        for i in 0..self.signing_secrets.len() {
+            let aad = self.aad(&Self::secret_field(&self.signing_secrets[i].id));
+            if let Some(new) =
+                crypto::reseal(data_key, &aad, &self.signing_secrets[i].sealed).await?
+            {
+                self.signing_secrets[i].sealed = new;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A subscription's secrets in the clear, for delivery only; never logged.
 pub struct Revealed {
     pub basic: Option<(String, String)>,
@@ -172,4 +202,51 @@ pub async fn reveal(
         headers,
         signing_secrets,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn secret(id: &str, expires_at: Option<&str>) -> SigningSecret {
+        SigningSecret {
+            id: id.into(),
+            sealed: "kdk1.v.x".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            expires_at: expires_at.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_replaced_secret_signs_until_it_expires() {
+        let sub = Subscription {
+            workspace_id: "ws".into(),
+            connector_id: "con".into(),
+            subscription_id: "sub".into(),
+            url: "https://h.example/".into(),
+            ca_certificate_pem: None,
+            event_types: vec!["case.created".into()],
+            basic_auth: None,
+            headers: vec![],
+            signing_secrets: vec![
+                secret("new", None),
+                secret("old", Some("2026-01-02T00:00:00.5Z")),
+            ],
+            enabled: true,
+            version: 1,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        };
+        let ids = |t| {
+            sub.live_secrets(t)
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(datetime!(2026-01-02 00:00:00.25 UTC)), ["new", "old"]);
+        assert_eq!(ids(datetime!(2026-01-02 00:00:00.5 UTC)), ["new"]);
+        assert_eq!(sub.aad("basic_password"), "ws/con/sub/basic_password");
+        assert_eq!(Subscription::header_field("X-Api-Key"), "header:x-api-key");
+        assert!(is_event_type("case.created") && !is_event_type("case.deleted"));
+    }
 }

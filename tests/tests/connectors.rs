@@ -664,3 +664,41 @@ async fn another_workspaces_ids_are_404_on_every_route() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn sealed_values_still_open_after_a_data_key_rotation() {
+    let ws = Ws::new();
+    let con = ws.connector().await;
+    let r = ws
+        .call(
+            "POST",
+            &format!("/v1/connectors/{con}/subscriptions"),
+            Some(&subscription_body()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sub = s(&r.body["id"]).to_owned();
+    let secret = s(&r.body["signing_secret"]).to_owned();
+
+    let ctx = Ctx::from_env().await.expect("KOPPEL_* settings");
+    let before = ctx.data_key.ring().await.unwrap().current.version.clone();
+    let sm = aws_sdk_secretsmanager::Client::new(&Ctx::sdk_config().await);
+    sm.put_secret_value()
+        .secret_id(&ctx.settings.data_key_secret_id)
+        .secret_string(koppel_shared::ids::new_id("datakey"))
+        .send()
+        .await
+        .expect("rotate the data key");
+
+    // A fresh reader holds the new key as current and the old one as previous.
+    let fresh = Ctx::from_env().await.unwrap();
+    let ring = fresh.data_key.ring().await.unwrap();
+    assert_ne!(ring.current.version, before);
+    assert_eq!(
+        ring.previous.as_ref().map(|p| p.version.as_str()),
+        Some(before.as_str())
+    );
+    let open = reveal(&ws.id, &con, &sub).await;
+    assert_eq!(open.basic, Some(("koppel".into(), "pw-UNSEEN-7f3a".into())));
+    assert_eq!(open.signing_secrets, std::slice::from_ref(&secret));
+}

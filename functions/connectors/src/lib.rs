@@ -368,6 +368,13 @@ async fn delete(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResul
         Err(StoreError::Conflict(_)) => return Err(preconditions::lost_race()),
         Err(e) => return Err(e.into()),
     }
+    // A subscription created between our read and the delete committed before it: none
+    // can be added now (a subscription is written only while its connector exists).
+    for leftover in repo::subscriptions(ctx, &p.workspace_id, id).await? {
+        if let Err(e) = repo::delete_subscription(ctx, &leftover).await {
+            tracing::warn!(error = %e, subscription = %leftover.subscription_id, "left over");
+        }
+    }
     tracing::info!(connector = %id, "connector deleted");
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)

@@ -352,6 +352,7 @@ pub async fn get(p: &Principal, ctx: &Ctx, con: &str, sub: &str) -> RouteResult 
 }
 
 async fn save_over(ctx: &Ctx, s: &mut Subscription, expected: u64) -> Result<(), ApiError> {
+    s.reseal(&ctx.data_key).await?;
     s.version = expected + 1;
     s.updated_at = rfc3339(now());
     match repo::save_subscription(ctx, s, Some(expected)).await {
@@ -431,4 +432,73 @@ pub async fn rotate_secret(
     let mut out = subscription_json(&s);
     out["signing_secret"] = secret.into();
     Ok(with_secret(versioned(StatusCode::OK, &out, s.version)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_event_is_a_subscription_create_by_a_user() {
+        let text = include_str!("../../../events/connectors-create-subscription.json");
+        let req = lambda_http::request::from_str(text).unwrap();
+        assert_eq!(
+            koppel_shared::pipeline::resource(&req),
+            "/v1/connectors/{id}/subscriptions"
+        );
+        use lambda_http::RequestExt;
+        assert_eq!(
+            req.path_parameters().first("id"),
+            Some("con_0123456789abcdef")
+        );
+        let p = koppel_shared::pipeline::principal(&req).unwrap();
+        assert_eq!(p.connector_id, None);
+        assert!(require_scope(&p).is_ok());
+        let body: Map<String, Value> = body::json(&req).unwrap();
+        assert!(body.contains_key("url"));
+    }
+
+    #[test]
+    fn signing_secrets_are_standard_webhooks_secrets() {
+        let s = new_signing_secret();
+        let raw = STANDARD.decode(s.strip_prefix("whsec_").unwrap()).unwrap();
+        assert_eq!(raw.len(), 32);
+        assert_ne!(s, new_signing_secret());
+    }
+
+    #[test]
+    fn hidden_values_are_never_in_the_json() {
+        let sub = Subscription {
+            workspace_id: "ws".into(),
+            connector_id: "con".into(),
+            subscription_id: "sub".into(),
+            url: "https://h.example/".into(),
+            ca_certificate_pem: None,
+            event_types: vec!["case.created".into()],
+            basic_auth: Some(BasicAuth {
+                username: "u".into(),
+                password_sealed: "kdk1.v.SEALEDPW".into(),
+            }),
+            headers: vec![CustomHeader {
+                name: "X-Key".into(),
+                hidden: true,
+                value: None,
+                value_sealed: Some("kdk1.v.SEALEDHDR".into()),
+            }],
+            signing_secrets: vec![SigningSecret {
+                id: "key_1".into(),
+                sealed: "kdk1.v.SEALEDSIG".into(),
+                created_at: "2026-01-01T00:00:00Z".into(),
+                expires_at: None,
+            }],
+            enabled: true,
+            version: 1,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        };
+        let text = subscription_json(&sub).to_string();
+        assert!(!text.contains("SEALED"), "{text}");
+        assert!(text.contains("\"password_set\":true"));
+        assert!(text.contains("\"value_set\":true"));
+    }
 }
