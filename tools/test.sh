@@ -41,7 +41,10 @@ export KOPPEL_E2E_BASE_URL_V6="http://[::1]:$PORT"
 export KOPPEL_E2E_ADMIN="$ROOT/target/debug/koppel-admin"
 export KOPPEL_E2E_DEMO="$TEST_STATE/demo.json"
 "$KOPPEL_E2E_ADMIN" demo --base-url "$KOPPEL_E2E_BASE_URL" --out "$KOPPEL_E2E_DEMO" >/dev/null
+# Tests watch events on a tap: the stack's own dispatcher consumes the events queue.
+export KOPPEL_E2E_EVENTS_TAP="koppel-e2e-events-tap"
 target/debug/koppel-local serve --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" \
+  --tap-queue "$KOPPEL_E2E_EVENTS_TAP" \
   >"$TEST_STATE/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 wait_for_gateway "$KOPPEL_E2E_BASE_URL" "$GATEWAY_PID"

@@ -11,6 +11,9 @@ pub struct Settings {
     pub table_name: String,
     pub events_queue_url: String,
     pub pepper_secret_id: String,
+    /// The data key that seals per-record secrets (webhook passwords, hidden headers,
+    /// signing secrets) at rest.
+    pub data_key_secret_id: String,
     pub jwt_audience: String,
     /// Requests per minute per credential unless the connector or token says otherwise.
     pub default_rate_limit: u32,
@@ -31,6 +34,7 @@ impl Settings {
             table_name: need("KOPPEL_TABLE")?,
             events_queue_url: need("KOPPEL_EVENTS_QUEUE_URL")?,
             pepper_secret_id: need("KOPPEL_PEPPER_SECRET")?,
+            data_key_secret_id: need("KOPPEL_DATA_KEY_SECRET")?,
             jwt_audience: need("KOPPEL_JWT_AUDIENCE")?,
             default_rate_limit: u32::try_from(num("KOPPEL_DEFAULT_RATE_LIMIT", 30)?)
                 .map_err(|_| "KOPPEL_DEFAULT_RATE_LIMIT out of range")?,
@@ -49,17 +53,17 @@ pub struct Ctx {
     pub store: Store,
     pub sqs: aws_sdk_sqs::Client,
     pub pepper: CachedSecret,
+    pub data_key: CachedSecret,
 }
 
 impl Ctx {
     pub fn new(sdk: &SdkConfig, settings: Settings) -> Self {
+        let sm = aws_sdk_secretsmanager::Client::new(sdk);
         Self {
             store: Store::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table_name),
             sqs: aws_sdk_sqs::Client::new(sdk),
-            pepper: CachedSecret::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                &settings.pepper_secret_id,
-            ),
+            pepper: CachedSecret::new(sm.clone(), &settings.pepper_secret_id),
+            data_key: CachedSecret::new(sm, &settings.data_key_secret_id),
             settings,
         }
     }

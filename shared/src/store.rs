@@ -9,6 +9,7 @@
 //! | user | `WS#<ws>` | `USER#<user>` | | | authorizer (get), list users (query `USER#` prefix) |
 //! | e-mail claim | `WS#<ws>` | `EMAIL#<lower-case e-mail>` | | | unique e-mail per workspace; OTP lookup |
 //! | connector | `WS#<ws>` | `CONNECTOR#<con>` | | | authorizer (get), list (query `CONNECTOR#` prefix) |
+//! | webhook subscription | `WS#<ws>` | `SUB#<con>#<sub>` | | | connectors function (get; a connector's list: query `SUB#<con>#` prefix); dispatcher fan-out (query `SUB#` prefix) |
 //! | credential | `CRED#<id>` | `CRED` | `WS#<ws>#HOLDER#<user or con>` / `<created_at>#<id>` | | authorizer (get by the id inside the secret); list a holder's credentials |
 //! | audit entry | `WS#<ws>` | `AUDIT#<at>#<id>` | | | audit trail, newest first (query `AUDIT#` prefix, backwards) |
 //! | JWT issuer claim | `ISSUER#<iss>` | `ISSUER` | | | authorizer: JWT `iss` → connector; unique issuer |
@@ -104,6 +105,9 @@ impl Key {
     }
     pub fn connector(ws: &str, con: &str) -> Self {
         Self::new(format!("WS#{ws}"), format!("CONNECTOR#{con}"))
+    }
+    pub fn subscription(ws: &str, con: &str, sub: &str) -> Self {
+        Self::new(format!("WS#{ws}"), format!("SUB#{con}#{sub}"))
     }
     pub fn credential(id: &str) -> Self {
         Self::new(format!("CRED#{id}"), "CRED")
@@ -285,10 +289,11 @@ impl Store {
         Ok(())
     }
 
-    /// Every item of partition `pk` whose sort key starts with `prefix`, page by page.
+    /// Every item of a workspace whose sort key starts with `prefix`, page by page, strongly
+    /// consistent.
     pub async fn query_prefix<T: DeserializeOwned>(
         &self,
-        pk: &str,
+        ws: &str,
         prefix: &str,
     ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
@@ -299,7 +304,7 @@ impl Store {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .expression_attribute_values(":pk", AttributeValue::S(format!("WS#{ws}")))
                 .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
@@ -320,7 +325,7 @@ impl Store {
     }
 
     pub async fn users(&self, ws: &str) -> Result<Vec<User>, StoreError> {
-        self.query_prefix(&format!("WS#{ws}"), "USER#").await
+        self.query_prefix(ws, "USER#").await
     }
 
     pub async fn workspace(&self, ws: &str) -> Result<Option<Workspace>, StoreError> {

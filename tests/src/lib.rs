@@ -176,3 +176,18 @@ pub fn sign(d: &Value, kid: &str, claims: &Value) -> String {
     let key = EncodingKey::from_ec_pem(s(&d["jwt"]["private_key_pem"]).as_bytes()).expect("PEM");
     encode(&h, claims, &key).expect("sign")
 }
+
+/// The queue the local stack copies every consumed event to (`koppel-local serve
+/// --tap-queue`): tests watch events there, as the stack's dispatcher takes them from the
+/// events queue itself.
+pub async fn events_tap_url(sqs: &aws_sdk_sqs::Client) -> String {
+    let name = var("KOPPEL_E2E_EVENTS_TAP");
+    sqs.get_queue_url()
+        .queue_name(&name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("tap queue {name}: {e}"))
+        .queue_url()
+        .expect("queue url")
+        .to_owned()
+}

@@ -820,13 +820,14 @@ async fn every_change_emits_its_event() {
     let ctx = koppel_shared::Ctx::from_env()
         .await
         .expect("KOPPEL_* settings");
+    let tap = koppel_e2e::events_tap_url(&ctx.sqs).await;
     let mut seen = BTreeSet::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while seen.len() < 3 && std::time::Instant::now() < deadline {
         let out = ctx
             .sqs
             .receive_message()
-            .queue_url(&ctx.settings.events_queue_url)
+            .queue_url(&tap)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
             .send()
@@ -845,7 +846,7 @@ async fn every_change_emits_its_event() {
             if ours {
                 ctx.sqs
                     .delete_message()
-                    .queue_url(&ctx.settings.events_queue_url)
+                    .queue_url(&tap)
                     .receipt_handle(handle)
                     .send()
                     .await
@@ -853,7 +854,7 @@ async fn every_change_emits_its_event() {
             } else {
                 ctx.sqs
                     .change_message_visibility()
-                    .queue_url(&ctx.settings.events_queue_url)
+                    .queue_url(&tap)
                     .receipt_handle(handle)
                     .visibility_timeout(20)
                     .send()

@@ -44,7 +44,7 @@ pub async fn query_prefix<T: DeserializeOwned>(
     ws: &str,
     prefix: &str,
 ) -> Result<Vec<T>, StoreError> {
-    ctx.store.query_prefix(&format!("WS#{ws}"), prefix).await
+    ctx.store.query_prefix(ws, prefix).await
 }
 
 /// The service version registered for `namespace`, if any.

@@ -29,20 +29,7 @@ impl Interval {
     }
 }
 
-pub fn check_url(url: &str, field: &str, errors: &mut Fields) {
-    let problem = match url::Url::parse(url) {
-        Err(_) => Some("must be an absolute URL"),
-        Ok(u) if u.scheme() != "https" => Some("must be an https:// URL"),
-        Ok(u) if u.host_str().is_none_or(str::is_empty) => Some("must have a host"),
-        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-            Some("must not carry credentials")
-        }
-        Ok(_) => None,
-    };
-    if let Some(p) = problem {
-        errors.push(field, p);
-    }
-}
+pub use koppel_shared::https_url::check as check_url;
 
 /// Checks `start_date`/`end_date` against today (in Amsterdam). `kept_start` is the stored
 /// start of an endpoint being updated: repeating it is allowed once it has passed.

@@ -3,11 +3,11 @@
 
 use koppel_shared::Ctx;
 use koppel_shared::audit::Actor;
+use koppel_shared::body::Fields;
+use koppel_shared::connector_rules as rules;
 use koppel_shared::credential::CredentialKind;
 use koppel_shared::ids::new_id;
-use koppel_shared::ip_allow::parse_cidr;
 use koppel_shared::issue::{self as issuing, NewCredential, issue};
-use koppel_shared::jwt::validate_public_jwk;
 use koppel_shared::model::{
     Connector, Credential, JwtConfig, Level, Scope, Scopes, User, Workspace,
 };
@@ -206,17 +206,14 @@ pub struct NewConnector<'a> {
 }
 
 pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res {
-    if n.description.trim().is_empty() {
-        return Err("a connector needs a description".into());
+    // The same field rules as `POST /v1/connectors`.
+    let mut errors = Fields::new();
+    rules::description(n.description, &mut errors);
+    let ip_allow_list = rules::ip_allow_list(&n.allow_ips, &mut errors);
+    if let Some(limit) = n.rate_limit {
+        rules::rate_limit(limit, &mut errors);
     }
-    let ip_allow_list = n
-        .allow_ips
-        .iter()
-        .map(|s| parse_cidr(s).map(|net| net.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
-    if n.rate_limit == Some(0) {
-        return Err("a rate limit must be at least 1 per minute".into());
-    }
+    errors.finish().map_err(|e| rules::describe(&e))?;
     ctx.store
         .user(n.workspace, n.acting_user)
         .await
@@ -389,12 +386,10 @@ pub async fn register_jwt(
     issuer: &str,
     keys: Vec<Value>,
 ) -> Res {
-    if issuer.trim().is_empty() {
-        return Err("an issuer is required".into());
-    }
-    for (i, k) in keys.iter().enumerate() {
-        validate_public_jwk(k).map_err(|e| format!("key {i}: {e}"))?;
-    }
+    let mut errors = Fields::new();
+    rules::issuer(issuer, "issuer", &mut errors);
+    rules::jwt_keys(&keys, "keys", &mut errors);
+    errors.finish().map_err(|e| rules::describe(&e))?;
     let mut con = connector(ctx, ws, con_id).await?;
     let v = con.version;
     let previous_issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
@@ -452,6 +447,7 @@ pub async fn generate_jwt_key(ctx: &Ctx, ws: &str, con_id: &str, issuer: &str, k
 #[cfg(test)]
 mod tests {
     use super::*;
+    use koppel_shared::jwt::validate_public_jwk;
 
     #[test]
     fn durations() {

@@ -43,6 +43,9 @@ pub struct Consumer {
     pub region: String,
     pub batch_size: i32,
     pub report_batch_item_failures: bool,
+    /// A queue that gets a copy of every message before the function sees it, so events can
+    /// be watched locally without competing with the function for them.
+    pub tap_url: Option<String>,
 }
 
 impl Consumer {
@@ -90,6 +93,17 @@ impl Consumer {
             r.event_source_arn = Some(self.queue_arn.clone());
             r.aws_region = Some(self.region.clone());
             event.records.push(r);
+        }
+        if let Some(tap) = &self.tap_url {
+            for m in messages {
+                self.sqs
+                    .send_message()
+                    .queue_url(tap)
+                    .message_body(m.body().unwrap_or_default())
+                    .send()
+                    .await
+                    .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())?;
+            }
         }
         let resp = self.function.call(event).await;
         let failed: HashSet<String> = resp

@@ -50,6 +50,7 @@ pub enum HttpFunction {
     Tokens,
     Endpoints,
     Dsr,
+    Connectors,
 }
 
 impl HttpFunction {
@@ -58,6 +59,7 @@ impl HttpFunction {
             "tokens" => Some(Self::Tokens),
             "endpoints" => Some(Self::Endpoints),
             "dsr" => Some(Self::Dsr),
+            "connectors" => Some(Self::Connectors),
             _ => None,
         }
     }
@@ -68,6 +70,7 @@ impl HttpFunction {
             Self::Tokens => tokens::handler(req, ctx).await,
             Self::Endpoints => endpoints::handler(req, ctx).await,
             Self::Dsr => dsr::handler(req, ctx).await,
+            Self::Connectors => connectors::handler(req, ctx).await,
         }
     }
 }

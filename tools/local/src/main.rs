@@ -48,6 +48,10 @@ enum Command {
         /// Address to listen on (repeatable; e.g. 127.0.0.1:3000 and [::1]:3000).
         #[arg(long = "listen", default_values = ["127.0.0.1:3000", "[::1]:3000"])]
         listen: Vec<SocketAddr>,
+        /// Copy every message the local queue consumers take to this queue (created if
+        /// missing), to watch events without taking them from the functions.
+        #[arg(long)]
+        tap_queue: Option<String>,
     },
 }
 
@@ -105,7 +109,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Serve { listen } => {
+        Command::Serve { listen, tap_queue } => {
+            let tap_url = match &tap_queue {
+                None => None,
+                Some(name) => Some(
+                    aws_sdk_sqs::Client::new(&sdk)
+                        .create_queue()
+                        .queue_name(name)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "tap queue {name}: {}",
+                                aws_sdk_sqs::error::DisplayErrorContext(&e)
+                            )
+                        })?
+                        .queue_url()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+            };
             let ctx_for = |function: &str| -> Result<Ctx, String> {
                 let env = template.function_env(function, &phys, &params)?;
                 let settings = Settings::from_vars(|k| env.get(k).cloned())
@@ -169,6 +192,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     region: phys.region.clone(),
                     batch_size: c.batch_size,
                     report_batch_item_failures: c.report_batch_item_failures,
+                    tap_url: tap_url.clone(),
                 };
                 tracing::info!("{} consumes {}", c.function, c.queue);
                 tokio::spawn(consumer.run());

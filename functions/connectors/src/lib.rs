@@ -1,0 +1,383 @@
+//! The `connectors` function: connector profiles (koppelprofiel / app connector) and their
+//! webhook subscriptions, administered by a workspace's own users who hold
+//! `manage_connectors`, with a personal access token.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/connectors`, `GET /v1/connectors` | create, list |
+//! | `GET`, `PATCH`, `DELETE /v1/connectors/{id}` | read (`ETag`), change (`If-Match` required), delete |
+//! | `POST /v1/connectors/{id}/disable`, `…/enable` | its credentials fail (403) / work again at once |
+//! | `…/{id}/subscriptions[/{subscriptionId}]` | webhook subscriptions, see `subscriptions.rs` |
+//! | `GET /v1/webhook-event-types` | the published event types |
+//!
+//! The authorizer reads the connector on every request, so disabling it (403) or deleting it
+//! (401) makes all its credentials fail on their next request.
+
+pub mod input;
+pub mod preconditions;
+mod repo;
+pub mod subscription_rules;
+mod subscriptions;
+
+use http::{HeaderValue, Method, StatusCode, header};
+use koppel_shared::body::{self, Fields};
+use koppel_shared::connector_rules as rules;
+use koppel_shared::ids::new_id;
+use koppel_shared::model::{Connector, JwtConfig, User};
+use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::store::StoreError;
+use koppel_shared::time_util::{now, rfc3339};
+use koppel_shared::webhook::EVENT_TYPES;
+use koppel_shared::{ApiError, Ctx, Principal};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Map, Value, json};
+
+use input::Input;
+
+pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
+    pipeline::run(req, ctx, |p, req| route(p, req, ctx)).await
+}
+
+async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
+    let param = |name: &str| {
+        req.path_parameters()
+            .first(name)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (id, sub) = (param("id"), param("subscriptionId"));
+    let resource = pipeline::resource(&req);
+    if resource == "/v1/webhook-event-types" && req.method() == Method::GET {
+        return event_types();
+    }
+    manager(&p, ctx).await?;
+    match (req.method().clone(), resource.as_str()) {
+        (Method::POST, "/v1/connectors") => create(&p, &req, ctx).await,
+        (Method::GET, "/v1/connectors") => list(&p, ctx).await,
+        (Method::GET, "/v1/connectors/{id}") => get(&p, ctx, &id).await,
+        (Method::PATCH, "/v1/connectors/{id}") => update(&p, &req, ctx, &id).await,
+        (Method::DELETE, "/v1/connectors/{id}") => delete(&p, &req, ctx, &id).await,
+        (Method::POST, "/v1/connectors/{id}/disable") => {
+            set_enabled(&p, &req, ctx, &id, false).await
+        }
+        (Method::POST, "/v1/connectors/{id}/enable") => set_enabled(&p, &req, ctx, &id, true).await,
+        (Method::POST, "/v1/connectors/{id}/subscriptions") => {
+            subscriptions::create(&p, &req, ctx, &id).await
+        }
+        (Method::GET, "/v1/connectors/{id}/subscriptions") => {
+            subscriptions::list(&p, ctx, &id).await
+        }
+        (Method::GET, "/v1/connectors/{id}/subscriptions/{subscriptionId}") => {
+            subscriptions::get(&p, ctx, &id, &sub).await
+        }
+        (Method::PATCH, "/v1/connectors/{id}/subscriptions/{subscriptionId}") => {
+            subscriptions::update(&p, &req, ctx, &id, &sub).await
+        }
+        (Method::DELETE, "/v1/connectors/{id}/subscriptions/{subscriptionId}") => {
+            subscriptions::delete(&p, &req, ctx, &id, &sub).await
+        }
+        (Method::POST, "/v1/connectors/{id}/subscriptions/{subscriptionId}/rotate-secret") => {
+            subscriptions::rotate_secret(&p, &req, ctx, &id, &sub).await
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// Connectors are administered by the organisation's users (personal access token) who
+/// hold `manage_connectors`; never by a connector's own credentials.
+async fn manager(p: &Principal, ctx: &Ctx) -> Result<User, ApiError> {
+    if p.connector_id.is_some() {
+        return Err(ApiError::forbidden(
+            "Connectors are managed by the organisation's users with a personal access token.",
+        ));
+    }
+    ctx.store
+        .user(&p.workspace_id, &p.user_id)
+        .await?
+        .filter(|u| u.manage_connectors)
+        .ok_or_else(|| ApiError::forbidden("This needs the `manage_connectors` permission."))
+}
+
+fn event_types() -> RouteResult {
+    let items: Vec<Value> = EVENT_TYPES
+        .iter()
+        .map(|(name, description)| json!({ "name": name, "description": description }))
+        .collect();
+    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+}
+
+pub(crate) fn conflict(detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "conflict", detail)
+}
+
+/// A JSON answer with the resource's `ETag`.
+pub(crate) fn versioned(status: StatusCode, value: &Value, version: u64) -> RouteResult {
+    Ok(preconditions::with_etag(
+        pipeline::json(status, value)?,
+        version,
+    ))
+}
+
+pub(crate) fn created(location: &str, value: &Value, version: u64) -> RouteResult {
+    let mut r = versioned(StatusCode::CREATED, value, version)?;
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(location).map_err(ApiError::internal)?,
+    );
+    Ok(r)
+}
+
+pub(crate) async fn connector_of(
+    p: &Principal,
+    ctx: &Ctx,
+    id: &str,
+) -> Result<Connector, ApiError> {
+    ctx.store
+        .connector(&p.workspace_id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+pub fn connector_json(c: &Connector) -> Value {
+    json!({
+        "id": c.connector_id,
+        "description": c.description,
+        "acting_user_id": c.acting_user_id,
+        "access_level": c.access_level,
+        "scopes": c.scopes,
+        "ip_allow_list": c.ip_allow_list,
+        "rate_limit": c.rate_limit,
+        "enabled": c.enabled,
+        "jwt": c.jwt.as_ref().map(|j| json!({ "issuer": j.issuer, "keys": j.keys })),
+        "version": c.version,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
+}
+
+const CONNECTOR_FIELDS: [&str; 8] = [
+    "description",
+    "acting_user_id",
+    "access_level",
+    "scopes",
+    "ip_allow_list",
+    "rate_limit",
+    "enabled",
+    "jwt",
+];
+
+/// Applies the body's fields to `con` (all required on create), listing every bad field.
+async fn apply(
+    ctx: &Ctx,
+    body: &Map<String, Value>,
+    con: &mut Connector,
+    creating: bool,
+) -> Result<(), ApiError> {
+    let o = Input::new(body, &CONNECTOR_FIELDS);
+    let mut e = Fields::new();
+    o.unknown_fields(&mut e);
+    if let Some(d) = o.string("description", creating, &mut e) {
+        rules::description(d, &mut e);
+        con.description = d.trim().to_owned();
+    }
+    if let Some(u) = o.string("acting_user_id", creating, &mut e) {
+        match ctx.store.user(&con.workspace_id, u).await? {
+            Some(_) => con.acting_user_id = u.to_owned(),
+            None => e.push("acting_user_id", "no such user in this workspace"),
+        }
+    }
+    if let Some(l) = o
+        .string("access_level", creating, &mut e)
+        .and_then(|l| rules::access_level(l, &mut e))
+    {
+        con.access_level = l;
+    }
+    if let Some(s) = o.strings("scopes", creating, &mut e) {
+        con.scopes = rules::scopes(&s, &mut e);
+    }
+    if let Some(ips) = o.strings("ip_allow_list", false, &mut e) {
+        con.ip_allow_list = rules::ip_allow_list(&ips, &mut e);
+    }
+    if let Some(limit) = o.nullable_u32("rate_limit", &mut e) {
+        if let Some(n) = limit {
+            rules::rate_limit(n, &mut e);
+        }
+        con.rate_limit = limit;
+    }
+    if let Some(b) = o.bool("enabled", &mut e) {
+        con.enabled = b;
+    }
+    if let Some(jwt) = o.nullable_object("jwt", &mut e) {
+        con.jwt = jwt.and_then(|j| jwt_config(j, &mut e));
+    }
+    e.finish()
+}
+
+fn jwt_config(j: &Map<String, Value>, e: &mut Fields) -> Option<JwtConfig> {
+    let o = Input::new(j, &["issuer", "keys"]).nested("jwt");
+    o.unknown_fields(e);
+    let issuer = o.string("issuer", true, e);
+    if let Some(iss) = issuer {
+        rules::issuer(iss, "jwt.issuer", e);
+    }
+    let keys = match j.get("keys") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(keys)) => {
+            rules::jwt_keys(keys, "jwt.keys", e);
+            keys.clone()
+        }
+        Some(_) => {
+            e.push("jwt.keys", "must be an array of JWKs");
+            Vec::new()
+        }
+    };
+    Some(JwtConfig {
+        issuer: issuer?.to_owned(),
+        keys,
+    })
+}
+
+/// 409 if another connector registered `issuer`.
+async fn issuer_free(ctx: &Ctx, con: &Connector) -> Result<(), ApiError> {
+    if let Some(j) = &con.jwt
+        && let Some((_, holder)) = ctx.store.issuer(&j.issuer).await?
+        && holder != con.connector_id
+    {
+        return Err(conflict(format!(
+            "The JWT issuer {} is registered by another connector.",
+            j.issuer
+        )));
+    }
+    Ok(())
+}
+
+async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    let body: Map<String, Value> = body::json(req)?;
+    let at = rfc3339(now());
+    let mut con = Connector {
+        workspace_id: p.workspace_id.clone(),
+        connector_id: new_id("con"),
+        description: String::new(),
+        acting_user_id: String::new(),
+        access_level: koppel_shared::model::Level::Read,
+        scopes: Default::default(),
+        ip_allow_list: Vec::new(),
+        rate_limit: None,
+        enabled: true,
+        version: 1,
+        jwt: None,
+        created_at: at.clone(),
+        updated_at: at,
+    };
+    apply(ctx, &body, &mut con, true).await?;
+    issuer_free(ctx, &con).await?;
+    match repo::save_connector(ctx, &con, None, None).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(conflict(
+                "The JWT issuer was registered by another connector meanwhile.",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(connector = %con.connector_id, "connector created");
+    created(
+        &format!("/v1/connectors/{}", con.connector_id),
+        &connector_json(&con),
+        con.version,
+    )
+}
+
+async fn list(p: &Principal, ctx: &Ctx) -> RouteResult {
+    let mut all = repo::connectors(ctx, &p.workspace_id).await?;
+    all.sort_by(|a, b| (&a.created_at, &a.connector_id).cmp(&(&b.created_at, &b.connector_id)));
+    let items: Vec<Value> = all.iter().map(connector_json).collect();
+    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+}
+
+async fn get(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
+    let con = connector_of(p, ctx, id).await?;
+    versioned(StatusCode::OK, &connector_json(&con), con.version)
+}
+
+/// Saves `con` over `expected`; a lost race is a 412.
+async fn save_over(
+    ctx: &Ctx,
+    con: &mut Connector,
+    expected: u64,
+    previous_issuer: Option<&str>,
+) -> Result<(), ApiError> {
+    con.version = expected + 1;
+    con.updated_at = rfc3339(now());
+    match repo::save_connector(ctx, con, Some(expected), previous_issuer).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict(_)) => Err(preconditions::lost_race()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+    let mut con = connector_of(p, ctx, id).await?;
+    preconditions::require(req, con.version)?;
+    let body: Map<String, Value> = body::json(req)?;
+    let expected = con.version;
+    let previous_issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
+    apply(ctx, &body, &mut con, false).await?;
+    issuer_free(ctx, &con).await?;
+    save_over(ctx, &mut con, expected, previous_issuer.as_deref()).await?;
+    versioned(StatusCode::OK, &connector_json(&con), con.version)
+}
+
+/// Disable or enable. Safe without `If-Match` (checked when sent); takes effect on the
+/// next request of every credential of the connector.
+async fn set_enabled(
+    p: &Principal,
+    req: &Request,
+    ctx: &Ctx,
+    id: &str,
+    enabled: bool,
+) -> RouteResult {
+    for _ in 0..5 {
+        let mut con = connector_of(p, ctx, id).await?;
+        let pinned = preconditions::optional(req, con.version)?;
+        if con.enabled == enabled {
+            return versioned(StatusCode::OK, &connector_json(&con), con.version);
+        }
+        con.enabled = enabled;
+        let expected = con.version;
+        let issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
+        match save_over(ctx, &mut con, expected, issuer.as_deref()).await {
+            Ok(()) => {
+                tracing::info!(connector = %id, enabled, "connector switched");
+                return versioned(StatusCode::OK, &connector_json(&con), con.version);
+            }
+            // Without a pinned version, someone else's change is no reason to fail.
+            Err(e) if e.status == StatusCode::PRECONDITION_FAILED && !pinned => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(preconditions::lost_race())
+}
+
+async fn delete(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+    let con = connector_of(p, ctx, id).await?;
+    preconditions::optional(req, con.version)?;
+    let subs = repo::subscriptions(ctx, &p.workspace_id, id).await?;
+    match repo::delete_connector(ctx, &con, &subs).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(preconditions::lost_race()),
+        Err(e) => return Err(e.into()),
+    }
+    // A subscription created between our read and the delete committed before it: none
+    // can be added now (a subscription is written only while its connector exists).
+    for leftover in repo::subscriptions(ctx, &p.workspace_id, id).await? {
+        if let Err(e) = repo::delete_subscription(ctx, &leftover).await {
+            tracing::warn!(error = %e, subscription = %leftover.subscription_id, "left over");
+        }
+    }
+    tracing::info!(connector = %id, "connector deleted");
+    Ok(Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .expect("static response"))
+}

@@ -1,0 +1,272 @@
+//! The rules for a webhook subscription's fields, as pure functions over `Fields`.
+//!
+//! - `url`: absolute `https://` (shared rule, `koppel_shared::https_url`).
+//! - `ca_certificate_pem`: one or more PEM `CERTIFICATE` blocks that parse as X.509 and
+//!   have not expired; anything else (garbage, a private key) is a 422.
+//! - `event_types`: at least one, each from the published list (`webhook::EVENT_TYPES`).
+//! - `basic_auth`: a user name without `:` (RFC 7617) and a password.
+//! - `headers`: valid HTTP names and values, no duplicates, none of the names the
+//!   dispatcher owns ([`reserved_header`]).
+
+use http::{HeaderName, HeaderValue};
+use koppel_shared::body::Fields;
+use koppel_shared::webhook::is_event_type;
+use x509_cert::Certificate;
+use x509_cert::der::DecodePem;
+
+pub const MAX_URL: usize = 2000;
+pub const MAX_PEM: usize = 64 * 1024;
+pub const MAX_HEADERS: usize = 20;
+pub const MAX_HEADER_VALUE: usize = 4000;
+pub const MAX_CREDENTIAL: usize = 500;
+
+/// Names the dispatcher sets itself, or that would break or smuggle the request.
+/// `Authorization` is reserved when Basic credentials are set (they produce it).
+pub fn reserved_header(name: &str, basic_set: bool) -> bool {
+    const RESERVED: [&str; 15] = [
+        "host",
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+        "expect",
+        "proxy-authorization",
+        "proxy-connection",
+        "user-agent",
+        "cookie",
+    ];
+    let n = name.to_ascii_lowercase();
+    RESERVED.contains(&n.as_str())
+        || n.starts_with("webhook-")
+        || (basic_set && n == "authorization")
+}
+
+pub fn url(u: &str, errors: &mut Fields) {
+    if u.len() > MAX_URL {
+        errors.push("url", format!("must be at most {MAX_URL} characters"));
+        return;
+    }
+    koppel_shared::https_url::check(u, "url", errors);
+}
+
+/// Parses every certificate in `pem`; `now` is a Unix time.
+pub fn ca_certificate_pem(pem: &str, now: i64, errors: &mut Fields) {
+    const F: &str = "ca_certificate_pem";
+    if pem.len() > MAX_PEM {
+        errors.push(F, format!("must be at most {MAX_PEM} bytes"));
+        return;
+    }
+    if pem.contains("PRIVATE KEY") {
+        errors.push(F, "contains a private key: send the CA certificate only");
+        return;
+    }
+    let blocks: Vec<&str> = pem
+        .split_inclusive("-----END CERTIFICATE-----")
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .collect();
+    if blocks.is_empty()
+        || !blocks
+            .iter()
+            .all(|b| b.starts_with("-----BEGIN CERTIFICATE-----"))
+    {
+        errors.push(F, "must be one or more PEM `CERTIFICATE` blocks");
+        return;
+    }
+    for (i, block) in blocks.iter().enumerate() {
+        match Certificate::from_pem(block.as_bytes()) {
+            Err(_) => {
+                errors.push(
+                    F,
+                    format!("certificate {} is not a valid X.509 certificate", i + 1),
+                );
+                return;
+            }
+            Ok(cert) => {
+                let not_after = cert
+                    .tbs_certificate
+                    .validity
+                    .not_after
+                    .to_unix_duration()
+                    .as_secs();
+                if i64::try_from(not_after).is_ok_and(|t| t < now) {
+                    errors.push(F, format!("certificate {} has expired", i + 1));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+pub fn event_types<S: AsRef<str>>(items: &[S], errors: &mut Fields) -> Vec<String> {
+    if items.is_empty() {
+        errors.push("event_types", "name at least one event type");
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, t) in items.iter().enumerate() {
+        let t = t.as_ref();
+        if !is_event_type(t) {
+            errors.push(
+                format!("event_types[{i}]"),
+                format!("`{t}` is not a published event type (GET /v1/webhook-event-types)"),
+            );
+        } else if !out.iter().any(|o| o == t) {
+            out.push(t.to_owned());
+        }
+    }
+    out
+}
+
+pub fn basic_username(u: &str, errors: &mut Fields) {
+    const F: &str = "basic_auth.username";
+    if u.is_empty() {
+        errors.push(F, "must not be empty");
+    } else if u.contains(':') || u.chars().any(char::is_control) {
+        errors.push(F, "must not contain `:` or control characters");
+    } else if u.len() > MAX_CREDENTIAL {
+        errors.push(F, format!("must be at most {MAX_CREDENTIAL} characters"));
+    }
+}
+
+pub fn basic_password(p: &str, errors: &mut Fields) {
+    const F: &str = "basic_auth.password";
+    if p.is_empty() {
+        errors.push(F, "must not be empty");
+    } else if p.chars().any(char::is_control) || p.len() > MAX_CREDENTIAL {
+        errors.push(
+            F,
+            format!("must be at most {MAX_CREDENTIAL} characters, without control characters"),
+        );
+    }
+}
+
+/// One custom header's name; `i` is its index, `seen` the lower-case names before it.
+pub fn header_name(
+    name: &str,
+    i: usize,
+    basic_set: bool,
+    seen: &mut Vec<String>,
+    errors: &mut Fields,
+) {
+    let f = format!("headers[{i}].name");
+    if HeaderName::from_bytes(name.as_bytes()).is_err() {
+        errors.push(f, "is not a valid HTTP header name");
+    } else if reserved_header(name, basic_set) {
+        errors.push(
+            f,
+            format!("`{name}` is reserved: Koppel sets it when it delivers"),
+        );
+    } else if seen.contains(&name.to_ascii_lowercase()) {
+        errors.push(f, "is a duplicate");
+    } else {
+        seen.push(name.to_ascii_lowercase());
+    }
+}
+
+pub fn header_value(value: &str, i: usize, errors: &mut Fields) {
+    let f = format!("headers[{i}].value");
+    if value.len() > MAX_HEADER_VALUE {
+        errors.push(f, format!("must be at most {MAX_HEADER_VALUE} bytes"));
+    } else if HeaderValue::from_str(value).is_err() {
+        errors.push(f, "is not a valid HTTP header value");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A self-signed test CA (P-256), valid 2026-2036, made for these tests only.
+    pub const CA_PEM: &str = include_str!("../testdata/ca.pem");
+
+    fn errs(f: impl FnOnce(&mut Fields)) -> Vec<String> {
+        let mut e = Fields::new();
+        f(&mut e);
+        e.finish()
+            .err()
+            .map(|e| {
+                e.errors
+                    .into_iter()
+                    .map(|x| format!("{}: {}", x.field, x.message))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn urls_must_be_https() {
+        assert!(errs(|e| url("https://hooks.example/koppel", e)).is_empty());
+        assert_eq!(errs(|e| url("http://hooks.example/", e)).len(), 1);
+        assert_eq!(errs(|e| url("https://u:p@hooks.example/", e)).len(), 1);
+        assert_eq!(errs(|e| url("/relative", e)).len(), 1);
+    }
+
+    #[test]
+    fn ca_pem_must_be_a_live_certificate() {
+        let now = 1_800_000_000; // 2027
+        assert!(errs(|e| ca_certificate_pem(CA_PEM, now, e)).is_empty());
+        let chain = format!("{CA_PEM}\n{CA_PEM}");
+        assert!(errs(|e| ca_certificate_pem(&chain, now, e)).is_empty());
+        assert_eq!(errs(|e| ca_certificate_pem("garbage", now, e)).len(), 1);
+        let broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(errs(|e| ca_certificate_pem(broken, now, e))[0].contains("not a valid X.509"));
+        let key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert!(errs(|e| ca_certificate_pem(key, now, e))[0].contains("private key"));
+        let later = 2_500_000_000; // 2049
+        assert!(errs(|e| ca_certificate_pem(CA_PEM, later, e))[0].contains("expired"));
+    }
+
+    #[test]
+    fn event_types_from_the_list() {
+        let mut e = Fields::new();
+        let t = event_types(&["case.created", "case.created", "case.exploded"], &mut e);
+        assert_eq!(t, ["case.created"]);
+        assert_eq!(e.finish().unwrap_err().errors[0].field, "event_types[2]");
+        assert_eq!(
+            errs(|e| {
+                event_types::<&str>(&[], e);
+            })
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn reserved_and_bad_headers() {
+        for name in [
+            "Host",
+            "content-length",
+            "Webhook-Signature",
+            "webhook-id",
+            "Transfer-Encoding",
+        ] {
+            assert!(reserved_header(name, false), "{name}");
+        }
+        assert!(reserved_header("Authorization", true));
+        assert!(!reserved_header("Authorization", false));
+        assert!(!reserved_header("X-Api-Key", true));
+        let out = errs(|e| {
+            let mut seen = Vec::new();
+            header_name("X-Api-Key", 0, false, &mut seen, e);
+            header_name("x-api-key", 1, false, &mut seen, e);
+            header_name("bad name", 2, false, &mut seen, e);
+            header_name("Host", 3, false, &mut seen, e);
+            header_value("line\r\nbreak", 4, e);
+        });
+        assert_eq!(out.len(), 4, "{out:?}");
+        assert!(out[0].starts_with("headers[1].name"));
+        assert!(out[2].contains("reserved"));
+    }
+
+    #[test]
+    fn basic_credentials() {
+        assert!(errs(|e| basic_username("koppel", e)).is_empty());
+        assert_eq!(errs(|e| basic_username("a:b", e)).len(), 1);
+        assert_eq!(errs(|e| basic_password("", e)).len(), 1);
+    }
+}

@@ -1,0 +1,504 @@
+//! Webhook subscriptions of a connector (PlanRadar webhooks, the Zaaksysteem trigger URL).
+//!
+//! - The Basic password and hidden header values are sealed with the data key when saved
+//!   and never returned again: responses say `password_set` / `value_set`.
+//! - The signing secret (`whsec_…`) is generated, shown once (in the create and
+//!   rotate-secret answers, with `Cache-Control: no-store` so the idempotency layer never
+//!   keeps it), and stored sealed. Rotation keeps the previous secret signing for 24 h.
+//! - Delivery is the dispatcher's job; it opens the sealed values with
+//!   `koppel_shared::webhook::reveal`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderValue, StatusCode, header};
+use koppel_shared::body::{self, Fields};
+use koppel_shared::crypto;
+use koppel_shared::ids::new_id;
+use koppel_shared::model::{Level, Scope};
+use koppel_shared::pipeline::RouteResult;
+use koppel_shared::store::StoreError;
+use koppel_shared::time_util::{now, rfc3339};
+use koppel_shared::webhook::{
+    BasicAuth, CustomHeader, PREVIOUS_SECRET_VALID_SECS, SigningSecret, Subscription,
+};
+use koppel_shared::{ApiError, Ctx, Principal};
+use lambda_http::{Body, Request, Response};
+use rand::RngCore;
+use serde_json::{Map, Value, json};
+
+use crate::input::Input;
+use crate::subscription_rules as rules;
+use crate::{connector_of, created, preconditions, repo, versioned};
+
+/// Bounded so that deleting a connector removes it and all its subscriptions in one
+/// transaction (at most 100 items).
+pub const MAX_PER_CONNECTOR: usize = 20;
+/// Secrets kept per subscription: the current one and recently replaced ones.
+const MAX_SIGNING_SECRETS: usize = 3;
+
+const FIELDS: [&str; 6] = [
+    "url",
+    "ca_certificate_pem",
+    "event_types",
+    "basic_auth",
+    "headers",
+    "enabled",
+];
+
+fn require_scope(p: &Principal) -> Result<(), ApiError> {
+    p.require(Some(Scope::WebhooksManage), Level::Read)
+}
+
+/// A fresh Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes.
+pub fn new_signing_secret() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    format!("whsec_{}", STANDARD.encode(b))
+}
+
+/// What a client may see of a subscription: hidden values and secrets only as "set".
+pub fn subscription_json(s: &Subscription) -> Value {
+    let headers: Vec<Value> = s
+        .headers
+        .iter()
+        .map(|h| {
+            if h.hidden {
+                json!({ "name": h.name, "hidden": true, "value_set": h.value_sealed.is_some() })
+            } else {
+                json!({ "name": h.name, "hidden": false, "value": h.value })
+            }
+        })
+        .collect();
+    let secrets: Vec<Value> = s
+        .live_secrets(now())
+        .map(|k| json!({ "id": k.id, "created_at": k.created_at, "expires_at": k.expires_at }))
+        .collect();
+    json!({
+        "id": s.subscription_id,
+        "connector_id": s.connector_id,
+        "url": s.url,
+        "ca_certificate_pem": s.ca_certificate_pem,
+        "event_types": s.event_types,
+        "basic_auth": s.basic_auth.as_ref().map(|b| json!({ "username": b.username, "password_set": true })),
+        "headers": headers,
+        "signing_secrets": secrets,
+        "enabled": s.enabled,
+        "version": s.version,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+    })
+}
+
+/// The answer that carries a secret, shown once: never cached, never kept for replay.
+fn with_secret(mut resp: Response<Body>) -> Response<Body> {
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// New secret values from the body, sealed after every field has been checked.
+#[derive(Default)]
+struct NewValues {
+    basic_password: Option<String>,
+    /// (index into `headers`, value) of hidden headers given a new value.
+    hidden_headers: Vec<(usize, String)>,
+}
+
+/// Applies the body to `s` (url and event types required on create), listing every bad
+/// field; then seals the new secret values into it.
+async fn apply(
+    ctx: &Ctx,
+    body: &Map<String, Value>,
+    s: &mut Subscription,
+    creating: bool,
+) -> Result<(), ApiError> {
+    let o = Input::new(body, &FIELDS);
+    let mut e = Fields::new();
+    o.unknown_fields(&mut e);
+    let mut new = NewValues::default();
+    if let Some(u) = o.string("url", creating, &mut e) {
+        rules::url(u, &mut e);
+        s.url = u.to_owned();
+    }
+    if let Some(pem) = o.nullable_string("ca_certificate_pem", &mut e) {
+        if let Some(pem) = pem {
+            rules::ca_certificate_pem(pem, now().unix_timestamp(), &mut e);
+        }
+        s.ca_certificate_pem = pem.map(|p| format!("{}\n", p.trim()));
+    }
+    if let Some(types) = o.strings("event_types", creating, &mut e) {
+        s.event_types = rules::event_types(&types, &mut e);
+    }
+    if let Some(b) = o.bool("enabled", &mut e) {
+        s.enabled = b;
+    }
+    if let Some(basic) = o.nullable_object("basic_auth", &mut e) {
+        s.basic_auth = match basic {
+            None => None,
+            Some(m) => basic_auth(m, s.basic_auth.take(), &mut new, &mut e),
+        };
+    }
+    let basic_set = s.basic_auth.is_some();
+    match o.array("headers", &mut e) {
+        Some(list) => s.headers = headers(list, &s.headers, basic_set, &mut new, &mut e),
+        None => {
+            // Unchanged headers must still fit the (possibly new) Basic credentials.
+            if s.headers
+                .iter()
+                .any(|h| rules::reserved_header(&h.name, basic_set))
+            {
+                e.push(
+                    "headers",
+                    "an `Authorization` header conflicts with basic_auth: remove one of them",
+                );
+            }
+        }
+    }
+    e.finish()?;
+    if let Some(pw) = new.basic_password {
+        let sealed = crypto::seal(&ctx.data_key, &s.aad("basic_password"), &pw).await?;
+        if let Some(b) = s.basic_auth.as_mut() {
+            b.password_sealed = sealed;
+        }
+    }
+    for (i, value) in new.hidden_headers {
+        let field = Subscription::header_field(&s.headers[i].name);
+        s.headers[i].value_sealed =
+            Some(crypto::seal(&ctx.data_key, &s.aad(&field), &value).await?);
+    }
+    Ok(())
+}
+
+fn basic_auth(
+    m: &Map<String, Value>,
+    existing: Option<BasicAuth>,
+    new: &mut NewValues,
+    e: &mut Fields,
+) -> Option<BasicAuth> {
+    let o = Input::new(m, &["username", "password"]).nested("basic_auth");
+    o.unknown_fields(e);
+    let username = o.string("username", true, e);
+    if let Some(u) = username {
+        rules::basic_username(u, e);
+    }
+    let kept = existing.map(|b| b.password_sealed);
+    match o.string("password", kept.is_none(), e) {
+        Some(pw) => {
+            rules::basic_password(pw, e);
+            new.basic_password = Some(pw.to_owned());
+        }
+        // Omitted on an update: the stored password stays.
+        None if kept.is_some() => {}
+        None => return None,
+    }
+    Some(BasicAuth {
+        username: username?.to_owned(),
+        password_sealed: kept.unwrap_or_default(),
+    })
+}
+
+/// The new header list. A hidden header sent without a value keeps its stored value.
+fn headers(
+    list: &[Value],
+    existing: &[CustomHeader],
+    basic_set: bool,
+    new: &mut NewValues,
+    e: &mut Fields,
+) -> Vec<CustomHeader> {
+    if list.len() > rules::MAX_HEADERS {
+        e.push("headers", format!("at most {} headers", rules::MAX_HEADERS));
+    }
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let Some(m) = v.as_object() else {
+            e.push(
+                format!("headers[{i}]"),
+                "must be an object with name, value, hidden",
+            );
+            continue;
+        };
+        let o = Input::new(m, &["name", "value", "hidden"]).nested(&format!("headers[{i}]"));
+        o.unknown_fields(e);
+        let name = o.string("name", true, e);
+        let hidden = o.bool("hidden", e).unwrap_or(false);
+        let value = o.string("value", false, e);
+        let Some(name) = name else { continue };
+        rules::header_name(name, i, basic_set, &mut seen, e);
+        if let Some(v) = value {
+            rules::header_value(v, i, e);
+        }
+        let kept = existing
+            .iter()
+            .find(|h| h.hidden && h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| h.value_sealed.clone());
+        let header = match (hidden, value) {
+            (false, Some(v)) => CustomHeader {
+                name: name.to_owned(),
+                hidden: false,
+                value: Some(v.to_owned()),
+                value_sealed: None,
+            },
+            (true, Some(v)) => {
+                new.hidden_headers.push((out.len(), v.to_owned()));
+                CustomHeader {
+                    name: name.to_owned(),
+                    hidden: true,
+                    value: None,
+                    value_sealed: None,
+                }
+            }
+            (true, None) if kept.is_some() => CustomHeader {
+                name: name.to_owned(),
+                hidden: true,
+                value: None,
+                value_sealed: kept,
+            },
+            (_, None) => {
+                e.push(format!("headers[{i}].value"), "is required");
+                continue;
+            }
+        };
+        out.push(header);
+    }
+    out
+}
+
+async fn subscription_of(
+    p: &Principal,
+    ctx: &Ctx,
+    con: &str,
+    sub: &str,
+) -> Result<Subscription, ApiError> {
+    // The connector first: another workspace's connector is a 404 like any unknown id.
+    connector_of(p, ctx, con).await?;
+    repo::subscription(ctx, &p.workspace_id, con, sub)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+fn location(s: &Subscription) -> String {
+    format!(
+        "/v1/connectors/{}/subscriptions/{}",
+        s.connector_id, s.subscription_id
+    )
+}
+
+pub async fn create(p: &Principal, req: &Request, ctx: &Ctx, con: &str) -> RouteResult {
+    require_scope(p)?;
+    connector_of(p, ctx, con).await?;
+    let body: Map<String, Value> = body::json(req)?;
+    if repo::subscriptions(ctx, &p.workspace_id, con).await?.len() >= MAX_PER_CONNECTOR {
+        return Err(crate::conflict(format!(
+            "A connector has at most {MAX_PER_CONNECTOR} subscriptions."
+        )));
+    }
+    let at = rfc3339(now());
+    let mut s = Subscription {
+        workspace_id: p.workspace_id.clone(),
+        connector_id: con.to_owned(),
+        subscription_id: new_id("sub"),
+        url: String::new(),
+        ca_certificate_pem: None,
+        event_types: Vec::new(),
+        basic_auth: None,
+        headers: Vec::new(),
+        signing_secrets: Vec::new(),
+        enabled: true,
+        version: 1,
+        created_at: at.clone(),
+        updated_at: at.clone(),
+    };
+    apply(ctx, &body, &mut s, true).await?;
+    let secret = new_signing_secret();
+    let id = new_id("key");
+    let sealed = crypto::seal(
+        &ctx.data_key,
+        &s.aad(&Subscription::secret_field(&id)),
+        &secret,
+    )
+    .await?;
+    s.signing_secrets.push(SigningSecret {
+        id,
+        sealed,
+        created_at: at,
+        expires_at: None,
+    });
+    match repo::save_subscription(ctx, &s, None).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(ApiError::not_found()),
+        Err(e) => return Err(e.into()),
+    }
+    let mut out = subscription_json(&s);
+    out["signing_secret"] = secret.into();
+    Ok(with_secret(created(&location(&s), &out, s.version)?))
+}
+
+pub async fn list(p: &Principal, ctx: &Ctx, con: &str) -> RouteResult {
+    require_scope(p)?;
+    connector_of(p, ctx, con).await?;
+    let mut all = repo::subscriptions(ctx, &p.workspace_id, con).await?;
+    all.sort_by(|a, b| {
+        (&a.created_at, &a.subscription_id).cmp(&(&b.created_at, &b.subscription_id))
+    });
+    let items: Vec<Value> = all.iter().map(subscription_json).collect();
+    koppel_shared::pipeline::json(StatusCode::OK, &json!({ "items": items }))
+}
+
+pub async fn get(p: &Principal, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
+    require_scope(p)?;
+    let s = subscription_of(p, ctx, con, sub).await?;
+    versioned(StatusCode::OK, &subscription_json(&s), s.version)
+}
+
+async fn save_over(ctx: &Ctx, s: &mut Subscription, expected: u64) -> Result<(), ApiError> {
+    s.reseal(&ctx.data_key).await?;
+    s.version = expected + 1;
+    s.updated_at = rfc3339(now());
+    match repo::save_subscription(ctx, s, Some(expected)).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict(_)) => Err(preconditions::lost_race()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn update(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
+    require_scope(p)?;
+    let mut s = subscription_of(p, ctx, con, sub).await?;
+    preconditions::require(req, s.version)?;
+    let body: Map<String, Value> = body::json(req)?;
+    let expected = s.version;
+    apply(ctx, &body, &mut s, false).await?;
+    save_over(ctx, &mut s, expected).await?;
+    versioned(StatusCode::OK, &subscription_json(&s), s.version)
+}
+
+pub async fn delete(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
+    require_scope(p)?;
+    let s = subscription_of(p, ctx, con, sub).await?;
+    preconditions::optional(req, s.version)?;
+    match repo::delete_subscription(ctx, &s).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(preconditions::lost_race()),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .expect("static response"))
+}
+
+/// A new signing secret, shown once. The one it replaces keeps signing for 24 h, so a
+/// receiver can switch over without losing deliveries; older ones stop at once.
+pub async fn rotate_secret(
+    p: &Principal,
+    req: &Request,
+    ctx: &Ctx,
+    con: &str,
+    sub: &str,
+) -> RouteResult {
+    require_scope(p)?;
+    let mut s = subscription_of(p, ctx, con, sub).await?;
+    preconditions::optional(req, s.version)?;
+    let t = now();
+    let until = rfc3339(t + time::Duration::seconds(PREVIOUS_SECRET_VALID_SECS));
+    let live: Vec<SigningSecret> = s.live_secrets(t).cloned().collect();
+    let mut kept: Vec<SigningSecret> = live
+        .into_iter()
+        .map(|mut k| {
+            k.expires_at.get_or_insert_with(|| until.clone());
+            k
+        })
+        .collect();
+    kept.truncate(MAX_SIGNING_SECRETS - 1);
+    let secret = new_signing_secret();
+    let id = new_id("key");
+    let sealed = crypto::seal(
+        &ctx.data_key,
+        &s.aad(&Subscription::secret_field(&id)),
+        &secret,
+    )
+    .await?;
+    s.signing_secrets = std::iter::once(SigningSecret {
+        id,
+        sealed,
+        created_at: rfc3339(t),
+        expires_at: None,
+    })
+    .chain(kept)
+    .collect();
+    let expected = s.version;
+    save_over(ctx, &mut s, expected).await?;
+    let mut out = subscription_json(&s);
+    out["signing_secret"] = secret.into();
+    Ok(with_secret(versioned(StatusCode::OK, &out, s.version)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_event_is_a_subscription_create_by_a_user() {
+        let text = include_str!("../../../events/connectors-create-subscription.json");
+        let req = lambda_http::request::from_str(text).unwrap();
+        assert_eq!(
+            koppel_shared::pipeline::resource(&req),
+            "/v1/connectors/{id}/subscriptions"
+        );
+        use lambda_http::RequestExt;
+        assert_eq!(
+            req.path_parameters().first("id"),
+            Some("con_0123456789abcdef")
+        );
+        let p = koppel_shared::pipeline::principal(&req).unwrap();
+        assert_eq!(p.connector_id, None);
+        assert!(require_scope(&p).is_ok());
+        let body: Map<String, Value> = body::json(&req).unwrap();
+        assert!(body.contains_key("url"));
+    }
+
+    #[test]
+    fn signing_secrets_are_standard_webhooks_secrets() {
+        let s = new_signing_secret();
+        let raw = STANDARD.decode(s.strip_prefix("whsec_").unwrap()).unwrap();
+        assert_eq!(raw.len(), 32);
+        assert_ne!(s, new_signing_secret());
+    }
+
+    #[test]
+    fn hidden_values_are_never_in_the_json() {
+        let sub = Subscription {
+            workspace_id: "ws".into(),
+            connector_id: "con".into(),
+            subscription_id: "sub".into(),
+            url: "https://h.example/".into(),
+            ca_certificate_pem: None,
+            event_types: vec!["case.created".into()],
+            basic_auth: Some(BasicAuth {
+                username: "u".into(),
+                password_sealed: "kdk1.v.SEALEDPW".into(),
+            }),
+            headers: vec![CustomHeader {
+                name: "X-Key".into(),
+                hidden: true,
+                value: None,
+                value_sealed: Some("kdk1.v.SEALEDHDR".into()),
+            }],
+            signing_secrets: vec![SigningSecret {
+                id: "key_1".into(),
+                sealed: "kdk1.v.SEALEDSIG".into(),
+                created_at: "2026-01-01T00:00:00Z".into(),
+                expires_at: None,
+            }],
+            enabled: true,
+            version: 1,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        };
+        let text = subscription_json(&sub).to_string();
+        assert!(!text.contains("SEALED"), "{text}");
+        assert!(text.contains("\"password_set\":true"));
+        assert!(text.contains("\"value_set\":true"));
+    }
+}

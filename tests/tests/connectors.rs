@@ -1,0 +1,704 @@
+//! Connectors and webhook subscriptions end to end: a workspace owner with
+//! `manage_connectors` administers them with a personal access token; `ETag`/`If-Match`
+//! keep concurrent changes apart; disabling or deleting a connector makes its credentials
+//! fail on the next request; hidden values never come back and are not plain at rest;
+//! another workspace's ids are 404 on every route.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use koppel_e2e::*;
+use koppel_shared::Ctx;
+use koppel_shared::store::Key;
+use serde_json::{Value, json};
+
+const CA_PEM: &str = include_str!("../../functions/connectors/testdata/ca.pem");
+
+/// A fresh workspace with its owner's personal access token.
+struct Ws {
+    id: String,
+    owner: String,
+    pat: String,
+}
+
+impl Ws {
+    fn new() -> Self {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let w = admin(&[
+            "workspace",
+            "create",
+            "--name",
+            "Connectors test",
+            "--owner-email",
+            &format!("o-{tag}@gemeente.example"),
+            "--owner-name",
+            "Owner",
+        ]);
+        let id = s(&w["workspace_id"]).to_owned();
+        let owner = s(&w["owner"]["id"]).to_owned();
+        let pat = admin(&[
+            "credential",
+            "issue-pat",
+            "--workspace",
+            &id,
+            "--user",
+            &owner,
+            "--rate-limit",
+            "1000",
+        ]);
+        Self {
+            id,
+            owner,
+            pat: s(&pat["secret"]).to_owned(),
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        self.call_with(method, path, &[], body).await
+    }
+
+    async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let auth = format!("Bearer {}", self.pat);
+        let mut all = vec![("Authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        send(&base_url(), method, path, &all, body).await
+    }
+
+    fn profile(&self) -> Value {
+        json!({
+            "description": "Zaakportaal",
+            "acting_user_id": self.owner,
+            "access_level": "handle",
+            "scopes": ["cases:read", "dsr:read"],
+            "ip_allow_list": ["192.0.2.0/24", "2001:db8::/32"],
+            "rate_limit": 120,
+        })
+    }
+
+    /// A connector made through the API: its id.
+    async fn connector(&self) -> String {
+        let r = self
+            .call("POST", "/v1/connectors", Some(&self.profile()))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        s(&r.body["id"]).to_owned()
+    }
+}
+
+fn subscription_body() -> Value {
+    json!({
+        "url": "https://hooks.partner.example/koppel",
+        "ca_certificate_pem": CA_PEM,
+        "event_types": ["case.created", "case.updated"],
+        "basic_auth": { "username": "koppel", "password": "pw-UNSEEN-7f3a" },
+        "headers": [
+            { "name": "X-Api-Key", "value": "hdr-UNSEEN-91c2", "hidden": true },
+            { "name": "X-Tenant", "value": "tenant-1" },
+        ],
+    })
+}
+
+fn fields(r: &Reply) -> Vec<String> {
+    r.body["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| s(&e["field"]).to_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn connector_lifecycle_with_etags() {
+    let ws = Ws::new();
+    let r = ws.call("POST", "/v1/connectors", Some(&ws.profile())).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = s(&r.body["id"]).to_owned();
+    assert_eq!(r.headers["location"], format!("/v1/connectors/{id}"));
+    assert_eq!(r.headers["etag"], "\"1\"");
+    assert_eq!(r.body["version"], 1);
+    assert_eq!(r.body["enabled"], true);
+    assert_eq!(r.body["scopes"], json!(["cases:read", "dsr:read"]));
+
+    let path = format!("/v1/connectors/{id}");
+    let got = ws.call("GET", &path, None).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.headers["etag"], "\"1\"");
+    let list = ws.call("GET", "/v1/connectors", None).await;
+    assert!(
+        list.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id.as_str())
+    );
+
+    let change = json!({ "description": "Zaakportaal v2", "rate_limit": null });
+    ws.call("PATCH", &path, Some(&change))
+        .await
+        .assert_problem(428);
+    let r = ws
+        .call_with("PATCH", &path, &[("If-Match", "\"1\"")], Some(&change))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["etag"], "\"2\"");
+    assert_eq!(r.body["description"], "Zaakportaal v2");
+    assert_eq!(r.body["rate_limit"], Value::Null);
+    // The version it was read at is gone: 412, and nothing changed.
+    let stale = json!({ "description": "lost update" });
+    ws.call_with("PATCH", &path, &[("If-Match", "\"1\"")], Some(&stale))
+        .await
+        .assert_problem(412);
+    assert_eq!(
+        ws.call("GET", &path, None).await.body["description"],
+        "Zaakportaal v2"
+    );
+
+    // JWT issuer with a public key; a private or symmetric key is refused by name.
+    let (_, public) = koppel_jwk();
+    let iss = format!("https://{}.partner.example", uuid::Uuid::new_v4().simple());
+    let r = ws
+        .call_with(
+            "PATCH",
+            &path,
+            &[("If-Match", "\"2\"")],
+            Some(&json!({ "jwt": { "issuer": iss, "keys": [public] } })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["jwt"]["issuer"], iss.as_str());
+    let bad = json!({ "jwt": { "issuer": iss, "keys": [
+        { "kty": "oct", "k": "c2VjcmV0", "kid": "s" },
+        { "kty": "EC", "crv": "P-256", "kid": "p", "d": "AAAA", "x": "AAAA", "y": "AAAA" },
+    ] } });
+    let r = ws
+        .call_with("PATCH", &path, &[("If-Match", "\"3\"")], Some(&bad))
+        .await;
+    r.assert_problem(422);
+    assert_eq!(fields(&r), ["jwt.keys[0]", "jwt.keys[1]"]);
+    assert!(r.body.to_string().contains("symmetric"));
+    assert!(r.body.to_string().contains("private"));
+    // Another connector cannot take the issuer.
+    let other = ws.connector().await;
+    let r = ws
+        .call_with(
+            "PATCH",
+            &format!("/v1/connectors/{other}"),
+            &[("If-Match", "\"1\"")],
+            Some(&json!({ "jwt": { "issuer": iss } })),
+        )
+        .await;
+    r.assert_problem(409);
+
+    // Deleting frees the issuer.
+    let r = ws.call("DELETE", &path, None).await;
+    assert_eq!(r.status, 204);
+    ws.call("GET", &path, None).await.assert_problem(404);
+    let r = ws
+        .call_with(
+            "PATCH",
+            &format!("/v1/connectors/{other}"),
+            &[("If-Match", "\"1\"")],
+            Some(&json!({ "jwt": { "issuer": iss } })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// A public JWK (and its unused private PEM) from the admin CLI's key generator.
+fn koppel_jwk() -> (String, Value) {
+    let (pem, jwk) = {
+        use p256::elliptic_curve::rand_core::OsRng;
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let secret = p256::SecretKey::random(&mut OsRng);
+        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let mut jwk: Value = serde_json::from_str(&secret.public_key().to_jwk_string()).unwrap();
+        jwk["kid"] = "k1".into();
+        jwk["alg"] = "ES256".into();
+        (pem, jwk)
+    };
+    (pem, jwk)
+}
+
+#[tokio::test]
+async fn every_bad_field_is_listed_once() {
+    let ws = Ws::new();
+    let r = ws
+        .call(
+            "POST",
+            "/v1/connectors",
+            Some(&json!({
+                "description": " ",
+                "acting_user_id": "usr_nobody",
+                "access_level": "admin",
+                "scopes": ["cases:read", "cases:delete"],
+                "ip_allow_list": ["10.0.0.0/8", "10.0.0.0/33", "example.org"],
+                "rate_limit": 0,
+                "colour": "red",
+            })),
+        )
+        .await;
+    r.assert_problem(422);
+    let mut f = fields(&r);
+    f.sort();
+    assert_eq!(
+        f,
+        [
+            "access_level",
+            "acting_user_id",
+            "colour",
+            "description",
+            "ip_allow_list[1]",
+            "ip_allow_list[2]",
+            "rate_limit",
+            "scopes[1]"
+        ]
+    );
+    let r = ws
+        .call_with(
+            "POST",
+            "/v1/connectors",
+            &[("Content-Type", "text/plain")],
+            Some(&ws.profile()),
+        )
+        .await;
+    r.assert_problem(415);
+    let big = json!({ "description": "x".repeat(1024 * 1024 + 1) });
+    ws.call("POST", "/v1/connectors", Some(&big))
+        .await
+        .assert_problem(413);
+    assert!(
+        ws.call("GET", "/v1/connectors", None).await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_updates_one_wins_the_other_412() {
+    let ws = Ws::new();
+    let id = ws.connector().await;
+    let path = format!("/v1/connectors/{id}");
+    for round in 1..=3u64 {
+        let tag = format!("\"{round}\"");
+        let a = json!({ "description": format!("A{round}") });
+        let b = json!({ "description": format!("B{round}") });
+        let if_match = [("If-Match", tag.as_str())];
+        let (ra, rb) = tokio::join!(
+            ws.call_with("PATCH", &path, &if_match, Some(&a)),
+            ws.call_with("PATCH", &path, &if_match, Some(&b)),
+        );
+        let mut statuses = [ra.status.as_u16(), rb.status.as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, [200, 412], "{} / {}", ra.body, rb.body);
+        let winner = if ra.status == 200 { &ra } else { &rb };
+        let now = ws.call("GET", &path, None).await;
+        assert_eq!(now.body["description"], winner.body["description"]);
+        assert_eq!(now.body["version"], round + 1);
+    }
+}
+
+#[tokio::test]
+async fn disabling_or_deleting_a_connector_kills_its_credentials_at_once() {
+    let ws = Ws::new();
+    let id = ws.connector().await;
+    let path = format!("/v1/connectors/{id}");
+    // No allow-list, so the local gateway's loopback address is let in.
+    let r = ws
+        .call_with(
+            "PATCH",
+            &path,
+            &[("If-Match", "\"1\"")],
+            Some(&json!({ "ip_allow_list": [] })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let key = admin(&[
+        "credential",
+        "issue-key",
+        "--workspace",
+        &ws.id,
+        "--connector",
+        &id,
+    ]);
+    let token = admin(&[
+        "credential",
+        "issue-token",
+        "--workspace",
+        &ws.id,
+        "--connector",
+        &id,
+    ]);
+    let bearer = format!("Bearer {}", s(&token["secret"]));
+    let with_key = [
+        ("API-Interface-Id", id.as_str()),
+        ("API-Key", s(&key["secret"])),
+    ];
+    let with_token = [("Authorization", bearer.as_str())];
+    assert_eq!(me(&with_key).await.status, 200);
+    assert_eq!(me(&with_token).await.status, 200);
+
+    let r = ws.call("POST", &format!("{path}/disable"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["enabled"], false);
+    me(&with_key).await.assert_problem(403);
+    me(&with_token).await.assert_problem(403);
+
+    let r = ws.call("POST", &format!("{path}/enable"), None).await;
+    assert_eq!(r.body["enabled"], true);
+    assert_eq!(me(&with_key).await.status, 200);
+
+    // A connector's own credential cannot manage connectors.
+    let r = send(&base_url(), "GET", "/v1/connectors", &with_key, None).await;
+    r.assert_problem(403);
+
+    assert_eq!(ws.call("DELETE", &path, None).await.status, 204);
+    me(&with_key).await.assert_problem(401);
+    me(&with_token).await.assert_problem(401);
+}
+
+#[tokio::test]
+async fn users_without_manage_connectors_are_refused() {
+    let ws = Ws::new();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let u = admin(&[
+        "user",
+        "add",
+        "--workspace",
+        &ws.id,
+        "--email",
+        &format!("r-{tag}@x.example"),
+        "--name",
+        "R",
+        "--rights",
+        "handle",
+        "--api-access",
+        "true",
+    ]);
+    let pat = admin(&[
+        "credential",
+        "issue-pat",
+        "--workspace",
+        &ws.id,
+        "--user",
+        s(&u["id"]),
+    ]);
+    let auth = format!("Bearer {}", s(&pat["secret"]));
+    let r = send(
+        &base_url(),
+        "GET",
+        "/v1/connectors",
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
+    r.assert_problem(403);
+}
+
+async fn raw_item(ws: &str, con: &str, sub: &str) -> String {
+    let ctx = Ctx::from_env().await.expect("KOPPEL_* settings");
+    let key = Key::subscription(ws, con, sub);
+    let out = ctx
+        .store
+        .client()
+        .get_item()
+        .table_name(ctx.store.table())
+        .key("pk", AttributeValue::S(key.pk))
+        .key("sk", AttributeValue::S(key.sk))
+        .send()
+        .await
+        .expect("get item");
+    format!("{:?}", out.item.expect("the subscription is stored"))
+}
+
+async fn reveal(ws: &str, con: &str, sub: &str) -> koppel_shared::webhook::Revealed {
+    let ctx = Ctx::from_env().await.expect("KOPPEL_* settings");
+    let stored: koppel_shared::webhook::Subscription = ctx
+        .store
+        .get(&Key::subscription(ws, con, sub))
+        .await
+        .unwrap()
+        .unwrap();
+    koppel_shared::webhook::reveal(&ctx.data_key, &stored, time::OffsetDateTime::now_utc())
+        .await
+        .expect("the dispatcher can open what was sealed")
+}
+
+#[tokio::test]
+async fn subscription_secrets_are_shown_once_and_sealed_at_rest() {
+    let ws = Ws::new();
+    let con = ws.connector().await;
+    let base = format!("/v1/connectors/{con}/subscriptions");
+    let r = ws.call("POST", &base, Some(&subscription_body())).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let sub = s(&r.body["id"]).to_owned();
+    let secret = s(&r.body["signing_secret"]).to_owned();
+    assert!(secret.starts_with("whsec_"));
+    assert_eq!(
+        r.body["basic_auth"],
+        json!({ "username": "koppel", "password_set": true })
+    );
+    assert_eq!(
+        r.body["headers"],
+        json!([
+            { "name": "X-Api-Key", "hidden": true, "value_set": true },
+            { "name": "X-Tenant", "hidden": false, "value": "tenant-1" },
+        ])
+    );
+    let path = format!("{base}/{sub}");
+    assert_eq!(r.headers["location"], path.as_str());
+
+    let hidden = ["pw-UNSEEN-7f3a", "hdr-UNSEEN-91c2"];
+    let create_text = r.body.to_string();
+    assert!(hidden.iter().all(|h| !create_text.contains(h)));
+    for reply in [
+        ws.call("GET", &path, None).await,
+        ws.call("GET", &base, None).await,
+    ] {
+        assert_eq!(reply.status, 200);
+        let text = reply.body.to_string();
+        assert!(
+            !text.contains(&secret),
+            "signing secret shown again: {text}"
+        );
+        assert!(hidden.iter().all(|h| !text.contains(h)), "{text}");
+    }
+
+    // At rest: none of the secrets in the clear; the dispatcher gets them back.
+    let raw = raw_item(&ws.id, &con, &sub).await;
+    assert!(!raw.contains(&secret[6..]), "{raw}");
+    assert!(hidden.iter().all(|h| !raw.contains(h)), "{raw}");
+    assert!(raw.contains("kdk1."));
+    let open = reveal(&ws.id, &con, &sub).await;
+    assert_eq!(open.basic, Some(("koppel".into(), "pw-UNSEEN-7f3a".into())));
+    assert_eq!(
+        open.headers,
+        [
+            ("X-Api-Key".to_owned(), "hdr-UNSEEN-91c2".to_owned()),
+            ("X-Tenant".to_owned(), "tenant-1".to_owned()),
+        ]
+    );
+    assert_eq!(open.signing_secrets, std::slice::from_ref(&secret));
+
+    // An update that leaves the hidden values out keeps them.
+    let change = json!({
+        "basic_auth": { "username": "koppel2" },
+        "headers": [ { "name": "X-Api-Key", "hidden": true } ],
+        "enabled": false,
+    });
+    ws.call("PATCH", &path, Some(&change))
+        .await
+        .assert_problem(428);
+    let r = ws
+        .call_with("PATCH", &path, &[("If-Match", "\"1\"")], Some(&change))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["etag"], "\"2\"");
+    assert_eq!(r.body["enabled"], false);
+    let open = reveal(&ws.id, &con, &sub).await;
+    assert_eq!(
+        open.basic,
+        Some(("koppel2".into(), "pw-UNSEEN-7f3a".into()))
+    );
+    assert_eq!(
+        open.headers,
+        [("X-Api-Key".to_owned(), "hdr-UNSEEN-91c2".to_owned())]
+    );
+
+    // Rotation: a new secret, shown once; the previous one keeps signing for 24 h.
+    let r = ws
+        .call("POST", &format!("{path}/rotate-secret"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let next = s(&r.body["signing_secret"]).to_owned();
+    assert!(next.starts_with("whsec_") && next != secret);
+    let keys = r.body["signing_secrets"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0]["expires_at"], Value::Null);
+    assert!(keys[1]["expires_at"].is_string());
+    let open = reveal(&ws.id, &con, &sub).await;
+    assert_eq!(open.signing_secrets, [next.clone(), secret.clone()]);
+    let text = ws.call("GET", &path, None).await.body.to_string();
+    assert!(!text.contains(&next) && !text.contains(&secret));
+
+    // Deleting the connector takes its subscriptions along.
+    assert_eq!(
+        ws.call("DELETE", &format!("/v1/connectors/{con}"), None)
+            .await
+            .status,
+        204
+    );
+    let ctx = Ctx::from_env().await.unwrap();
+    let gone: Option<koppel_shared::webhook::Subscription> = ctx
+        .store
+        .get(&Key::subscription(&ws.id, &con, &sub))
+        .await
+        .unwrap();
+    assert!(gone.is_none());
+}
+
+#[tokio::test]
+async fn subscription_input_is_checked_field_by_field() {
+    let ws = Ws::new();
+    let con = ws.connector().await;
+    let base = format!("/v1/connectors/{con}/subscriptions");
+    let r = ws
+        .call(
+            "POST",
+            &base,
+            Some(&json!({
+                "url": "http://hooks.partner.example/koppel",
+                "ca_certificate_pem": "not a certificate",
+                "event_types": ["case.created", "case.exploded"],
+                "basic_auth": { "username": "a:b", "password": "pw" },
+                "headers": [
+                    { "name": "Host", "value": "evil.example" },
+                    { "name": "Authorization", "value": "Bearer x" },
+                    { "name": "Webhook-Signature", "value": "v1,forged" },
+                    { "name": "X-Secret", "hidden": true },
+                ],
+            })),
+        )
+        .await;
+    r.assert_problem(422);
+    assert_eq!(
+        fields(&r),
+        [
+            "url",
+            "ca_certificate_pem",
+            "event_types[1]",
+            "basic_auth.username",
+            "headers[0].name",
+            "headers[1].name",
+            "headers[2].name",
+            "headers[3].value",
+        ]
+    );
+    // One at a time, the seed's two rules: https only, and a CA that is a certificate.
+    let mut body = subscription_body();
+    body["url"] = "http://hooks.partner.example/".into();
+    let r = ws.call("POST", &base, Some(&body)).await;
+    r.assert_problem(422);
+    assert_eq!(fields(&r), ["url"]);
+    let mut body = subscription_body();
+    body["ca_certificate_pem"] =
+        "-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n".into();
+    let r = ws.call("POST", &base, Some(&body)).await;
+    r.assert_problem(422);
+    assert_eq!(fields(&r), ["ca_certificate_pem"]);
+    // Nothing was stored by the refused requests.
+    assert!(
+        ws.call("GET", &base, None).await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Authorization is fine without Basic credentials.
+    let mut body = subscription_body();
+    body.as_object_mut().unwrap().remove("basic_auth");
+    body["headers"] = json!([{ "name": "Authorization", "value": "Bearer x", "hidden": true }]);
+    let r = ws.call("POST", &base, Some(&body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let types = ws.call("GET", "/v1/webhook-event-types", None).await;
+    assert!(
+        types.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "case.created")
+    );
+}
+
+#[tokio::test]
+async fn another_workspaces_ids_are_404_on_every_route() {
+    let a = Ws::new();
+    let b = Ws::new();
+    let con = a.connector().await;
+    let r = a
+        .call(
+            "POST",
+            &format!("/v1/connectors/{con}/subscriptions"),
+            Some(&subscription_body()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sub = s(&r.body["id"]).to_owned();
+    let c = format!("/v1/connectors/{con}");
+    let su = format!("{c}/subscriptions/{sub}");
+    let patch = json!({ "description": "hijack" });
+    let sub_patch = json!({ "url": "https://evil.example/" });
+    let m1 = [("If-Match", "\"1\"")];
+    let new_sub = subscription_body();
+    let routes: Vec<(&str, String, Option<&Value>)> = vec![
+        ("GET", c.clone(), None),
+        ("PATCH", c.clone(), Some(&patch)),
+        ("POST", format!("{c}/disable"), None),
+        ("POST", format!("{c}/enable"), None),
+        ("GET", format!("{c}/subscriptions"), None),
+        ("POST", format!("{c}/subscriptions"), Some(&new_sub)),
+        ("GET", su.clone(), None),
+        ("PATCH", su.clone(), Some(&sub_patch)),
+        ("POST", format!("{su}/rotate-secret"), None),
+        ("DELETE", su.clone(), None),
+        ("DELETE", c.clone(), None),
+    ];
+    for (method, path, body) in &routes {
+        let r = b.call_with(method, path, &m1, *body).await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.body);
+        r.assert_problem(404);
+    }
+    // A's connector and subscription are untouched.
+    let got = a.call("GET", &c, None).await;
+    assert_eq!(got.body["version"], 1);
+    assert_eq!(got.body["enabled"], true);
+    assert_eq!(a.call("GET", &su, None).await.body["version"], 1);
+    assert!(
+        b.call("GET", "/v1/connectors", None).await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn sealed_values_still_open_after_a_data_key_rotation() {
+    let ws = Ws::new();
+    let con = ws.connector().await;
+    let r = ws
+        .call(
+            "POST",
+            &format!("/v1/connectors/{con}/subscriptions"),
+            Some(&subscription_body()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sub = s(&r.body["id"]).to_owned();
+    let secret = s(&r.body["signing_secret"]).to_owned();
+
+    let ctx = Ctx::from_env().await.expect("KOPPEL_* settings");
+    let before = ctx.data_key.ring().await.unwrap().current.version.clone();
+    let sm = aws_sdk_secretsmanager::Client::new(&Ctx::sdk_config().await);
+    sm.put_secret_value()
+        .secret_id(&ctx.settings.data_key_secret_id)
+        .secret_string(koppel_shared::ids::new_id("datakey"))
+        .send()
+        .await
+        .expect("rotate the data key");
+
+    // A fresh reader holds the new key as current and the old one as previous.
+    let fresh = Ctx::from_env().await.unwrap();
+    let ring = fresh.data_key.ring().await.unwrap();
+    assert_ne!(ring.current.version, before);
+    assert_eq!(
+        ring.previous.as_ref().map(|p| p.version.as_str()),
+        Some(before.as_str())
+    );
+    let open = reveal(&ws.id, &con, &sub).await;
+    assert_eq!(open.basic, Some(("koppel".into(), "pw-UNSEEN-7f3a".into())));
+    assert_eq!(open.signing_secrets, std::slice::from_ref(&secret));
+}
