@@ -14,9 +14,13 @@ fi
 export PATH="$RELEASE_VENV/bin:$PATH"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 
-log "cargo lambda build --release --arm64"
+# Every function crate, and nothing from tools/.
+packages=()
+for dir in functions/*/; do packages+=(-p "$(basename "$dir")"); done
+
+log "cargo lambda build --release --arm64 ${packages[*]}"
 start=$(date +%s)
-cargo lambda build --release --arm64 -p authorize -p tokens
+cargo lambda build --release --arm64 "${packages[@]}"
 log "built in $(( $(date +%s) - start )) s"
 
 for f in target/lambda/*/bootstrap; do
