@@ -191,3 +191,38 @@ pub async fn events_tap_url(sqs: &aws_sdk_sqs::Client) -> String {
         .expect("queue url")
         .to_owned()
 }
+
+/// A new workspace of a test's own (its counts are exact and no rate limit is shared with
+/// other tests): (workspace id, owner user id).
+pub fn new_workspace(name: &str) -> (String, String) {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let w = admin(&[
+        "workspace",
+        "create",
+        "--name",
+        name,
+        "--owner-email",
+        &format!("owner-{tag}@gemeente.example"),
+        "--owner-name",
+        "Eva Eigenaar",
+    ]);
+    (
+        s(&w["workspace_id"]).to_owned(),
+        s(&w["owner"]["id"]).to_owned(),
+    )
+}
+
+/// A personal access token for `user`, allowed 1000 requests a minute: (id, secret).
+pub fn personal_token(workspace: &str, user: &str) -> (String, String) {
+    let pat = admin(&[
+        "credential",
+        "issue-pat",
+        "--workspace",
+        workspace,
+        "--user",
+        user,
+        "--rate-limit",
+        "1000",
+    ]);
+    (s(&pat["id"]).to_owned(), s(&pat["secret"]).to_owned())
+}

@@ -21,34 +21,9 @@ struct Ws {
 
 impl Ws {
     fn new() -> Self {
-        let tag = uuid::Uuid::new_v4().simple().to_string();
-        let w = admin(&[
-            "workspace",
-            "create",
-            "--name",
-            "Connectors test",
-            "--owner-email",
-            &format!("o-{tag}@gemeente.example"),
-            "--owner-name",
-            "Owner",
-        ]);
-        let id = s(&w["workspace_id"]).to_owned();
-        let owner = s(&w["owner"]["id"]).to_owned();
-        let pat = admin(&[
-            "credential",
-            "issue-pat",
-            "--workspace",
-            &id,
-            "--user",
-            &owner,
-            "--rate-limit",
-            "1000",
-        ]);
-        Self {
-            id,
-            owner,
-            pat: s(&pat["secret"]).to_owned(),
-        }
+        let (id, owner) = new_workspace("Connectors test");
+        let (_, pat) = personal_token(&id, &owner);
+        Self { id, owner, pat }
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {

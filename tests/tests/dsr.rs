@@ -45,19 +45,7 @@ fn seed_put_body() -> Value {
 /// A workspace of its own (so totals are exact) with a `handle` connector token that may
 /// make many requests: (workspace id, owner user id, `Authorization` value).
 fn workspace(level: &str) -> (String, String, String) {
-    let n = uuid::Uuid::new_v4().simple().to_string();
-    let ws = admin(&[
-        "workspace",
-        "create",
-        "--name",
-        "dsr e2e",
-        "--owner-email",
-        &format!("owner-{n}@example.org"),
-        "--owner-name",
-        "Eva Eigenaar",
-    ]);
-    let ws_id = s(&ws["workspace_id"]).to_owned();
-    let owner = s(&ws["owner"]["id"]).to_owned();
+    let (ws_id, owner) = new_workspace("dsr e2e");
     let con = admin(&[
         "connector",
         "create",

@@ -35,28 +35,8 @@ fn day(offset_days: i64) -> String {
 impl Osr {
     async fn new() -> Self {
         let tag = uuid::Uuid::new_v4().simple().to_string();
-        let w = admin(&[
-            "workspace",
-            "create",
-            "--name",
-            "OSR test",
-            "--owner-email",
-            &format!("o-{tag}@school.example"),
-            "--owner-name",
-            "Owner",
-        ]);
-        let ws = s(&w["workspace_id"]).to_owned();
-        let owner_id = s(&w["owner"]["id"]).to_owned();
-        let pat = admin(&[
-            "credential",
-            "issue-pat",
-            "--workspace",
-            &ws,
-            "--user",
-            &owner_id,
-            "--rate-limit",
-            "1000",
-        ]);
+        let (ws, owner_id) = new_workspace("OSR test");
+        let (_, pat) = personal_token(&ws, &owner_id);
         let con = admin(&[
             "connector",
             "create",
@@ -99,7 +79,7 @@ impl Osr {
         ]);
         let mut osr = Self {
             ws,
-            owner: bearer(s(&pat["secret"])),
+            owner: bearer(&pat),
             supplier: bearer(s(&tok["secret"])),
             connector,
             mandate: String::new(),

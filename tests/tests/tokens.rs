@@ -17,33 +17,12 @@ struct Ws {
 
 impl Ws {
     fn new() -> Self {
-        let tag = uuid::Uuid::new_v4().simple().to_string();
-        let w = admin(&[
-            "workspace",
-            "create",
-            "--name",
-            "Tokens test",
-            "--owner-email",
-            &format!("eigenaar-{tag}@gemeente.example"),
-            "--owner-name",
-            "Owner",
-        ]);
-        let id = s(&w["workspace_id"]).to_owned();
-        let owner_id = s(&w["owner"]["id"]).to_owned();
-        let pat = admin(&[
-            "credential",
-            "issue-pat",
-            "--workspace",
-            &id,
-            "--user",
-            &owner_id,
-            "--rate-limit",
-            "1000",
-        ]);
+        let (id, owner_id) = new_workspace("Tokens test");
+        let (_, pat) = personal_token(&id, &owner_id);
         Self {
             id,
             owner_id,
-            owner: bearer(s(&pat["secret"])),
+            owner: bearer(&pat),
         }
     }
 
@@ -67,17 +46,8 @@ impl Ws {
             &manage_users.to_string(),
         ]);
         let uid = s(&u["id"]).to_owned();
-        let pat = admin(&[
-            "credential",
-            "issue-pat",
-            "--workspace",
-            &self.id,
-            "--user",
-            &uid,
-            "--rate-limit",
-            "1000",
-        ]);
-        (uid, email, bearer(s(&pat["secret"])))
+        let (_, pat) = personal_token(&self.id, &uid);
+        (uid, email, bearer(&pat))
     }
 
     fn connector(&self, description: &str) -> (String, String) {
