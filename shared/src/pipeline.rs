@@ -18,6 +18,9 @@ use crate::{idempotency, rate_limit};
 /// Larger bodies get 413 (API Gateway itself allows 10 MB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Longer path parameters are answered 404 without touching the store.
+pub const MAX_PATH_PARAM_BYTES: usize = 256;
+
 pub type RouteResult = Result<Response<Body>, ApiError>;
 
 /// The API Gateway request id, or a fresh one when there is none.
@@ -90,6 +93,14 @@ where
                     s.reset_after.max(1) as u64,
                     s.limit,
                 ));
+            }
+            // No id of Koppel's is this long; such a value would overflow a DynamoDB key.
+            if req
+                .path_parameters()
+                .iter()
+                .any(|(_, v)| v.len() > MAX_PATH_PARAM_BYTES)
+            {
+                return Err(ApiError::not_found());
             }
             if crate::body::bytes(&req).len() > MAX_BODY_BYTES {
                 return Err(ApiError::payload_too_large(MAX_BODY_BYTES));

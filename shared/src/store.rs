@@ -374,6 +374,51 @@ impl Store {
         ])
     }
 
+    /// Changes a user's `api_access` and `rights` only, if the user's `owner` flag is still
+    /// `owner` (a whole-item write would undo concurrent changes to other fields).
+    pub async fn update_user_access(
+        &self,
+        ws: &str,
+        user: &str,
+        owner: bool,
+        api_access: Option<bool>,
+        rights: Option<crate::model::Level>,
+    ) -> Result<User, StoreError> {
+        let mut sets = Vec::new();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::user(ws, user).to_item()))
+            .condition_expression("attribute_exists(pk) AND #owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::Bool(owner))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if let Some(a) = api_access {
+            sets.push("api_access = :a");
+            req = req.expression_attribute_values(":a", AttributeValue::Bool(a));
+        }
+        if let Some(r) = rights {
+            sets.push("#rights = :r");
+            req = req
+                .expression_attribute_names("#rights", "rights")
+                .expression_attribute_values(":r", AttributeValue::S(r.as_str().into()));
+        }
+        if sets.is_empty() {
+            return self
+                .user(ws, user)
+                .await?
+                .ok_or_else(|| StoreError::Conflict("no such user".into()));
+        }
+        let out = req
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+        serde_dynamo::from_item(out.attributes.unwrap_or_default())
+            .map_err(|e| StoreError::Shape(e.to_string()))
+    }
+
     pub async fn save_user(&self, user: &User) -> Result<(), StoreError> {
         self.replace(item(&Key::user(&user.workspace_id, &user.user_id), user)?)
             .await

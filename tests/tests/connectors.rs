@@ -677,3 +677,42 @@ async fn sealed_values_still_open_after_a_data_key_rotation() {
     assert_eq!(open.basic, Some(("koppel".into(), "pw-UNSEEN-7f3a".into())));
     assert_eq!(open.signing_secrets, std::slice::from_ref(&secret));
 }
+
+#[tokio::test]
+async fn moving_a_subscription_to_another_host_needs_its_secrets_again() {
+    let ws = Ws::new();
+    let con = ws.connector().await;
+    let base = format!("/v1/connectors/{con}/subscriptions");
+    let r = ws.call("POST", &base, Some(&subscription_body())).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = format!("{base}/{}", s(&r.body["id"]));
+    let etag = r.headers["etag"].to_str().unwrap().to_owned();
+
+    // Same host, other path: the stored secrets stay.
+    let same = json!({ "url": "https://hooks.partner.example/koppel/v2" });
+    let r = ws
+        .call_with("PATCH", &path, &[("If-Match", &etag)], Some(&same))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let etag = r.headers["etag"].to_str().unwrap().to_owned();
+
+    // Another host: the password and the hidden value must come again.
+    let moved = json!({ "url": "https://elsewhere.example/hook" });
+    let r = ws
+        .call_with("PATCH", &path, &[("If-Match", &etag)], Some(&moved))
+        .await;
+    r.assert_problem(422);
+    assert_eq!(fields(&r), ["basic_auth.password", "headers[0].value"]);
+    let resent = json!({
+        "url": "https://elsewhere.example/hook",
+        "basic_auth": { "username": "koppel", "password": "new-pw" },
+        "headers": [
+            { "name": "X-Api-Key", "value": "new-hdr", "hidden": true },
+            { "name": "X-Tenant", "value": "tenant-1" },
+        ],
+    });
+    let r = ws
+        .call_with("PATCH", &path, &[("If-Match", &etag)], Some(&resent))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

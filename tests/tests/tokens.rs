@@ -598,3 +598,167 @@ async fn every_issue_and_revoke_is_audited() {
         .await
         .assert_problem(403);
 }
+
+#[tokio::test]
+async fn parallel_guesses_each_spend_an_attempt() {
+    let ws = Ws::new();
+    let (_, email, _) = ws.user("read", false);
+    let (_, app) = ws.connector("App");
+    assert_eq!(
+        call(&app, "POST", "/v1/otp", Some(&json!({"email": email})))
+            .await
+            .status,
+        202
+    );
+    let code = code_in(&nth_mail(&email, 1).await.1);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let guesses: Vec<_> = (0..20)
+        .map(|_| {
+            let (app, email) = (app.clone(), email.clone());
+            tokio::spawn(async move {
+                call(
+                    &app,
+                    "POST",
+                    "/v1/otp/redeem",
+                    Some(&json!({"email": email, "code": wrong})),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    for g in guesses {
+        assert_eq!(g.await.unwrap(), 422);
+    }
+    // Twenty guesses at once could not get past the limit of five: the right code is dead.
+    call(
+        &app,
+        "POST",
+        "/v1/otp/redeem",
+        Some(&json!({"email": email, "code": code})),
+    )
+    .await
+    .assert_problem(422);
+}
+
+#[tokio::test]
+async fn setting_up_a_connector_stays_within_the_callers_reach() {
+    let ws = Ws::new();
+    let email = format!("c-{}@gemeente.example", uuid::Uuid::new_v4().simple());
+    let u = admin(&[
+        "user",
+        "add",
+        "--workspace",
+        &ws.id,
+        "--email",
+        &email,
+        "--name",
+        "C",
+        "--rights",
+        "read",
+        "--api-access",
+        "true",
+        "--manage-connectors",
+        "true",
+    ]);
+    let uid = s(&u["id"]).to_owned();
+    let (_, pat) = personal_token(&ws.id, &uid);
+    let me_ = bearer(&pat);
+    let body = |acting: &str, level: &str| {
+        json!({"description": "Mijn koppeling", "acting_user_id": acting,
+               "access_level": level, "scopes": ["cases:read"]})
+    };
+    // Acting for the owner needs the owner or manage_users.
+    call(
+        &me_,
+        "POST",
+        "/v1/connectors",
+        Some(&body(&ws.owner_id, "read")),
+    )
+    .await
+    .assert_problem(403);
+    // A `read` user cannot make a `handle` connector.
+    let r = call(&me_, "POST", "/v1/connectors", Some(&body(&uid, "handle"))).await;
+    r.assert_problem(422);
+    assert_eq!(r.body["errors"][0]["field"], "access_level");
+    let ok = call(&me_, "POST", "/v1/connectors", Some(&body(&uid, "read"))).await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+}
+
+#[tokio::test]
+async fn a_narrow_token_cannot_mint_a_broader_connector_key() {
+    let ws = Ws::new();
+    let (con, _) = ws.connector("Zaakportaal");
+    let narrow = call(
+        &ws.owner,
+        "POST",
+        "/v1/tokens",
+        Some(&json!({"name": "n", "scopes": ["dsr:read"]})),
+    )
+    .await;
+    let narrow = bearer(s(&narrow.body["secret"]));
+    let path = format!("/v1/connectors/{con}/credentials");
+    let r = call(
+        &narrow,
+        "POST",
+        &path,
+        Some(&json!({"name": "k", "scopes": ["cases:read"]})),
+    )
+    .await;
+    assert_eq!(r.body["errors"][0]["field"], "scopes[0]");
+    let key = call(
+        &narrow,
+        "POST",
+        &path,
+        Some(&json!({"name": "k", "kind": "api_key"})),
+    )
+    .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    let who = me(&[
+        ("API-Interface-Id", con.as_str()),
+        ("API-Key", s(&key.body["secret"])),
+    ])
+    .await;
+    assert_eq!(who.body["scopes"], json!(["dsr:read"]));
+    // Nor raise its own rate limit.
+    let r = call(
+        &ws.owner,
+        "POST",
+        "/v1/tokens",
+        Some(&json!({"name": "fast", "rate_limit": 5000})),
+    )
+    .await;
+    assert_eq!(r.body["errors"][0]["field"], "rate_limit");
+}
+
+#[tokio::test]
+async fn manage_users_cannot_raise_rights_above_its_own() {
+    let ws = Ws::new();
+    let (m_id, _, m) = ws.user("read", true);
+    let (u_id, _, _) = ws.user("read", false);
+    call(
+        &m,
+        "PATCH",
+        &format!("/v1/users/{m_id}"),
+        Some(&json!({"rights": "handle"})),
+    )
+    .await
+    .assert_problem(403);
+    call(
+        &m,
+        "PATCH",
+        &format!("/v1/users/{u_id}"),
+        Some(&json!({"rights": "handle"})),
+    )
+    .await
+    .assert_problem(403);
+    let r = call(
+        &m,
+        "PATCH",
+        &format!("/v1/users/{u_id}"),
+        Some(&json!({"api_access": false})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["rights"], "read");
+}

@@ -50,12 +50,12 @@ async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
     if resource == "/v1/webhook-event-types" && req.method() == Method::GET {
         return event_types();
     }
-    manager(&p, ctx).await?;
+    let me = manager(&p, ctx).await?;
     match (req.method().clone(), resource.as_str()) {
-        (Method::POST, "/v1/connectors") => create(&p, &req, ctx).await,
+        (Method::POST, "/v1/connectors") => create(&p, &me, &req, ctx).await,
         (Method::GET, "/v1/connectors") => list(&p, ctx).await,
         (Method::GET, "/v1/connectors/{id}") => get(&p, ctx, &id).await,
-        (Method::PATCH, "/v1/connectors/{id}") => update(&p, &req, ctx, &id).await,
+        (Method::PATCH, "/v1/connectors/{id}") => update(&p, &me, &req, ctx, &id).await,
         (Method::DELETE, "/v1/connectors/{id}") => delete(&p, &req, ctx, &id).await,
         (Method::POST, "/v1/connectors/{id}/disable") => {
             set_enabled(&p, &req, ctx, &id, false).await
@@ -169,6 +169,7 @@ const CONNECTOR_FIELDS: [&str; 8] = [
 /// Applies the body's fields to `con` (all required on create), listing every bad field.
 async fn apply(
     ctx: &Ctx,
+    caller: &User,
     body: &Map<String, Value>,
     con: &mut Connector,
     creating: bool,
@@ -180,7 +181,19 @@ async fn apply(
         rules::description(d, &mut e);
         con.description = d.trim().to_owned();
     }
+    // A connector acts for an employee and is capped by their rights; whoever sets it up
+    // may not reach beyond their own: acting for someone else needs the owner or
+    // `manage_users`, and the level never exceeds the caller's own rights.
     if let Some(u) = o.string("acting_user_id", creating, &mut e) {
+        if u.len() > 64 {
+            e.push("acting_user_id", "no such user in this workspace");
+            return e.finish();
+        }
+        if u != caller.user_id && !(caller.owner || caller.manage_users) {
+            return Err(ApiError::forbidden(
+                "Only the owner or a user with `manage_users` may make a connector act for someone else.",
+            ));
+        }
         match ctx.store.user(&con.workspace_id, u).await? {
             Some(_) => con.acting_user_id = u.to_owned(),
             None => e.push("acting_user_id", "no such user in this workspace"),
@@ -190,6 +203,12 @@ async fn apply(
         .string("access_level", creating, &mut e)
         .and_then(|l| rules::access_level(l, &mut e))
     {
+        if l > caller.rights {
+            e.push(
+                "access_level",
+                format!("may not exceed your own rights (`{}`)", caller.rights),
+            );
+        }
         con.access_level = l;
     }
     if let Some(s) = o.strings("scopes", creating, &mut e) {
@@ -251,7 +270,7 @@ async fn issuer_free(ctx: &Ctx, con: &Connector) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+async fn create(p: &Principal, me: &User, req: &Request, ctx: &Ctx) -> RouteResult {
     let body: Map<String, Value> = body::json(req)?;
     let at = rfc3339(now());
     let mut con = Connector {
@@ -269,7 +288,7 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
         created_at: at.clone(),
         updated_at: at,
     };
-    apply(ctx, &body, &mut con, true).await?;
+    apply(ctx, me, &body, &mut con, true).await?;
     issuer_free(ctx, &con).await?;
     match repo::save_connector(ctx, &con, None, None).await {
         Ok(()) => {}
@@ -316,13 +335,13 @@ async fn save_over(
     }
 }
 
-async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+async fn update(p: &Principal, me: &User, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
     let mut con = connector_of(p, ctx, id).await?;
     preconditions::require(req, con.version)?;
     let body: Map<String, Value> = body::json(req)?;
     let expected = con.version;
     let previous_issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
-    apply(ctx, &body, &mut con, false).await?;
+    apply(ctx, me, &body, &mut con, false).await?;
     issuer_free(ctx, &con).await?;
     save_over(ctx, &mut con, expected, previous_issuer.as_deref()).await?;
     versioned(StatusCode::OK, &connector_json(&con), con.version)

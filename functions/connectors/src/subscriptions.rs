@@ -116,6 +116,12 @@ async fn apply(
     let mut e = Fields::new();
     o.unknown_fields(&mut e);
     let mut new = NewValues::default();
+    let host = |u: &str| {
+        url::Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+    };
+    let old_host = host(&s.url);
     if let Some(u) = o.string("url", creating, &mut e) {
         rules::url(u, &mut e);
         s.url = u.to_owned();
@@ -150,6 +156,25 @@ async fn apply(
                 e.push(
                     "headers",
                     "an `Authorization` header conflicts with basic_auth: remove one of them",
+                );
+            }
+        }
+    }
+    // Stored secrets were given for one receiver: a move to another host must not carry
+    // them along unseen, so they are to be sent again with the new URL.
+    if !creating && host(&s.url) != old_host {
+        if s.basic_auth.is_some() && new.basic_password.is_none() {
+            e.push(
+                "basic_auth.password",
+                "must be sent again when the URL's host changes",
+            );
+        }
+        for (i, h) in s.headers.iter().enumerate() {
+            let resent = new.hidden_headers.iter().any(|(j, _)| *j == i);
+            if h.hidden && h.value_sealed.is_some() && !resent {
+                e.push(
+                    format!("headers[{i}].value"),
+                    "must be sent again when the URL's host changes",
                 );
             }
         }

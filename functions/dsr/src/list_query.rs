@@ -13,6 +13,9 @@ use crate::model::{Label, State};
 
 pub const DEFAULT_SIZE: u32 = 20;
 pub const MAX_SIZE: u32 = 500;
+/// Bounds on free-text and list filters: they become DynamoDB filter expressions (4 KB).
+const MAX_TEXT: usize = 200;
+const MAX_TERMS: usize = 20;
 /// `ids[]` becomes one `IN (…)` condition, which DynamoDB caps at 100 values.
 pub const MAX_IDS: usize = 100;
 
@@ -130,6 +133,10 @@ pub fn parse<'a>(
             },
             "q" => {
                 let t = value.trim().to_lowercase();
+                // Bounded: it becomes part of a filter expression, which DynamoDB caps.
+                if t.chars().count() > MAX_TEXT {
+                    errors.push("q", format!("must be at most {MAX_TEXT} characters"));
+                }
                 q.q = (!t.is_empty()).then_some(t);
             }
             "states" => {
@@ -151,8 +158,24 @@ pub fn parse<'a>(
                         Err(e) => errors.push("purposes", e),
                     }
                 }
+                if q.purposes.len() > MAX_TERMS {
+                    errors.push("purposes", format!("at most {MAX_TERMS} purposes"));
+                }
             }
-            "tags" => q.tags.extend(values().map(str::to_lowercase)),
+            "tags" => {
+                for v in values() {
+                    if v.chars().count() > MAX_TEXT {
+                        errors.push(
+                            "tags",
+                            format!("each must be at most {MAX_TEXT} characters"),
+                        );
+                    }
+                    q.tags.insert(v.to_lowercase());
+                }
+                if q.tags.len() > MAX_TERMS {
+                    errors.push("tags", format!("at most {MAX_TERMS} tags"));
+                }
+            }
             "ids" => {
                 for v in values() {
                     match v.parse::<i64>() {

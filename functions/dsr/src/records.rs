@@ -48,9 +48,6 @@ pub struct Stored {
 impl Stored {
     pub fn of(ws: &str, d: &Dsr, version: u64) -> Result<Self, ApiError> {
         let doc = serde_json::to_string(d).map_err(ApiError::internal)?;
-        if doc.len() > MAX_DOC_BYTES {
-            return Err(ApiError::payload_too_large(MAX_DOC_BYTES));
-        }
         let lower = |s: &Option<String>| s.as_deref().unwrap_or_default().to_lowercase();
         let search = [
             &d.title,
@@ -75,7 +72,13 @@ impl Stored {
                     .map(|l| format!("label:{}", l.to_lowercase()));
                 id.into_iter().chain(label)
             })
-            .collect();
+            .collect::<Vec<String>>();
+        // The whole item counts against DynamoDB's 400 KB, and the search copy of the text
+        // fields repeats them: bound what is stored, not only the document.
+        let stored = doc.len() + search.len() + tag_keys.iter().map(String::len).sum::<usize>();
+        if stored > MAX_DOC_BYTES {
+            return Err(ApiError::payload_too_large(MAX_DOC_BYTES));
+        }
         Ok(Self {
             workspace_id: ws.to_owned(),
             dsr_id: d.id,

@@ -16,6 +16,7 @@ use koppel_shared::credential::CredentialKind;
 use koppel_shared::issue::{self, NewCredential};
 use koppel_shared::model::{Credential, Level, Scope, Scopes, User};
 use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, parse_rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal};
 use serde::Deserialize;
@@ -151,6 +152,41 @@ fn check_new(b: &NewTokenBody, within: &Scopes, errors: &mut Fields) -> Checked 
     }
 }
 
+/// A new credential never outlives nor out-paces the credential that creates it: no later
+/// expiry (none given: the caller's), no higher rate limit.
+async fn within_caller(
+    p: &Principal,
+    ctx: &Ctx,
+    expires_at: Option<time::OffsetDateTime>,
+    rate_limit: Option<u32>,
+    errors: &mut Fields,
+) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    let caller_expiry = ctx
+        .store
+        .credential(&p.credential_id)
+        .await?
+        .and_then(|c| c.expires_at)
+        .and_then(|e| parse_rfc3339(&e));
+    if let (Some(new), Some(limit)) = (expires_at, caller_expiry)
+        && new > limit
+    {
+        errors.push(
+            "expires_at",
+            "may not be later than the expiry of the token creating it",
+        );
+    }
+    if rate_limit.is_some_and(|r| r > p.rate_limit) {
+        errors.push(
+            "rate_limit",
+            format!(
+                "may not exceed the creating token's own limit ({} per minute)",
+                p.rate_limit
+            ),
+        );
+    }
+    Ok(expires_at.or(caller_expiry))
+}
+
 // ---- personal tokens and users -------------------------------------------------------------
 
 /// `POST /v1/tokens`: the caller's own new personal token.
@@ -169,6 +205,7 @@ pub async fn create_own(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) ->
         "replaces",
         "is for connector credentials only",
     );
+    let expires_at = within_caller(p, ctx, c.expires_at, b.rate_limit, &mut errors).await?;
     errors.finish()?;
     let (cred, secret) = issue::issue(
         ctx,
@@ -181,7 +218,7 @@ pub async fn create_own(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) ->
             // Never beyond the creating token's own scopes.
             scopes: Some(c.scopes.unwrap_or_else(|| p.scopes.clone())),
             rate_limit: b.rate_limit,
-            expires_at: c.expires_at,
+            expires_at,
             created_by: user.user_id.clone(),
         },
         &actor(p),
@@ -283,7 +320,7 @@ pub async fn update_user(
     let me = calling_user(p, ctx).await?;
     require_flag(me.manage_users, "manage_users")?;
     let patch: UserPatch = body::json(req)?;
-    let mut user = ctx
+    let user = ctx
         .store
         .user(&p.workspace_id, user_id)
         .await?
@@ -291,13 +328,36 @@ pub async fn update_user(
     if user.owner && !me.owner {
         return Err(ApiError::forbidden("Only the owner can change the owner."));
     }
-    if let Some(a) = patch.api_access {
-        user.api_access = a;
-    }
     if let Some(r) = patch.rights {
-        user.rights = r;
+        // `manage_users` is not a way to raise oneself or others above oneself.
+        if user.user_id == me.user_id && !me.owner {
+            return Err(ApiError::forbidden("You cannot change your own rights."));
+        }
+        if r > me.rights {
+            return Err(ApiError::forbidden(format!(
+                "You cannot grant rights above your own (`{}`).",
+                me.rights
+            )));
+        }
     }
-    ctx.store.save_user(&user).await?;
+    let user = ctx
+        .store
+        .update_user_access(
+            &p.workspace_id,
+            user_id,
+            user.owner,
+            patch.api_access,
+            patch.rights,
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "The user changed meanwhile; read it again.",
+            ),
+            other => other.into(),
+        })?;
     pipeline::json(StatusCode::OK, &user_json(&user))
 }
 
@@ -326,7 +386,11 @@ pub async fn issue_for_connector(
     let con = managed_connector(p, ctx, connector_id).await?;
     let b: NewTokenBody = body::json(req)?;
     let mut errors = Fields::new();
-    let c = check_new(&b, &con.scopes, &mut errors);
+    // Within the connector's scopes and the creating token's: a narrow token cannot mint a
+    // broader key through a connector.
+    let grantable: Scopes = con.scopes.intersection(&p.scopes).copied().collect();
+    let c = check_new(&b, &grantable, &mut errors);
+    let expires_at = within_caller(p, ctx, c.expires_at, b.rate_limit, &mut errors).await?;
     let kind = match b.kind.as_deref() {
         None | Some("token") => CredentialKind::ConnectorToken,
         Some("api_key") => CredentialKind::ApiKey,
@@ -358,15 +422,27 @@ pub async fn issue_for_connector(
             name: b.name.trim().to_owned(),
             user_id: None,
             connector_id: Some(con.connector_id.clone()),
-            scopes: c.scopes,
+            // Unnarrowed, it follows the connector's scopes if the caller had them all.
+            scopes: c
+                .scopes
+                .or_else(|| (grantable != con.scopes).then(|| grantable.clone())),
             rate_limit: b.rate_limit,
-            expires_at: c.expires_at,
+            expires_at,
             created_by: p.user_id.clone(),
         },
         &actor(p),
         replaces.as_ref(),
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // The credential to replace was revoked meanwhile: nothing was issued.
+        StoreError::Conflict(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "The credential to replace was revoked meanwhile; nothing was issued.",
+        ),
+        other => other.into(),
+    })?;
     created_with_secret(
         &cred,
         &secret,
@@ -429,7 +505,9 @@ pub async fn audit(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rout
                 }])
             })?,
     };
-    let cursor = q.first("cursor").filter(|c| c.starts_with("AUDIT#"));
+    let cursor = q
+        .first("cursor")
+        .filter(|c| c.starts_with("AUDIT#") && c.len() <= 256);
     let (entries, next) =
         koppel_shared::audit::list(&ctx.store, &p.workspace_id, limit, cursor).await?;
     pipeline::json(

@@ -12,6 +12,7 @@
 //! - The mail is an outbound trigger through the outbox; its event is internal (`mail.send`)
 //!   and carries the code in clear until it is sent — the one place it exists unhashed.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use http::StatusCode;
 use koppel_shared::audit::Actor;
 use koppel_shared::body;
@@ -42,12 +43,6 @@ struct OtpRecord {
     pepper_version: String,
     attempts: u32,
     expires_at: i64,
-}
-
-impl OtpRecord {
-    fn live(&self, now: i64) -> bool {
-        now < self.expires_at && self.attempts < MAX_ATTEMPTS
-    }
 }
 
 fn key(connector: &str, email: &str) -> Key {
@@ -122,51 +117,64 @@ pub async fn request(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Ro
         user_id: String,
     }
     let (email_key, otp_key) = (Key::email(ws, &email), key(connector_id, &email));
-    let (claim, previous, connector, pepper) = tokio::join!(
+    let (claim, connector, pepper) = tokio::join!(
         ctx.store.get::<Claim>(&email_key),
-        ctx.store.get::<OtpRecord>(&otp_key),
         ctx.store.connector(ws, connector_id),
         ctx.pepper.ring()
     );
-    let (claim, previous, connector, pepper) = (claim?, previous?, connector?, pepper?);
+    let (claim, connector, pepper) = (claim?, connector?, pepper?);
     let connector = connector.ok_or_else(|| ApiError::forbidden("Unknown connector."))?;
-    let now = time_util::now().unix_timestamp();
-    // Attempts carry over until the previous code expires, exhausted or not: a new request
-    // must not buy new guesses.
-    let attempts = previous
-        .filter(|r| now < r.expires_at)
-        .map_or(0, |r| r.attempts);
-    let code = generate_code();
-    let record = OtpRecord {
-        connector_id: connector_id.to_owned(),
-        email: email.clone(),
-        user_id: claim.as_ref().map(|c| c.user_id.clone()),
-        code_hash: code_hash(&pepper.current.value, connector_id, &email, &code),
-        pepper_version: pepper.current.version.clone(),
-        attempts,
-        expires_at: now + VALID_SECS,
-    };
-    let (subject, text) = mail(&connector.description, &code);
-    let mail = Mail {
-        to: claim.is_some().then(|| email.clone()),
-        subject,
-        text,
-    };
-    let event = Event::new(
-        koppel_shared::mail::EVENT,
-        ws,
-        serde_json::to_value(&mail).map_err(ApiError::internal)?,
-    );
-    let put = aws_sdk_dynamodb::types::TransactWriteItem::builder()
-        .put(
-            aws_sdk_dynamodb::types::Put::builder()
-                .table_name(ctx.store.table())
-                .set_item(Some(with_ttl(item(&otp_key, &record)?, record.expires_at)))
-                .build()
-                .map_err(ApiError::internal)?,
-        )
-        .build();
-    outbox::commit(ctx, vec![put], &[event]).await?;
+    for _ in 0..5 {
+        let previous = ctx.store.get::<OtpRecord>(&otp_key).await?;
+        let now = time_util::now().unix_timestamp();
+        // Attempts carry over until the previous code expires, exhausted or not: a new
+        // request must not buy new guesses.
+        let attempts = previous
+            .as_ref()
+            .filter(|r| now < r.expires_at)
+            .map_or(0, |r| r.attempts);
+        let code = generate_code();
+        let record = OtpRecord {
+            connector_id: connector_id.to_owned(),
+            email: email.clone(),
+            user_id: claim.as_ref().map(|c| c.user_id.clone()),
+            code_hash: code_hash(&pepper.current.value, connector_id, &email, &code),
+            pepper_version: pepper.current.version.clone(),
+            attempts,
+            expires_at: now + VALID_SECS,
+        };
+        let (subject, text) = mail(&connector.description, &code);
+        let mail = Mail {
+            to: claim.is_some().then(|| email.clone()),
+            subject,
+            text,
+        };
+        let event = Event::new(
+            koppel_shared::mail::EVENT,
+            ws,
+            serde_json::to_value(&mail).map_err(ApiError::internal)?,
+        );
+        // Written only if no guess raised the count since it was read.
+        let put = aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(
+                aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(ctx.store.table())
+                    .set_item(Some(with_ttl(item(&otp_key, &record)?, record.expires_at)))
+                    .condition_expression(
+                        "attribute_not_exists(pk) OR expires_at <= :now OR attempts <= :a",
+                    )
+                    .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                    .expression_attribute_values(":a", AttributeValue::N(attempts.to_string()))
+                    .build()
+                    .map_err(ApiError::internal)?,
+            )
+            .build();
+        match outbox::commit(ctx, vec![put], &[event]).await {
+            Ok(()) => break,
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
     pipeline::json(
         StatusCode::ACCEPTED,
         &json!({
@@ -190,13 +198,28 @@ pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rou
     let email = normalise_email(&b.email)?;
     let k = key(connector_id, &email);
     let now = time_util::now().unix_timestamp();
-    let Some(rec) = ctx
+    // Every guess spends an attempt before the code is compared, in one conditional
+    // update: parallel guesses each cost one, and none is made once the count is used up.
+    let spent = ctx
         .store
-        .get::<OtpRecord>(&k)
-        .await?
-        .filter(|r| r.live(now))
-    else {
-        return Err(invalid_code());
+        .client()
+        .update_item()
+        .table_name(ctx.store.table())
+        .set_key(Some(k.to_item()))
+        .update_expression("SET attempts = attempts + :one")
+        .condition_expression("attribute_exists(pk) AND attempts < :max AND expires_at > :now")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .expression_attribute_values(":max", AttributeValue::N(MAX_ATTEMPTS.to_string()))
+        .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk(e.into_service_error()));
+    let rec: OtpRecord = match spent {
+        Ok(out) => serde_dynamo::from_item(out.attributes.unwrap_or_default())
+            .map_err(ApiError::internal)?,
+        Err(StoreError::Conflict(_)) => return Err(invalid_code()),
+        Err(e) => return Err(e.into()),
     };
     let matches = match ctx.pepper.version(&rec.pepper_version).await? {
         Some(pepper) => credential::verify(
@@ -206,41 +229,18 @@ pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rou
         ),
         None => false,
     };
-    let client = ctx.store.client();
-    let attempts = aws_sdk_dynamodb::types::AttributeValue::N(rec.attempts.to_string());
     let (Some(user_id), true) = (rec.user_id.as_ref(), matches) else {
-        // A wrong code costs an attempt (lost races are fine: someone else counted it).
-        let r = client
-            .update_item()
-            .table_name(ctx.store.table())
-            .set_key(Some(k.to_item()))
-            .update_expression("SET attempts = attempts + :one")
-            .condition_expression("attempts = :a")
-            .expression_attribute_values(
-                ":one",
-                aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
-            )
-            .expression_attribute_values(":a", attempts)
-            .send()
-            .await;
-        if let Err(e) = r.map_err(|e| StoreError::from_sdk(e.into_service_error()))
-            && !matches!(e, StoreError::Conflict(_))
-        {
-            return Err(e.into());
-        }
         return Err(invalid_code());
     };
-    // Single use: only the request that deletes the unchanged record gets the token.
-    let used = client
+    // Single use: only the request that deletes this very code gets the token.
+    let used = ctx
+        .store
+        .client()
         .delete_item()
         .table_name(ctx.store.table())
         .set_key(Some(k.to_item()))
-        .condition_expression("attempts = :a AND code_hash = :h")
-        .expression_attribute_values(":a", attempts)
-        .expression_attribute_values(
-            ":h",
-            aws_sdk_dynamodb::types::AttributeValue::S(rec.code_hash.clone()),
-        )
+        .condition_expression("code_hash = :h")
+        .expression_attribute_values(":h", AttributeValue::S(rec.code_hash.clone()))
         .send()
         .await
         .map_err(|e| StoreError::from_sdk(e.into_service_error()));
@@ -262,7 +262,8 @@ pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rou
             name: format!("OTP {}", user.email),
             user_id: Some(user.user_id.clone()),
             connector_id: Some(connector_id.to_owned()),
-            scopes: None,
+            // No more than the app's own credential may do.
+            scopes: Some(p.scopes.clone()),
             rate_limit: None,
             expires_at: None,
             created_by: user.user_id.clone(),
@@ -306,25 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn liveness_and_mail() {
-        let r = OtpRecord {
-            connector_id: "c".into(),
-            email: "e".into(),
-            user_id: None,
-            code_hash: "h".into(),
-            pepper_version: "v".into(),
-            attempts: MAX_ATTEMPTS - 1,
-            expires_at: 100,
-        };
-        assert!(r.live(99));
-        assert!(!r.live(100));
-        assert!(
-            !OtpRecord {
-                attempts: MAX_ATTEMPTS,
-                ..r
-            }
-            .live(0)
-        );
+    fn the_mail_names_the_connector_and_carries_the_code() {
         let (subject, text) = mail("Zaakportaal", "042042");
         assert!(subject.contains("Zaakportaal"));
         assert!(text.contains("042042"));
