@@ -418,6 +418,15 @@ async fn nth_mail(to: &str, n: usize) -> (String, String) {
     panic!("no mail #{n} to {to}");
 }
 
+/// Asks for a code for `email` and reads it from the `n`th mail: (the code, a wrong one).
+async fn request_code(app: &str, email: &str, n: usize) -> (String, &'static str) {
+    let r = call(app, "POST", "/v1/otp", Some(&json!({ "email": email }))).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let code = code_in(&nth_mail(email, n).await.1);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    (code, wrong)
+}
+
 fn code_in(body: &str) -> String {
     let at = body.find(": ").expect("code after a colon") + 2;
     body[at..at + 6].to_owned()
@@ -512,14 +521,7 @@ async fn five_wrong_codes_kill_the_code_and_a_new_request_does_not_revive_guessi
     let ws = Ws::new();
     let (_, email, _) = ws.user("read", false);
     let (_, app) = ws.connector("App");
-    assert_eq!(
-        call(&app, "POST", "/v1/otp", Some(&json!({"email": email})))
-            .await
-            .status,
-        202
-    );
-    let code = code_in(&nth_mail(&email, 1).await.1);
-    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (code, wrong) = request_code(&app, &email, 1).await;
     for _ in 0..5 {
         call(
             &app,
@@ -604,14 +606,7 @@ async fn parallel_guesses_each_spend_an_attempt() {
     let ws = Ws::new();
     let (_, email, _) = ws.user("read", false);
     let (_, app) = ws.connector("App");
-    assert_eq!(
-        call(&app, "POST", "/v1/otp", Some(&json!({"email": email})))
-            .await
-            .status,
-        202
-    );
-    let code = code_in(&nth_mail(&email, 1).await.1);
-    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (code, wrong) = request_code(&app, &email, 1).await;
     let guesses: Vec<_> = (0..20)
         .map(|_| {
             let (app, email) = (app.clone(), email.clone());
