@@ -296,17 +296,27 @@ impl Store {
         ws: &str,
         prefix: &str,
     ) -> Result<Vec<T>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("WS#{ws}")))
+            .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
+            .consistent_read(true);
+        self.all_pages(query).await
+    }
+
+    /// Every item a query matches, read page by page and deserialised.
+    async fn all_pages<T: DeserializeOwned>(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("WS#{ws}")))
-                .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
-                .consistent_read(true)
+            let page = query
+                .clone()
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -546,34 +556,17 @@ impl Store {
         ws: &str,
         holder: &str,
     ) -> Result<Vec<Credential>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :h")
-                .expression_attribute_values(
-                    ":h",
-                    AttributeValue::S(format!("WS#{ws}#HOLDER#{holder}")),
-                )
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-            for i in page.items() {
-                out.push(
-                    serde_dynamo::from_item(i.clone())
-                        .map_err(|e| StoreError::Shape(e.to_string()))?,
-                );
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :h")
+            .expression_attribute_values(
+                ":h",
+                AttributeValue::S(format!("WS#{ws}#HOLDER#{holder}")),
+            );
+        self.all_pages(query).await
     }
 
     /// Re-hashes a credential with the current pepper after it verified with an older one,

@@ -418,6 +418,17 @@ async fn nth_mail(to: &str, n: usize) -> (String, String) {
     panic!("no mail #{n} to {to}");
 }
 
+/// Redeems `code` for `email` with the app's credential.
+async fn redeem(app: &str, email: &str, code: &str) -> Reply {
+    call(
+        app,
+        "POST",
+        "/v1/otp/redeem",
+        Some(&json!({ "email": email, "code": code })),
+    )
+    .await
+}
+
 /// Asks for a code for `email` and reads it from the `n`th mail: (the code, a wrong one).
 async fn request_code(app: &str, email: &str, n: usize) -> (String, &'static str) {
     let r = call(app, "POST", "/v1/otp", Some(&json!({ "email": email }))).await;
@@ -451,23 +462,11 @@ async fn otp_issues_a_token_bound_to_the_user_and_the_connector() {
     let code = code_in(&body);
 
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let r = call(
-        &app,
-        "POST",
-        "/v1/otp/redeem",
-        Some(&json!({"email": email, "code": wrong})),
-    )
-    .await;
+    let r = redeem(&app, &email, wrong).await;
     r.assert_problem(422);
     assert_eq!(r.body["errors"][0]["field"], "code");
 
-    let ok = call(
-        &app,
-        "POST",
-        "/v1/otp/redeem",
-        Some(&json!({"email": email, "code": code})),
-    )
-    .await;
+    let ok = redeem(&app, &email, &code).await;
     assert_eq!(ok.status, 201, "{}", ok.body);
     assert_eq!(ok.headers["cache-control"], "no-store");
     let token = bearer(s(&ok.body["secret"]));
@@ -480,14 +479,7 @@ async fn otp_issues_a_token_bound_to_the_user_and_the_connector() {
     );
 
     // Single use.
-    call(
-        &app,
-        "POST",
-        "/v1/otp/redeem",
-        Some(&json!({"email": email, "code": code})),
-    )
-    .await
-    .assert_problem(422);
+    redeem(&app, &email, &code).await.assert_problem(422);
 
     // An unknown address gets the same answer, and no mail.
     let nobody = format!("niemand-{}@gemeente.example", uuid::Uuid::new_v4().simple());
@@ -495,14 +487,7 @@ async fn otp_issues_a_token_bound_to_the_user_and_the_connector() {
     assert_eq!((r.status, &r.body), (req.status, &req.body));
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(mails_to(&nobody).await.is_empty());
-    call(
-        &app,
-        "POST",
-        "/v1/otp/redeem",
-        Some(&json!({"email": nobody, "code": "123456"})),
-    )
-    .await
-    .assert_problem(422);
+    redeem(&app, &nobody, "123456").await.assert_problem(422);
     call(
         &app,
         "POST",
@@ -523,23 +508,9 @@ async fn five_wrong_codes_kill_the_code_and_a_new_request_does_not_revive_guessi
     let (_, app) = ws.connector("App");
     let (code, wrong) = request_code(&app, &email, 1).await;
     for _ in 0..5 {
-        call(
-            &app,
-            "POST",
-            "/v1/otp/redeem",
-            Some(&json!({"email": email, "code": wrong})),
-        )
-        .await
-        .assert_problem(422);
+        redeem(&app, &email, wrong).await.assert_problem(422);
     }
-    call(
-        &app,
-        "POST",
-        "/v1/otp/redeem",
-        Some(&json!({"email": email, "code": code})),
-    )
-    .await
-    .assert_problem(422);
+    redeem(&app, &email, &code).await.assert_problem(422);
     assert_eq!(
         call(&app, "POST", "/v1/otp", Some(&json!({"email": email})))
             .await
@@ -547,14 +518,7 @@ async fn five_wrong_codes_kill_the_code_and_a_new_request_does_not_revive_guessi
         202
     );
     let fresh = code_in(&nth_mail(&email, 2).await.1);
-    call(
-        &app,
-        "POST",
-        "/v1/otp/redeem",
-        Some(&json!({"email": email, "code": fresh})),
-    )
-    .await
-    .assert_problem(422);
+    redeem(&app, &email, &fresh).await.assert_problem(422);
 }
 
 #[tokio::test]
@@ -610,30 +574,14 @@ async fn parallel_guesses_each_spend_an_attempt() {
     let guesses: Vec<_> = (0..20)
         .map(|_| {
             let (app, email) = (app.clone(), email.clone());
-            tokio::spawn(async move {
-                call(
-                    &app,
-                    "POST",
-                    "/v1/otp/redeem",
-                    Some(&json!({"email": email, "code": wrong})),
-                )
-                .await
-                .status
-            })
+            tokio::spawn(async move { redeem(&app, &email, wrong).await.status })
         })
         .collect();
     for g in guesses {
         assert_eq!(g.await.unwrap(), 422);
     }
     // Twenty guesses at once could not get past the limit of five: the right code is dead.
-    call(
-        &app,
-        "POST",
-        "/v1/otp/redeem",
-        Some(&json!({"email": email, "code": code})),
-    )
-    .await
-    .assert_problem(422);
+    redeem(&app, &email, &code).await.assert_problem(422);
 }
 
 #[tokio::test]

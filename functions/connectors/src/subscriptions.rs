@@ -335,20 +335,8 @@ pub async fn create(p: &Principal, req: &Request, ctx: &Ctx, con: &str) -> Route
         updated_at: at.clone(),
     };
     apply(ctx, &body, &mut s, true).await?;
-    let secret = new_signing_secret();
-    let id = new_id("key");
-    let sealed = crypto::seal(
-        &ctx.data_key,
-        &s.aad(&Subscription::secret_field(&id)),
-        &secret,
-    )
-    .await?;
-    s.signing_secrets.push(SigningSecret {
-        id,
-        sealed,
-        created_at: at,
-        expires_at: None,
-    });
+    let (secret, sealed) = mint_signing_secret(ctx, &s, at).await?;
+    s.signing_secrets.push(sealed);
     match repo::save_subscription(ctx, &s, None).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Err(ApiError::not_found()),
@@ -357,6 +345,31 @@ pub async fn create(p: &Principal, req: &Request, ctx: &Ctx, con: &str) -> Route
     let mut out = subscription_json(&s);
     out["signing_secret"] = secret.into();
     Ok(with_secret(created(&location(&s), &out, s.version)?))
+}
+
+/// A new signing secret for `s`: the plaintext (shown once) and its sealed record.
+async fn mint_signing_secret(
+    ctx: &Ctx,
+    s: &Subscription,
+    created_at: String,
+) -> Result<(String, SigningSecret), ApiError> {
+    let secret = new_signing_secret();
+    let id = new_id("key");
+    let sealed = crypto::seal(
+        &ctx.data_key,
+        &s.aad(&Subscription::secret_field(&id)),
+        &secret,
+    )
+    .await?;
+    Ok((
+        secret,
+        SigningSecret {
+            id,
+            sealed,
+            created_at,
+            expires_at: None,
+        },
+    ))
 }
 
 pub async fn list(p: &Principal, ctx: &Ctx, con: &str) -> RouteResult {
@@ -436,22 +449,8 @@ pub async fn rotate_secret(
         })
         .collect();
     kept.truncate(MAX_SIGNING_SECRETS - 1);
-    let secret = new_signing_secret();
-    let id = new_id("key");
-    let sealed = crypto::seal(
-        &ctx.data_key,
-        &s.aad(&Subscription::secret_field(&id)),
-        &secret,
-    )
-    .await?;
-    s.signing_secrets = std::iter::once(SigningSecret {
-        id,
-        sealed,
-        created_at: rfc3339(t),
-        expires_at: None,
-    })
-    .chain(kept)
-    .collect();
+    let (secret, sealed) = mint_signing_secret(ctx, &s, rfc3339(t)).await?;
+    s.signing_secrets = std::iter::once(sealed).chain(kept).collect();
     let expected = s.version;
     save_over(ctx, &mut s, expected).await?;
     let mut out = subscription_json(&s);

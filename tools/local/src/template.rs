@@ -136,27 +136,31 @@ impl Template {
         out
     }
 
+    /// The `Properties` of every event of type `ty` of every function, with the function's
+    /// logical id, in template order.
+    fn events<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+        self.of_type("AWS::Serverless::Function")
+            .flat_map(move |(id, f)| {
+                f["Properties"]["Events"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, e)| e)
+                    .filter(move |e| e["Type"] == ty)
+                    .map(move |e| (id, &e["Properties"]))
+            })
+    }
+
     /// Every `Api` event of every function, in template order.
     pub fn routes(&self) -> Vec<Route> {
         let mut out = Vec::new();
-        for (id, f) in self.of_type("AWS::Serverless::Function") {
-            for ev in f["Properties"]["Events"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(_, e)| e)
-            {
-                if ev["Type"] != "Api" {
-                    continue;
-                }
-                let p = &ev["Properties"];
-                out.push(Route {
-                    function: id.to_owned(),
-                    path: p["Path"].as_str().unwrap_or("/").to_owned(),
-                    method: p["Method"].as_str().unwrap_or("any").to_uppercase(),
-                    authorized: p["Auth"]["Authorizer"] != "NONE",
-                });
-            }
+        for (id, p) in self.events("Api") {
+            out.push(Route {
+                function: id.to_owned(),
+                path: p["Path"].as_str().unwrap_or("/").to_owned(),
+                method: p["Method"].as_str().unwrap_or("any").to_uppercase(),
+                authorized: p["Auth"]["Authorizer"] != "NONE",
+            });
         }
         out
     }
@@ -164,35 +168,24 @@ impl Template {
     /// Every `SQS` event source of every function.
     pub fn queue_consumers(&self) -> Result<Vec<QueueConsumer>, String> {
         let mut out = Vec::new();
-        for (id, f) in self.of_type("AWS::Serverless::Function") {
-            for ev in f["Properties"]["Events"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(_, e)| e)
-            {
-                if ev["Type"] != "SQS" {
-                    continue;
+        for (id, p) in self.events("SQS") {
+            let queue = match &p["Queue"]["Fn::GetAtt"] {
+                Value::Array(a) if a.len() == 2 && a[1] == "Arn" => scalar(&a[0]),
+                _ => {
+                    return Err(format!(
+                        "{id}: an SQS event's Queue must be !GetAtt <Queue>.Arn"
+                    ));
                 }
-                let p = &ev["Properties"];
-                let queue = match &p["Queue"]["Fn::GetAtt"] {
-                    Value::Array(a) if a.len() == 2 && a[1] == "Arn" => scalar(&a[0]),
-                    _ => {
-                        return Err(format!(
-                            "{id}: an SQS event's Queue must be !GetAtt <Queue>.Arn"
-                        ));
-                    }
-                };
-                let report = p["FunctionResponseTypes"]
-                    .as_array()
-                    .is_some_and(|t| t.iter().any(|v| v == "ReportBatchItemFailures"));
-                out.push(QueueConsumer {
-                    function: id.to_owned(),
-                    queue,
-                    batch_size: p["BatchSize"].as_u64().unwrap_or(10).min(10) as i32,
-                    report_batch_item_failures: report,
-                });
-            }
+            };
+            let report = p["FunctionResponseTypes"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|v| v == "ReportBatchItemFailures"));
+            out.push(QueueConsumer {
+                function: id.to_owned(),
+                queue,
+                batch_size: p["BatchSize"].as_u64().unwrap_or(10).min(10) as i32,
+                report_batch_item_failures: report,
+            });
         }
         Ok(out)
     }
