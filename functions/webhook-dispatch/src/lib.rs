@@ -11,29 +11,30 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use koppel_shared::mail::{self, Mail};
 use koppel_shared::outbox::Event;
+use koppel_shared::{Ctx, Settings};
 use tracing::Instrument;
 
 pub struct Dispatch {
+    /// The table, queues and secrets every Koppel function shares.
+    pub ctx: Ctx,
     pub ses: aws_sdk_sesv2::Client,
     /// The verified sender (`KOPPEL_MAIL_FROM`).
     pub mail_from: String,
 }
 
 impl Dispatch {
-    pub fn new(sdk: &SdkConfig, mail_from: impl Into<String>) -> Self {
-        Self {
-            ses: aws_sdk_sesv2::Client::new(sdk),
-            mail_from: mail_from.into(),
-        }
-    }
-
     pub fn from_vars(
         sdk: &SdkConfig,
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
         let from =
             var("KOPPEL_MAIL_FROM").ok_or("environment variable KOPPEL_MAIL_FROM is not set")?;
-        Ok(Self::new(sdk, from))
+        let settings = Settings::from_vars(&var)?;
+        Ok(Self {
+            ctx: Ctx::new(sdk, settings),
+            ses: aws_sdk_sesv2::Client::new(sdk),
+            mail_from: from,
+        })
     }
 }
 
@@ -115,7 +116,14 @@ mod tests {
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
-        let d = Dispatch::new(&sdk, "no-reply@example.org");
+        let d = Dispatch::from_vars(&sdk, |k| {
+            Some(match k {
+                "KOPPEL_MAIL_FROM" => "no-reply@example.org".into(),
+                "KOPPEL_DEFAULT_RATE_LIMIT" | "KOPPEL_JWT_MAX_LIFETIME_SECS" => return None,
+                _ => format!("test-{k}"),
+            })
+        })
+        .unwrap();
         let ok =
             serde_json::to_string(&Event::new("endpoint.created", "ws", serde_json::json!({})))
                 .unwrap();
