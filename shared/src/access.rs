@@ -172,6 +172,7 @@ mod tests {
             enabled: true,
             version: 1,
             jwt: None,
+            saved_search_id: None,
             created_at: "2026-01-01T00:00:00Z".into(),
             updated_at: "2026-01-01T00:00:00Z".into(),
         }

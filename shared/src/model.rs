@@ -172,6 +172,10 @@ pub struct Connector {
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtConfig>,
+    /// The saved search that decides which cases and columns the connector sees; without
+    /// one it sees no cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_search_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }

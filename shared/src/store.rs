@@ -19,6 +19,10 @@
 //! | outbox event | `OUTBOX#<event>` | `OUTBOX` | `OUTBOX` / `<created_at>#<event>` | | sweep re-sends leftovers (query gsi1) |
 //! | data-subject request | `WS#<ws>` | `DSR#<id, 10 digits>` | | | get by id (`dsr`); gsi2 and gsi3 below |
 //! | DSR id counter | `WS#<ws>` | `DSR_COUNTER` | | | next id: one atomic `ADD last_id :1` |
+//! | saved search | `WS#<ws>` | `SEARCH#<id>` | | | cases function (get; list: query `SEARCH#` prefix); connectors (reference check) |
+//! | case | `WS#<ws>#CASES` | `CASE#<id, 10 digits>` | | | get by id; list and CSV export: query the partition in id order, forwards or backwards, from a cursor |
+//! | case history entry | `WS#<ws>#CASE#<id, 10 digits>` | `V#<version, 10 digits>` | | | a case's history, in version order |
+//! | case id counter | `WS#<ws>` | `CASE_COUNTER` | | | next id(s): one atomic `ADD last_id :n` |
 //!
 //! Data-subject requests are also in two more indexes, partitioned by workspace, archived
 //! flag and state, so that the list's common filters and sorts are index queries (see
@@ -42,6 +46,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::cases::SavedSearch;
 use crate::model::{Connector, Credential, User, Workspace};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -134,6 +139,29 @@ impl Key {
     /// The counter that hands out a workspace's data-subject request ids.
     pub fn dsr_counter(ws: &str) -> Self {
         Self::new(format!("WS#{ws}"), "DSR_COUNTER")
+    }
+
+    pub fn saved_search(ws: &str, id: &str) -> Self {
+        Self::new(format!("WS#{ws}"), format!("SEARCH#{id}"))
+    }
+    /// The partition of a workspace's cases, in id order.
+    pub fn cases_partition(ws: &str) -> String {
+        format!("WS#{ws}#CASES")
+    }
+    pub fn case(ws: &str, id: u64) -> Self {
+        Self::new(Self::cases_partition(ws), format!("CASE#{id:010}"))
+    }
+    pub fn case_history_partition(ws: &str, id: u64) -> String {
+        format!("WS#{ws}#CASE#{id:010}")
+    }
+    pub fn case_history(ws: &str, id: u64, version: u64) -> Self {
+        Self::new(
+            Self::case_history_partition(ws, id),
+            format!("V#{version:010}"),
+        )
+    }
+    pub fn case_counter(ws: &str) -> Self {
+        Self::new(format!("WS#{ws}"), "CASE_COUNTER")
     }
 
     pub fn to_item(&self) -> Item {
@@ -332,6 +360,37 @@ impl Store {
                 _ => return Ok(out),
             }
         }
+    }
+
+    pub async fn saved_search(
+        &self,
+        ws: &str,
+        id: &str,
+    ) -> Result<Option<SavedSearch>, StoreError> {
+        self.get(&Key::saved_search(ws, id)).await
+    }
+
+    /// Reserves `n` consecutive case ids of a workspace with one atomic counter update and
+    /// returns the first. Ids taken by a create that then fails are not reused.
+    pub async fn next_case_ids(&self, ws: &str, n: u64) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::case_counter(ws).to_item()))
+            .update_expression("ADD last_id :n")
+            .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+        let last: u64 = out
+            .attributes()
+            .and_then(|a| a.get("last_id"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| StoreError::Shape("counter update returned no last_id".into()))?;
+        Ok(last + 1 - n)
     }
 
     pub async fn users(&self, ws: &str) -> Result<Vec<User>, StoreError> {

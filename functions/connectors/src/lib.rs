@@ -14,7 +14,7 @@
 //! (401) makes all its credentials fail on their next request.
 
 pub mod input;
-pub mod preconditions;
+pub use koppel_shared::preconditions;
 mod repo;
 pub mod subscription_rules;
 mod subscriptions;
@@ -149,13 +149,14 @@ pub fn connector_json(c: &Connector) -> Value {
         "rate_limit": c.rate_limit,
         "enabled": c.enabled,
         "jwt": c.jwt.as_ref().map(|j| json!({ "issuer": j.issuer, "keys": j.keys })),
+        "saved_search_id": c.saved_search_id,
         "version": c.version,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     })
 }
 
-const CONNECTOR_FIELDS: [&str; 8] = [
+const CONNECTOR_FIELDS: [&str; 9] = [
     "description",
     "acting_user_id",
     "access_level",
@@ -164,6 +165,7 @@ const CONNECTOR_FIELDS: [&str; 8] = [
     "rate_limit",
     "enabled",
     "jwt",
+    "saved_search_id",
 ];
 
 /// Applies the body's fields to `con` (all required on create), listing every bad field.
@@ -229,6 +231,21 @@ async fn apply(
     if let Some(jwt) = o.nullable_object("jwt", &mut e) {
         con.jwt = jwt.and_then(|j| jwt_config(j, &mut e));
     }
+    if let Some(id) = o.nullable_string("saved_search_id", &mut e) {
+        match id {
+            Some(id)
+                if id.len() > 64
+                    || ctx
+                        .store
+                        .saved_search(&con.workspace_id, id)
+                        .await?
+                        .is_none() =>
+            {
+                e.push("saved_search_id", "no such saved search in this workspace")
+            }
+            _ => con.saved_search_id = id.map(str::to_owned),
+        }
+    }
     e.finish()
 }
 
@@ -285,6 +302,7 @@ async fn create(p: &Principal, me: &User, req: &Request, ctx: &Ctx) -> RouteResu
         enabled: true,
         version: 1,
         jwt: None,
+        saved_search_id: None,
         created_at: at.clone(),
         updated_at: at,
     };

@@ -235,6 +235,7 @@ pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res {
         enabled: true,
         version: 1,
         jwt: None,
+        saved_search_id: None,
         created_at: at.clone(),
         updated_at: at,
     };

@@ -2,8 +2,8 @@
 //! the version it was made from in `If-Match`. Missing where required → 428; another
 //! version → 412.
 
+use crate::ApiError;
 use http::{HeaderValue, StatusCode, header};
-use koppel_shared::ApiError;
 use lambda_http::{Body, Request, Response};
 
 pub fn etag(version: u64) -> String {

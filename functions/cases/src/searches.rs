@@ -1,0 +1,200 @@
+//! Saved searches (zoekopdrachten), managed by the workspace's users who hold
+//! `manage_connectors`, with a personal token. A connector points to one.
+
+use http::{HeaderValue, Method, StatusCode, header};
+use koppel_shared::body::{self, Fields};
+use koppel_shared::cases::{Filters, SavedSearch, validate_columns};
+use koppel_shared::ids::new_id;
+use koppel_shared::model::Connector;
+use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::preconditions;
+use koppel_shared::store::{Key, StoreError};
+use koppel_shared::time_util::{now, rfc3339};
+use koppel_shared::{ApiError, Ctx, Principal};
+use lambda_http::Request;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::repo;
+
+/// A create or update body. On update an absent field stays as it is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    name: Option<String>,
+    filters: Option<Filters>,
+    columns: Option<Vec<String>>,
+}
+
+fn to_json(s: &SavedSearch) -> Value {
+    json!({
+        "id": s.saved_search_id,
+        "name": s.name,
+        "filters": s.filters,
+        "columns": s.columns,
+        "version": s.version,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+    })
+}
+
+fn apply(input: Input, s: &mut SavedSearch, creating: bool) -> Result<(), ApiError> {
+    let mut e = Fields::new();
+    match input.name {
+        Some(n) if n.trim().is_empty() || n.chars().count() > 200 => {
+            e.push("name", "must be 1 to 200 characters")
+        }
+        Some(n) => s.name = n.trim().to_owned(),
+        None if creating => e.push("name", "is required"),
+        None => {}
+    }
+    if let Some(f) = input.filters {
+        f.validate(&mut e);
+        s.filters = f;
+    }
+    if let Some(c) = input.columns {
+        validate_columns(&c, &mut e);
+        s.columns = c;
+    }
+    e.finish()
+}
+
+async fn manager(p: &Principal, ctx: &Ctx) -> Result<(), ApiError> {
+    if p.connector_id.is_some() {
+        return Err(ApiError::forbidden(
+            "Saved searches are managed by the organisation's users with a personal access token.",
+        ));
+    }
+    ctx.store
+        .user(&p.workspace_id, &p.user_id)
+        .await?
+        .filter(|u| u.manage_connectors)
+        .map(|_| ())
+        .ok_or_else(|| ApiError::forbidden("This needs the `manage_connectors` permission."))
+}
+
+async fn find(p: &Principal, ctx: &Ctx, id: &str) -> Result<SavedSearch, ApiError> {
+    ctx.store
+        .saved_search(&p.workspace_id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Writes `s`, which was read at `expected` (or is new).
+async fn save(ctx: &Ctx, s: &SavedSearch, expected: Option<u64>) -> Result<(), ApiError> {
+    let mut put = ctx
+        .store
+        .client()
+        .put_item()
+        .table_name(ctx.store.table())
+        .set_item(Some(repo::search_item(s)?));
+    put = match expected {
+        None => put.condition_expression("attribute_not_exists(pk)"),
+        Some(v) => put
+            .condition_expression("version = :v")
+            .expression_attribute_values(
+                ":v",
+                aws_sdk_dynamodb::types::AttributeValue::N(v.to_string()),
+            ),
+    };
+    match put.send().await {
+        Ok(_) => Ok(()),
+        Err(e) => match StoreError::from_sdk(e.into_service_error()) {
+            StoreError::Conflict(_) => Err(preconditions::lost_race()),
+            other => Err(other.into()),
+        },
+    }
+}
+
+pub async fn route(
+    p: &Principal,
+    req: &Request,
+    ctx: &Ctx,
+    method: &Method,
+    resource: &str,
+    id: &str,
+) -> RouteResult {
+    manager(p, ctx).await?;
+    match (method.clone(), resource) {
+        (Method::GET, "/v1/saved-searches") => {
+            let items: Vec<Value> = repo::saved_searches(&ctx.store, &p.workspace_id)
+                .await?
+                .iter()
+                .map(to_json)
+                .collect();
+            pipeline::json(StatusCode::OK, &json!({ "items": items }))
+        }
+        (Method::POST, "/v1/saved-searches") => {
+            let input: Input = body::json(req)?;
+            let at = rfc3339(now());
+            let mut s = SavedSearch {
+                workspace_id: p.workspace_id.clone(),
+                saved_search_id: new_id("srch"),
+                name: String::new(),
+                filters: Filters::default(),
+                columns: Vec::new(),
+                version: 1,
+                created_at: at.clone(),
+                updated_at: at,
+            };
+            apply(input, &mut s, true)?;
+            save(ctx, &s, None).await?;
+            let mut r = crate::versioned(StatusCode::CREATED, &to_json(&s), s.version)?;
+            let location = format!("/v1/saved-searches/{}", s.saved_search_id);
+            r.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_str(&location).map_err(ApiError::internal)?,
+            );
+            Ok(r)
+        }
+        (Method::GET, "/v1/saved-searches/{id}") => {
+            let s = find(p, ctx, id).await?;
+            crate::versioned(StatusCode::OK, &to_json(&s), s.version)
+        }
+        (Method::PATCH, "/v1/saved-searches/{id}") => {
+            let mut s = find(p, ctx, id).await?;
+            preconditions::require(req, s.version)?;
+            let input: Input = body::json(req)?;
+            apply(input, &mut s, false)?;
+            let expected = s.version;
+            s.version += 1;
+            s.updated_at = rfc3339(now());
+            save(ctx, &s, Some(expected)).await?;
+            crate::versioned(StatusCode::OK, &to_json(&s), s.version)
+        }
+        (Method::DELETE, "/v1/saved-searches/{id}") => {
+            let s = find(p, ctx, id).await?;
+            preconditions::optional(req, s.version)?;
+            let users: Vec<Connector> = ctx
+                .store
+                .query_prefix(&p.workspace_id, "CONNECTOR#")
+                .await?;
+            if let Some(c) = users
+                .iter()
+                .find(|c| c.saved_search_id.as_deref() == Some(id))
+            {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!(
+                        "Connector {} uses this saved search; point it elsewhere first.",
+                        c.connector_id
+                    ),
+                ));
+            }
+            ctx.store
+                .client()
+                .delete_item()
+                .table_name(ctx.store.table())
+                .set_key(Some(Key::saved_search(&p.workspace_id, id).to_item()))
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+            Ok(lambda_http::Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(lambda_http::Body::Empty)
+                .map_err(ApiError::internal)?)
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}

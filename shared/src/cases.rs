@@ -1,0 +1,765 @@
+//! Cases (zaken) and the saved searches (zoekopdrachten) through which connectors see them.
+//!
+//! A connector sees a case only if its saved search's filters match it, and then only the
+//! base metadata (seed 000: id, type, status, dates) plus the search's columns. The same
+//! [`View`] decides this for the API, the CSV export, history and webhooks, so a hidden
+//! case or field cannot leak through one of them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::body::Fields;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Open,
+    InProgress,
+    Suspended,
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Open,
+        Status::InProgress,
+        Status::Suspended,
+        Status::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::InProgress => "in_progress",
+            Status::Suspended => "suspended",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// Ordered: a search with `max_confidentiality: internal` sees public and internal cases.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidentiality {
+    Public,
+    #[default]
+    Internal,
+    Confidential,
+}
+
+/// The person or organisation that asked for the case: personal data, so each part is a
+/// column of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requester {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Burgerservicenummer (9 digits, eleven-test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bsn: Option<String>,
+    /// KvK number (8 digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kvk: Option<String>,
+}
+
+/// A case as stored and as the workspace's own users see it. (Unknown fields in a request
+/// are refused before it is read as a `Case`: stored items carry their keys too.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    /// The workspace's running number.
+    pub id: u64,
+    pub uuid: String,
+    pub case_type: String,
+    pub subject: String,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<Requester>,
+    /// A workspace user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    /// `YYYY-MM-DD`, Europe/Amsterdam.
+    pub registration_date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_date: Option<String>,
+    /// Set by Koppel when the status becomes `closed`, cleared when it is reopened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closing_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default)]
+    pub confidentiality: Confidentiality,
+    /// Typed custom attributes: text, number, bool, or a date as `YYYY-MM-DD` text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, Value>,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Always visible (seed 000's base metadata: id, type, status, dates), in CSV order.
+pub const BASE_FIELDS: [&str; 9] = [
+    "id",
+    "uuid",
+    "case_type",
+    "status",
+    "registration_date",
+    "target_date",
+    "closing_date",
+    "created_at",
+    "updated_at",
+];
+
+/// The columns a saved search can add, besides `attributes.<name>`.
+pub const COLUMNS: [&str; 10] = [
+    "subject",
+    "phase",
+    "requester.name",
+    "requester.email",
+    "requester.bsn",
+    "requester.kvk",
+    "assignee",
+    "department",
+    "result",
+    "confidentiality",
+];
+
+/// Fields the server owns: a create or patch naming them is refused.
+pub const READ_ONLY: [&str; 7] = [
+    "id",
+    "uuid",
+    "closing_date",
+    "version",
+    "created_at",
+    "updated_at",
+    "registration_date",
+];
+
+pub const MAX_ATTRIBUTES: usize = 100;
+pub const MAX_TEXT: usize = 4096;
+
+pub fn is_attribute_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Whether `name` is a column a saved search may list.
+pub fn is_column(name: &str) -> bool {
+    COLUMNS.contains(&name)
+        || name
+            .strip_prefix("attributes.")
+            .is_some_and(is_attribute_name)
+}
+
+impl Case {
+    /// Every field as `(path, value)`: base fields, columns, then `attributes.<name>`.
+    /// Absent values are `null`. History, CSV and projection all read cases this way.
+    pub fn fields(&self) -> Vec<(String, Value)> {
+        let s = |v: &str| Value::String(v.to_owned());
+        let o = |v: &Option<String>| v.as_deref().map_or(Value::Null, s);
+        let r = self.requester.clone().unwrap_or_default();
+        let mut out = vec![
+            ("id".to_owned(), Value::from(self.id)),
+            ("uuid".into(), s(&self.uuid)),
+            ("case_type".into(), s(&self.case_type)),
+            ("status".into(), s(self.status.as_str())),
+            ("registration_date".into(), s(&self.registration_date)),
+            ("target_date".into(), o(&self.target_date)),
+            ("closing_date".into(), o(&self.closing_date)),
+            ("created_at".into(), s(&self.created_at)),
+            ("updated_at".into(), s(&self.updated_at)),
+            ("subject".into(), s(&self.subject)),
+            ("phase".into(), o(&self.phase)),
+            ("requester.name".into(), o(&r.name)),
+            ("requester.email".into(), o(&r.email)),
+            ("requester.bsn".into(), o(&r.bsn)),
+            ("requester.kvk".into(), o(&r.kvk)),
+            ("assignee".into(), o(&self.assignee)),
+            ("department".into(), o(&self.department)),
+            ("result".into(), o(&self.result)),
+            (
+                "confidentiality".into(),
+                serde_json::to_value(self.confidentiality).unwrap_or(Value::Null),
+            ),
+        ];
+        for (k, v) in &self.attributes {
+            out.push((format!("attributes.{k}"), v.clone()));
+        }
+        out
+    }
+
+    /// The value at a field path (`null` when absent).
+    pub fn field(&self, path: &str) -> Value {
+        self.fields()
+            .into_iter()
+            .find(|(k, _)| k == path)
+            .map_or(Value::Null, |(_, v)| v)
+    }
+}
+
+/// What changed between two versions: `(path, old, new)` for every differing field, except
+/// the bookkeeping ones.
+pub fn changes(old: &Case, new: &Case) -> Vec<(String, Value, Value)> {
+    let before: BTreeMap<String, Value> = old.fields().into_iter().collect();
+    let after: BTreeMap<String, Value> = new.fields().into_iter().collect();
+    let mut paths: Vec<&String> = before.keys().chain(after.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter(|p| !matches!(p.as_str(), "updated_at" | "version"))
+        .filter_map(|p| {
+            let (a, b) = (
+                before.get(p).cloned().unwrap_or(Value::Null),
+                after.get(p).cloned().unwrap_or(Value::Null),
+            );
+            (a != b).then(|| (p.clone(), a, b))
+        })
+        .collect()
+}
+
+/// Checks the rules a case must satisfy beyond its shape; every problem goes into `e`.
+pub fn validate(c: &Case, e: &mut Fields) {
+    let text = |e: &mut Fields, field: &str, v: &str, required: bool| {
+        if required && v.trim().is_empty() {
+            e.push(field, "must not be empty");
+        }
+        if v.chars().count() > MAX_TEXT {
+            e.push(field, format!("is longer than {MAX_TEXT} characters"));
+        }
+    };
+    text(e, "case_type", &c.case_type, true);
+    text(e, "subject", &c.subject, true);
+    for (field, v) in [
+        ("phase", &c.phase),
+        ("department", &c.department),
+        ("result", &c.result),
+        ("assignee", &c.assignee),
+    ] {
+        if let Some(v) = v {
+            text(e, field, v, true);
+        }
+    }
+    if let Some(r) = &c.requester {
+        if let Some(n) = &r.name {
+            text(e, "requester.name", n, true);
+        }
+        if let Some(m) = &r.email
+            && !crate::model::is_email(m)
+        {
+            e.push("requester.email", "is not an e-mail address");
+        }
+        if let Some(b) = &r.bsn
+            && !is_bsn(b)
+        {
+            e.push(
+                "requester.bsn",
+                "is not a valid BSN (9 digits, eleven-test)",
+            );
+        }
+        if let Some(k) = &r.kvk
+            && !(k.len() == 8 && k.bytes().all(|b| b.is_ascii_digit()))
+        {
+            e.push("requester.kvk", "is not a KvK number (8 digits)");
+        }
+    }
+    if let Some(d) = &c.target_date
+        && crate::calendar::parse_date(d).is_none()
+    {
+        e.push("target_date", "must be a date (YYYY-MM-DD)");
+    }
+    if c.status == Status::Closed && c.result.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        e.push("result", "is required to close a case");
+    }
+    if c.attributes.len() > MAX_ATTRIBUTES {
+        e.push(
+            "attributes",
+            format!("has more than {MAX_ATTRIBUTES} entries"),
+        );
+    }
+    for (k, v) in &c.attributes {
+        let field = format!("attributes.{k}");
+        if !is_attribute_name(k) {
+            e.push(
+                &field,
+                "name must be lower-case letters, digits and `_`, starting with a letter",
+            );
+        }
+        match v {
+            Value::String(s) => text(e, &field, s, false),
+            Value::Bool(_) => {}
+            Value::Number(n) if n.as_f64().is_some_and(f64::is_finite) => {}
+            _ => e.push(&field, "must be text, a number, a boolean or a date"),
+        }
+    }
+}
+
+/// The Dutch BSN eleven-test.
+pub fn is_bsn(s: &str) -> bool {
+    if s.len() != 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let d: Vec<i64> = s.bytes().map(|b| i64::from(b - b'0')).collect();
+    let sum: i64 = (0..8).map(|i| d[i] * (9 - i as i64)).sum::<i64>() - d[8];
+    sum % 11 == 0
+}
+
+/// An inclusive date range; an open end is unbounded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DateRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+impl DateRange {
+    /// ISO dates compare as text.
+    fn contains(&self, date: Option<&str>) -> bool {
+        let Some(d) = date else {
+            return false;
+        };
+        self.from.as_deref().is_none_or(|f| d >= f) && self.to.as_deref().is_none_or(|t| d <= t)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttrOp {
+    Eq,
+    Ne,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    Exists,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttrFilter {
+    pub name: String,
+    pub op: AttrOp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+impl AttrFilter {
+    fn matches(&self, v: Option<&Value>) -> bool {
+        let Some(v) = v else {
+            return false;
+        };
+        let Some(want) = &self.value else {
+            return self.op == AttrOp::Exists;
+        };
+        let ord = match (v, want) {
+            (Value::Number(a), Value::Number(b)) => a
+                .as_f64()
+                .zip(b.as_f64())
+                .and_then(|(a, b)| a.partial_cmp(&b)),
+            (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
+            (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+            _ => None,
+        };
+        use std::cmp::Ordering::*;
+        match (self.op, ord) {
+            (AttrOp::Exists, _) => true,
+            (AttrOp::Ne, None) => true,
+            (_, None) => false,
+            (AttrOp::Eq, Some(o)) => o == Equal,
+            (AttrOp::Ne, Some(o)) => o != Equal,
+            (AttrOp::Lt, Some(o)) => o == Less,
+            (AttrOp::Lte, Some(o)) => o != Greater,
+            (AttrOp::Gt, Some(o)) => o == Greater,
+            (AttrOp::Gte, Some(o)) => o != Less,
+        }
+    }
+}
+
+/// A saved search's filters; every given filter must match (an empty list matches all).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filters {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<Status>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub case_type: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub department: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignee: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_date: Option<DateRange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_date: Option<DateRange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closing_date: Option<DateRange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_confidentiality: Option<Confidentiality>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<AttrFilter>,
+}
+
+fn any_of(list: &[String], v: Option<&str>) -> bool {
+    list.is_empty() || v.is_some_and(|v| list.iter().any(|l| l == v))
+}
+
+impl Filters {
+    pub fn matches(&self, c: &Case) -> bool {
+        (self.status.is_empty() || self.status.contains(&c.status))
+            && any_of(&self.case_type, Some(&c.case_type))
+            && any_of(&self.department, c.department.as_deref())
+            && any_of(&self.assignee, c.assignee.as_deref())
+            && self
+                .registration_date
+                .as_ref()
+                .is_none_or(|r| r.contains(Some(&c.registration_date)))
+            && self
+                .target_date
+                .as_ref()
+                .is_none_or(|r| r.contains(c.target_date.as_deref()))
+            && self
+                .closing_date
+                .as_ref()
+                .is_none_or(|r| r.contains(c.closing_date.as_deref()))
+            && self
+                .max_confidentiality
+                .is_none_or(|m| c.confidentiality <= m)
+            && self
+                .attributes
+                .iter()
+                .all(|f| f.matches(c.attributes.get(&f.name)))
+    }
+
+    pub fn validate(&self, e: &mut Fields) {
+        for (name, r) in [
+            ("registration_date", &self.registration_date),
+            ("target_date", &self.target_date),
+            ("closing_date", &self.closing_date),
+        ] {
+            let Some(r) = r else { continue };
+            for (end, v) in [("from", &r.from), ("to", &r.to)] {
+                if let Some(v) = v
+                    && crate::calendar::parse_date(v).is_none()
+                {
+                    e.push(
+                        format!("filters.{name}.{end}"),
+                        "must be a date (YYYY-MM-DD)",
+                    );
+                }
+            }
+        }
+        for (i, f) in self.attributes.iter().enumerate() {
+            if !is_attribute_name(&f.name) {
+                e.push(
+                    format!("filters.attributes[{i}].name"),
+                    "is not an attribute name",
+                );
+            }
+            if (f.op == AttrOp::Exists) != f.value.is_none() {
+                e.push(
+                    format!("filters.attributes[{i}].value"),
+                    "is required for every operator but `exists`, which takes none",
+                );
+            }
+        }
+        let lists = self.case_type.len()
+            + self.department.len()
+            + self.assignee.len()
+            + self.attributes.len();
+        if lists > 200 {
+            e.push("filters", "has more than 200 values");
+        }
+    }
+}
+
+/// A saved search (zoekopdracht): which cases a connector sees, and which columns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedSearch {
+    pub workspace_id: String,
+    pub saved_search_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub filters: Filters,
+    /// In CSV order, after the base fields.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn validate_columns(columns: &[String], e: &mut Fields) {
+    if columns.len() > 150 {
+        e.push("columns", "has more than 150 entries");
+    }
+    for (i, c) in columns.iter().enumerate() {
+        if !is_column(c) {
+            e.push(format!("columns[{i}]"), format!("`{c}` is not a column"));
+        } else if columns[..i].contains(c) {
+            e.push(format!("columns[{i}]"), format!("`{c}` is listed twice"));
+        }
+    }
+}
+
+/// How a caller sees cases.
+#[derive(Clone, Debug)]
+pub enum View {
+    /// A workspace user with a personal token: every case, every field.
+    All,
+    /// A connector: only what its saved search shows.
+    Search(Box<SavedSearch>),
+    /// A connector without a saved search sees no cases.
+    Nothing,
+}
+
+impl View {
+    pub fn sees(&self, c: &Case) -> bool {
+        match self {
+            View::All => true,
+            View::Search(s) => s.filters.matches(c),
+            View::Nothing => false,
+        }
+    }
+
+    /// Whether the field at `path` (`subject`, `requester.bsn`, `attributes.x`) is visible.
+    pub fn sees_field(&self, path: &str) -> bool {
+        match self {
+            View::All => true,
+            View::Search(s) => BASE_FIELDS.contains(&path) || s.columns.iter().any(|c| c == path),
+            View::Nothing => BASE_FIELDS.contains(&path),
+        }
+    }
+
+    /// The case as this view shows it: hidden fields removed (nested ones too).
+    pub fn project(&self, c: &Case) -> Value {
+        let full = serde_json::to_value(c).unwrap_or(Value::Null);
+        let Value::Object(mut map) = full else {
+            return Value::Null;
+        };
+        map.remove("version");
+        if matches!(self, View::All) {
+            return Value::Object(map);
+        }
+        let keys: Vec<String> = map.keys().cloned().collect();
+        for k in keys {
+            match map.get_mut(&k) {
+                Some(Value::Object(inner)) if k == "requester" || k == "attributes" => {
+                    inner.retain(|sub, _| self.sees_field(&format!("{k}.{sub}")));
+                    if inner.is_empty() {
+                        map.remove(&k);
+                    }
+                }
+                _ if !self.sees_field(&k) => {
+                    map.remove(&k);
+                }
+                _ => {}
+            }
+        }
+        Value::Object(map)
+    }
+
+    /// CSV column names, in order: the base fields, then the search's columns. A workspace
+    /// user gets every column, with the custom attributes as one JSON column.
+    pub fn csv_columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = BASE_FIELDS.iter().map(|s| (*s).to_owned()).collect();
+        match self {
+            View::All => {
+                out.extend(COLUMNS.iter().map(|s| (*s).to_owned()));
+                out.push("attributes".into());
+            }
+            View::Search(s) => out.extend(s.columns.iter().cloned()),
+            View::Nothing => {}
+        }
+        out
+    }
+}
+
+/// Flattens a JSON merge-patch object into the field paths it touches (`requester.bsn`,
+/// `attributes.x`; other objects are one field).
+pub fn patch_paths(patch: &Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in patch {
+        match v {
+            Value::Object(inner) if k == "requester" || k == "attributes" => {
+                out.extend(inner.keys().map(|sub| format!("{k}.{sub}")));
+            }
+            // `requester: null` clears every requester field.
+            Value::Null if k == "requester" => {
+                out.extend(
+                    ["name", "email", "bsn", "kvk"]
+                        .iter()
+                        .map(|s| format!("requester.{s}")),
+                );
+            }
+            _ => out.push(k.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub fn case() -> Case {
+        serde_json::from_value(json!({
+            "id": 7, "uuid": "u-7", "case_type": "permit", "subject": "Dakkapel",
+            "status": "open", "requester": {"name": "J. Jansen", "bsn": "111222333"},
+            "department": "Vergunningen", "registration_date": "2026-11-01",
+            "confidentiality": "internal", "attributes": {"priority": 2, "paid": true},
+            "version": 3, "created_at": "t", "updated_at": "t"
+        }))
+        .unwrap()
+    }
+
+    fn search(filters: Value, columns: &[&str]) -> View {
+        View::Search(Box::new(SavedSearch {
+            workspace_id: "ws".into(),
+            saved_search_id: "s".into(),
+            name: "n".into(),
+            filters: serde_json::from_value(filters).unwrap(),
+            columns: columns.iter().map(|s| (*s).to_owned()).collect(),
+            version: 1,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        }))
+    }
+
+    #[test]
+    fn bsn_eleven_test() {
+        assert!(is_bsn("111222333"));
+        assert!(!is_bsn("111222334"));
+        assert!(!is_bsn("11122233"));
+    }
+
+    #[test]
+    fn filters_match() {
+        let c = case();
+        assert!(search(json!({}), &[]).sees(&c));
+        assert!(search(json!({"status": ["open", "closed"]}), &[]).sees(&c));
+        assert!(!search(json!({"status": ["closed"]}), &[]).sees(&c));
+        assert!(!search(json!({"department": ["Burgerzaken"]}), &[]).sees(&c));
+        assert!(!search(json!({"assignee": ["usr_1"]}), &[]).sees(&c));
+        assert!(
+            search(
+                json!({"registration_date": {"from": "2026-11-01", "to": "2026-11-30"}}),
+                &[]
+            )
+            .sees(&c)
+        );
+        assert!(!search(json!({"registration_date": {"from": "2026-11-02"}}), &[]).sees(&c));
+        assert!(!search(json!({"target_date": {"from": "2026-01-01"}}), &[]).sees(&c));
+        assert!(search(json!({"max_confidentiality": "internal"}), &[]).sees(&c));
+        assert!(!search(json!({"max_confidentiality": "public"}), &[]).sees(&c));
+        let attr = |f: Value| search(json!({ "attributes": [f] }), &[]).sees(&c);
+        assert!(attr(json!({"name": "priority", "op": "gte", "value": 2})));
+        assert!(!attr(json!({"name": "priority", "op": "gt", "value": 2})));
+        assert!(attr(json!({"name": "paid", "op": "eq", "value": true})));
+        assert!(attr(json!({"name": "paid", "op": "exists"})));
+        assert!(!attr(json!({"name": "missing", "op": "exists"})));
+        assert!(!attr(json!({"name": "priority", "op": "eq", "value": "2"})));
+        assert!(!View::Nothing.sees(&c));
+    }
+
+    #[test]
+    fn projection_keeps_base_and_columns_only() {
+        let c = case();
+        let v = search(json!({}), &["subject", "requester.name", "attributes.paid"]);
+        let p = v.project(&c);
+        assert_eq!(p["id"], 7);
+        assert_eq!(p["status"], "open");
+        assert_eq!(p["subject"], "Dakkapel");
+        assert_eq!(p["requester"], json!({"name": "J. Jansen"}));
+        assert_eq!(p["attributes"], json!({"paid": true}));
+        for hidden in ["department", "confidentiality", "version"] {
+            assert!(p.get(hidden).is_none(), "{hidden} leaked");
+        }
+        let bare = search(json!({}), &[]).project(&c);
+        assert!(bare.get("requester").is_none() && bare.get("attributes").is_none());
+        assert!(!v.sees_field("requester.bsn"));
+        assert!(v.sees_field("registration_date"));
+    }
+
+    #[test]
+    fn csv_columns_follow_the_search() {
+        let v = search(json!({}), &["department", "subject"]);
+        let cols = v.csv_columns();
+        assert_eq!(&cols[..4], ["id", "uuid", "case_type", "status"]);
+        assert_eq!(&cols[cols.len() - 2..], ["department", "subject"]);
+    }
+
+    #[test]
+    fn changes_list_every_differing_field() {
+        let a = case();
+        let mut b = a.clone();
+        b.status = Status::Closed;
+        b.result = Some("granted".into());
+        b.attributes.remove("paid");
+        b.version = 4;
+        let ch = changes(&a, &b);
+        let paths: Vec<&str> = ch.iter().map(|(p, _, _)| p.as_str()).collect();
+        assert_eq!(paths, ["attributes.paid", "result", "status"]);
+        assert_eq!(ch[0].2, Value::Null);
+    }
+
+    #[test]
+    fn validation_names_fields() {
+        let mut c = case();
+        c.status = Status::Closed;
+        c.requester = Some(Requester {
+            bsn: Some("123".into()),
+            email: Some("nope".into()),
+            ..Default::default()
+        });
+        c.attributes.insert("Bad".into(), json!([1]));
+        let mut e = Fields::new();
+        validate(&c, &mut e);
+        let err = e.finish().unwrap_err();
+        let names: Vec<_> = err.errors.iter().map(|f| f.field.as_str()).collect();
+        for f in [
+            "result",
+            "requester.bsn",
+            "requester.email",
+            "attributes.Bad",
+        ] {
+            assert!(names.contains(&f), "{f} not reported: {names:?}");
+        }
+    }
+
+    #[test]
+    fn patch_paths_flatten_nested_objects() {
+        let p = json!({"subject": "x", "requester": {"bsn": null}, "attributes": {"a": 1}});
+        let mut paths = patch_paths(p.as_object().unwrap());
+        paths.sort();
+        assert_eq!(paths, ["attributes.a", "requester.bsn", "subject"]);
+    }
+
+    #[test]
+    fn column_names() {
+        assert!(is_column("requester.bsn"));
+        assert!(is_column("attributes.priority"));
+        assert!(!is_column("attributes.Priority"));
+        assert!(!is_column("id"));
+        let mut e = Fields::new();
+        validate_columns(&["subject".into(), "subject".into(), "x".into()], &mut e);
+        assert_eq!(e.len(), 2);
+    }
+}
