@@ -40,6 +40,7 @@ export KOPPEL_E2E_BASE_URL="http://127.0.0.1:$PORT"
 export KOPPEL_E2E_BASE_URL_V6="http://[::1]:$PORT"
 export KOPPEL_E2E_ADMIN="$ROOT/target/debug/koppel-admin"
 export KOPPEL_E2E_DEMO="$TEST_STATE/demo.json"
+export KOPPEL_E2E_PYTHON="$VENV/bin/python"
 "$KOPPEL_E2E_ADMIN" demo --base-url "$KOPPEL_E2E_BASE_URL" --out "$KOPPEL_E2E_DEMO" >/dev/null
 # Tests watch events on a tap: the stack's own dispatcher consumes the events queue.
 export KOPPEL_E2E_EVENTS_TAP="koppel-e2e-events-tap"

@@ -260,6 +260,59 @@ pub async fn update(
     }
 }
 
+/// Bulk load for demos, migrations and load tests: every body is checked as a workspace
+/// user's create (line by line, all problems before anything is written), the ids are
+/// reserved with one counter update, and the cases are written in batches. An import is
+/// not a change by anyone, so it writes no history and emits no events.
+pub async fn import(
+    ctx: &Ctx,
+    ws: &str,
+    bodies: &[(usize, Map<String, Value>)],
+) -> Result<Vec<u64>, String> {
+    let at = rfc3339(now());
+    let today = today();
+    let mut cases = Vec::with_capacity(bodies.len());
+    let mut problems = Vec::new();
+    for (line, body) in bodies {
+        let checked = new_case(body, &View::All, &at, &today).and_then(|c| {
+            let mut e = Fields::new();
+            cases::validate(&c, &mut e);
+            e.finish().map(|()| c)
+        });
+        match checked {
+            Ok(c) => cases.push(c),
+            Err(e) if e.errors.is_empty() => problems.push(format!("line {line}: {}", e.detail)),
+            Err(e) => problems.extend(
+                e.errors
+                    .iter()
+                    .map(|f| format!("line {line}: {} {}", f.field, f.message)),
+            ),
+        }
+        if problems.len() >= 20 {
+            break;
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    if cases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let first = ctx
+        .store
+        .next_case_ids(ws, cases.len() as u64)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (i, c) in cases.iter_mut().enumerate() {
+        c.id = first + i as u64;
+        c.uuid = uuid::Uuid::new_v4().to_string();
+    }
+    repo::import(&ctx.store, ws, &cases)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(cases.iter().map(|c| c.id).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,6 +203,7 @@ pub struct NewConnector<'a> {
     pub scopes: Vec<Scope>,
     pub allow_ips: Vec<String>,
     pub rate_limit: Option<u32>,
+    pub saved_search_id: Option<String>,
 }
 
 pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res {
@@ -235,7 +236,7 @@ pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res {
         enabled: true,
         version: 1,
         jwt: None,
-        saved_search_id: None,
+        saved_search_id: n.saved_search_id,
         created_at: at.clone(),
         updated_at: at,
     };
@@ -442,6 +443,50 @@ pub async fn generate_jwt_key(ctx: &Ctx, ws: &str, con_id: &str, issuer: &str, k
             out.text
         ),
         json: json!({ "connector": out.json, "kid": kid, "alg": "ES256", "issuer": issuer, "public_jwk": jwk, "private_key_pem": pem }),
+    })
+}
+
+/// Cases read and written per round, so a large file never sits in memory whole.
+const IMPORT_CHUNK: usize = 1000;
+
+pub async fn import_cases(ctx: &Ctx, ws: &str, path: &std::path::Path) -> Res {
+    use std::io::BufRead;
+    ctx.store
+        .workspace(ws)
+        .await
+        .map_err(store_err)?
+        .ok_or(format!("no workspace {ws}"))?;
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        ))
+    };
+    let mut chunk = Vec::new();
+    let (mut count, mut first, mut last) = (0usize, None, None);
+    let mut lines = reader.lines().enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+        if !line.trim().is_empty() {
+            let body: serde_json::Map<String, Value> =
+                serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
+            chunk.push((i + 1, body));
+        }
+        if chunk.len() == IMPORT_CHUNK || (lines.peek().is_none() && !chunk.is_empty()) {
+            let ids = cases::write::import(ctx, ws, &chunk).await?;
+            count += ids.len();
+            first = first.or(ids.first().copied());
+            last = ids.last().copied().or(last);
+            chunk.clear();
+        }
+    }
+    Ok(Output {
+        text: match (first, last) {
+            (Some(f), Some(l)) => format!("imported {count} cases into {ws}: ids {f} to {l}"),
+            _ => format!("no cases in {}", path.display()),
+        },
+        json: json!({ "workspace_id": ws, "imported": count, "first_id": first, "last_id": last }),
     })
 }
 

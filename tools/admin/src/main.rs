@@ -40,6 +40,9 @@ enum Command {
     /// JWT issuers and public keys of connectors.
     #[command(subcommand)]
     Jwt(JwtCmd),
+    /// Cases (zaken).
+    #[command(subcommand)]
+    Case(CaseCmd),
     /// Seed a demo workspace with every credential kind and write it as JSON.
     Demo {
         /// Base URL the demo's curl lines and JSON point at.
@@ -48,6 +51,20 @@ enum Command {
         /// Where to write the demo JSON.
         #[arg(long, default_value = ".koppel/demo.json")]
         out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaseCmd {
+    /// Import cases from a JSON-lines file, one `POST /v1/cases` body per line (for demos,
+    /// migrations and load tests; no history or events).
+    Import {
+        /// Workspace id (`ws_…`).
+        #[arg(long)]
+        workspace: String,
+        /// The JSON-lines file (`-` reads standard input).
+        #[arg(long)]
+        file: std::path::PathBuf,
     },
 }
 
@@ -331,6 +348,7 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
                     scopes,
                     allow_ips,
                     rate_limit,
+                    saved_search_id: None,
                 },
             )
             .await
@@ -384,6 +402,9 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
             kid,
         }) => c::generate_jwt_key(ctx, &workspace, &connector, &issuer, &kid).await,
         Command::Demo { base_url, out } => demo::seed(ctx, &base_url, &out).await,
+        Command::Case(CaseCmd::Import { workspace, file }) => {
+            c::import_cases(ctx, &workspace, &file).await
+        }
     }
 }
 

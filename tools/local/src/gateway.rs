@@ -20,6 +20,7 @@ use aws_lambda_events::query_map::QueryMap;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use koppel_shared::Ctx;
 use lambda_http::Body;
@@ -41,7 +42,9 @@ pub struct Gateway {
     pub functions: HashMap<String, (HttpFunction, Ctx)>,
 }
 
-pub type HttpResponse = hyper::Response<Full<Bytes>>;
+/// A response body: buffered, or streamed as the function produces it (the cases CSV).
+pub type GatewayBody = UnsyncBoxBody<Bytes, lambda_http::Error>;
+pub type HttpResponse = hyper::Response<GatewayBody>;
 
 /// The HTTP functions the gateway can run, by their template `Binary` name. Start-up
 /// fails if template.yaml routes to a binary that is not listed here.
@@ -51,6 +54,7 @@ pub enum HttpFunction {
     Endpoints,
     Dsr,
     Connectors,
+    Cases,
 }
 
 impl HttpFunction {
@@ -60,19 +64,37 @@ impl HttpFunction {
             "endpoints" => Some(Self::Endpoints),
             "dsr" => Some(Self::Dsr),
             "connectors" => Some(Self::Connectors),
+            "cases" => Some(Self::Cases),
             _ => None,
         }
     }
 
     /// Runs the same handler the function's Lambda `main.rs` runs.
-    pub async fn call(self, req: lambda_http::Request, ctx: &Ctx) -> lambda_http::Response<Body> {
+    pub async fn call(self, req: lambda_http::Request, ctx: &Ctx) -> http::Response<GatewayBody> {
+        let buffered = |r: lambda_http::Response<Body>| r.map(|b| full(body_bytes(b)));
         match self {
-            Self::Tokens => tokens::handler(req, ctx).await,
-            Self::Endpoints => endpoints::handler(req, ctx).await,
-            Self::Dsr => dsr::handler(req, ctx).await,
-            Self::Connectors => connectors::handler(req, ctx).await,
+            Self::Tokens => buffered(tokens::handler(req, ctx).await),
+            Self::Endpoints => buffered(endpoints::handler(req, ctx).await),
+            Self::Dsr => buffered(dsr::handler(req, ctx).await),
+            Self::Connectors => buffered(connectors::handler(req, ctx).await),
+            // A streaming function: its body goes out chunk by chunk, as Lambda response
+            // streaming through API Gateway sends it.
+            Self::Cases => cases::handler(req, ctx).await,
         }
     }
+}
+
+fn body_bytes(body: Body) -> Bytes {
+    match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    }
+}
+
+fn full(bytes: Bytes) -> GatewayBody {
+    Full::new(bytes).map_err(|e| match e {}).boxed_unsync()
 }
 
 /// Matches `path` to a route template; `{name}` takes one segment, `{name+}` the rest.
@@ -245,8 +267,7 @@ impl Gateway {
         if !has_type {
             b = b.header("content-type", "application/json");
         }
-        b.body(Full::new(Bytes::from(body)))
-            .expect("valid response")
+        b.body(full(Bytes::from(body))).expect("valid response")
     }
 
     pub async fn handle(
@@ -425,13 +446,7 @@ impl Gateway {
             "x-amzn-requestid",
             HeaderValue::from_str(request_id).expect("uuid"),
         );
-        let bytes = match body {
-            Body::Empty => Bytes::new(),
-            Body::Text(t) => Bytes::from(t),
-            Body::Binary(b) => Bytes::from(b),
-            _ => Bytes::new(),
-        };
-        hyper::Response::from_parts(rp, Full::new(bytes))
+        hyper::Response::from_parts(rp, body)
     }
 }
 

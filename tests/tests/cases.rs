@@ -1,0 +1,619 @@
+//! Cases end to end: two connectors with different saved searches see different rows and
+//! columns of the same cases, in JSON and CSV; the seed's curl line works verbatim; writes
+//! need `handle` after the min(connector, employee) rule; `If-Match` guards changes; a
+//! change can move a case out of view; history names employee and connector; 10,000
+//! imported cases export completely as CSV that Python's `csv` reads.
+
+use std::process::Command;
+
+use koppel_e2e::*;
+use serde_json::{Value, json};
+
+/// A fresh workspace, its owner's personal token, and a reader employee.
+struct Ws {
+    id: String,
+    owner: String,
+    pat: String,
+}
+
+impl Ws {
+    fn new() -> Self {
+        let (id, owner) = new_workspace("Cases test");
+        let (_, pat) = personal_token(&id, &owner);
+        Self { id, owner, pat }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let auth = format!("Bearer {}", self.pat);
+        send(&base_url(), method, path, &[("Authorization", &auth)], body).await
+    }
+
+    async fn case(&self, body: Value) -> u64 {
+        let r = self.call("POST", "/v1/cases", Some(&body)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_u64().expect("id")
+    }
+
+    async fn search(&self, filters: Value, columns: &[&str]) -> String {
+        let r = self
+            .call(
+                "POST",
+                "/v1/saved-searches",
+                Some(&json!({"name": "e2e", "filters": filters, "columns": columns})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        s(&r.body["id"]).to_owned()
+    }
+
+    /// A connector acting for `acting_user` with `search`, and an API key for it.
+    async fn connector(&self, acting_user: &str, search: Option<&str>) -> Partner {
+        let r = self
+            .call(
+                "POST",
+                "/v1/connectors",
+                Some(&json!({
+                    "description": "Zaakportaal",
+                    "acting_user_id": acting_user,
+                    "access_level": "handle",
+                    "scopes": ["cases:read", "cases:write", "cases:export"],
+                    "rate_limit": 1000,
+                    "saved_search_id": search,
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = s(&r.body["id"]).to_owned();
+        let key = admin(&[
+            "credential",
+            "issue-key",
+            "--workspace",
+            &self.id,
+            "--connector",
+            &id,
+            "--rate-limit",
+            "1000",
+        ]);
+        Partner {
+            id,
+            key: s(&key["secret"]).to_owned(),
+        }
+    }
+
+    fn user(&self, rights: &str) -> String {
+        let u = admin(&[
+            "user",
+            "add",
+            "--workspace",
+            &self.id,
+            "--email",
+            &format!("{}@gemeente.example", uuid::Uuid::new_v4().simple()),
+            "--name",
+            "Medewerker",
+            "--rights",
+            rights,
+        ]);
+        s(&u["id"]).to_owned()
+    }
+}
+
+struct Partner {
+    id: String,
+    key: String,
+}
+
+impl Partner {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut h = vec![
+            ("API-Interface-Id", self.id.as_str()),
+            ("API-Key", self.key.as_str()),
+        ];
+        h.extend_from_slice(extra);
+        send(&base_url(), method, path, &h, body).await
+    }
+
+    async fn csv(&self, path: &str) -> (reqwest::header::HeaderMap, String) {
+        let resp = reqwest::Client::new()
+            .get(format!("{}{path}", base_url()))
+            .header("API-Interface-Id", &self.id)
+            .header("API-Key", &self.key)
+            .send()
+            .await
+            .expect("reaches the gateway");
+        assert_eq!(resp.status(), 200);
+        let h = resp.headers().clone();
+        (h, resp.text().await.expect("body"))
+    }
+}
+
+fn ids(list: &Value) -> Vec<u64> {
+    let mut v: Vec<u64> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["id"].as_u64().expect("id"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Parses CSV with Python's standard `csv` module: (header, rows).
+fn python_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let path = std::env::temp_dir().join(format!("koppel-{}.csv", uuid::Uuid::new_v4()));
+    std::fs::write(&path, text).expect("write CSV");
+    let python = std::env::var("KOPPEL_E2E_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import csv, json, sys\n\
+             with open(sys.argv[1], newline='', encoding='utf-8-sig') as f:\n\
+             \x20   rows = list(csv.reader(f, strict=True))\n\
+             print(json.dumps(rows))",
+        ])
+        .arg(&path)
+        .output()
+        .expect("python3");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rows: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).expect("JSON rows");
+    let header = rows.remove(0);
+    (header, rows)
+}
+
+/// Six cases: (department, status, confidentiality) vary.
+async fn six_cases(ws: &Ws) -> Vec<u64> {
+    let mut out = Vec::new();
+    for (i, (dep, status, conf)) in [
+        ("Vergunningen", "open", "internal"),
+        ("Vergunningen", "in_progress", "internal"),
+        ("Vergunningen", "open", "confidential"),
+        ("Burgerzaken", "open", "internal"),
+        ("Burgerzaken", "suspended", "public"),
+        ("Openbare ruimte", "open", "internal"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        out.push(
+            ws.case(json!({
+                "case_type": "Omgevingsvergunning",
+                "subject": format!("=Aanvraag {i}"),
+                "status": status,
+                "department": dep,
+                "confidentiality": conf,
+                "requester": {"name": format!("Aanvrager {i}"), "bsn": "111222333"},
+                "attributes": {"priority": i, "paid": i % 2 == 0},
+            }))
+            .await,
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn two_connectors_see_different_rows_and_columns() {
+    let ws = Ws::new();
+    let c = six_cases(&ws).await;
+    let a = ws
+        .search(
+            json!({"department": ["Vergunningen"], "max_confidentiality": "internal"}),
+            &["subject", "requester.name"],
+        )
+        .await;
+    let b = ws
+        .search(
+            json!({"status": ["open"]}),
+            &["department", "requester.bsn", "attributes.priority"],
+        )
+        .await;
+    let pa = ws.connector(&ws.owner, Some(&a)).await;
+    let pb = ws.connector(&ws.owner, Some(&b)).await;
+    let none = ws.connector(&ws.owner, None).await;
+
+    let la = pa.call("GET", "/v1/cases", &[], None).await;
+    assert_eq!(la.status, 200, "{}", la.body);
+    assert_eq!(ids(&la.body), [c[0], c[1]]);
+    let lb = pb.call("GET", "/v1/cases", &[], None).await;
+    assert_eq!(ids(&lb.body), [c[0], c[2], c[3], c[5]]);
+    assert_eq!(
+        ids(&none.call("GET", "/v1/cases", &[], None).await.body),
+        Vec::<u64>::new()
+    );
+
+    let first_a = &la.body["items"][0];
+    assert_eq!(first_a["subject"], "=Aanvraag 0");
+    assert_eq!(first_a["requester"], json!({"name": "Aanvrager 0"}));
+    for hidden in ["department", "attributes", "confidentiality"] {
+        assert!(first_a.get(hidden).is_none(), "{hidden} leaked: {first_a}");
+    }
+    let first_b = &lb.body["items"][0];
+    assert_eq!(first_b["requester"], json!({"bsn": "111222333"}));
+    assert_eq!(first_b["attributes"], json!({"priority": 0}));
+    assert!(first_b.get("subject").is_none());
+    assert_eq!(first_b["status"], "open");
+
+    // One case, both ways: visible to A with A's columns, absent for B.
+    let one = pa
+        .call("GET", &format!("/v1/cases/{}", c[1]), &[], None)
+        .await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.headers["etag"], "\"1\"");
+    pb.call("GET", &format!("/v1/cases/{}", c[1]), &[], None)
+        .await
+        .assert_problem(404);
+    pb.call("GET", &format!("/v1/cases/{}/history", c[1]), &[], None)
+        .await
+        .assert_problem(404);
+
+    // The same in CSV: A's columns in A's order, formulas neutralised.
+    let (h, text) = pa.csv("/v1/cases/export.csv").await;
+    assert!(s_header(&h, "content-type").starts_with("text/csv"));
+    let (header, rows) = python_csv(&text);
+    assert_eq!(
+        header,
+        [
+            "id",
+            "uuid",
+            "case_type",
+            "status",
+            "registration_date",
+            "target_date",
+            "closing_date",
+            "created_at",
+            "updated_at",
+            "subject",
+            "requester.name"
+        ]
+    );
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][9], "'=Aanvraag 0");
+    let (header, rows) = python_csv(&pb.csv("/app/api2csv?bom=true").await.1);
+    assert_eq!(
+        &header[9..],
+        ["department", "requester.bsn", "attributes.priority"]
+    );
+    assert_eq!(header[0], "id", "the BOM is not part of the first name");
+    let listed: Vec<u64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(listed, [c[0], c[2], c[3], c[5]]);
+    assert!(!text.contains("111222333"), "A's CSV holds a hidden BSN");
+
+    // Filtering on a hidden field would reveal it: refused.
+    pa.call("GET", "/v1/cases?department=Burgerzaken", &[], None)
+        .await
+        .assert_problem(400);
+    let filtered = pb
+        .call("GET", "/v1/cases?department=Burgerzaken", &[], None)
+        .await;
+    assert_eq!(ids(&filtered.body), [c[3]]);
+}
+
+fn s_header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    h[name].to_str().expect("text")
+}
+
+#[tokio::test]
+async fn pages_follow_the_cursor_in_both_orders() {
+    let ws = Ws::new();
+    let mut all = Vec::new();
+    for i in 0..7 {
+        all.push(
+            ws.case(json!({"case_type": "t", "subject": format!("s{i}")}))
+                .await,
+        );
+    }
+    for (order, expect) in [
+        ("asc", all.clone()),
+        ("desc", all.iter().rev().copied().collect()),
+    ] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10 {
+            let path = match &cursor {
+                None => format!("/v1/cases?limit=3&order={order}"),
+                Some(c) => format!("/v1/cases?limit=3&order={order}&cursor={c}"),
+            };
+            let r = ws.call("GET", &path, None).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            seen.extend(
+                r.body["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["id"].as_u64().unwrap()),
+            );
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expect, "{order}");
+    }
+    ws.call("GET", "/v1/cases?limit=501", None)
+        .await
+        .assert_problem(400);
+    ws.call("GET", "/v1/cases?cursor=nonsense", None)
+        .await
+        .assert_problem(400);
+}
+
+#[tokio::test]
+async fn the_seed_curl_line_works_verbatim() {
+    let d = demo();
+    let (id, key) = (s(&d["connector"]["id"]), s(&d["connector"]["api_key"]));
+    let out = Command::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--fail",
+            "--max-time",
+            "30",
+            "--header",
+            &format!("API-Interface-Id: {id}"),
+            "--header",
+            &format!("API-Key: {key}"),
+            &format!("{}/app/api2csv", base_url()),
+        ])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (header, rows) = python_csv(&String::from_utf8(out.stdout).expect("UTF-8"));
+    assert_eq!(header[0], "id");
+    assert!(header.contains(&"subject".to_owned()));
+    assert!(!header.contains(&"requester.bsn".to_owned()));
+    assert!(!rows.is_empty() && rows.len() < 36, "{} rows", rows.len());
+    let status = header.iter().position(|h| h == "status").unwrap();
+    assert!(rows.iter().all(|r| r[status] != "closed"));
+}
+
+#[tokio::test]
+async fn writes_need_handle_and_fresh_versions() {
+    let ws = Ws::new();
+    let reader = ws.user("read");
+    let everything = ws.search(json!({}), &["subject", "department"]).await;
+    let capped = ws.connector(&reader, Some(&everything)).await;
+    let handler = ws.connector(&ws.owner, Some(&everything)).await;
+    let id = ws
+        .case(json!({"case_type": "t", "subject": "s", "department": "A"}))
+        .await;
+    let path = format!("/v1/cases/{id}");
+
+    // A `handle` connector acting for a `read` employee can only read.
+    assert_eq!(capped.call("GET", &path, &[], None).await.status, 200);
+    capped
+        .call(
+            "PATCH",
+            &path,
+            &[("If-Match", "\"1\"")],
+            Some(&json!({"subject": "x"})),
+        )
+        .await
+        .assert_problem(403);
+    capped
+        .call(
+            "POST",
+            "/v1/cases",
+            &[],
+            Some(&json!({"case_type": "t", "subject": "x"})),
+        )
+        .await
+        .assert_problem(403);
+
+    let patch = json!({"subject": "Nieuw"});
+    handler
+        .call("PATCH", &path, &[], Some(&patch))
+        .await
+        .assert_problem(428);
+    handler
+        .call("PATCH", &path, &[("If-Match", "\"7\"")], Some(&patch))
+        .await
+        .assert_problem(412);
+    let ok = handler
+        .call("PATCH", &path, &[("If-Match", "\"1\"")], Some(&patch))
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.headers["etag"], "\"2\"");
+    assert_eq!(ok.body["subject"], "Nieuw");
+    handler
+        .call(
+            "PATCH",
+            &path,
+            &[("If-Match", "\"1\"")],
+            Some(&json!({"subject": "late"})),
+        )
+        .await
+        .assert_problem(412);
+
+    // Hidden, unknown and read-only fields are refused, each named.
+    let bad = handler
+        .call(
+            "PATCH",
+            &path,
+            &[("If-Match", "\"2\"")],
+            Some(&json!({"requester": {"bsn": "111222333"}, "colour": "red", "id": 9})),
+        )
+        .await;
+    bad.assert_problem(422);
+    let fields: Vec<&str> = bad.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| s(&e["field"]))
+        .collect();
+    assert_eq!(fields, ["colour", "id"]);
+    let hidden = handler
+        .call(
+            "PATCH",
+            &path,
+            &[("If-Match", "\"2\"")],
+            Some(&json!({"requester": {"bsn": "111222333"}})),
+        )
+        .await;
+    hidden.assert_problem(422);
+    assert_eq!(hidden.body["errors"][0]["field"], "requester.bsn");
+    let closing = handler
+        .call(
+            "PATCH",
+            &path,
+            &[("If-Match", "\"2\"")],
+            Some(&json!({"status": "closed"})),
+        )
+        .await;
+    closing.assert_problem(422);
+    assert_eq!(closing.body["errors"][0]["field"], "result");
+    let stored = ws.call("GET", &path, None).await;
+    assert_eq!(
+        stored.body["subject"], "Nieuw",
+        "a refused change altered the case"
+    );
+    assert_eq!(stored.headers["etag"], "\"2\"");
+
+    // Another workspace has no such case.
+    let other = Ws::new();
+    other.call("GET", &path, None).await.assert_problem(404);
+    other
+        .call("GET", "/v1/cases/abc", None)
+        .await
+        .assert_problem(404);
+}
+
+#[tokio::test]
+async fn a_change_can_move_a_case_out_of_view_and_history_names_who() {
+    let ws = Ws::new();
+    let open_only = ws
+        .search(
+            json!({"status": ["open", "in_progress"]}),
+            &["subject", "result"],
+        )
+        .await;
+    let p = ws.connector(&ws.owner, Some(&open_only)).await;
+    let id = ws
+        .case(json!({"case_type": "t", "subject": "s", "department": "Geheim", "requester": {"bsn": "111222333"}}))
+        .await;
+    let path = format!("/v1/cases/{id}");
+    let r = p
+        .call(
+            "PATCH",
+            &path,
+            &[("If-Match", "\"1\"")],
+            Some(&json!({"status": "in_progress", "subject": "In behandeling"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let gone = p
+        .call(
+            "PATCH",
+            &path,
+            &[("If-Match", "\"2\"")],
+            Some(&json!({"status": "closed", "result": "Verleend"})),
+        )
+        .await;
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    assert_eq!(gone.headers["koppel-case-visible"], "false");
+    assert_eq!(gone.body["visible"], false);
+    assert!(gone.headers.get("etag").is_none());
+    p.call("GET", &path, &[], None).await.assert_problem(404);
+    let mine = ws.call("GET", &path, None).await;
+    assert_eq!(mine.body["status"], "closed");
+    assert!(mine.body["closing_date"].is_string());
+
+    let h = ws.call("GET", &format!("{path}/history"), None).await;
+    assert_eq!(h.status, 200, "{}", h.body);
+    let entries = h.body["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["connector_id"], Value::Null);
+    let second = &entries[1];
+    assert_eq!(second["user_id"], ws.owner.as_str());
+    assert_eq!(second["connector_id"], p.id.as_str());
+    let changed: Vec<&str> = second["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| s(&c["field"]))
+        .collect();
+    assert_eq!(changed, ["status", "subject"]);
+    assert_eq!(second["changes"][1]["old"], "s");
+    assert_eq!(second["changes"][1]["new"], "In behandeling");
+    // The owner's view of the creation lists hidden fields; a connector's never would.
+    let created: Vec<&str> = entries[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| s(&c["field"]))
+        .collect();
+    assert!(created.contains(&"requester.bsn") && created.contains(&"department"));
+
+    // Through a connector that still sees the case: only its columns in the history.
+    let all = ws.search(json!({}), &["subject"]).await;
+    let q = ws.connector(&ws.owner, Some(&all)).await;
+    let h = q.call("GET", &format!("{path}/history"), &[], None).await;
+    let text = h.body.to_string();
+    assert!(
+        !text.contains("111222333") && !text.contains("Geheim"),
+        "{text}"
+    );
+    assert!(!text.contains("\"result\""), "{text}");
+}
+
+#[tokio::test]
+async fn ten_thousand_imported_cases_export_completely() {
+    let ws = Ws::new();
+    let path = std::env::temp_dir().join(format!("koppel-import-{}.jsonl", uuid::Uuid::new_v4()));
+    let mut lines = String::new();
+    for i in 0..10_000 {
+        let line = json!({
+            "case_type": "Melding openbare ruimte",
+            "subject": format!("Melding {i}, \"straat\"\n{}", if i % 100 == 0 { "=cmd" } else { "" }),
+            "status": if i % 4 == 0 { "closed" } else { "open" },
+            "result": if i % 4 == 0 { Some("Afgehandeld") } else { None },
+            "department": "Openbare ruimte",
+            "attributes": {"nummer": i},
+        });
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    std::fs::write(&path, lines).expect("write import file");
+    let out = admin(&[
+        "case",
+        "import",
+        "--workspace",
+        &ws.id,
+        "--file",
+        path.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out["imported"], 10_000);
+    let open = ws
+        .search(
+            json!({"status": ["open"]}),
+            &["subject", "attributes.nummer"],
+        )
+        .await;
+    let p = ws.connector(&ws.owner, Some(&open)).await;
+    let (_, text) = p.csv("/v1/cases/export.csv").await;
+    let (header, rows) = python_csv(&text);
+    assert_eq!(header.len(), 11);
+    assert_eq!(rows.len(), 7_500);
+    let mut numbers: Vec<u64> = rows
+        .iter()
+        .map(|r| r[10].parse().expect("number"))
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 7_500);
+    assert!(rows.iter().all(|r| r[3] == "open" && r.len() == 11));
+    assert!(rows[0][9].starts_with("Melding 1, \"straat\"\n"));
+}
