@@ -591,6 +591,54 @@ impl View {
     }
 }
 
+impl View {
+    /// A connector's view: its saved search, or nothing without one.
+    pub async fn of_connector(
+        store: &crate::store::Store,
+        con: &crate::model::Connector,
+    ) -> Result<View, crate::store::StoreError> {
+        Ok(match &con.saved_search_id {
+            None => View::Nothing,
+            Some(id) => match store.saved_search(&con.workspace_id, id).await? {
+                Some(s) => View::Search(Box::new(s)),
+                None => View::Nothing,
+            },
+        })
+    }
+
+    /// What a `case.*` event (`{case, previous, changed}`) may tell this view, or `None`
+    /// when it must not hear of it: the case was never visible to it, or nothing it can
+    /// see changed. A case that left the view is announced once, as `{id, uuid}` with
+    /// `"visible": false`.
+    pub fn event_data(&self, data: &Value) -> Option<Value> {
+        let case: Case = serde_json::from_value(data.get("case")?.clone()).ok()?;
+        let previous: Option<Case> = data
+            .get("previous")
+            .filter(|p| !p.is_null())
+            .and_then(|p| serde_json::from_value(p.clone()).ok());
+        let now = self.sees(&case);
+        let before = previous.as_ref().is_some_and(|p| self.sees(p));
+        if !now && !before {
+            return None;
+        }
+        let changed: Vec<&str> = data
+            .get("changed")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let changed: Vec<&str> = changed.into_iter().filter(|f| self.sees_field(f)).collect();
+        if previous.is_some() && now == before && changed.is_empty() {
+            return None;
+        }
+        let shown = if now {
+            self.project(&case)
+        } else {
+            serde_json::json!({ "id": case.id, "uuid": case.uuid })
+        };
+        Some(serde_json::json!({ "case": shown, "visible": now, "changed": changed }))
+    }
+}
+
 /// Flattens a JSON merge-patch object into the field paths it touches (`requester.bsn`,
 /// `attributes.x`; other objects are one field).
 pub fn patch_paths(patch: &Map<String, Value>) -> Vec<String> {
@@ -641,6 +689,44 @@ mod tests {
             created_at: "t".into(),
             updated_at: "t".into(),
         }))
+    }
+
+    #[test]
+    fn events_show_only_what_the_view_sees() {
+        let v = search(json!({"status": ["open"]}), &["subject"]);
+        let c = case();
+        let data = |c: &Case, prev: Option<&Case>, changed: &[&str]| json!({"case": c, "previous": prev, "changed": changed});
+        let created = v
+            .event_data(&data(&c, None, &["subject", "department"]))
+            .unwrap();
+        assert_eq!(created["changed"], json!(["subject"]));
+        assert_eq!(created["case"]["subject"], "Dakkapel");
+        assert!(created["case"].get("department").is_none());
+        assert!(created["case"].get("requester").is_none());
+        // Only a hidden field changed: nothing to tell.
+        let mut moved = c.clone();
+        moved.department = Some("Elders".into());
+        assert!(
+            v.event_data(&data(&moved, Some(&c), &["department"]))
+                .is_none()
+        );
+        // Left the view: announced once, without its fields.
+        let mut closed = c.clone();
+        closed.status = Status::Closed;
+        let gone = v.event_data(&data(&closed, Some(&c), &["status"])).unwrap();
+        assert_eq!(gone["visible"], false);
+        assert_eq!(gone["case"], json!({"id": 7, "uuid": "u-7"}));
+        // Never visible: nothing at all.
+        assert!(
+            v.event_data(&data(&closed, Some(&closed), &["status"]))
+                .is_none()
+        );
+        assert!(
+            View::Nothing
+                .event_data(&data(&c, None, &["subject"]))
+                .is_none()
+        );
+        assert!(View::All.event_data(&data(&c, None, &[])).is_some());
     }
 
     #[test]

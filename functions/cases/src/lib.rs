@@ -178,16 +178,10 @@ pub async fn view_of(p: &Principal, ctx: &Ctx) -> Result<View, ApiError> {
     let Some(con) = &p.connector_id else {
         return Ok(View::All);
     };
-    let Some(con) = ctx.store.connector(&p.workspace_id, con).await? else {
-        return Ok(View::Nothing);
-    };
-    Ok(match con.saved_search_id {
-        None => View::Nothing,
-        Some(id) => match ctx.store.saved_search(&p.workspace_id, &id).await? {
-            Some(s) => View::Search(Box::new(s)),
-            None => View::Nothing,
-        },
-    })
+    match ctx.store.connector(&p.workspace_id, con).await? {
+        Some(con) => Ok(View::of_connector(&ctx.store, &con).await?),
+        None => Ok(View::Nothing),
+    }
 }
 
 /// The case, if it exists and the caller's view shows it; else 404.
@@ -359,4 +353,20 @@ pub(crate) fn no_longer_visible(status: StatusCode, c: &Case) -> RouteResult {
     r.headers_mut()
         .insert("koppel-case-visible", HeaderValue::from_static("false"));
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_event_is_the_seed_export() {
+        let text = include_str!("../../../events/cases-api2csv.json");
+        let req = lambda_http::request::from_str(text).unwrap();
+        assert_eq!(pipeline::resource(&req), "/app/api2csv");
+        let p = pipeline::principal(&req).unwrap();
+        assert!(p.scopes.contains(&Scope::CasesExport));
+        let q = ListQuery::parse(pairs(&query_pairs(&req)), &View::All, true).unwrap();
+        assert!(q.bom);
+    }
 }
