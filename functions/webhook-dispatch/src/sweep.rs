@@ -30,8 +30,11 @@ pub async fn handler(
             complete = r.complete,
             "outbox sweep left events behind"
         );
-    } else {
+    } else if r.found > 0 {
         tracing::info!(found = r.found, sent = r.sent, "outbox sweep done");
+    } else {
+        // Most runs find nothing; every minute at info would drown the logs.
+        tracing::debug!("outbox sweep found nothing");
     }
     Ok(r)
 }
