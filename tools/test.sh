@@ -44,8 +44,15 @@ export KOPPEL_E2E_PYTHON="$VENV/bin/python"
 "$KOPPEL_E2E_ADMIN" demo --base-url "$KOPPEL_E2E_BASE_URL" --out "$KOPPEL_E2E_DEMO" >/dev/null
 # Tests watch events on a tap: the stack's own dispatcher consumes the events queue.
 export KOPPEL_E2E_EVENTS_TAP="koppel-e2e-events-tap"
+# The outbox sweep runs every few seconds and takes events a few seconds old (a minute
+# and 60 s in template.yaml), so the fault test sees it work without waiting a minute.
+export KOPPEL_E2E_SCHEDULE_EVERY=2 KOPPEL_E2E_SWEEP_MIN_AGE=5
+# The fault test starts a second gateway of its own beside this stack.
+export KOPPEL_E2E_LOCAL="$ROOT/target/debug/koppel-local" KOPPEL_E2E_TEMPLATE="$ROOT/template.yaml"
 target/debug/koppel-local serve --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" \
   --tap-queue "$KOPPEL_E2E_EVENTS_TAP" \
+  --schedule-every "$KOPPEL_E2E_SCHEDULE_EVERY" \
+  --param "OutboxSweepMinAgeSeconds=$KOPPEL_E2E_SWEEP_MIN_AGE" \
   >"$TEST_STATE/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 wait_for_gateway "$KOPPEL_E2E_BASE_URL" "$GATEWAY_PID"

@@ -2,14 +2,25 @@
 //! (the event as an outbox item); then the event goes to the events queue and the outbox
 //! item is removed. If sending fails, the item stays for the sweep to re-send. The event id
 //! is fixed before the transaction, so every retry carries the same id.
+//!
+//! The sweep ([`sweep`]) re-sends what a crash or a queue outage left behind. It and a
+//! late `publish` may both send an event: delivery is at-least-once, and receivers
+//! de-duplicate on the event id (`webhook-id`).
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::macros::format_description;
 
 use crate::Ctx;
-use crate::store::{Key, StoreError, item, put_new, with_gsi1};
+use crate::store::{Item, Key, StoreError, item, put_new, with_gsi1};
 use crate::time_util::{now, rfc3339};
+
+/// The gsi1 partition of every outbox item; its sort key is `<occurred_at>#<event id>`.
+const OUTBOX_PARTITION: &str = "OUTBOX";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -38,7 +49,7 @@ impl Event {
 pub fn outbox_step(table: &str, event: &Event) -> Result<TransactWriteItem, StoreError> {
     let item = with_gsi1(
         item(&Key::outbox(&event.id), event)?,
-        "OUTBOX".into(),
+        OUTBOX_PARTITION.into(),
         format!("{}#{}", event.occurred_at, event.id),
     );
     Ok(put_new(table, item))
@@ -83,6 +94,7 @@ pub async fn publish(ctx: &Ctx, event: &Event) -> Result<(), StoreError> {
         .send()
         .await
         .map_err(|e| StoreError::Sdk(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+    // Unconditional: if a concurrent publish or sweep removed the item already, fine.
     ctx.store
         .client()
         .delete_item()
@@ -92,6 +104,131 @@ pub async fn publish(ctx: &Ctx, event: &Event) -> Result<(), StoreError> {
         .await
         .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
     Ok(())
+}
+
+/// How much one sweep does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SweepLimits {
+    /// Only items at least this old are re-sent: younger ones are most likely being
+    /// published right now by the function that wrote them.
+    pub min_age: Duration,
+    /// At most this many items per run...
+    pub max_items: usize,
+    /// ...and no new page after this long, so that one run ends well within the function's
+    /// timeout (30 s in template.yaml); what is left waits for the next run.
+    pub time_budget: Duration,
+}
+
+impl SweepLimits {
+    /// `KOPPEL_OUTBOX_SWEEP_MIN_AGE_SECS` (default 60) through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        const KEY: &str = "KOPPEL_OUTBOX_SWEEP_MIN_AGE_SECS";
+        let min_age = var(KEY).map_or(Ok(60), |v| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{KEY} must be a whole number of seconds"))
+        })?;
+        Ok(Self {
+            min_age: Duration::from_secs(min_age),
+            max_items: 500,
+            time_budget: Duration::from_secs(20),
+        })
+    }
+}
+
+/// What a sweep did; `complete` is false when a limit stopped it before the last item.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub found: usize,
+    pub sent: usize,
+    pub failed: usize,
+    pub complete: bool,
+}
+
+/// Items on one page of the sweep's query.
+const SWEEP_PAGE: usize = 25;
+
+/// The exclusive upper bound of the gsi1 sort keys the sweep takes: `now - min_age` to the
+/// second, without fraction or offset. Stored times are UTC RFC 3339 whose fraction has a
+/// varying length (`…:05Z`, `…:05.1Z`), so they only sort reliably to the second; every
+/// key of an earlier second sorts below this bound, every key of its own second or later
+/// (`…:05Z#…`, `…:05.1Z#…`) above it. So a swept item is always at least `min_age` old.
+pub fn sweep_cutoff(now: OffsetDateTime, min_age: Duration) -> String {
+    let at = now - min_age;
+    at.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]"
+    ))
+    .expect("formatting a UTC time to the second cannot fail")
+}
+
+/// Re-sends outbox items older than `limits.min_age`, oldest first, and removes each once
+/// it is sent. An item that cannot be read or sent is counted as failed and stays for the
+/// next run. Errors only when the outbox cannot be read at all.
+pub async fn sweep(ctx: &Ctx, limits: &SweepLimits) -> Result<SweepReport, StoreError> {
+    let started = Instant::now();
+    let cutoff = sweep_cutoff(now(), limits.min_age);
+    let mut report = SweepReport::default();
+    let mut start: Option<Item> = None;
+    loop {
+        let room = limits.max_items.saturating_sub(report.found);
+        if room == 0 || started.elapsed() >= limits.time_budget {
+            return Ok(report);
+        }
+        // The index cannot be read consistently: an item published a moment ago may still
+        // show here and be sent twice, which at-least-once allows.
+        let page = ctx
+            .store
+            .client()
+            .query()
+            .table_name(ctx.store.table())
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :p AND gsi1sk < :cutoff")
+            .expression_attribute_values(":p", AttributeValue::S(OUTBOX_PARTITION.into()))
+            .expression_attribute_values(":cutoff", AttributeValue::S(cutoff.clone()))
+            .limit(room.min(SWEEP_PAGE) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+        let items = page.items();
+        report.found += items.len();
+        let results = futures_util::future::join_all(items.iter().map(|i| resend(ctx, i))).await;
+        for ok in results {
+            if ok {
+                report.sent += 1;
+            } else {
+                report.failed += 1;
+            }
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => {
+                report.complete = true;
+                return Ok(report);
+            }
+        }
+    }
+}
+
+/// Publishes one swept item; `false` (logged) if it could not be read or sent.
+async fn resend(ctx: &Ctx, item: &Item) -> bool {
+    let event: Event = match serde_dynamo::from_item(item.clone()) {
+        Ok(e) => e,
+        Err(e) => {
+            let pk = item.get("pk").and_then(|v| v.as_s().ok());
+            tracing::error!(item = ?pk, error = %e, "outbox item is not an event");
+            return false;
+        }
+    };
+    match publish(ctx, &event).await {
+        Ok(()) => {
+            tracing::info!(event_id = %event.id, occurred_at = %event.occurred_at, "swept event sent");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(event_id = %event.id, error = %e, "swept event not sent; next run retries");
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -109,5 +246,63 @@ mod tests {
         assert_eq!(item["gsi1pk"].as_s().unwrap(), "OUTBOX");
         assert_eq!(item["type"].as_s().unwrap(), "connector.created");
         assert_eq!(put.condition_expression(), Some("attribute_not_exists(pk)"));
+    }
+
+    fn sort_key(occurred_at: &str) -> String {
+        format!("{occurred_at}#evt_0190")
+    }
+
+    #[test]
+    fn the_cutoff_takes_items_of_earlier_seconds_only() {
+        let now = time::macros::datetime!(2026-11-23 18:30:05.25 UTC);
+        let cutoff = sweep_cutoff(now, Duration::from_secs(60));
+        assert_eq!(cutoff, "2026-11-23T18:29:05");
+        // Older than a minute, whatever the length of the fraction.
+        for old in [
+            "2026-11-23T18:29:04Z",
+            "2026-11-23T18:29:04.999999999Z",
+            "2026-11-23T18:28:59.5Z",
+            "2025-12-31T23:59:59Z",
+        ] {
+            assert!(sort_key(old) < cutoff, "{old} is swept");
+        }
+        // Within a minute (to the second), or written just now.
+        for young in [
+            "2026-11-23T18:29:05Z",
+            "2026-11-23T18:29:05.000000001Z",
+            "2026-11-23T18:29:05.9Z",
+            "2026-11-23T18:30:05.25Z",
+            &rfc3339(now),
+        ] {
+            assert!(sort_key(young) > cutoff, "{young} is left alone");
+        }
+    }
+
+    #[test]
+    fn the_cutoff_of_a_zero_age_is_the_current_second() {
+        let now = time::macros::datetime!(2026-01-02 03:04:05 UTC);
+        assert_eq!(sweep_cutoff(now, Duration::ZERO), "2026-01-02T03:04:05");
+    }
+
+    #[test]
+    fn sweep_limits_default_to_a_minute_and_read_the_environment() {
+        let l = SweepLimits::from_vars(|_| None).unwrap();
+        assert_eq!(l.min_age, Duration::from_secs(60));
+        assert!(l.max_items > 0 && l.time_budget < Duration::from_secs(30));
+        let l = SweepLimits::from_vars(|k| {
+            (k == "KOPPEL_OUTBOX_SWEEP_MIN_AGE_SECS").then(|| "3".to_owned())
+        })
+        .unwrap();
+        assert_eq!(l.min_age, Duration::from_secs(3));
+        assert!(SweepLimits::from_vars(|_| Some("soon".into())).is_err());
+    }
+
+    #[test]
+    fn swept_items_read_back_as_their_event() {
+        let e = Event::new("dsr.created", "ws_1", serde_json::json!({"id": 7}));
+        let step = outbox_step("t", &e).unwrap();
+        let item = step.put().unwrap().item().clone();
+        let back: Event = serde_dynamo::from_item(item).unwrap();
+        assert_eq!(back, e);
     }
 }

@@ -16,7 +16,7 @@
 //! | used JWT id | `JTI#<con>#<jti>` | `JTI` | | token `exp` | single-use `jti` (conditional put) |
 //! | rate window | `RATE#<credential>#<window start>` | `RATE` | | window end + 60 s | one conditional update per request |
 //! | idempotency record | `IDEM#<credential>#<key>` | `IDEM` | | 60 s while running, 24 h when done | replay of a POST |
-//! | outbox event | `OUTBOX#<event>` | `OUTBOX` | `OUTBOX` / `<created_at>#<event>` | | sweep re-sends leftovers (query gsi1) |
+//! | outbox event | `OUTBOX#<event>` | `OUTBOX` | `OUTBOX` / `<occurred_at>#<event>` | | outbox sweep: leftovers older than the minimum age, oldest first (query gsi1 `OUTBOX`, `gsi1sk <` cutoff, paged, bounded per run) |
 //! | data-subject request | `WS#<ws>` | `DSR#<id, 10 digits>` | | | get by id (`dsr`); gsi2 and gsi3 below |
 //! | DSR id counter | `WS#<ws>` | `DSR_COUNTER` | | | next id: one atomic `ADD last_id :1` |
 //! | saved search | `WS#<ws>` | `SEARCH#<id>` | | | cases function (get; list: query `SEARCH#` prefix); connectors (reference check) |

@@ -5,6 +5,12 @@
 //!
 //! Today it sends the internal mail events (OTP codes) with SES v2; delivering webhooks to
 //! subscriptions is added by its own issue. Other events are acknowledged.
+//!
+//! The same function runs the scheduled outbox sweep (`sweep`); `invocation` tells the two
+//! payloads apart.
+
+pub mod invocation;
+pub mod sweep;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};

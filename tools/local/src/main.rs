@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use hyper::server::conn::http1;
@@ -13,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use koppel_local::consumer::{Consumer, QueueFunction};
 use koppel_local::gateway::{Gateway, HttpFunction};
 use koppel_local::resources;
+use koppel_local::schedule::{ScheduledFunction, Scheduler};
 use koppel_local::template::{Template, scalar};
 use koppel_shared::{Ctx, Settings};
 use tokio::net::TcpListener;
@@ -29,6 +31,11 @@ struct Cli {
     /// Template parameter override, `Name=Value` (repeatable).
     #[arg(long = "param", global = true, value_parser = parse_kv)]
     params: Vec<(String, String)>,
+    /// Sets `KEY=VALUE` in every function's environment, over what the template resolves
+    /// to (repeatable). A local and debugging aid, e.g. point one gateway's events at
+    /// another queue.
+    #[arg(long = "env", global = true, value_parser = parse_kv)]
+    env: Vec<(String, String)>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +59,13 @@ enum Command {
         /// missing), to watch events without taking them from the functions.
         #[arg(long)]
         tap_queue: Option<String>,
+        /// Run every `Schedule` event this often instead of at its template rate (tests).
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+        schedule_every: Option<u64>,
+        /// Serve the routes only: no queue consumers and no schedules (e.g. a second gateway
+        /// beside a running stack).
+        #[arg(long)]
+        routes_only: bool,
     },
 }
 
@@ -90,6 +104,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     let params = template.parameters(&cli.params.into_iter().collect());
     let sdk = Ctx::sdk_config().await;
     let phys = resources::ensure(&template, &sdk, &params).await?;
+    let env_overrides: HashMap<String, String> = cli.env.into_iter().collect();
+    let env_of = |function: &str| -> Result<HashMap<String, String>, String> {
+        let mut env = template.function_env(function, &phys, &params)?;
+        env.extend(env_overrides.clone());
+        Ok(env)
+    };
 
     match cli.command {
         Command::Setup => {
@@ -101,7 +121,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Env { function } => {
-            let env = template.function_env(&function, &phys, &params)?;
+            let env = env_of(&function)?;
             let mut keys: Vec<_> = env.keys().collect();
             keys.sort();
             for k in keys {
@@ -109,7 +129,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Serve { listen, tap_queue } => {
+        Command::Serve {
+            listen,
+            tap_queue,
+            schedule_every,
+            routes_only,
+        } => {
             let tap_url = match &tap_queue {
                 None => None,
                 Some(name) => Some(
@@ -130,7 +155,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ),
             };
             let ctx_for = |function: &str| -> Result<Ctx, String> {
-                let env = template.function_env(function, &phys, &params)?;
+                let env = env_of(function)?;
                 let settings = Settings::from_vars(|k| env.get(k).cloned())
                     .map_err(|e| format!("{function}: {e}"))?;
                 Ok(Ctx::new(&sdk, settings))
@@ -165,9 +190,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 authorizer: ctx_for(&authorizer_fn)?,
                 functions,
             });
-            for c in template.queue_consumers()? {
+            let consumers = if routes_only {
+                vec![]
+            } else {
+                template.queue_consumers()?
+            };
+            for c in consumers {
                 let binary = template.binary(&c.function)?;
-                let env = template.function_env(&c.function, &phys, &params)?;
+                let env = env_of(&c.function)?;
                 let function =
                     QueueFunction::from_binary(&binary, &sdk, &env)?.ok_or_else(|| {
                         format!(
@@ -196,6 +226,38 @@ async fn run(cli: Cli) -> Result<(), String> {
                 };
                 tracing::info!("{} consumes {}", c.function, c.queue);
                 tokio::spawn(consumer.run());
+            }
+            let schedules = if routes_only {
+                vec![]
+            } else {
+                template.schedules()?
+            };
+            for s in schedules {
+                let binary = template.binary(&s.function)?;
+                let function =
+                    ScheduledFunction::from_binary(&binary, &sdk, &env_of(&s.function)?)?
+                        .ok_or_else(|| {
+                            format!(
+                                "{}: the local stack has no scheduled handler for `{binary}`",
+                                s.function
+                            )
+                        })?;
+                let every = schedule_every.map_or(s.every, Duration::from_secs);
+                tracing::info!(
+                    "{}.{} runs every {every:?} ({})",
+                    s.function,
+                    s.name,
+                    s.expression
+                );
+                tokio::spawn(
+                    Scheduler {
+                        name: format!("{}.{}", s.function, s.name),
+                        function,
+                        every,
+                        region: phys.region.clone(),
+                    }
+                    .run(),
+                );
             }
             for addr in listen {
                 let listener = TcpListener::bind(addr)

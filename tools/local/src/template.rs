@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use serde_yaml_ng::Value as Yaml;
@@ -45,6 +46,39 @@ pub struct QueueConsumer {
     pub queue: String,
     pub batch_size: i32,
     pub report_batch_item_failures: bool,
+}
+
+/// A function run on a timer (a `Schedule` event, i.e. an EventBridge rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub function: String,
+    /// The event's logical id, as in the rule's name.
+    pub name: String,
+    /// The template's expression, e.g. `rate(1 minute)`.
+    pub expression: String,
+    pub every: Duration,
+}
+
+/// The period of an EventBridge `rate(N unit)` expression. `cron(...)` has no fixed
+/// period, so the local stack does not run it.
+pub fn parse_rate(expression: &str) -> Result<Duration, String> {
+    let bad =
+        || format!("`{expression}`: the local stack runs rate(N minutes|hours|days) schedules");
+    let inner = expression
+        .trim()
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(bad)?;
+    let (n, unit) = inner.trim().split_once(' ').ok_or_else(bad)?;
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    // EventBridge wants the singular for 1 and the plural otherwise.
+    let secs = match (unit.trim(), n) {
+        ("minute", 1) | ("minutes", 2..) => 60,
+        ("hour", 1) | ("hours", 2..) => 3600,
+        ("day", 1) | ("days", 2..) => 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(n * secs))
 }
 
 /// A `GatewayResponses` entry.
@@ -186,6 +220,37 @@ impl Template {
                 batch_size: p["BatchSize"].as_u64().unwrap_or(10).min(10) as i32,
                 report_batch_item_failures: report,
             });
+        }
+        Ok(out)
+    }
+
+    /// Every enabled `Schedule` event of every function.
+    pub fn schedules(&self) -> Result<Vec<Schedule>, String> {
+        let mut out = Vec::new();
+        for f in self.of_type("AWS::Serverless::Function").map(|(id, _)| id) {
+            let events = self.resource(f)?["Properties"]["Events"].as_object();
+            for (name, e) in events.into_iter().flatten() {
+                if e["Type"] != "Schedule" {
+                    continue;
+                }
+                let p = &e["Properties"];
+                if p["Enabled"] == false || p["State"] == "DISABLED" {
+                    continue;
+                }
+                // A custom `Input` would replace the scheduled event the handler expects.
+                if p.get("Input").is_some() {
+                    return Err(format!("{f}.{name}: the local stack does not pass Input"));
+                }
+                let expression = p["Schedule"]
+                    .as_str()
+                    .ok_or_else(|| format!("{f}.{name}: Schedule must be an expression"))?;
+                out.push(Schedule {
+                    function: f.to_owned(),
+                    name: name.clone(),
+                    expression: expression.to_owned(),
+                    every: parse_rate(expression).map_err(|e| format!("{f}.{name}: {e}"))?,
+                });
+            }
         }
         Ok(out)
     }
@@ -464,6 +529,57 @@ Resources:
     }
 
     #[test]
+    fn rates_parse_and_cron_does_not() {
+        assert_eq!(parse_rate("rate(1 minute)"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_rate("rate(5 minutes)"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_rate(" rate(2 hours) "), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_rate("rate(1 day)"), Ok(Duration::from_secs(86_400)));
+        for bad in [
+            "rate(1 minutes)",
+            "rate(5 minute)",
+            "rate(0 minutes)",
+            "rate(1 second)",
+            "rate(minute)",
+            "rate(-1 minute)",
+            "cron(0 12 * * ? *)",
+            "every minute",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reads_schedules_skipping_disabled_ones() {
+        let t = Template::parse(
+            r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Q: {Type: SQS, Properties: {Queue: !GetAtt Q1.Arn}}
+        Often: {Type: Schedule, Properties: {Schedule: rate(10 minutes)}}
+        Off: {Type: Schedule, Properties: {Schedule: rate(1 hour), Enabled: false}}
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            t.schedules().unwrap(),
+            vec![Schedule {
+                function: "Fn".into(),
+                name: "Often".into(),
+                expression: "rate(10 minutes)".into(),
+                every: Duration::from_secs(600),
+            }]
+        );
+        let cron = Template::parse(
+            "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        C: {Type: Schedule, Properties: {Schedule: cron(0 12 * * ? *)}}\n",
+        )
+        .unwrap();
+        assert!(cron.schedules().is_err());
+    }
+
+    #[test]
     fn the_real_template_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
         let t = Template::load(&path).unwrap();
@@ -482,6 +598,17 @@ Resources:
             assert!(responses.contains_key(kind), "{kind}");
         }
         assert_eq!(responses["MISSING_AUTHENTICATION_TOKEN"].status, Some(404));
+        assert_eq!(
+            t.schedules().unwrap(),
+            vec![Schedule {
+                function: "WebhookDispatchFunction".into(),
+                name: "OutboxSweep".into(),
+                expression: "rate(1 minute)".into(),
+                every: Duration::from_secs(60),
+            }]
+        );
+        let params = t.parameters(&HashMap::new());
+        assert_eq!(params["OutboxSweepMinAgeSeconds"], "60");
         let consumers = t.queue_consumers().unwrap();
         assert!(
             consumers

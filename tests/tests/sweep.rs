@@ -1,0 +1,296 @@
+//! Nothing lost: a write whose function stops between the transaction commit and the queue
+//! send leaves its event in the outbox, and the stack's scheduled sweep sends it, once.
+//!
+//! The fault is real, without a hook in the code: a second gateway (`koppel-local serve
+//! --routes-only`, same emulator and table) runs the real handlers with its events queue
+//! pointed at a queue that does not exist, so each commit succeeds and each send fails.
+//! The test stack's own sweep (every `KOPPEL_E2E_SCHEDULE_EVERY` s, for events
+//! `KOPPEL_E2E_SWEEP_MIN_AGE` s old; see tools/test.sh) must then publish the event, which
+//! the events tap shows.
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
+use koppel_e2e::*;
+use koppel_shared::Ctx;
+use koppel_shared::outbox::Event;
+use koppel_shared::store::Key;
+use serde_json::{Value, json};
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run through tools/test.sh"))
+}
+
+fn secs(name: &str) -> u64 {
+    var(name).parse().expect("a number of seconds")
+}
+
+/// A `koppel-local serve` of the test's own; killed when dropped, also when the test fails.
+struct Gateway {
+    child: Child,
+    url: String,
+    log: std::path::PathBuf,
+}
+
+impl Gateway {
+    /// Starts a routes-only gateway with `env` over the template's function environment,
+    /// and waits (bounded) until it answers.
+    async fn start(env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = std::env::temp_dir().join(format!("koppel-e2e-gateway-{port}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(var("KOPPEL_E2E_LOCAL"));
+        cmd.args(["--template", &var("KOPPEL_E2E_TEMPLATE")]).args([
+            "serve",
+            "--routes-only",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ]);
+        for (k, v) in env {
+            cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("start koppel-local");
+        let mut gw = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = gw.child.try_wait().expect("child status") {
+                panic!(
+                    "the second gateway exited ({status}): see {}",
+                    gw.log.display()
+                );
+            }
+            let up = reqwest::get(format!("{}/v1/me", gw.url))
+                .await
+                .is_ok_and(|r| r.status() == 401);
+            if up {
+                return gw;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the second gateway did not answer within 30 s: see {}",
+                gw.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A workspace of the test's own, with a connector token that may write data-subject
+/// requests: (workspace id, `Authorization` value).
+fn workspace() -> (String, String) {
+    let (ws, owner) = new_workspace("sweep e2e");
+    let con = admin(&[
+        "connector",
+        "create",
+        "--workspace",
+        &ws,
+        "--description",
+        "sweep e2e",
+        "--acting-user",
+        &owner,
+        "--access-level",
+        "handle",
+        "--scope",
+        "dsr:read",
+        "--scope",
+        "dsr:write",
+    ]);
+    let token = admin(&[
+        "credential",
+        "issue-token",
+        "--workspace",
+        &ws,
+        "--connector",
+        s(&con["id"]),
+    ]);
+    (ws, format!("Bearer {}", s(&token["secret"])))
+}
+
+/// The events of `ws` waiting in the outbox (gsi1 `OUTBOX`, as the sweep reads it).
+async fn outbox_of(ctx: &Ctx, ws: &str) -> Vec<Event> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = ctx
+            .store
+            .client()
+            .query()
+            .table_name(ctx.store.table())
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", AttributeValue::S("OUTBOX".into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("query the outbox");
+        for i in page.items() {
+            let e: Event = serde_dynamo::from_item(i.clone()).expect("an outbox event");
+            if e.workspace_id == ws {
+                out.push(e);
+            }
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return out,
+        }
+    }
+}
+
+async fn in_outbox(ctx: &Ctx, event_id: &str) -> bool {
+    ctx.store
+        .client()
+        .get_item()
+        .table_name(ctx.store.table())
+        .set_key(Some(Key::outbox(event_id).to_item()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get")
+        .item
+        .is_some()
+}
+
+/// Watches the events tap until `settle` after `event_id` first shows (or `bound` without
+/// it) and returns the tap messages that carried it, with their bodies. Others' messages
+/// are set aside for a while, not taken.
+async fn copies_on_tap(
+    ctx: &Ctx,
+    event_id: &str,
+    bound: Duration,
+    settle: Duration,
+) -> Vec<(String, Value)> {
+    let tap = events_tap_url(&ctx.sqs).await;
+    let mut seen = Vec::new();
+    let mut ids = BTreeSet::new();
+    let mut deadline = Instant::now() + bound;
+    while Instant::now() < deadline {
+        let out = ctx
+            .sqs
+            .receive_message()
+            .queue_url(&tap)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let mut aside = Vec::new();
+        for m in out.messages() {
+            let body: Value = serde_json::from_str(m.body().unwrap_or_default()).unwrap();
+            let handle = m.receipt_handle().unwrap_or_default().to_owned();
+            if body["id"] != event_id {
+                aside.push(
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(format!("m{}", aside.len()))
+                        .receipt_handle(handle)
+                        .visibility_timeout(30)
+                        .build()
+                        .expect("entry"),
+                );
+                continue;
+            }
+            if seen.is_empty() {
+                deadline = Instant::now() + settle;
+            }
+            let id = m.message_id().unwrap_or_default().to_owned();
+            if ids.insert(id.clone()) {
+                seen.push((id, body));
+            }
+            ctx.sqs
+                .delete_message()
+                .queue_url(&tap)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .expect("delete");
+        }
+        if !aside.is_empty() {
+            ctx.sqs
+                .change_message_visibility_batch()
+                .queue_url(&tap)
+                .set_entries(Some(aside))
+                .send()
+                .await
+                .expect("set aside");
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn an_event_left_in_the_outbox_is_sent_by_the_sweep_exactly_once() {
+    let every = Duration::from_secs(secs("KOPPEL_E2E_SCHEDULE_EVERY"));
+    let min_age = Duration::from_secs(secs("KOPPEL_E2E_SWEEP_MIN_AGE"));
+    let ctx = Ctx::from_env().await.expect("KOPPEL_* settings");
+    let (ws, auth) = workspace();
+
+    // Same account and emulator, but a queue that does not exist: every send fails.
+    let events_queue = &ctx.settings.events_queue_url;
+    let (base, _) = events_queue.rsplit_once('/').expect("a queue URL");
+    let missing = format!(
+        "{base}/koppel-e2e-missing-{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let broken = Gateway::start(&[("KOPPEL_EVENTS_QUEUE_URL", &missing)]).await;
+
+    let before = Instant::now();
+    let r = send(
+        &broken.url,
+        "POST",
+        &format!("/v1/ws/{ws}/DataSubjectRequests"),
+        &[("Authorization", &auth)],
+        Some(&json!({ "title": "left in the outbox", "purposes": ["Access"] })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "the write itself succeeds: {}", r.body);
+    drop(broken);
+
+    let left = outbox_of(&ctx, &ws).await;
+    // The event was created after `before`, so the sweep cannot have taken it yet.
+    assert!(
+        before.elapsed() < min_age,
+        "too slow to look before the sweep may take the event"
+    );
+    assert_eq!(left.len(), 1, "the event stays in the outbox: {left:?}");
+    let event = &left[0];
+    assert_eq!(event.event_type, "dsr.created");
+    assert_eq!(event.data["id"], r.body["id"]);
+    assert!(in_outbox(&ctx, &event.id).await);
+
+    // The sweep takes it once it is `min_age` old (to the second), at its next run.
+    let bound = min_age + every * 2 + Duration::from_secs(20);
+    let settle = every * 3 + Duration::from_secs(1);
+    let copies = copies_on_tap(&ctx, &event.id, bound, settle).await;
+    assert_eq!(
+        copies.len(),
+        1,
+        "the swept event reaches the events queue exactly once: {copies:?}"
+    );
+    let sent: Event = serde_json::from_value(copies[0].1.clone()).expect("an event");
+    assert_eq!(&sent, event, "the committed event, id included");
+    assert!(
+        !in_outbox(&ctx, &event.id).await,
+        "the outbox item is removed once sent"
+    );
+    assert!(outbox_of(&ctx, &ws).await.is_empty());
+}
