@@ -150,6 +150,9 @@ pub const READ_ONLY: [&str; 7] = [
 
 pub const MAX_ATTRIBUTES: usize = 100;
 pub const MAX_TEXT: usize = 4096;
+/// A case's JSON at most: its event carries it twice (before and after) and must stay
+/// well inside SQS's 256 KiB, its item inside DynamoDB's 400 KB.
+pub const MAX_CASE_BYTES: usize = 64 * 1024;
 
 pub fn is_attribute_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -290,6 +293,12 @@ pub fn validate(c: &Case, e: &mut Fields) {
         e.push(
             "attributes",
             format!("has more than {MAX_ATTRIBUTES} entries"),
+        );
+    }
+    if serde_json::to_vec(c).map_or(0, |v| v.len()) > MAX_CASE_BYTES {
+        e.push(
+            "attributes",
+            format!("make the case larger than {} KiB", MAX_CASE_BYTES / 1024),
         );
     }
     for (k, v) in &c.attributes {
@@ -816,6 +825,10 @@ mod tests {
             ..Default::default()
         });
         c.attributes.insert("Bad".into(), json!([1]));
+        for i in 0..20 {
+            c.attributes
+                .insert(format!("a{i}"), json!("x".repeat(4000)));
+        }
         let mut e = Fields::new();
         validate(&c, &mut e);
         let err = e.finish().unwrap_err();
@@ -825,6 +838,7 @@ mod tests {
             "requester.bsn",
             "requester.email",
             "attributes.Bad",
+            "attributes",
         ] {
             assert!(names.contains(&f), "{f} not reported: {names:?}");
         }

@@ -2,6 +2,8 @@
 //! admin CLI for fixtures, and request helpers. `tools/test.sh` starts the stack and sets
 //! the `KOPPEL_E2E_*` variables.
 
+pub mod cases;
+
 use std::process::Command;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
@@ -9,7 +11,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-fn var(name: &str) -> String {
+pub fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the end-to-end tests through tools/test.sh")
     })

@@ -2,176 +2,16 @@
 //! columns of the same cases, in JSON and CSV; the seed's curl line works verbatim; writes
 //! need `handle` after the min(connector, employee) rule; `If-Match` guards changes; a
 //! change can move a case out of view; history names employee and connector; 10,000
-//! imported cases export completely as CSV that Python's `csv` reads.
+//! (see `volume.rs` for 10,000 cases in CSV).
 
 use std::process::Command;
 
+use koppel_e2e::cases::*;
 use koppel_e2e::*;
 use serde_json::{Value, json};
 
-/// A fresh workspace, its owner's personal token, and a reader employee.
-struct Ws {
-    id: String,
-    owner: String,
-    pat: String,
-}
-
-impl Ws {
-    fn new() -> Self {
-        let (id, owner) = new_workspace("Cases test");
-        let (_, pat) = personal_token(&id, &owner);
-        Self { id, owner, pat }
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
-        let auth = format!("Bearer {}", self.pat);
-        send(&base_url(), method, path, &[("Authorization", &auth)], body).await
-    }
-
-    async fn case(&self, body: Value) -> u64 {
-        let r = self.call("POST", "/v1/cases", Some(&body)).await;
-        assert_eq!(r.status, 201, "{}", r.body);
-        r.body["id"].as_u64().expect("id")
-    }
-
-    async fn search(&self, filters: Value, columns: &[&str]) -> String {
-        let r = self
-            .call(
-                "POST",
-                "/v1/saved-searches",
-                Some(&json!({"name": "e2e", "filters": filters, "columns": columns})),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.body);
-        s(&r.body["id"]).to_owned()
-    }
-
-    /// A connector acting for `acting_user` with `search`, and an API key for it.
-    async fn connector(&self, acting_user: &str, search: Option<&str>) -> Partner {
-        let r = self
-            .call(
-                "POST",
-                "/v1/connectors",
-                Some(&json!({
-                    "description": "Zaakportaal",
-                    "acting_user_id": acting_user,
-                    "access_level": "handle",
-                    "scopes": ["cases:read", "cases:write", "cases:export"],
-                    "rate_limit": 1000,
-                    "saved_search_id": search,
-                })),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.body);
-        let id = s(&r.body["id"]).to_owned();
-        let key = admin(&[
-            "credential",
-            "issue-key",
-            "--workspace",
-            &self.id,
-            "--connector",
-            &id,
-            "--rate-limit",
-            "1000",
-        ]);
-        Partner {
-            id,
-            key: s(&key["secret"]).to_owned(),
-        }
-    }
-
-    fn user(&self, rights: &str) -> String {
-        let u = admin(&[
-            "user",
-            "add",
-            "--workspace",
-            &self.id,
-            "--email",
-            &format!("{}@gemeente.example", uuid::Uuid::new_v4().simple()),
-            "--name",
-            "Medewerker",
-            "--rights",
-            rights,
-        ]);
-        s(&u["id"]).to_owned()
-    }
-}
-
-struct Partner {
-    id: String,
-    key: String,
-}
-
-impl Partner {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        extra: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> Reply {
-        let mut h = vec![
-            ("API-Interface-Id", self.id.as_str()),
-            ("API-Key", self.key.as_str()),
-        ];
-        h.extend_from_slice(extra);
-        send(&base_url(), method, path, &h, body).await
-    }
-
-    async fn csv(&self, path: &str) -> (reqwest::header::HeaderMap, String) {
-        let resp = reqwest::Client::new()
-            .get(format!("{}{path}", base_url()))
-            .header("API-Interface-Id", &self.id)
-            .header("API-Key", &self.key)
-            .send()
-            .await
-            .expect("reaches the gateway");
-        assert_eq!(resp.status(), 200);
-        let h = resp.headers().clone();
-        (h, resp.text().await.expect("body"))
-    }
-}
-
-fn ids(list: &Value) -> Vec<u64> {
-    let mut v: Vec<u64> = list["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|c| c["id"].as_u64().expect("id"))
-        .collect();
-    v.sort();
-    v
-}
-
-/// Parses CSV with Python's standard `csv` module: (header, rows).
-fn python_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let path = std::env::temp_dir().join(format!("koppel-{}.csv", uuid::Uuid::new_v4()));
-    std::fs::write(&path, text).expect("write CSV");
-    let python = std::env::var("KOPPEL_E2E_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import csv, json, sys\n\
-             with open(sys.argv[1], newline='', encoding='utf-8-sig') as f:\n\
-             \x20   rows = list(csv.reader(f, strict=True))\n\
-             print(json.dumps(rows))",
-        ])
-        .arg(&path)
-        .output()
-        .expect("python3");
-    let _ = std::fs::remove_file(&path);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut rows: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).expect("JSON rows");
-    let header = rows.remove(0);
-    (header, rows)
-}
-
 /// Six cases: (department, status, confidentiality) vary.
-async fn six_cases(ws: &Ws) -> Vec<u64> {
+async fn six_cases(ws: &CaseWs) -> Vec<u64> {
     let mut out = Vec::new();
     for (i, (dep, status, conf)) in [
         ("Vergunningen", "open", "internal"),
@@ -202,7 +42,7 @@ async fn six_cases(ws: &Ws) -> Vec<u64> {
 
 #[tokio::test]
 async fn two_connectors_see_different_rows_and_columns() {
-    let ws = Ws::new();
+    let ws = CaseWs::create();
     let c = six_cases(&ws).await;
     let a = ws
         .search(
@@ -303,7 +143,7 @@ fn s_header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
 
 #[tokio::test]
 async fn pages_follow_the_cursor_in_both_orders() {
-    let ws = Ws::new();
+    let ws = CaseWs::create();
     let mut all = Vec::new();
     for i in 0..7 {
         all.push(
@@ -381,7 +221,7 @@ async fn the_seed_curl_line_works_verbatim() {
 
 #[tokio::test]
 async fn writes_need_handle_and_fresh_versions() {
-    let ws = Ws::new();
+    let ws = CaseWs::create();
     let reader = ws.user("read");
     let everything = ws.search(json!({}), &["subject", "department"]).await;
     let capped = ws.connector(&reader, Some(&everything)).await;
@@ -482,7 +322,7 @@ async fn writes_need_handle_and_fresh_versions() {
     assert_eq!(stored.headers["etag"], "\"2\"");
 
     // Another workspace has no such case.
-    let other = Ws::new();
+    let other = CaseWs::create();
     other.call("GET", &path, None).await.assert_problem(404);
     other
         .call("GET", "/v1/cases/abc", None)
@@ -492,7 +332,7 @@ async fn writes_need_handle_and_fresh_versions() {
 
 #[tokio::test]
 async fn a_change_can_move_a_case_out_of_view_and_history_names_who() {
-    let ws = Ws::new();
+    let ws = CaseWs::create();
     let open_only = ws
         .search(
             json!({"status": ["open", "in_progress"]}),
@@ -566,54 +406,4 @@ async fn a_change_can_move_a_case_out_of_view_and_history_names_who() {
         "{text}"
     );
     assert!(!text.contains("\"result\""), "{text}");
-}
-
-#[tokio::test]
-async fn ten_thousand_imported_cases_export_completely() {
-    let ws = Ws::new();
-    let path = std::env::temp_dir().join(format!("koppel-import-{}.jsonl", uuid::Uuid::new_v4()));
-    let mut lines = String::new();
-    for i in 0..10_000 {
-        let line = json!({
-            "case_type": "Melding openbare ruimte",
-            "subject": format!("Melding {i}, \"straat\"\n{}", if i % 100 == 0 { "=cmd" } else { "" }),
-            "status": if i % 4 == 0 { "closed" } else { "open" },
-            "result": if i % 4 == 0 { Some("Afgehandeld") } else { None },
-            "department": "Openbare ruimte",
-            "attributes": {"nummer": i},
-        });
-        lines.push_str(&line.to_string());
-        lines.push('\n');
-    }
-    std::fs::write(&path, lines).expect("write import file");
-    let out = admin(&[
-        "case",
-        "import",
-        "--workspace",
-        &ws.id,
-        "--file",
-        path.to_str().unwrap(),
-    ]);
-    let _ = std::fs::remove_file(&path);
-    assert_eq!(out["imported"], 10_000);
-    let open = ws
-        .search(
-            json!({"status": ["open"]}),
-            &["subject", "attributes.nummer"],
-        )
-        .await;
-    let p = ws.connector(&ws.owner, Some(&open)).await;
-    let (_, text) = p.csv("/v1/cases/export.csv").await;
-    let (header, rows) = python_csv(&text);
-    assert_eq!(header.len(), 11);
-    assert_eq!(rows.len(), 7_500);
-    let mut numbers: Vec<u64> = rows
-        .iter()
-        .map(|r| r[10].parse().expect("number"))
-        .collect();
-    numbers.sort();
-    numbers.dedup();
-    assert_eq!(numbers.len(), 7_500);
-    assert!(rows.iter().all(|r| r[3] == "open" && r.len() == 11));
-    assert!(rows[0][9].starts_with("Melding 1, \"straat\"\n"));
 }
