@@ -254,7 +254,10 @@ pub async fn save_owned(ctx: &Ctx, d: &Delivery, owner: &str) -> Result<bool, St
 /// Creates the delivery of one event to one subscription: enqueue, then record (see the
 /// module docs). `Ok(false)` when it existed already.
 pub async fn create(ctx: &Ctx, job: &Job) -> Result<bool, StoreError> {
-    if get(ctx, &job.subscription_id, &job.event_id).await?.is_some() {
+    if get(ctx, &job.subscription_id, &job.event_id)
+        .await?
+        .is_some()
+    {
         return Ok(false);
     }
     enqueue(ctx, job).await?;
@@ -296,8 +299,8 @@ pub async fn list(
             .await
             .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
         for i in page.items() {
-            let d: Delivery = serde_dynamo::from_item(i.clone())
-                .map_err(|e| StoreError::Shape(e.to_string()))?;
+            let d: Delivery =
+                serde_dynamo::from_item(i.clone()).map_err(|e| StoreError::Shape(e.to_string()))?;
             if d.live(now_epoch) {
                 out.push(d);
             }
@@ -326,7 +329,9 @@ pub async fn replay(ctx: &Ctx, mut d: Delivery) -> Result<Delivery, StoreError> 
     d.updated_at = rfc3339(t);
     d.ttl = t.unix_timestamp() + KEEP_SECS;
     if !save_owned(ctx, &d, &previous_owner).await? {
-        return Err(StoreError::Conflict("the delivery changed meanwhile".into()));
+        return Err(StoreError::Conflict(
+            "the delivery changed meanwhile".into(),
+        ));
     }
     enqueue(ctx, &d.job()).await?;
     Ok(d)

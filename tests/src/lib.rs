@@ -2,6 +2,8 @@
 //! admin CLI for fixtures, and request helpers. `tools/test.sh` starts the stack and sets
 //! the `KOPPEL_E2E_*` variables.
 
+pub mod receiver;
+
 use std::process::Command;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};

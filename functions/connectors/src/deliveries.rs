@@ -53,14 +53,20 @@ fn is_event_id(s: &str) -> bool {
 }
 
 /// `limit` and `cursor`, or a 422 naming the bad one.
-pub fn page_params(limit: Option<&str>, cursor: Option<&str>) -> Result<(usize, Option<String>), ApiError> {
+pub fn page_params(
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<(usize, Option<String>), ApiError> {
     let mut e = Fields::new();
     let limit = match limit {
         None => DEFAULT_LIMIT,
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
             _ => {
-                e.push("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"));
+                e.push(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                );
                 DEFAULT_LIMIT
             }
         },
@@ -79,10 +85,12 @@ pub async fn list(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str)
     let s = subscription_of(p, ctx, con, sub).await?;
     let q = req.query_string_parameters();
     let (limit, cursor) = page_params(q.first("limit"), q.first("cursor"))?;
-    let (items, next) =
-        delivery::list(ctx, &s.subscription_id, limit, cursor.as_deref()).await?;
+    let (items, next) = delivery::list(ctx, &s.subscription_id, limit, cursor.as_deref()).await?;
     let items: Vec<Value> = items.iter().map(|d| delivery_json(d, false)).collect();
-    pipeline::json(StatusCode::OK, &json!({ "items": items, "next_cursor": next }))
+    pipeline::json(
+        StatusCode::OK,
+        &json!({ "items": items, "next_cursor": next }),
+    )
 }
 
 async fn delivery_of(
@@ -174,7 +182,10 @@ mod tests {
     fn page_parameters_are_checked_by_name() {
         assert_eq!(page_params(None, None).unwrap(), (DEFAULT_LIMIT, None));
         let c = "evt_0196b4a1c2d37e8f9a0b1c2d3e4f5a6b";
-        assert_eq!(page_params(Some("5"), Some(c)).unwrap(), (5, Some(c.into())));
+        assert_eq!(
+            page_params(Some("5"), Some(c)).unwrap(),
+            (5, Some(c.into()))
+        );
         let e = page_params(Some("0"), Some("x")).unwrap_err();
         let fields: Vec<&str> = e.errors.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["limit", "cursor"]);

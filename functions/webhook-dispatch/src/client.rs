@@ -39,9 +39,8 @@ impl Resolve for GuardedResolver {
         let allow = self.allow_loopback;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             for a in &addrs {
                 destination::check(a.ip(), allow).map_err(|c| Box::new(Refused(c)))?;
             }
@@ -172,7 +171,11 @@ impl Sender {
     }
 }
 
-fn build(allow_loopback: bool, user_agent: &str, ca: Option<&str>) -> Result<reqwest::Client, String> {
+fn build(
+    allow_loopback: bool,
+    user_agent: &str,
+    ca: Option<&str>,
+) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
@@ -207,7 +210,8 @@ fn describe(e: &reqwest::Error) -> (&'static str, String) {
         "refused"
     } else if e.is_timeout() {
         "timeout"
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
         "tls"
     } else if e.is_connect() {
         "connect"

@@ -11,8 +11,8 @@
 //! Any failure also counts towards the subscription's failing streak; a streak longer than
 //! `disable_after_secs` disables it.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_lambda_events::sqs::SqsMessage;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use koppel_shared::delivery::{self, Attempt, Delivery, Job, Status};
 use koppel_shared::outbox::{self, Event};
 use koppel_shared::store::{Key, StoreError};
@@ -142,11 +142,25 @@ pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
             finish(d, &mut rec, &job, Status::Delivered, None).await
         }
         Verdict::Gone => {
-            finish(d, &mut rec, &job, Status::Failed, Some("receiver answered 410 Gone")).await?;
+            finish(
+                d,
+                &mut rec,
+                &job,
+                Status::Failed,
+                Some("receiver answered 410 Gone"),
+            )
+            .await?;
             disable(d, &sub, "the receiver answered 410 Gone").await
         }
         Verdict::Refused => {
-            finish(d, &mut rec, &job, Status::Failed, Some("destination refused")).await?;
+            finish(
+                d,
+                &mut rec,
+                &job,
+                Status::Failed,
+                Some("destination refused"),
+            )
+            .await?;
             failing(d, &sub).await
         }
         Verdict::Retry => {

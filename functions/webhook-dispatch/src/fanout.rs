@@ -54,7 +54,10 @@ pub async fn fan_out(d: &Dispatch, event: &Event) -> Result<(), String> {
             &event.event_type,
             delivery::body(&event.event_type, &event.occurred_at, data),
         );
-        if delivery::create(ctx, &job).await.map_err(|e| e.to_string())? {
+        if delivery::create(ctx, &job)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             created += 1;
         }
     }

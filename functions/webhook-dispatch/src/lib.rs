@@ -177,9 +177,12 @@ mod tests {
             })
         })
         .unwrap();
-        let ok =
-            serde_json::to_string(&Event::new("connector.created", "ws", serde_json::json!({})))
-                .unwrap();
+        let ok = serde_json::to_string(&Event::new(
+            "connector.created",
+            "ws",
+            serde_json::json!({}),
+        ))
+        .unwrap();
         let no_recipient = serde_json::to_string(&Event::new(
             mail::EVENT,
             "ws",

@@ -37,7 +37,10 @@ pub fn sign(
             .expect("HMAC takes keys of any length");
         mac.update(format!("{id}.{timestamp}.").as_bytes());
         mac.update(body);
-        out.push(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())));
+        out.push(format!(
+            "v1,{}",
+            STANDARD.encode(mac.finalize().into_bytes())
+        ));
     }
     Ok(out.join(" "))
 }

@@ -53,8 +53,14 @@ mod tests {
     fn each_kind_of_event_needs_its_read_scope() {
         assert_eq!(required_scope("case.updated"), Some(Scope::CasesRead));
         assert_eq!(required_scope("dsr.created"), Some(Scope::DsrRead));
-        assert_eq!(required_scope("endpoint.created"), Some(Scope::EndpointsRead));
-        assert_eq!(required_scope("mandate.revoked"), Some(Scope::EndpointsRead));
+        assert_eq!(
+            required_scope("endpoint.created"),
+            Some(Scope::EndpointsRead)
+        );
+        assert_eq!(
+            required_scope("mandate.revoked"),
+            Some(Scope::EndpointsRead)
+        );
         assert_eq!(required_scope("connector.created"), None);
         assert_eq!(required_scope("mail.send"), None);
     }
