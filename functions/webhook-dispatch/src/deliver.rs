@@ -64,13 +64,20 @@ pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
         .map_err(err)?
     {
         Some(r) => r,
-        // Its creator stopped between the enqueue and the put: the job puts the record.
+        // Not put yet (the creator enqueues first), or the creator stopped between the
+        // enqueue and the put: the job puts the record. If the creator's put came first,
+        // the record is read again and decides (it names its owning job).
         None => {
             let r = job.record();
-            if !delivery::put_new(ctx, &r).await.map_err(err)? {
-                return Ok(()); // Someone else did meanwhile; their job runs it.
+            if delivery::put_new(ctx, &r).await.map_err(err)? {
+                r
+            } else {
+                let again = delivery::get(ctx, &job.subscription_id, &job.event_id);
+                again
+                    .await
+                    .map_err(err)?
+                    .ok_or("delivery record vanished")?
             }
-            r
         }
     };
     if rec.job_id != job.job_id || rec.status != Status::Pending {
