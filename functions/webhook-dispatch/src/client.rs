@@ -22,10 +22,11 @@ pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 pub const MAX_RESPONSE_READ: usize = 64 * 1024;
 pub const MAX_EXCERPT: usize = 1024;
 const MAX_ERROR_TEXT: usize = 300;
+const REFUSED_PREFIX: &str = "destination refused";
 
 /// The error a refused destination causes, found again in reqwest's error chain.
 #[derive(Debug, thiserror::Error)]
-#[error("destination refused: a {} address", .0.as_str())]
+#[error("destination refused: a {} address", .0.as_str())] // starts with REFUSED_PREFIX
 pub struct Refused(pub Class);
 
 /// Resolves like the system does, then refuses the whole name if any address is not
@@ -198,7 +199,9 @@ fn describe(e: &reqwest::Error) -> (&'static str, String) {
     let mut refused = false;
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
-        refused |= s.downcast_ref::<Refused>().is_some();
+        // The resolver's error may reach us re-boxed, where a downcast no longer sees it.
+        refused |=
+            s.downcast_ref::<Refused>().is_some() || s.to_string().starts_with(REFUSED_PREFIX);
         if !text.is_empty() {
             text.push_str(": ");
         }
@@ -227,4 +230,60 @@ fn describe(e: &reqwest::Error) -> (&'static str, String) {
     }
     text.truncate(cut);
     (kind, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to(url: &str) -> Outgoing<'_> {
+        Outgoing {
+            url,
+            ca_certificate_pem: None,
+            webhook_id: "evt_1",
+            timestamp: 1,
+            signature: "v1,x",
+            basic: None,
+            headers: &[],
+            body: "{}",
+        }
+    }
+
+    #[tokio::test]
+    async fn ip_literals_outside_the_rules_are_refused_before_connecting() {
+        let s = Sender::new(true).unwrap();
+        for url in [
+            "https://10.0.0.1/hook",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://[fd00::1]/",
+            "https://[::ffff:192.168.1.1]/",
+        ] {
+            let r = s.send(&to(url)).await;
+            assert_eq!(r.error_kind, Some("refused"), "{url}: {:?}", r.error);
+            assert_eq!(r.status, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_loopback_is_refused_unless_allowed() {
+        let r = Sender::new(false)
+            .unwrap()
+            .send(&to("https://localhost:9/"))
+            .await;
+        assert_eq!(r.error_kind, Some("refused"), "{:?}", r.error);
+        let r = Sender::new(false)
+            .unwrap()
+            .send(&to("https://127.0.0.1:9/"))
+            .await;
+        assert_eq!(r.error_kind, Some("refused"), "{:?}", r.error);
+    }
+
+    #[tokio::test]
+    async fn only_https_is_sent() {
+        let r = Sender::new(true)
+            .unwrap()
+            .send(&to("http://127.0.0.1:9/"))
+            .await;
+        assert_eq!(r.error_kind, Some("request"));
+    }
 }

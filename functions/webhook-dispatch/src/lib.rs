@@ -163,6 +163,17 @@ mod tests {
         m
     }
 
+    #[test]
+    fn the_sample_event_is_a_delivery_job() {
+        let text = include_str!("../../../events/webhook-dispatch-delivery.json");
+        let ev: SqsEvent = serde_json::from_str(text).unwrap();
+        let body = ev.records[0].body.as_deref().unwrap();
+        let job: JobMessage = serde_json::from_str(body).unwrap();
+        assert_eq!(job.delivery.event_type, "dsr.created");
+        let sent: serde_json::Value = serde_json::from_str(&job.delivery.body).unwrap();
+        assert_eq!(sent["type"], "dsr.created");
+    }
+
     #[tokio::test]
     async fn only_the_bad_message_is_reported() {
         let sdk = aws_config::SdkConfig::builder()
