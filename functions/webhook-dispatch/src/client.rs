@@ -24,9 +24,10 @@ pub const MAX_EXCERPT: usize = 1024;
 const MAX_ERROR_TEXT: usize = 300;
 const REFUSED_PREFIX: &str = "destination refused";
 
-/// The error a refused destination causes, found again in reqwest's error chain.
+/// The error a refused destination causes, found again in reqwest's error chain (its text
+/// starts with [`REFUSED_PREFIX`]).
 #[derive(Debug, thiserror::Error)]
-#[error("destination refused: a {} address", .0.as_str())] // starts with REFUSED_PREFIX
+#[error("destination refused: a {} address", .0.as_str())]
 pub struct Refused(pub Class);
 
 /// Resolves like the system does, then refuses the whole name if any address is not

@@ -58,8 +58,71 @@ fn err(e: impl std::fmt::Display) -> String {
 /// Runs `job`. `Err` means: report the message as failed (after a scheduled retry has set
 /// its visibility, or for an infrastructure error, after the queue's visibility timeout).
 pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
+    let Some(mut rec) = owned_record(d, &job).await? else {
+        tracing::info!(event_id = %job.event_id, "not this job's delivery (any more)");
+        return Ok(());
+    };
+    let key = Key::subscription(&job.workspace_id, &job.connector_id, &job.subscription_id);
+    let sub = match d.ctx.store.get::<Subscription>(&key).await.map_err(err)? {
+        Some(s) if s.enabled => s,
+        Some(_) => return finish(d, &mut rec, &job, Status::Failed, "subscription disabled").await,
+        None => return finish(d, &mut rec, &job, Status::Failed, "subscription deleted").await,
+    };
+    let t = now();
+    let reply = attempt(d, &sub, &rec, t).await?;
+    let v = verdict(&reply);
+    tracing::info!(
+        event_id = %rec.event_id, subscription = %sub.subscription_id,
+        status = ?reply.status, error_kind = ?reply.error_kind, verdict = ?v, "webhook attempt"
+    );
+    rec.push_attempt(recorded(&reply, v, rfc3339(t), rec.sequence));
+    match v {
+        Verdict::Delivered => {
+            delivery::clear_failures(&d.ctx, &sub.subscription_id)
+                .await
+                .map_err(err)?;
+            finish(d, &mut rec, &job, Status::Delivered, "").await
+        }
+        Verdict::Gone => {
+            finish(
+                d,
+                &mut rec,
+                &job,
+                Status::Failed,
+                "receiver answered 410 Gone",
+            )
+            .await?;
+            disable(d, &sub, "the receiver answered 410 Gone").await
+        }
+        Verdict::Refused => {
+            finish(d, &mut rec, &job, Status::Failed, "destination refused").await?;
+            failing(d, &sub).await
+        }
+        Verdict::Retry => {
+            let Some(scheduled) = d.webhooks.schedule.delay_after(rec.tries()) else {
+                finish(d, &mut rec, &job, Status::Failed, "retries exhausted").await?;
+                dead_letter(d, m).await?;
+                return failing(d, &sub).await;
+            };
+            let delay = schedule::next_delay(
+                schedule::jitter(scheduled, rand::thread_rng().r#gen()),
+                reply.retry_after,
+            );
+            rec.next_attempt_at = Some(rfc3339(t + time::Duration::seconds(delay.into())));
+            if !save(d, &rec, &job).await? {
+                return Ok(());
+            }
+            failing(d, &sub).await?;
+            wait(d, m, delay).await?;
+            Err(format!("next try in {delay} s"))
+        }
+    }
+}
+
+/// The record `job` may act on: pending and owned by it; `None` when it is not.
+async fn owned_record(d: &Dispatch, job: &Job) -> Result<Option<Delivery>, String> {
     let ctx = &d.ctx;
-    let mut rec = match delivery::get(ctx, &job.subscription_id, &job.event_id)
+    let rec = match delivery::get(ctx, &job.subscription_id, &job.event_id)
         .await
         .map_err(err)?
     {
@@ -80,25 +143,19 @@ pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
             }
         }
     };
-    if rec.job_id != job.job_id || rec.status != Status::Pending {
-        tracing::info!(event_id = %job.event_id, "not this job's delivery (any more)");
-        return Ok(());
-    }
-    let key = Key::subscription(&job.workspace_id, &job.connector_id, &job.subscription_id);
-    let sub: Option<Subscription> = ctx.store.get(&key).await.map_err(err)?;
-    let sub = match sub {
-        Some(s) if s.enabled => s,
-        other => {
-            let why = if other.is_some() {
-                "subscription disabled"
-            } else {
-                "subscription deleted"
-            };
-            return finish(d, &mut rec, &job, Status::Failed, Some(why)).await;
-        }
-    };
-    let t = now();
-    let secrets = webhook::reveal(&ctx.data_key, &sub, t).await.map_err(err)?;
+    Ok((rec.job_id == job.job_id && rec.status == Status::Pending).then_some(rec))
+}
+
+/// One signed request of `rec` to `sub`'s receiver at `t`.
+async fn attempt(
+    d: &Dispatch,
+    sub: &Subscription,
+    rec: &Delivery,
+    t: time::OffsetDateTime,
+) -> Result<Reply, String> {
+    let secrets = webhook::reveal(&d.ctx.data_key, sub, t)
+        .await
+        .map_err(err)?;
     let timestamp = t.unix_timestamp();
     let signature = signature::sign(
         &rec.event_id,
@@ -107,96 +164,52 @@ pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
         &secrets.signing_secrets,
     )
     .map_err(err)?;
-    let reply = d
-        .sender
+    let basic = secrets.basic.as_ref();
+    Ok(d.sender
         .send(&Outgoing {
             url: &sub.url,
             ca_certificate_pem: sub.ca_certificate_pem.as_deref(),
             webhook_id: &rec.event_id,
             timestamp,
             signature: &signature,
-            basic: secrets
-                .basic
-                .as_ref()
-                .map(|(u, p)| (u.as_str(), p.as_str())),
+            basic: basic.map(|(u, p)| (u.as_str(), p.as_str())),
             headers: &secrets.headers,
             body: &rec.body,
         })
-        .await;
-    rec.push_attempt(Attempt {
-        at: rfc3339(t),
-        sequence: rec.sequence,
+        .await)
+}
+
+/// The attempt as recorded: an answer that is not 2xx has the error kind `http_status`.
+pub fn recorded(reply: &Reply, v: Verdict, at: String, sequence: u32) -> Attempt {
+    let kind = match (reply.error_kind, reply.status) {
+        _ if v == Verdict::Delivered => None,
+        (Some(k), _) => Some(k),
+        (None, Some(_)) => Some("http_status"),
+        (None, None) => Some("request"),
+    };
+    Attempt {
+        at,
+        sequence,
         status_code: reply.status,
         duration_ms: reply.duration_ms,
-        error_kind: reply
-            .error_kind
-            .or(reply.status.map(|_| "http_status"))
-            .filter(|_| verdict(&reply) != Verdict::Delivered)
-            .map(str::to_owned),
+        error_kind: kind.map(str::to_owned),
         error: reply.error.clone(),
         response_excerpt: reply.excerpt.clone(),
-    });
-    let v = verdict(&reply);
-    tracing::info!(
-        event_id = %rec.event_id, subscription = %sub.subscription_id,
-        status = ?reply.status, error_kind = ?reply.error_kind, verdict = ?v, "webhook attempt"
-    );
-    match v {
-        Verdict::Delivered => {
-            delivery::clear_failures(ctx, &sub.subscription_id)
-                .await
-                .map_err(err)?;
-            finish(d, &mut rec, &job, Status::Delivered, None).await
-        }
-        Verdict::Gone => {
-            finish(
-                d,
-                &mut rec,
-                &job,
-                Status::Failed,
-                Some("receiver answered 410 Gone"),
-            )
-            .await?;
-            disable(d, &sub, "the receiver answered 410 Gone").await
-        }
-        Verdict::Refused => {
-            finish(
-                d,
-                &mut rec,
-                &job,
-                Status::Failed,
-                Some("destination refused"),
-            )
-            .await?;
-            failing(d, &sub).await
-        }
-        Verdict::Retry => {
-            let Some(scheduled) = d.webhooks.schedule.delay_after(rec.tries()) else {
-                finish(d, &mut rec, &job, Status::Failed, Some("retries exhausted")).await?;
-                dead_letter(d, m).await?;
-                return failing(d, &sub).await;
-            };
-            let delay = schedule::next_delay(
-                schedule::jitter(scheduled, rand::thread_rng().r#gen()),
-                reply.retry_after,
-            );
-            rec.next_attempt_at = Some(rfc3339(t + time::Duration::seconds(delay.into())));
-            if !save(d, &rec, &job).await? {
-                return Ok(());
-            }
-            failing(d, &sub).await?;
-            let receipt = m.receipt_handle.as_deref().unwrap_or_default();
-            ctx.sqs
-                .change_message_visibility()
-                .queue_url(&ctx.settings.deliveries_queue_url)
-                .receipt_handle(receipt)
-                .visibility_timeout(i32::try_from(delay).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())?;
-            Err(format!("next try in {delay} s"))
-        }
     }
+}
+
+/// The job's message comes back after `delay` seconds (SQS visibility, at most 12 h).
+async fn wait(d: &Dispatch, m: &SqsMessage, delay: u32) -> Result<(), String> {
+    d.ctx
+        .sqs
+        .change_message_visibility()
+        .queue_url(&d.ctx.settings.deliveries_queue_url)
+        .receipt_handle(m.receipt_handle.as_deref().unwrap_or_default())
+        .visibility_timeout(i32::try_from(delay).unwrap_or(i32::MAX))
+        .send()
+        .await
+        .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())?;
+    Ok(())
 }
 
 async fn save(d: &Dispatch, rec: &Delivery, job: &Job) -> Result<bool, String> {
@@ -207,15 +220,16 @@ async fn save(d: &Dispatch, rec: &Delivery, job: &Job) -> Result<bool, String> {
         .map_err(err)
 }
 
+/// Ends the delivery with `status`; `reason` (empty for none) says why it failed.
 async fn finish(
     d: &Dispatch,
     rec: &mut Delivery,
     job: &Job,
     status: Status,
-    reason: Option<&str>,
+    reason: &str,
 ) -> Result<(), String> {
     rec.status = status;
-    rec.final_reason = reason.map(str::to_owned);
+    rec.final_reason = (!reason.is_empty()).then(|| reason.to_owned());
     rec.next_attempt_at = None;
     save(d, rec, job).await.map(|_| ())
 }
@@ -296,6 +310,24 @@ mod tests {
             error_kind: kind,
             ..Reply::default()
         }
+    }
+
+    #[test]
+    fn attempts_name_their_error_kind() {
+        let at = || "t".to_owned();
+        let ok = reply(Some(200), None);
+        assert_eq!(recorded(&ok, verdict(&ok), at(), 1).error_kind, None);
+        let e = reply(Some(503), None);
+        let a = recorded(&e, verdict(&e), at(), 2);
+        assert_eq!(
+            (a.error_kind.as_deref(), a.status_code, a.sequence),
+            (Some("http_status"), Some(503), 2)
+        );
+        let e = reply(None, Some("timeout"));
+        assert_eq!(
+            recorded(&e, verdict(&e), at(), 1).error_kind.as_deref(),
+            Some("timeout")
+        );
     }
 
     #[test]
