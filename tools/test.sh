@@ -34,8 +34,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 start_emulator "$(free_port)" "$TEST_STATE/emulator.log"
-# Webhook receivers of the tests listen on 127.0.0.1, and retries come after seconds.
-STACK_PARAMS=(--param WebhookAllowLoopback=true --param WebhookRetrySchedule=1,1,1)
+# Webhook receivers of the tests listen on 127.0.0.1; retries come after seconds, and a
+# subscription failing for 20 s is disabled (no test's receiver fails for that long unless
+# it means to).
+STACK_PARAMS=(--param WebhookAllowLoopback=true --param WebhookRetrySchedule=1,1,1
+  --param WebhookDisableAfterSeconds=20)
 eval "$(target/debug/koppel-local "${STACK_PARAMS[@]}" env)"
 PORT="$(free_port)"
 export KOPPEL_E2E_BASE_URL="http://127.0.0.1:$PORT"

@@ -1,6 +1,6 @@
 //! Webhooks end to end: receivers started here on 127.0.0.1 (HTTPS, their own test CA),
 //! the stack's dispatcher delivering to them (loopback allowed and retries shortened to
-//! 1 s by tools/test.sh). Signatures are checked with the Python `standardwebhooks`
+//! 1 s, a failing streak disabling after 20 s, by tools/test.sh). Signatures are checked with the Python `standardwebhooks`
 //! library, as a receiver would.
 
 use std::time::{Duration, Instant};
@@ -252,6 +252,39 @@ async fn a_410_disables_the_subscription_until_it_is_enabled_again() {
     let id = ws.ping(&sub).await;
     let d = ws.settled(&sub, &id, 20).await;
     assert_eq!(d["status"], "delivered", "{d}");
+}
+
+#[tokio::test]
+async fn a_subscription_failing_for_too_long_is_disabled() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    let rx = Receiver::start(&[503; 40]).await;
+    let (sub, _) = ws
+        .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let id = ws.ping(&sub).await;
+    let d = ws.settled(&sub, &id, 30).await;
+    assert_eq!(d["final_reason"], "retries exhausted", "{d}");
+    assert_eq!(codes(&d), vec![json!(503); 4]);
+    assert_eq!(ws.call("GET", &sub, None).await.body["enabled"], true);
+    // The streak began with the first try; the stack disables after 20 s of it.
+    let first = s(&d["attempts"][0]["at"]).to_owned();
+    let began = time::OffsetDateTime::parse(&first, &time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let wait = began + time::Duration::seconds(21) - time::OffsetDateTime::now_utc();
+    if wait.is_positive() {
+        tokio::time::sleep(wait.unsigned_abs()).await;
+    }
+    let id = ws.ping(&sub).await;
+    let d = ws.settled(&sub, &id, 30).await;
+    assert_eq!(d["status"], "failed", "{d}");
+    assert_eq!(d["final_reason"], "subscription disabled", "{d}");
+    let s1 = ws.call("GET", &sub, None).await.body;
+    assert_eq!(s1["enabled"], false, "{s1}");
+    assert_eq!(
+        s1["disabled_reason"],
+        "deliveries kept failing for 20 seconds"
+    );
 }
 
 #[tokio::test]

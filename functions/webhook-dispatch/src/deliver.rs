@@ -255,8 +255,11 @@ async fn failing(d: &Dispatch, sub: &Subscription) -> Result<(), String> {
         .await
         .map_err(err)?;
     if schedule::should_disable(since, t, d.webhooks.disable_after_secs) {
-        let days = d.webhooks.disable_after_secs as f64 / 86_400.0;
-        return disable(d, sub, &format!("deliveries failed for {days:.1} days")).await;
+        let reason = format!(
+            "deliveries kept failing for {}",
+            schedule::duration_text(d.webhooks.disable_after_secs)
+        );
+        return disable(d, sub, &reason).await;
     }
     Ok(())
 }

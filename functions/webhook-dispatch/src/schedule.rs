@@ -79,6 +79,15 @@ pub fn should_disable(failing_since: i64, now: i64, after_secs: i64) -> bool {
     now - failing_since >= after_secs
 }
 
+/// `secs` for people: whole days, else whole hours, else seconds.
+pub fn duration_text(secs: i64) -> String {
+    match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{} days", s / 86_400),
+        s if s >= 3600 && s % 3600 == 0 => format!("{} hours", s / 3600),
+        s => format!("{s} seconds"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +153,8 @@ mod tests {
         let d = DEFAULT_DISABLE_AFTER_SECS;
         assert!(!should_disable(1000, 1000 + d - 1, d));
         assert!(should_disable(1000, 1000 + d, d));
+        assert_eq!(duration_text(d), "5 days");
+        assert_eq!(duration_text(7200), "2 hours");
+        assert_eq!(duration_text(20), "20 seconds");
     }
 }
