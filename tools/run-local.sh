@@ -21,10 +21,12 @@ log "starting the AWS emulator (moto) on 127.0.0.1:$EMULATOR_PORT"
 start_emulator "$EMULATOR_PORT" "$STATE/emulator.log"
 
 log "creating the resources template.yaml declares"
-eval "$(target/debug/koppel-local env)"
+# Local use: webhooks may go to receivers on this machine (loopback only).
+STACK_PARAMS=(--param WebhookAllowLoopback=true)
+eval "$(target/debug/koppel-local "${STACK_PARAMS[@]}" env)"
 target/debug/koppel-admin demo --base-url "http://127.0.0.1:$PORT" --out "$STATE/demo.json" >"$STATE/demo.txt"
 
-target/debug/koppel-local serve --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" &
+target/debug/koppel-local "${STACK_PARAMS[@]}" serve --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" &
 GATEWAY_PID=$!
 wait_for_gateway "http://127.0.0.1:$PORT" "$GATEWAY_PID"
 

@@ -34,12 +34,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 start_emulator "$(free_port)" "$TEST_STATE/emulator.log"
-eval "$(target/debug/koppel-local env)"
+# Webhook receivers of the tests listen on 127.0.0.1; retries come after seconds, and a
+# subscription failing for 20 s is disabled (no test's receiver fails for that long unless
+# it means to).
+STACK_PARAMS=(--param WebhookAllowLoopback=true --param WebhookRetrySchedule=1,1,1
+  --param WebhookDisableAfterSeconds=20)
+eval "$(target/debug/koppel-local "${STACK_PARAMS[@]}" env)"
 PORT="$(free_port)"
 export KOPPEL_E2E_BASE_URL="http://127.0.0.1:$PORT"
 export KOPPEL_E2E_BASE_URL_V6="http://[::1]:$PORT"
 export KOPPEL_E2E_ADMIN="$ROOT/target/debug/koppel-admin"
 export KOPPEL_E2E_DEMO="$TEST_STATE/demo.json"
+# Verifies webhook signatures with the `standardwebhooks` library (tools/py/requirements.txt).
 export KOPPEL_E2E_PYTHON="$VENV/bin/python"
 "$KOPPEL_E2E_ADMIN" demo --base-url "$KOPPEL_E2E_BASE_URL" --out "$KOPPEL_E2E_DEMO" >/dev/null
 # Tests watch events on a tap: the stack's own dispatcher consumes the events queue.
@@ -49,7 +55,7 @@ export KOPPEL_E2E_EVENTS_TAP="koppel-e2e-events-tap"
 export KOPPEL_E2E_SCHEDULE_EVERY=2 KOPPEL_E2E_SWEEP_MIN_AGE=5
 # The fault test starts a second gateway of its own beside this stack.
 export KOPPEL_E2E_LOCAL="$ROOT/target/debug/koppel-local" KOPPEL_E2E_TEMPLATE="$ROOT/template.yaml"
-target/debug/koppel-local serve --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" \
+target/debug/koppel-local "${STACK_PARAMS[@]}" serve --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" \
   --tap-queue "$KOPPEL_E2E_EVENTS_TAP" \
   --schedule-every "$KOPPEL_E2E_SCHEDULE_EVERY" \
   --param "OutboxSweepMinAgeSeconds=$KOPPEL_E2E_SWEEP_MIN_AGE" \

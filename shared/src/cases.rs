@@ -281,6 +281,9 @@ pub fn validate(c: &Case, e: &mut Fields) {
             e.push("requester.kvk", "is not a KvK number (8 digits)");
         }
     }
+    if crate::calendar::parse_date(&c.registration_date).is_none() {
+        e.push("registration_date", "must be a date (YYYY-MM-DD)");
+    }
     if let Some(d) = &c.target_date
         && crate::calendar::parse_date(d).is_none()
     {
@@ -312,10 +315,20 @@ pub fn validate(c: &Case, e: &mut Fields) {
         match v {
             Value::String(s) => text(e, &field, s, false),
             Value::Bool(_) => {}
-            Value::Number(n) if n.as_f64().is_some_and(f64::is_finite) => {}
+            Value::Number(n) if n.as_f64().is_some_and(storable) => {}
+            Value::Number(_) => e.push(
+                &field,
+                "must be between -1e15 and 1e15 (and not below 1e-15 in size)",
+            ),
             _ => e.push(&field, "must be text, a number, a boolean or a date"),
         }
     }
+}
+
+/// A number DynamoDB stores exactly as sent (its range is 1e-130 to 1e126; these bounds
+/// keep well inside it and inside what JSON clients read as a double).
+fn storable(x: f64) -> bool {
+    x.is_finite() && (x == 0.0 || (1e-15..=1e15).contains(&x.abs()))
 }
 
 /// The Dutch BSN eleven-test.
@@ -474,7 +487,28 @@ impl Filters {
                 }
             }
         }
+        for (name, list) in [
+            ("case_type", &self.case_type),
+            ("department", &self.department),
+            ("assignee", &self.assignee),
+        ] {
+            if list.iter().any(|v| v.chars().count() > 256) {
+                e.push(
+                    format!("filters.{name}"),
+                    "holds a value longer than 256 characters",
+                );
+            }
+        }
         for (i, f) in self.attributes.iter().enumerate() {
+            match &f.value {
+                None | Some(Value::Bool(_)) => {}
+                Some(Value::Number(n)) if n.as_f64().is_some_and(storable) => {}
+                Some(Value::String(s)) if s.chars().count() <= 256 => {}
+                Some(_) => e.push(
+                    format!("filters.attributes[{i}].value"),
+                    "must be text (at most 256 characters), a number or a boolean",
+                ),
+            }
             if !is_attribute_name(&f.name) {
                 e.push(
                     format!("filters.attributes[{i}].name"),

@@ -10,6 +10,8 @@ use crate::store::Store;
 pub struct Settings {
     pub table_name: String,
     pub events_queue_url: String,
+    /// One message per (subscription × event) to deliver; see `delivery`.
+    pub deliveries_queue_url: String,
     pub pepper_secret_id: String,
     /// The data key that seals per-record secrets (webhook passwords, hidden headers,
     /// signing secrets) at rest.
@@ -33,6 +35,7 @@ impl Settings {
         Ok(Self {
             table_name: need("KOPPEL_TABLE")?,
             events_queue_url: need("KOPPEL_EVENTS_QUEUE_URL")?,
+            deliveries_queue_url: need("KOPPEL_DELIVERIES_QUEUE_URL")?,
             pepper_secret_id: need("KOPPEL_PEPPER_SECRET")?,
             data_key_secret_id: need("KOPPEL_DATA_KEY_SECRET")?,
             jwt_audience: need("KOPPEL_JWT_AUDIENCE")?,

@@ -11,6 +11,7 @@ pub mod connector_rules;
 pub mod credential;
 pub mod crypto;
 pub mod ctx;
+pub mod delivery;
 pub mod error;
 pub mod https_url;
 pub mod idempotency;

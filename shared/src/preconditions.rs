@@ -26,15 +26,15 @@ fn stale() -> ApiError {
     )
 }
 
-/// Whether an `If-Match` value (`"3"`, `W/"3"`, a list, or `*`) names `current`.
+/// Whether an `If-Match` value (`"3"`, or a list) names `current`. Comparison is strong
+/// (RFC 9110): a weak tag never matches, and neither does `*`, which would make a blind
+/// overwrite out of a change that must name the version it was made from.
 pub fn matches(if_match: &str, current: u64) -> bool {
     if_match.split(',').map(str::trim).any(|tag| {
-        tag == "*"
-            || tag
-                .trim_start_matches("W/")
-                .trim_matches('"')
-                .parse::<u64>()
-                .is_ok_and(|v| v == current)
+        tag.strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .and_then(|t| t.parse::<u64>().ok())
+            .is_some_and(|v| v == current)
     })
 }
 
@@ -83,9 +83,9 @@ mod tests {
     #[test]
     fn if_match_forms() {
         assert!(matches("\"3\"", 3));
-        assert!(matches("W/\"3\"", 3));
+        assert!(!matches("W/\"3\"", 3));
         assert!(matches("\"1\", \"3\"", 3));
-        assert!(matches("*", 7));
+        assert!(!matches("*", 7));
         assert!(!matches("\"2\"", 3));
         assert!(!matches("garbage", 3));
         assert_eq!(etag(4), "\"4\"");

@@ -16,6 +16,8 @@
 //! | used JWT id | `JTI#<con>#<jti>` | `JTI` | | token `exp` | single-use `jti` (conditional put) |
 //! | rate window | `RATE#<credential>#<window start>` | `RATE` | | window end + 60 s | one conditional update per request |
 //! | idempotency record | `IDEM#<credential>#<key>` | `IDEM` | | 60 s while running, 24 h when done | replay of a POST |
+//! | webhook delivery (with its attempts) | `DLV#<sub>` | `DLV#<event>` | | created + 30 days | dispatcher (get, owner-conditional put); a subscription's deliveries, newest first (query `DLV#` prefix, backwards; event ids are time-ordered) |
+//! | subscription health | `DLV#<sub>` | `HEALTH` | | | `failing_since` of a subscription failing without a success (disable after a while) |
 //! | outbox event | `OUTBOX#<event>` | `OUTBOX` | `OUTBOX` / `<occurred_at>#<event>` | | outbox sweep: leftovers older than the minimum age, oldest first (query gsi1 `OUTBOX`, `gsi1sk <` cutoff, paged, bounded per run) |
 //! | data-subject request | `WS#<ws>` | `DSR#<id, 10 digits>` | | | get by id (`dsr`); gsi2 and gsi3 below |
 //! | DSR id counter | `WS#<ws>` | `DSR_COUNTER` | | | next id: one atomic `ADD last_id :1` |
@@ -128,6 +130,13 @@ impl Key {
     }
     pub fn idempotency(credential: &str, key: &str) -> Self {
         Self::new(format!("IDEM#{credential}#{key}"), "IDEM")
+    }
+    /// A webhook delivery of one event to one subscription (subscription ids are unique).
+    pub fn delivery(sub: &str, event_id: &str) -> Self {
+        Self::new(format!("DLV#{sub}"), format!("DLV#{event_id}"))
+    }
+    pub fn delivery_health(sub: &str) -> Self {
+        Self::new(format!("DLV#{sub}"), "HEALTH")
     }
     pub fn outbox(event_id: &str) -> Self {
         Self::new(format!("OUTBOX#{event_id}"), "OUTBOX")

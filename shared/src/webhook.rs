@@ -82,6 +82,9 @@ pub struct Subscription {
     /// The current secret first; then a previous one until it expires.
     pub signing_secrets: Vec<SigningSecret>,
     pub enabled: bool,
+    /// Why the dispatcher disabled it (410 Gone, failing too long); cleared on re-enable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -234,6 +237,7 @@ mod tests {
                 secret("old", Some("2026-01-02T00:00:00.5Z")),
             ],
             enabled: true,
+            disabled_reason: None,
             version: 1,
             created_at: "t".into(),
             updated_at: "t".into(),

@@ -3,6 +3,7 @@
 //! the `KOPPEL_E2E_*` variables.
 
 pub mod cases;
+pub mod receiver;
 
 use std::process::Command;
 

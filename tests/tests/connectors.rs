@@ -619,6 +619,19 @@ async fn another_workspaces_ids_are_404_on_every_route() {
         ("GET", su.clone(), None),
         ("PATCH", su.clone(), Some(&sub_patch)),
         ("POST", format!("{su}/rotate-secret"), None),
+        ("POST", format!("{su}/enable"), None),
+        ("POST", format!("{su}/ping"), None),
+        ("GET", format!("{su}/deliveries"), None),
+        (
+            "GET",
+            format!("{su}/deliveries/evt_0196b4a1c2d37e8f9a0b1c2d3e4f5a6b"),
+            None,
+        ),
+        (
+            "POST",
+            format!("{su}/deliveries/evt_0196b4a1c2d37e8f9a0b1c2d3e4f5a6b/replay"),
+            None,
+        ),
         ("DELETE", su.clone(), None),
         ("DELETE", c.clone(), None),
     ];

@@ -6,7 +6,7 @@
 //! pointed at a queue that does not exist, so each commit succeeds and each send fails.
 //! The test stack's own sweep (every `KOPPEL_E2E_SCHEDULE_EVERY` s, for events
 //! `KOPPEL_E2E_SWEEP_MIN_AGE` s old; see tools/test.sh) must then publish the event, which
-//! the events tap shows.
+//! the events tap shows, and a receiver subscribed to it gets once (one `webhook-id`).
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
+use koppel_e2e::receiver::Receiver;
 use koppel_e2e::*;
 use koppel_shared::Ctx;
 use koppel_shared::outbox::Event;
@@ -97,8 +98,8 @@ impl Drop for Gateway {
 }
 
 /// A workspace of the test's own, with a connector token that may write data-subject
-/// requests: (workspace id, `Authorization` value).
-fn workspace() -> (String, String) {
+/// requests: (workspace id, `Authorization` value, owner, connector id).
+fn workspace() -> (String, String, String, String) {
     let (ws, owner) = new_workspace("sweep e2e");
     let con = admin(&[
         "connector",
@@ -124,7 +125,12 @@ fn workspace() -> (String, String) {
         "--connector",
         s(&con["id"]),
     ]);
-    (ws, format!("Bearer {}", s(&token["secret"])))
+    (
+        ws,
+        format!("Bearer {}", s(&token["secret"])),
+        owner,
+        s(&con["id"]).to_owned(),
+    )
 }
 
 /// The events of `ws` waiting in the outbox (gsi1 `OUTBOX`, as the sweep reads it).
@@ -242,7 +248,19 @@ async fn an_event_left_in_the_outbox_is_sent_by_the_sweep_exactly_once() {
     let every = Duration::from_secs(secs("KOPPEL_E2E_SCHEDULE_EVERY"));
     let min_age = Duration::from_secs(secs("KOPPEL_E2E_SWEEP_MIN_AGE"));
     let ctx = Ctx::from_env().await.expect("KOPPEL_* settings");
-    let (ws, auth) = workspace();
+    let (ws, auth, owner, con) = workspace();
+    // A receiver subscribed to the event: it must get it exactly once.
+    let rx = Receiver::start(&[]).await;
+    let (_, pat) = personal_token(&ws, &owner);
+    let sub = send(
+        &base_url(),
+        "POST",
+        &format!("/v1/connectors/{con}/subscriptions"),
+        &[("Authorization", &format!("Bearer {pat}"))],
+        Some(&json!({"url": rx.url, "ca_certificate_pem": rx.ca_pem, "event_types": ["dsr.created"]})),
+    )
+    .await;
+    assert_eq!(sub.status, 201, "{}", sub.body);
 
     // Same account and emulator, but a queue that does not exist: every send fails.
     let events_queue = &ctx.settings.events_queue_url;
@@ -293,4 +311,11 @@ async fn an_event_left_in_the_outbox_is_sent_by_the_sweep_exactly_once() {
         "the outbox item is removed once sent"
     );
     assert!(outbox_of(&ctx, &ws).await.is_empty());
+
+    // And at the receiver: one request, whose `webhook-id` is the event's id.
+    rx.wait_for(1, 30).await;
+    tokio::time::sleep(settle).await;
+    let got = rx.received();
+    assert_eq!(got.len(), 1, "delivered exactly once: {got:?}");
+    assert_eq!(got[0].header("webhook-id"), Some(event.id.as_str()));
 }

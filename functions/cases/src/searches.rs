@@ -26,6 +26,9 @@ struct Input {
     columns: Option<Vec<String>>,
 }
 
+/// Far above any real search, far below DynamoDB's 400 KB item limit.
+const MAX_SEARCH_BYTES: usize = 32 * 1024;
+
 fn to_json(s: &SavedSearch) -> Value {
     json!({
         "id": s.saved_search_id,
@@ -55,6 +58,9 @@ fn apply(input: Input, s: &mut SavedSearch, creating: bool) -> Result<(), ApiErr
     if let Some(c) = input.columns {
         validate_columns(&c, &mut e);
         s.columns = c;
+    }
+    if serde_json::to_vec(&*s).map_or(0, |v| v.len()) > MAX_SEARCH_BYTES {
+        e.push("filters", "make the saved search larger than 32 KiB");
     }
     e.finish()
 }
@@ -182,14 +188,25 @@ pub async fn route(
                     ),
                 ));
             }
-            ctx.store
+            // Only the version checked above: a change meanwhile is a 412, not lost.
+            let deleted = ctx
+                .store
                 .client()
                 .delete_item()
                 .table_name(ctx.store.table())
                 .set_key(Some(Key::saved_search(&p.workspace_id, id).to_item()))
+                .condition_expression("version = :v")
+                .expression_attribute_values(
+                    ":v",
+                    aws_sdk_dynamodb::types::AttributeValue::N(s.version.to_string()),
+                )
                 .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+                .await;
+            match deleted.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
+                Ok(_) => {}
+                Err(StoreError::Conflict(_)) => return Err(preconditions::lost_race()),
+                Err(e) => return Err(e.into()),
+            }
             Ok(lambda_http::Response::builder()
                 .status(StatusCode::NO_CONTENT)
                 .body(lambda_http::Body::Empty)

@@ -8,11 +8,14 @@
 //! | `GET`, `PATCH`, `DELETE /v1/connectors/{id}` | read (`ETag`), change (`If-Match` required), delete |
 //! | `POST /v1/connectors/{id}/disable`, `…/enable` | its credentials fail (403) / work again at once |
 //! | `…/{id}/subscriptions[/{subscriptionId}]` | webhook subscriptions, see `subscriptions.rs` |
+//! | `POST …/subscriptions/{subscriptionId}/enable` | re-enable a (dispatcher-)disabled subscription |
+//! | `…/subscriptions/{subscriptionId}/deliveries[/{deliveryId}[/replay]]`, `…/ping` | delivery log, replay, test ping: see `deliveries.rs` |
 //! | `GET /v1/webhook-event-types` | the published event types |
 //!
 //! The authorizer reads the connector on every request, so disabling it (403) or deleting it
 //! (401) makes all its credentials fail on their next request.
 
+mod deliveries;
 pub mod input;
 pub use koppel_shared::preconditions;
 mod repo;
@@ -45,7 +48,7 @@ async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
             .unwrap_or_default()
             .to_owned()
     };
-    let (id, sub) = (param("id"), param("subscriptionId"));
+    let (id, sub, dlv) = (param("id"), param("subscriptionId"), param("deliveryId"));
     let resource = pipeline::resource(&req);
     if resource == "/v1/webhook-event-types" && req.method() == Method::GET {
         return event_types();
@@ -79,6 +82,23 @@ async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
         (Method::POST, "/v1/connectors/{id}/subscriptions/{subscriptionId}/rotate-secret") => {
             subscriptions::rotate_secret(&p, &req, ctx, &id, &sub).await
         }
+        (Method::POST, "/v1/connectors/{id}/subscriptions/{subscriptionId}/enable") => {
+            subscriptions::enable(&p, &req, ctx, &id, &sub).await
+        }
+        (Method::POST, "/v1/connectors/{id}/subscriptions/{subscriptionId}/ping") => {
+            deliveries::ping(&p, ctx, &id, &sub).await
+        }
+        (Method::GET, "/v1/connectors/{id}/subscriptions/{subscriptionId}/deliveries") => {
+            deliveries::list(&p, &req, ctx, &id, &sub).await
+        }
+        (
+            Method::GET,
+            "/v1/connectors/{id}/subscriptions/{subscriptionId}/deliveries/{deliveryId}",
+        ) => deliveries::get(&p, ctx, &id, &sub, &dlv).await,
+        (
+            Method::POST,
+            "/v1/connectors/{id}/subscriptions/{subscriptionId}/deliveries/{deliveryId}/replay",
+        ) => deliveries::replay(&p, ctx, &id, &sub, &dlv).await,
         _ => Err(ApiError::not_found()),
     }
 }

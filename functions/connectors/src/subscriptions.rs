@@ -45,7 +45,7 @@ const FIELDS: [&str; 6] = [
     "enabled",
 ];
 
-fn require_scope(p: &Principal) -> Result<(), ApiError> {
+pub(crate) fn require_scope(p: &Principal) -> Result<(), ApiError> {
     p.require(Some(Scope::WebhooksManage), Level::Read)
 }
 
@@ -83,6 +83,7 @@ pub fn subscription_json(s: &Subscription) -> Value {
         "headers": headers,
         "signing_secrets": secrets,
         "enabled": s.enabled,
+        "disabled_reason": s.disabled_reason,
         "version": s.version,
         "created_at": s.created_at,
         "updated_at": s.updated_at,
@@ -137,6 +138,9 @@ async fn apply(
     }
     if let Some(b) = o.bool("enabled", &mut e) {
         s.enabled = b;
+        if b {
+            s.disabled_reason = None;
+        }
     }
     if let Some(basic) = o.nullable_object("basic_auth", &mut e) {
         s.basic_auth = match basic {
@@ -289,7 +293,7 @@ fn headers(
     out
 }
 
-async fn subscription_of(
+pub(crate) async fn subscription_of(
     p: &Principal,
     ctx: &Ctx,
     con: &str,
@@ -330,6 +334,7 @@ pub async fn create(p: &Principal, req: &Request, ctx: &Ctx, con: &str) -> Route
         headers: Vec::new(),
         signing_secrets: Vec::new(),
         enabled: true,
+        disabled_reason: None,
         version: 1,
         created_at: at.clone(),
         updated_at: at.clone(),
@@ -426,6 +431,22 @@ pub async fn delete(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &st
         .expect("static response"))
 }
 
+/// Enables a subscription again (after the dispatcher disabled it on a 410 or a long
+/// failing streak): its streak starts afresh. Safe without `If-Match` (checked when sent).
+pub async fn enable(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
+    require_scope(p)?;
+    let mut s = subscription_of(p, ctx, con, sub).await?;
+    preconditions::optional(req, s.version)?;
+    if !s.enabled {
+        s.enabled = true;
+        s.disabled_reason = None;
+        let expected = s.version;
+        save_over(ctx, &mut s, expected).await?;
+    }
+    koppel_shared::delivery::clear_failures(ctx, &s.subscription_id).await?;
+    versioned(StatusCode::OK, &subscription_json(&s), s.version)
+}
+
 /// A new signing secret, shown once. The one it replaces keeps signing for 24 h, so a
 /// receiver can switch over without losing deliveries; older ones stop at once.
 pub async fn rotate_secret(
@@ -516,6 +537,7 @@ mod tests {
                 expires_at: None,
             }],
             enabled: true,
+            disabled_reason: None,
             version: 1,
             created_at: "t".into(),
             updated_at: "t".into(),

@@ -449,37 +449,56 @@ pub async fn generate_jwt_key(ctx: &Ctx, ws: &str, con_id: &str, issuer: &str, k
 /// Cases read and written per round, so a large file never sits in memory whole.
 const IMPORT_CHUNK: usize = 1000;
 
-pub async fn import_cases(ctx: &Ctx, ws: &str, path: &std::path::Path) -> Res {
+type Line = (usize, serde_json::Map<String, Value>);
+
+/// `path` as JSON lines, in chunks of [`IMPORT_CHUNK`] `(line number, body)` pairs.
+fn chunks(
+    path: &std::path::Path,
+) -> Result<impl Iterator<Item = Result<Vec<Line>, String>> + use<>, String> {
     use std::io::BufRead;
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+    let mut lines = std::io::BufReader::new(file).lines().enumerate();
+    Ok(std::iter::from_fn(move || {
+        let mut chunk = Vec::new();
+        for (i, line) in lines.by_ref() {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => return Some(Err(format!("{shown}: {e}"))),
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(&line) {
+                Ok(body) => chunk.push((i + 1, body)),
+                Err(e) => return Some(Err(format!("line {}: {e}", i + 1))),
+            }
+            if chunk.len() == IMPORT_CHUNK {
+                break;
+            }
+        }
+        (!chunk.is_empty()).then_some(Ok(chunk))
+    }))
+}
+
+/// Imports a JSON-lines file: every line is checked first (nothing is written if one is
+/// bad), then the cases are written chunk by chunk; the file is read twice rather than
+/// held in memory.
+pub async fn import_cases(ctx: &Ctx, ws: &str, path: &std::path::Path) -> Res {
     ctx.store
         .workspace(ws)
         .await
         .map_err(store_err)?
         .ok_or(format!("no workspace {ws}"))?;
-    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?,
-        ))
-    };
-    let mut chunk = Vec::new();
+    for chunk in chunks(path)? {
+        cases::write::check_import(ctx, ws, &chunk?).await?;
+    }
     let (mut count, mut first, mut last) = (0usize, None, None);
-    let mut lines = reader.lines().enumerate().peekable();
-    while let Some((i, line)) = lines.next() {
-        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
-        if !line.trim().is_empty() {
-            let body: serde_json::Map<String, Value> =
-                serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
-            chunk.push((i + 1, body));
-        }
-        if chunk.len() == IMPORT_CHUNK || (lines.peek().is_none() && !chunk.is_empty()) {
-            let ids = cases::write::import(ctx, ws, &chunk).await?;
-            count += ids.len();
-            first = first.or(ids.first().copied());
-            last = ids.last().copied().or(last);
-            chunk.clear();
-        }
+    for chunk in chunks(path)? {
+        let ids = cases::write::import(ctx, ws, &chunk?).await?;
+        count += ids.len();
+        first = first.or(ids.first().copied());
+        last = ids.last().copied().or(last);
     }
     Ok(Output {
         text: match (first, last) {

@@ -62,7 +62,7 @@ enum CaseCmd {
         /// Workspace id (`ws_…`).
         #[arg(long)]
         workspace: String,
-        /// The JSON-lines file (`-` reads standard input).
+        /// The JSON-lines file (read twice: checked in full, then written).
         #[arg(long)]
         file: std::path::PathBuf,
     },

@@ -222,7 +222,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     region: phys.region.clone(),
                     batch_size: c.batch_size,
                     report_batch_item_failures: c.report_batch_item_failures,
-                    tap_url: tap_url.clone(),
+                    // The tap is for watching events; delivery jobs are not copied.
+                    tap_url: tap_url.clone().filter(|_| c.queue == "EventsQueue"),
                 };
                 tracing::info!("{} consumes {}", c.function, c.queue);
                 tokio::spawn(consumer.run());

@@ -1,0 +1,194 @@
+//! A subscription's webhook deliveries (kept 30 days), its test ping and replays, under
+//! `/v1/connectors/{id}/subscriptions/{subscriptionId}`:
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET …/deliveries?limit=&cursor=` | newest first, paged by `next_cursor` |
+//! | `GET …/deliveries/{deliveryId}` | one delivery (id = the event's `webhook-id`) with its attempts and body |
+//! | `POST …/deliveries/{deliveryId}/replay` | a new sequence of tries, same `webhook-id` (202) |
+//! | `POST …/ping` | a `webhook.ping` event delivered through the same path (202) |
+//!
+//! Answers carry no credentials: a delivery holds the body sent, never the headers.
+
+use http::{HeaderValue, StatusCode, header};
+use koppel_shared::body::Fields;
+use koppel_shared::delivery::{self, Delivery, Job, Status};
+use koppel_shared::outbox::Event;
+use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::store::StoreError;
+use koppel_shared::{ApiError, Ctx, Principal};
+use lambda_http::{Request, RequestExt};
+use serde_json::{Value, json};
+
+use crate::subscriptions::{require_scope, subscription_of};
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+
+pub fn delivery_json(d: &Delivery, with_attempts: bool) -> Value {
+    let mut v = json!({
+        "id": d.event_id,
+        "event_type": d.event_type,
+        "status": d.status,
+        "sequence": d.sequence,
+        "attempt_count": d.attempts.len(),
+        "last_attempt": d.attempts.last(),
+        "next_attempt_at": d.next_attempt_at,
+        "final_reason": d.final_reason,
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
+    });
+    if with_attempts {
+        v["attempts"] = json!(d.attempts);
+        v["payload"] = serde_json::from_str(&d.body).unwrap_or(Value::Null);
+    }
+    v
+}
+
+/// An event id as Koppel makes them (`evt_` + 32 hex digits); anything else is no cursor
+/// and no delivery.
+fn is_event_id(s: &str) -> bool {
+    s.strip_prefix("evt_")
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `limit` and `cursor`, or a 422 naming the bad one.
+pub fn page_params(
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<(usize, Option<String>), ApiError> {
+    let mut e = Fields::new();
+    let limit = match limit {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                e.push(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                );
+                DEFAULT_LIMIT
+            }
+        },
+    };
+    if let Some(c) = cursor
+        && !is_event_id(c)
+    {
+        e.push("cursor", "must be a `next_cursor` from an earlier page");
+    }
+    e.finish()?;
+    Ok((limit, cursor.map(str::to_owned)))
+}
+
+pub async fn list(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
+    require_scope(p)?;
+    let s = subscription_of(p, ctx, con, sub).await?;
+    let q = req.query_string_parameters();
+    let (limit, cursor) = page_params(q.first("limit"), q.first("cursor"))?;
+    let (items, next) = delivery::list(ctx, &s.subscription_id, limit, cursor.as_deref()).await?;
+    let items: Vec<Value> = items.iter().map(|d| delivery_json(d, false)).collect();
+    pipeline::json(
+        StatusCode::OK,
+        &json!({ "items": items, "next_cursor": next }),
+    )
+}
+
+async fn delivery_of(
+    p: &Principal,
+    ctx: &Ctx,
+    con: &str,
+    sub: &str,
+    id: &str,
+) -> Result<Delivery, ApiError> {
+    let s = subscription_of(p, ctx, con, sub).await?;
+    if !is_event_id(id) {
+        return Err(ApiError::not_found());
+    }
+    delivery::get(ctx, &s.subscription_id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+pub async fn get(p: &Principal, ctx: &Ctx, con: &str, sub: &str, id: &str) -> RouteResult {
+    require_scope(p)?;
+    let d = delivery_of(p, ctx, con, sub, id).await?;
+    pipeline::json(StatusCode::OK, &delivery_json(&d, true))
+}
+
+fn accepted(d: &Delivery) -> RouteResult {
+    let mut r = pipeline::json(StatusCode::ACCEPTED, &delivery_json(d, true))?;
+    let location = format!(
+        "/v1/connectors/{}/subscriptions/{}/deliveries/{}",
+        d.connector_id, d.subscription_id, d.event_id
+    );
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).map_err(ApiError::internal)?,
+    );
+    Ok(r)
+}
+
+fn disabled() -> ApiError {
+    crate::conflict("The subscription is disabled: enable it first (POST …/enable).")
+}
+
+pub async fn replay(p: &Principal, ctx: &Ctx, con: &str, sub: &str, id: &str) -> RouteResult {
+    require_scope(p)?;
+    let s = subscription_of(p, ctx, con, sub).await?;
+    if !s.enabled {
+        return Err(disabled());
+    }
+    let d = delivery_of(p, ctx, con, sub, id).await?;
+    if d.status == Status::Pending {
+        return Err(crate::conflict(
+            "The delivery is still being tried; replay it once it is delivered or failed.",
+        ));
+    }
+    match delivery::replay(ctx, d).await {
+        Ok(d) => accepted(&d),
+        Err(StoreError::Conflict(_)) => Err(crate::preconditions::lost_race()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn ping(p: &Principal, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
+    require_scope(p)?;
+    let s = subscription_of(p, ctx, con, sub).await?;
+    if !s.enabled {
+        return Err(disabled());
+    }
+    let event = Event::new(
+        delivery::PING,
+        &p.workspace_id,
+        json!({ "connector_id": s.connector_id, "subscription_id": s.subscription_id }),
+    );
+    let job = Job::new(
+        &s.workspace_id,
+        &s.connector_id,
+        &s.subscription_id,
+        &event.id,
+        &event.event_type,
+        delivery::body(&event.event_type, &event.occurred_at, event.data.clone()),
+    );
+    delivery::create(ctx, &job).await?;
+    accepted(&job.record())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_parameters_are_checked_by_name() {
+        assert_eq!(page_params(None, None).unwrap(), (DEFAULT_LIMIT, None));
+        let c = "evt_0196b4a1c2d37e8f9a0b1c2d3e4f5a6b";
+        assert_eq!(
+            page_params(Some("5"), Some(c)).unwrap(),
+            (5, Some(c.into()))
+        );
+        let e = page_params(Some("0"), Some("x")).unwrap_err();
+        let fields: Vec<&str> = e.errors.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["limit", "cursor"]);
+        assert!(page_params(Some("101"), None).is_err());
+    }
+}

@@ -1,0 +1,64 @@
+//! What of an event a subscription's connector may see: the one place that decides the
+//! `data` of a webhook. Events of a kind the connector has no read scope for are not sent
+//! at all (case.* needs `cases:read`, dsr.* `dsr:read`, endpoint.* and mandate.*
+//! `endpoints:read`); case data goes through the connector's saved search.
+
+use koppel_shared::Ctx;
+use koppel_shared::cases::View;
+use koppel_shared::model::{Connector, Scope};
+use koppel_shared::outbox::Event;
+use koppel_shared::store::StoreError;
+use serde_json::Value;
+
+/// The scope a connector needs to receive events of `event_type`; `None`: never sent.
+pub fn required_scope(event_type: &str) -> Option<Scope> {
+    let kind = event_type.split('.').next().unwrap_or_default();
+    match kind {
+        "case" => Some(Scope::CasesRead),
+        "dsr" => Some(Scope::DsrRead),
+        "endpoint" | "mandate" => Some(Scope::EndpointsRead),
+        _ => None,
+    }
+}
+
+/// The `data` to send `connector` for `event`; `None`: do not deliver it at all. Case
+/// events go through the connector's saved search (`View::event_data`): a case it never
+/// saw is not announced, and it gets only its columns.
+pub async fn data_for(
+    ctx: &Ctx,
+    event: &Event,
+    connector: &Connector,
+) -> Result<Option<Value>, StoreError> {
+    let Some(scope) = required_scope(&event.event_type) else {
+        return Ok(None);
+    };
+    if !connector.enabled || !connector.scopes.contains(&scope) {
+        return Ok(None);
+    }
+    if scope == Scope::CasesRead {
+        let view = View::of_connector(&ctx.store, connector).await?;
+        return Ok(view.event_data(&event.data));
+    }
+    Ok(Some(event.data.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_event_needs_its_read_scope() {
+        assert_eq!(required_scope("case.updated"), Some(Scope::CasesRead));
+        assert_eq!(required_scope("dsr.created"), Some(Scope::DsrRead));
+        assert_eq!(
+            required_scope("endpoint.created"),
+            Some(Scope::EndpointsRead)
+        );
+        assert_eq!(
+            required_scope("mandate.revoked"),
+            Some(Scope::EndpointsRead)
+        );
+        assert_eq!(required_scope("connector.created"), None);
+        assert_eq!(required_scope("mail.send"), None);
+    }
+}

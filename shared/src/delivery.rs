@@ -1,0 +1,409 @@
+//! Webhook deliveries: one record per (subscription × event), with every attempt, kept 30
+//! days; and the job message on the deliveries queue that drives it.
+//!
+//! # Nothing lost, nothing twice
+//! A delivery is created by enqueueing its job first and then putting its record under the
+//! condition that no record exists. The record names the job that owns it (`job_id`); a job
+//! whose id is not the record's drops itself. So:
+//! - an event sent twice (the outbox sweep may) finds the record and creates nothing;
+//! - a crash between the enqueue and the put leaves a job without a record: the job puts
+//!   the record itself when it runs (it carries the body), and if the event is processed
+//!   again first, its new job owns the record and the orphan job drops itself;
+//! - a replay gives the record a new `job_id` and sequence, so retries still queued for the
+//!   old sequence drop themselves.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use serde::{Deserialize, Serialize};
+
+use crate::Ctx;
+use crate::store::{Item, Key, StoreError, item};
+use crate::time_util::{now, rfc3339};
+
+/// Attempts and records are kept this long (DynamoDB TTL; reads check it themselves).
+pub const KEEP_SECS: i64 = 30 * 24 * 3600;
+/// The most attempts one record keeps (the newest), bounding the item's size.
+pub const MAX_ATTEMPTS_KEPT: usize = 60;
+/// The event type of a test ping.
+pub const PING: &str = "webhook.ping";
+/// The event that says a subscription was disabled by the dispatcher.
+pub const SUBSCRIPTION_DISABLED: &str = "webhook.subscription_disabled";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Queued or waiting for its next try.
+    Pending,
+    Delivered,
+    /// No more tries: the schedule ran out, the destination was refused, or the
+    /// subscription is gone or disabled. `final_reason` says which.
+    Failed,
+}
+
+/// One HTTP try (or a try refused before connecting).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: String,
+    /// The delivery's sequence this try belongs to (1, then +1 per replay).
+    pub sequence: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    /// `refused`, `timeout`, `connect`, `tls`, `http_status`, `redirect`, `request`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    /// A short, credential-free description of the error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The start of the response body (at most about 1 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_excerpt: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub workspace_id: String,
+    pub connector_id: String,
+    pub subscription_id: String,
+    /// Also the `webhook-id`, stable across retries and replays.
+    pub event_id: String,
+    pub event_type: String,
+    /// The exact JSON body sent: `{type, timestamp, data}`.
+    pub body: String,
+    pub status: Status,
+    pub sequence: u32,
+    /// The job that may act on this record (see the module docs).
+    pub job_id: String,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Epoch seconds after which the record is gone.
+    pub ttl: i64,
+}
+
+/// The deliveries-queue message. Its single `delivery` key tells it apart from an event
+/// (which has `type` and `workspace_id` at the top).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub delivery: Job,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub workspace_id: String,
+    pub connector_id: String,
+    pub subscription_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub job_id: String,
+    pub sequence: u32,
+    /// Carried so the job can create its record if the creator crashed before putting it.
+    pub body: String,
+}
+
+impl Job {
+    pub fn new(
+        workspace_id: &str,
+        connector_id: &str,
+        subscription_id: &str,
+        event_id: &str,
+        event_type: &str,
+        body: String,
+    ) -> Self {
+        Self {
+            workspace_id: workspace_id.into(),
+            connector_id: connector_id.into(),
+            subscription_id: subscription_id.into(),
+            event_id: event_id.into(),
+            event_type: event_type.into(),
+            job_id: uuid::Uuid::now_v7().simple().to_string(),
+            sequence: 1,
+            body,
+        }
+    }
+
+    /// The record this job starts, when none exists.
+    pub fn record(&self) -> Delivery {
+        let t = now();
+        Delivery {
+            workspace_id: self.workspace_id.clone(),
+            connector_id: self.connector_id.clone(),
+            subscription_id: self.subscription_id.clone(),
+            event_id: self.event_id.clone(),
+            event_type: self.event_type.clone(),
+            body: self.body.clone(),
+            status: Status::Pending,
+            sequence: self.sequence,
+            job_id: self.job_id.clone(),
+            attempts: Vec::new(),
+            next_attempt_at: None,
+            final_reason: None,
+            created_at: rfc3339(t),
+            updated_at: rfc3339(t),
+            ttl: t.unix_timestamp() + KEEP_SECS,
+        }
+    }
+}
+
+impl Delivery {
+    pub fn key(&self) -> Key {
+        Key::delivery(&self.subscription_id, &self.event_id)
+    }
+
+    pub fn live(&self, now_epoch: i64) -> bool {
+        self.ttl > now_epoch
+    }
+
+    /// The job that continues this record (its current owner and sequence).
+    pub fn job(&self) -> Job {
+        Job {
+            workspace_id: self.workspace_id.clone(),
+            connector_id: self.connector_id.clone(),
+            subscription_id: self.subscription_id.clone(),
+            event_id: self.event_id.clone(),
+            event_type: self.event_type.clone(),
+            job_id: self.job_id.clone(),
+            sequence: self.sequence,
+            body: self.body.clone(),
+        }
+    }
+
+    /// Attempts of the current sequence.
+    pub fn tries(&self) -> usize {
+        self.attempts
+            .iter()
+            .filter(|a| a.sequence == self.sequence)
+            .count()
+    }
+
+    /// Adds an attempt, keeping the newest [`MAX_ATTEMPTS_KEPT`].
+    pub fn push_attempt(&mut self, a: Attempt) {
+        self.attempts.push(a);
+        let extra = self.attempts.len().saturating_sub(MAX_ATTEMPTS_KEPT);
+        self.attempts.drain(..extra);
+    }
+}
+
+/// The webhook body: `{type, timestamp, data}`, the timestamp being when the event occurred.
+pub fn body(event_type: &str, occurred_at: &str, data: serde_json::Value) -> String {
+    serde_json::json!({ "type": event_type, "timestamp": occurred_at, "data": data }).to_string()
+}
+
+fn sqs_err<E: std::error::Error + 'static>(e: aws_sdk_sqs::error::SdkError<E>) -> StoreError {
+    StoreError::Sdk(DisplayErrorContext(&e).to_string())
+}
+
+/// Puts `job` on the deliveries queue.
+pub async fn enqueue(ctx: &Ctx, job: &Job) -> Result<(), StoreError> {
+    let body = serde_json::to_string(&JobMessage {
+        delivery: job.clone(),
+    })
+    .map_err(|e| StoreError::Shape(e.to_string()))?;
+    ctx.sqs
+        .send_message()
+        .queue_url(&ctx.settings.deliveries_queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .map_err(sqs_err)?;
+    Ok(())
+}
+
+/// Puts a new record; `Ok(false)` if one exists already.
+pub async fn put_new(ctx: &Ctx, d: &Delivery) -> Result<bool, StoreError> {
+    let r = ctx
+        .store
+        .client()
+        .put_item()
+        .table_name(ctx.store.table())
+        .set_item(Some(item(&d.key(), d)?))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await;
+    match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Saves `d` if `owner` still owns it; `Ok(false)` if another job took it over.
+pub async fn save_owned(ctx: &Ctx, d: &Delivery, owner: &str) -> Result<bool, StoreError> {
+    let r = ctx
+        .store
+        .client()
+        .put_item()
+        .table_name(ctx.store.table())
+        .set_item(Some(item(&d.key(), d)?))
+        .condition_expression("job_id = :j")
+        .expression_attribute_values(":j", AttributeValue::S(owner.to_owned()))
+        .send()
+        .await;
+    match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the delivery of one event to one subscription: enqueue, then record (see the
+/// module docs). `Ok(false)` when it existed already.
+pub async fn create(ctx: &Ctx, job: &Job) -> Result<bool, StoreError> {
+    if get(ctx, &job.subscription_id, &job.event_id)
+        .await?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    enqueue(ctx, job).await?;
+    put_new(ctx, &job.record()).await?;
+    Ok(true)
+}
+
+/// A live delivery record.
+pub async fn get(ctx: &Ctx, sub: &str, event_id: &str) -> Result<Option<Delivery>, StoreError> {
+    let d: Option<Delivery> = ctx.store.get(&Key::delivery(sub, event_id)).await?;
+    Ok(d.filter(|d| d.live(now().unix_timestamp())))
+}
+
+/// A page of a subscription's live deliveries, newest first (event ids are time-ordered),
+/// and the event id to continue after.
+pub async fn list(
+    ctx: &Ctx,
+    sub: &str,
+    limit: usize,
+    after: Option<&str>,
+) -> Result<(Vec<Delivery>, Option<String>), StoreError> {
+    let pk = Key::delivery(sub, "").pk;
+    let mut start: Option<Item> = after.map(|e| Key::delivery(sub, e).to_item());
+    let mut out = Vec::new();
+    let now_epoch = now().unix_timestamp();
+    loop {
+        let page = ctx
+            .store
+            .client()
+            .query()
+            .table_name(ctx.store.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+            .expression_attribute_values(":p", AttributeValue::S("DLV#".into()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+        for i in page.items() {
+            let d: Delivery =
+                serde_dynamo::from_item(i.clone()).map_err(|e| StoreError::Shape(e.to_string()))?;
+            if d.live(now_epoch) {
+                out.push(d);
+            }
+        }
+        if out.len() > limit {
+            out.truncate(limit);
+            let next = out.last().map(|d| d.event_id.clone());
+            return Ok((out, next));
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return Ok((out, None)),
+        }
+    }
+}
+
+/// Starts a new attempt sequence of `d` (same `webhook-id`), owned by a new job.
+pub async fn replay(ctx: &Ctx, mut d: Delivery) -> Result<Delivery, StoreError> {
+    let previous_owner = d.job_id.clone();
+    let t = now();
+    d.job_id = uuid::Uuid::now_v7().simple().to_string();
+    d.sequence += 1;
+    d.status = Status::Pending;
+    d.final_reason = None;
+    d.next_attempt_at = None;
+    d.updated_at = rfc3339(t);
+    d.ttl = t.unix_timestamp() + KEEP_SECS;
+    if !save_owned(ctx, &d, &previous_owner).await? {
+        return Err(StoreError::Conflict(
+            "the delivery changed meanwhile".into(),
+        ));
+    }
+    enqueue(ctx, &d.job()).await?;
+    Ok(d)
+}
+
+/// Since when a subscription has been failing without a success in between (epoch
+/// seconds); marks `now` if it was not failing.
+pub async fn note_failure(ctx: &Ctx, sub: &str, now_epoch: i64) -> Result<i64, StoreError> {
+    let out = ctx
+        .store
+        .client()
+        .update_item()
+        .table_name(ctx.store.table())
+        .set_key(Some(Key::delivery_health(sub).to_item()))
+        .update_expression("SET failing_since = if_not_exists(failing_since, :now)")
+        .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+    Ok(out
+        .attributes()
+        .and_then(|a| a.get("failing_since"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(now_epoch))
+}
+
+/// A success (or a re-enable) ends a failing streak.
+pub async fn clear_failures(ctx: &Ctx, sub: &str) -> Result<(), StoreError> {
+    ctx.store
+        .client()
+        .delete_item()
+        .table_name(ctx.store.table())
+        .set_key(Some(Key::delivery_health(sub).to_item()))
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_starts_its_record_and_the_record_continues_the_job() {
+        let job = Job::new("ws", "con", "sub", "evt_1", "dsr.created", "{}".into());
+        let d = job.record();
+        assert_eq!(d.status, Status::Pending);
+        assert_eq!(d.job(), job);
+        assert_eq!(d.key(), Key::delivery("sub", "evt_1"));
+        let msg = serde_json::to_value(JobMessage { delivery: job }).unwrap();
+        assert!(msg.get("type").is_none() && msg["delivery"]["job_id"].is_string());
+    }
+
+    #[test]
+    fn only_the_newest_attempts_are_kept() {
+        let mut d = Job::new("ws", "con", "sub", "evt_1", "t", "{}".into()).record();
+        for i in 0..(MAX_ATTEMPTS_KEPT + 5) {
+            d.push_attempt(Attempt {
+                at: i.to_string(),
+                sequence: 1,
+                status_code: Some(500),
+                duration_ms: 1,
+                error_kind: None,
+                error: None,
+                response_excerpt: None,
+            });
+        }
+        assert_eq!(d.attempts.len(), MAX_ATTEMPTS_KEPT);
+        assert_eq!(d.attempts[0].at, "5");
+        assert_eq!(d.tries(), MAX_ATTEMPTS_KEPT);
+    }
+}

@@ -1,0 +1,520 @@
+//! Webhooks end to end: receivers started here on 127.0.0.1 (HTTPS, their own test CA),
+//! the stack's dispatcher delivering to them (loopback allowed and retries shortened to
+//! 1 s, a failing streak disabling after 20 s, by tools/test.sh). Signatures are checked with the Python `standardwebhooks`
+//! library, as a receiver would.
+
+use std::time::{Duration, Instant};
+
+use koppel_e2e::receiver::{Receiver, verify_with_standardwebhooks};
+use koppel_e2e::*;
+use serde_json::{Value, json};
+
+/// A fresh workspace whose owner manages connectors with a personal access token.
+struct Ws {
+    id: String,
+    owner: String,
+    pat: String,
+}
+
+impl Ws {
+    fn new() -> Self {
+        let (id, owner) = new_workspace("Webhooks test");
+        let (_, pat) = personal_token(&id, &owner);
+        Self { id, owner, pat }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let auth = format!("Bearer {}", self.pat);
+        send(&base_url(), method, path, &[("Authorization", &auth)], body).await
+    }
+
+    async fn connector(&self, scopes: &[&str]) -> String {
+        let body = json!({
+            "description": "Webhook partner",
+            "acting_user_id": self.owner,
+            "access_level": "handle",
+            "scopes": scopes,
+        });
+        let r = self.call("POST", "/v1/connectors", Some(&body)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        s(&r.body["id"]).to_owned()
+    }
+
+    /// A subscription of `con`: (its path, its signing secret).
+    async fn subscribe(&self, con: &str, body: Value) -> (String, String) {
+        let r = self
+            .call(
+                "POST",
+                &format!("/v1/connectors/{con}/subscriptions"),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let path = r.headers["location"].to_str().unwrap().to_owned();
+        (path, s(&r.body["signing_secret"]).to_owned())
+    }
+
+    /// Sends a test ping: the delivery's id (the `webhook-id`).
+    async fn ping(&self, sub: &str) -> String {
+        let r = self.call("POST", &format!("{sub}/ping"), None).await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(r.body["status"], "pending");
+        s(&r.body["id"]).to_owned()
+    }
+
+    async fn delivery(&self, sub: &str, id: &str) -> Value {
+        let r = self
+            .call("GET", &format!("{sub}/deliveries/{id}"), None)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    }
+
+    /// Waits (at most `secs`) until the delivery is no longer pending.
+    async fn settled(&self, sub: &str, id: &str, secs: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let d = self.delivery(sub, id).await;
+            if d["status"] != "pending" || Instant::now() > deadline {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn hook(url: &str, ca: Option<&str>, types: &[&str]) -> Value {
+    json!({ "url": url, "ca_certificate_pem": ca, "event_types": types })
+}
+
+fn codes(d: &Value) -> Vec<Value> {
+    d["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|a| a["status_code"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_ping_arrives_signed_with_basic_auth_and_custom_headers() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    let rx = Receiver::start(&[]).await;
+    let mut body = hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]);
+    body["basic_auth"] = json!({ "username": "koppel", "password": "pw-UNSEEN-5b1e" });
+    body["headers"] = json!([
+        { "name": "X-Api-Key", "value": "hdr-UNSEEN-0c7d", "hidden": true },
+        { "name": "X-Tenant", "value": "tenant-7" },
+    ]);
+    let (sub, secret) = ws.subscribe(&con, body).await;
+    let id = ws.ping(&sub).await;
+
+    let got = rx.wait_for(1, 20).await;
+    assert_eq!(got.len(), 1, "the receiver got the ping");
+    let r = &got[0];
+    assert_eq!(r.header("webhook-id"), Some(id.as_str()));
+    verify_with_standardwebhooks(&secret, r).expect("standardwebhooks accepts the signature");
+    assert!(verify_with_standardwebhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", r).is_err());
+    let payload: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(payload["type"], "webhook.ping");
+    assert!(payload["timestamp"].is_string());
+    assert_eq!(
+        payload["data"]["subscription_id"],
+        sub.rsplit('/').next().unwrap()
+    );
+    assert!(
+        r.header("user-agent")
+            .unwrap()
+            .starts_with("Koppel-Webhooks/")
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    // "koppel:pw-UNSEEN-5b1e" in base64.
+    assert_eq!(
+        r.header("authorization"),
+        Some("Basic a29wcGVsOnB3LVVOU0VFTi01YjFl")
+    );
+    assert_eq!(r.header("x-api-key"), Some("hdr-UNSEEN-0c7d"));
+    assert_eq!(r.header("x-tenant"), Some("tenant-7"));
+
+    let d = ws.settled(&sub, &id, 10).await;
+    assert_eq!(d["status"], "delivered", "{d}");
+    assert_eq!(codes(&d), [json!(200)]);
+    assert_eq!(d["attempts"][0]["response_excerpt"], "answered 200");
+    assert!(d["attempts"][0]["duration_ms"].is_u64());
+    // No answer about the subscription or its deliveries shows a hidden value.
+    for path in [
+        sub.clone(),
+        format!("{sub}/deliveries"),
+        format!("{sub}/deliveries/{id}"),
+        format!("/v1/connectors/{con}/subscriptions"),
+    ] {
+        let r = ws.call("GET", &path, None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        let text = r.body.to_string();
+        assert!(!text.contains("UNSEEN"), "{path}: {text}");
+        assert!(!text.contains(&secret[6..]), "{path}: {text}");
+    }
+    let list = ws
+        .call("GET", &format!("{sub}/deliveries"), None)
+        .await
+        .body;
+    assert_eq!(list["items"][0]["id"], id.as_str());
+    assert_eq!(list["items"][0]["status"], "delivered");
+}
+
+#[tokio::test]
+async fn during_a_rotation_both_secrets_verify() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    let rx = Receiver::start(&[]).await;
+    let (sub, old) = ws
+        .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let r = ws.call("POST", &format!("{sub}/rotate-secret"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new = s(&r.body["signing_secret"]).to_owned();
+    ws.ping(&sub).await;
+    let got = rx.wait_for(1, 20).await;
+    assert_eq!(got.len(), 1);
+    let sigs = got[0].header("webhook-signature").unwrap();
+    assert_eq!(sigs.split(' ').count(), 2, "{sigs}");
+    verify_with_standardwebhooks(&old, &got[0]).expect("the previous secret verifies");
+    verify_with_standardwebhooks(&new, &got[0]).expect("the new secret verifies");
+}
+
+#[tokio::test]
+async fn failures_are_retried_on_schedule_until_delivered() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    let rx = Receiver::start(&[500, 500, 500]).await;
+    let (sub, _) = ws
+        .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let id = ws.ping(&sub).await;
+    let d = ws.settled(&sub, &id, 40).await;
+    assert_eq!(d["status"], "delivered", "{d}");
+    assert_eq!(codes(&d), [json!(500), json!(500), json!(500), json!(200)]);
+    assert_eq!(d["attempts"][0]["error_kind"], "http_status");
+    assert_eq!(d["attempts"][0]["response_excerpt"], "answered 500");
+    let got = rx.received();
+    assert_eq!(got.len(), 4);
+    assert!(
+        got.iter()
+            .all(|r| r.header("webhook-id") == Some(id.as_str()))
+    );
+
+    // A replay is a new sequence of tries with the same webhook-id.
+    let r = ws
+        .call("POST", &format!("{sub}/deliveries/{id}/replay"), None)
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["sequence"], 2);
+    let got = rx.wait_for(5, 20).await;
+    assert_eq!(got.len(), 5);
+    assert_eq!(got[4].header("webhook-id"), Some(id.as_str()));
+    let d = ws.settled(&sub, &id, 10).await;
+    assert_eq!(d["status"], "delivered");
+    assert_eq!(d["attempts"][4]["sequence"], 2);
+    // An unknown delivery is a 404, a bad cursor a 422 naming it.
+    let r = ws
+        .call("POST", &format!("{sub}/deliveries/evt_nope/replay"), None)
+        .await;
+    r.assert_problem(404);
+    let r = ws
+        .call("GET", &format!("{sub}/deliveries?cursor=x&limit=0"), None)
+        .await;
+    r.assert_problem(422);
+}
+
+#[tokio::test]
+async fn a_410_disables_the_subscription_until_it_is_enabled_again() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    let rx = Receiver::start(&[410]).await;
+    let (sub, _) = ws
+        .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let id = ws.ping(&sub).await;
+    let d = ws.settled(&sub, &id, 20).await;
+    assert_eq!(d["status"], "failed", "{d}");
+    assert_eq!(codes(&d), [json!(410)]);
+    let s1 = ws.call("GET", &sub, None).await.body;
+    assert_eq!(s1["enabled"], false, "{s1}");
+    assert!(s(&s1["disabled_reason"]).contains("410"));
+    ws.call("POST", &format!("{sub}/ping"), None)
+        .await
+        .assert_problem(409);
+    let r = ws.call("POST", &format!("{sub}/enable"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["enabled"], true);
+    assert_eq!(r.body["disabled_reason"], Value::Null);
+    let id = ws.ping(&sub).await;
+    let d = ws.settled(&sub, &id, 20).await;
+    assert_eq!(d["status"], "delivered", "{d}");
+}
+
+#[tokio::test]
+async fn a_subscription_failing_for_too_long_is_disabled() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    let rx = Receiver::start(&[503; 40]).await;
+    let (sub, _) = ws
+        .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let id = ws.ping(&sub).await;
+    let d = ws.settled(&sub, &id, 30).await;
+    assert_eq!(d["final_reason"], "retries exhausted", "{d}");
+    assert_eq!(codes(&d), vec![json!(503); 4]);
+    assert_eq!(ws.call("GET", &sub, None).await.body["enabled"], true);
+    // The streak began with the first try; the stack disables after 20 s of it.
+    let first = s(&d["attempts"][0]["at"]).to_owned();
+    let began = time::OffsetDateTime::parse(&first, &time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let wait = began + time::Duration::seconds(21) - time::OffsetDateTime::now_utc();
+    if wait.is_positive() {
+        tokio::time::sleep(wait.unsigned_abs()).await;
+    }
+    let id = ws.ping(&sub).await;
+    let d = ws.settled(&sub, &id, 30).await;
+    assert_eq!(d["status"], "failed", "{d}");
+    assert_eq!(d["final_reason"], "subscription disabled", "{d}");
+    let s1 = ws.call("GET", &sub, None).await.body;
+    assert_eq!(s1["enabled"], false, "{s1}");
+    assert_eq!(
+        s1["disabled_reason"],
+        "deliveries kept failing for 20 seconds"
+    );
+}
+
+#[tokio::test]
+async fn the_registered_ca_is_trusted_and_required() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    let rx = Receiver::start(&[]).await;
+    let other = Receiver::start(&[]).await;
+    // Without a CA the receiver's test certificate is not trusted (public roots only); with
+    // another CA registered neither: the registered CA replaces the public roots.
+    for ca in [None, Some(other.ca_pem.as_str())] {
+        let (sub, _) = ws
+            .subscribe(&con, hook(&rx.url, ca, &["dsr.created"]))
+            .await;
+        let id = ws.ping(&sub).await;
+        let d = ws.settled(&sub, &id, 30).await;
+        assert_eq!(d["status"], "failed", "{d}");
+        assert_eq!(d["final_reason"], "retries exhausted");
+        let attempts = d["attempts"].as_array().unwrap();
+        assert_eq!(
+            attempts.len(),
+            4,
+            "the shortened schedule's four tries: {d}"
+        );
+        assert!(attempts.iter().all(|a| a["error_kind"] == "tls"), "{d}");
+    }
+    assert!(rx.received().is_empty(), "no request got through");
+    let (sub, _) = ws
+        .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let id = ws.ping(&sub).await;
+    assert_eq!(ws.settled(&sub, &id, 20).await["status"], "delivered");
+}
+
+#[tokio::test]
+async fn non_global_destinations_are_refused_before_connecting() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    for url in [
+        "https://10.0.0.1/hook",
+        "https://172.16.0.1/hook",
+        "https://192.168.0.1/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://100.64.0.1/hook",
+        "https://0.0.0.0/hook",
+        "https://[fd00::1]/hook",
+        "https://[fd00:ec2::254]/hook",
+        "https://[fe80::1]/hook",
+        "https://[::ffff:10.0.0.1]/hook",
+        "https://224.0.0.1/hook",
+    ] {
+        let (sub, _) = ws.subscribe(&con, hook(url, None, &["dsr.created"])).await;
+        let id = ws.ping(&sub).await;
+        let d = ws.settled(&sub, &id, 20).await;
+        assert_eq!(d["status"], "failed", "{url}: {d}");
+        assert_eq!(d["final_reason"], "destination refused", "{url}");
+        assert_eq!(d["attempts"].as_array().unwrap().len(), 1, "{url}: {d}");
+        assert_eq!(d["attempts"][0]["error_kind"], "refused", "{url}");
+        assert_eq!(d["attempts"][0]["status_code"], Value::Null, "{url}");
+    }
+}
+
+/// Creates a data-subject request through a connector of `ws` with `dsr:write`.
+async fn create_dsr(ws: &Ws) -> Value {
+    let con = admin(&[
+        "connector",
+        "create",
+        "--workspace",
+        &ws.id,
+        "--description",
+        "dsr writer",
+        "--acting-user",
+        &ws.owner,
+        "--access-level",
+        "handle",
+        "--scope",
+        "dsr:write",
+        "--scope",
+        "dsr:read",
+    ]);
+    let token = admin(&[
+        "credential",
+        "issue-token",
+        "--workspace",
+        &ws.id,
+        "--connector",
+        s(&con["id"]),
+    ]);
+    let auth = format!("Bearer {}", s(&token["secret"]));
+    let r = send(
+        &base_url(),
+        "POST",
+        &format!("/v1/ws/{}/DataSubjectRequests", ws.id),
+        &[("Authorization", &auth)],
+        Some(&json!({ "purposes": ["Access"] })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body
+}
+
+#[tokio::test]
+async fn an_event_fans_out_once_to_the_subscriptions_allowed_to_see_it() {
+    let ws = Ws::new();
+    let reader = ws.connector(&["dsr:read"]).await;
+    let blind = ws.connector(&["cases:read"]).await;
+    let rx = Receiver::start(&[]).await;
+    let rx_blind = Receiver::start(&[]).await;
+    let (sub, secret) = ws
+        .subscribe(&reader, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let (blind_sub, _) = ws
+        .subscribe(
+            &blind,
+            hook(&rx_blind.url, Some(&rx_blind.ca_pem), &["dsr.created"]),
+        )
+        .await;
+    let (other_type, _) = ws
+        .subscribe(
+            &reader,
+            hook(&rx_blind.url, Some(&rx_blind.ca_pem), &["dsr.closed"]),
+        )
+        .await;
+    let dsr = create_dsr(&ws).await;
+
+    let got = rx.wait_for(1, 30).await;
+    assert_eq!(got.len(), 1);
+    verify_with_standardwebhooks(&secret, &got[0]).expect("signature verifies");
+    let payload: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(payload["type"], "dsr.created");
+    assert_eq!(payload["data"]["id"], dsr["id"]);
+    let event_id = got[0].header("webhook-id").unwrap().to_owned();
+
+    // The event again, as a second send by the outbox sweep would bring it: no new delivery.
+    let ctx = koppel_shared::Ctx::from_env()
+        .await
+        .expect("KOPPEL_* settings");
+    let again = json!({
+        "id": event_id, "type": "dsr.created", "workspace_id": ws.id,
+        "occurred_at": payload["timestamp"], "data": payload["data"],
+    });
+    ctx.sqs
+        .send_message()
+        .queue_url(&ctx.settings.events_queue_url)
+        .message_body(again.to_string())
+        .send()
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(rx.received().len(), 1, "delivered once per webhook-id");
+    assert!(
+        rx_blind.received().is_empty(),
+        "no dsr:read, or another type: nothing"
+    );
+    for (path, n) in [(&sub, 1), (&blind_sub, 0), (&other_type, 0)] {
+        let list = ws
+            .call("GET", &format!("{path}/deliveries"), None)
+            .await
+            .body;
+        assert_eq!(list["items"].as_array().unwrap().len(), n, "{path}: {list}");
+    }
+}
+
+#[tokio::test]
+async fn case_webhooks_follow_the_connectors_saved_search() {
+    use koppel_e2e::cases::CaseWs;
+    let ws = CaseWs::create();
+    let open = ws.search(json!({"status": ["open"]}), &["subject"]).await;
+    let partner = ws.connector(&ws.owner, Some(&open)).await;
+    let rx = Receiver::start(&[]).await;
+    let r = ws
+        .call(
+            "POST",
+            &format!("/v1/connectors/{}/subscriptions", partner.id),
+            Some(&hook(
+                &rx.url,
+                Some(&rx.ca_pem),
+                &["case.created", "case.updated"],
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let secret = s(&r.body["signing_secret"]).to_owned();
+
+    // Outside the search: never announced.
+    ws.case(json!({"case_type": "t", "subject": "verborgen", "status": "suspended"}))
+        .await;
+    // Inside it, with fields outside its columns.
+    let shown = ws
+        .case(
+            json!({"case_type": "t", "subject": "zichtbaar", "department": "Geheim",
+                     "requester": {"bsn": "111222333"}}),
+        )
+        .await;
+    let path = format!("/v1/cases/{shown}");
+    let auth = format!("Bearer {}", ws.pat);
+    // Only a hidden field changes first (nothing to tell this connector), then the subject.
+    for (version, body) in [
+        ("\"1\"", json!({"department": "Elders"})),
+        ("\"2\"", json!({"subject": "nieuw"})),
+    ] {
+        let r = send(
+            &base_url(),
+            "PATCH",
+            &path,
+            &[("Authorization", &auth), ("If-Match", version)],
+            Some(&body),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
+    rx.wait_for(2, 30).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let got = rx.received();
+    let mut types: Vec<(String, Value)> = got
+        .iter()
+        .map(|g| {
+            verify_with_standardwebhooks(&secret, g).expect("signature verifies");
+            for hidden in ["verborgen", "Geheim", "Elders", "111222333", "department"] {
+                assert!(!g.body.contains(hidden), "{hidden} leaked: {}", g.body);
+            }
+            let p: Value = serde_json::from_str(&g.body).unwrap();
+            assert_eq!(p["data"]["case"]["id"], shown);
+            (s(&p["type"]).to_owned(), p["data"].clone())
+        })
+        .collect();
+    types.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<&str> = types.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(names, ["case.created", "case.updated"], "{got:?}");
+    assert_eq!(types[1].1["changed"], json!(["subject"]));
+    assert_eq!(types[1].1["case"]["subject"], "nieuw");
+}
