@@ -39,12 +39,36 @@ pub async fn data_for(
         let view = View::of_connector(&ctx.store, connector).await?;
         return Ok(view.event_data(&event.data));
     }
+    if scope == Scope::EndpointsRead && !own_supplier_record(&event.data, connector) {
+        return Ok(None);
+    }
     Ok(Some(event.data.clone()))
+}
+
+/// Endpoints and mandates belong to one supplier connector (the API shows each only to
+/// it); a mandate event carries its `mandate_token`, so it must never reach another one.
+fn own_supplier_record(data: &Value, connector: &Connector) -> bool {
+    data.get("connector_id").and_then(Value::as_str) == Some(connector.connector_id.as_str())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn supplier_records_go_only_to_their_connector() {
+        let mut con: Connector = serde_json::from_value(serde_json::json!({
+            "workspace_id": "ws", "connector_id": "con_a", "description": "d",
+            "acting_user_id": "u", "access_level": "read", "scopes": ["endpoints:read"],
+            "enabled": true, "version": 1, "created_at": "t", "updated_at": "t"
+        }))
+        .unwrap();
+        let data = serde_json::json!({"connector_id": "con_a", "mandate_token": "m"});
+        assert!(own_supplier_record(&data, &con));
+        con.connector_id = "con_b".into();
+        assert!(!own_supplier_record(&data, &con));
+        assert!(!own_supplier_record(&serde_json::json!({}), &con));
+    }
 
     #[test]
     fn each_kind_of_event_needs_its_read_scope() {
