@@ -55,10 +55,11 @@ export KOPPEL_E2E_EVENTS_TAP="koppel-e2e-events-tap"
 export KOPPEL_E2E_SCHEDULE_EVERY=2 KOPPEL_E2E_SWEEP_MIN_AGE=5
 # The fault test starts a second gateway of its own beside this stack.
 export KOPPEL_E2E_LOCAL="$ROOT/target/debug/koppel-local" KOPPEL_E2E_TEMPLATE="$ROOT/template.yaml"
-target/debug/koppel-local "${STACK_PARAMS[@]}" serve --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" \
+# Every `--param` goes before `serve`: given again after it, they would replace these.
+target/debug/koppel-local "${STACK_PARAMS[@]}" --param "OutboxSweepMinAgeSeconds=$KOPPEL_E2E_SWEEP_MIN_AGE" \
+  serve --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" \
   --tap-queue "$KOPPEL_E2E_EVENTS_TAP" \
   --schedule-every "$KOPPEL_E2E_SCHEDULE_EVERY" \
-  --param "OutboxSweepMinAgeSeconds=$KOPPEL_E2E_SWEEP_MIN_AGE" \
   >"$TEST_STATE/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 wait_for_gateway "$KOPPEL_E2E_BASE_URL" "$GATEWAY_PID"

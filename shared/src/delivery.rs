@@ -337,21 +337,49 @@ pub async fn replay(ctx: &Ctx, mut d: Delivery) -> Result<Delivery, StoreError> 
     Ok(d)
 }
 
+/// A failure this long after the previous one starts a new streak: failing "continuously"
+/// means failing at every try, and no retry waits longer than this.
+pub const STREAK_GAP_SECS: i64 = 43_200;
+
 /// Since when a subscription has been failing without a success in between (epoch
-/// seconds); marks `now` if it was not failing.
+/// seconds); marks `now` if it was not failing, or if its last failure was more than
+/// [`STREAK_GAP_SECS`] ago (quiet days between two failures are not a failing streak).
 pub async fn note_failure(ctx: &Ctx, sub: &str, now_epoch: i64) -> Result<i64, StoreError> {
-    let out = ctx
-        .store
-        .client()
-        .update_item()
-        .table_name(ctx.store.table())
-        .set_key(Some(Key::delivery_health(sub).to_item()))
-        .update_expression("SET failing_since = if_not_exists(failing_since, :now)")
-        .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+    let update = |expr: &str, cond: Option<&str>| {
+        let mut u = ctx
+            .store
+            .client()
+            .update_item()
+            .table_name(ctx.store.table())
+            .set_key(Some(Key::delivery_health(sub).to_item()))
+            .update_expression(expr)
+            .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if let Some(c) = cond {
+            u = u.condition_expression(c).expression_attribute_values(
+                ":cut",
+                AttributeValue::N((now_epoch - STREAK_GAP_SECS).to_string()),
+            );
+        }
+        u
+    };
+    let continued = update(
+        "SET failing_since = if_not_exists(failing_since, :now), last_failure_at = :now",
+        Some("attribute_not_exists(last_failure_at) OR last_failure_at >= :cut"),
+    )
+    .send()
+    .await
+    .map_err(|e| StoreError::from_sdk(e.into_service_error()));
+    let out = match continued {
+        Ok(out) => out,
+        Err(StoreError::Conflict(_)) => {
+            update("SET failing_since = :now, last_failure_at = :now", None)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?
+        }
+        Err(e) => return Err(e),
+    };
     Ok(out
         .attributes()
         .and_then(|a| a.get("failing_since"))

@@ -411,8 +411,13 @@ pub async fn update(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &st
     preconditions::require(req, s.version)?;
     let body: Map<String, Value> = body::json(req)?;
     let expected = s.version;
+    let was_enabled = s.enabled;
     apply(ctx, &body, &mut s, false).await?;
     save_over(ctx, &mut s, expected).await?;
+    // Turned on again: as with `…/enable`, the failing streak starts afresh.
+    if s.enabled && !was_enabled {
+        koppel_shared::delivery::clear_failures(ctx, &s.subscription_id).await?;
+    }
     versioned(StatusCode::OK, &subscription_json(&s), s.version)
 }
 

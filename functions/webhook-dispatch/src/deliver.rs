@@ -13,6 +13,7 @@
 
 use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use base64::Engine;
 use koppel_shared::delivery::{self, Attempt, Delivery, Job, Status};
 use koppel_shared::outbox::{self, Event};
 use koppel_shared::store::{Key, StoreError};
@@ -68,6 +69,12 @@ pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
         Some(_) => return finish(d, &mut rec, &job, Status::Failed, "subscription disabled").await,
         None => return finish(d, &mut rec, &job, Status::Failed, "subscription deleted").await,
     };
+    // The connector may have been disabled or lost the scope since the fan-out (retries
+    // and replays come much later): then it gets nothing more.
+    if !may_receive(d, &rec).await? {
+        let why = "the connector may no longer receive this event";
+        return finish(d, &mut rec, &job, Status::Failed, why).await;
+    }
     let t = now();
     let reply = attempt(d, &sub, &rec, t).await?;
     let v = verdict(&reply);
@@ -76,6 +83,9 @@ pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
         status = ?reply.status, error_kind = ?reply.error_kind, verdict = ?v, "webhook attempt"
     );
     rec.push_attempt(recorded(&reply, v, rfc3339(t), rec.sequence));
+    // Side effects (disable, dead letter, failing streak) come before the record is
+    // closed: if one fails, the message returns and finds the record still pending,
+    // instead of a closed record that would drop the retry.
     match v {
         Verdict::Delivered => {
             delivery::clear_failures(&d.ctx, &sub.subscription_id)
@@ -84,25 +94,19 @@ pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
             finish(d, &mut rec, &job, Status::Delivered, "").await
         }
         Verdict::Gone => {
-            finish(
-                d,
-                &mut rec,
-                &job,
-                Status::Failed,
-                "receiver answered 410 Gone",
-            )
-            .await?;
-            disable(d, &sub, "the receiver answered 410 Gone").await
+            disable(d, &sub, "the receiver answered 410 Gone").await?;
+            let why = "receiver answered 410 Gone";
+            finish(d, &mut rec, &job, Status::Failed, why).await
         }
         Verdict::Refused => {
-            finish(d, &mut rec, &job, Status::Failed, "destination refused").await?;
-            failing(d, &sub).await
+            failing(d, &sub).await?;
+            finish(d, &mut rec, &job, Status::Failed, "destination refused").await
         }
         Verdict::Retry => {
             let Some(scheduled) = d.webhooks.schedule.delay_after(rec.tries()) else {
-                finish(d, &mut rec, &job, Status::Failed, "retries exhausted").await?;
                 dead_letter(d, m).await?;
-                return failing(d, &sub).await;
+                failing(d, &sub).await?;
+                return finish(d, &mut rec, &job, Status::Failed, "retries exhausted").await;
             };
             let delay = schedule::next_delay(
                 schedule::jitter(scheduled, rand::thread_rng().r#gen()),
@@ -112,11 +116,31 @@ pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
             if !save(d, &rec, &job).await? {
                 return Ok(());
             }
-            failing(d, &sub).await?;
+            // The delay first: the try is recorded, so it must not come back early.
             wait(d, m, delay).await?;
+            if let Err(e) = failing(d, &sub).await {
+                tracing::warn!(error = %e, "failing streak not updated");
+            }
             Err(format!("next try in {delay} s"))
         }
     }
+}
+
+/// Whether the connector still may receive the delivery's event: it exists, is enabled
+/// and holds the read scope of the event's kind.
+async fn may_receive(d: &Dispatch, rec: &Delivery) -> Result<bool, String> {
+    let con = d
+        .ctx
+        .store
+        .connector(&rec.workspace_id, &rec.connector_id)
+        .await
+        .map_err(err)?;
+    Ok(con.is_some_and(|c| {
+        c.enabled
+            && (rec.event_type == delivery::PING
+                || crate::visibility::required_scope(&rec.event_type)
+                    .is_some_and(|s| c.scopes.contains(&s)))
+    }))
 }
 
 /// The record `job` may act on: pending and owned by it; `None` when it is not.
@@ -165,7 +189,8 @@ async fn attempt(
     )
     .map_err(err)?;
     let basic = secrets.basic.as_ref();
-    Ok(d.sender
+    let mut reply = d
+        .sender
         .send(&Outgoing {
             url: &sub.url,
             ca_certificate_pem: sub.ca_certificate_pem.as_deref(),
@@ -176,7 +201,38 @@ async fn attempt(
             headers: &secrets.headers,
             body: &rec.body,
         })
-        .await)
+        .await;
+    // A receiver may echo the request: what it sends back is recorded and shown by the
+    // API, so the revealed values are cut out of it first.
+    let mut hidden: Vec<String> = sub
+        .headers
+        .iter()
+        .filter(|h| h.hidden)
+        .filter_map(|h| {
+            secrets
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&h.name))
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    if let Some((u, p)) = basic {
+        hidden.push(p.clone());
+        hidden.push(base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
+    }
+    hidden.extend(secrets.signing_secrets.iter().cloned());
+    for text in [&mut reply.excerpt, &mut reply.error].into_iter().flatten() {
+        *text = redact(text, &hidden);
+    }
+    Ok(reply)
+}
+
+/// `text` with every occurrence of a `secrets` value replaced.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|s| s.len() >= 4)
+        .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "[redacted]"))
 }
 
 /// The attempt as recorded: an answer that is not 2xx has the error kind `http_status`.
@@ -306,6 +362,20 @@ pub async fn disable(d: &Dispatch, sub: &Subscription, reason: &str) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_secrets_are_cut_out() {
+        let secrets = vec![
+            "s3cr3t-pass".to_owned(),
+            "dXNlcjpzM2NyM3QtcGFzcw==".to_owned(),
+            "abc".to_owned(),
+        ];
+        let echoed = "Authorization: Basic dXNlcjpzM2NyM3QtcGFzcw== x-key: s3cr3t-pass abc";
+        assert_eq!(
+            redact(echoed, &secrets),
+            "Authorization: Basic [redacted] x-key: [redacted] abc"
+        );
+    }
 
     fn reply(status: Option<u16>, kind: Option<&'static str>) -> Reply {
         Reply {
