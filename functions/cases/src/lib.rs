@@ -47,7 +47,7 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, lambda_http::Error>;
 /// answers with what it found and a cursor: a narrow search must not make one request
 /// read the whole workspace.
 const LIST_READ_BUDGET: usize = 5_000;
-/// Cases read per DynamoDB query.
+/// Cases a list reads per DynamoDB query (the export reads whole 1 MB pages).
 const PAGE: i32 = 500;
 
 /// What the export route hands back to [`handler`] to stream once the pipeline said yes.
@@ -209,7 +209,7 @@ async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     if !matches!(view, View::Nothing) {
         'pages: loop {
             let (cases, more) =
-                repo::page(&ctx.store, &p.workspace_id, q.order, after, PAGE).await?;
+                repo::page(&ctx.store, &p.workspace_id, q.order, after, Some(PAGE)).await?;
             for c in &cases {
                 read += 1;
                 after = Some(c.id);
@@ -315,7 +315,7 @@ fn csv_stream(store: Store, e: Export) -> ResponseBody {
         if s.done || matches!(s.e.view, View::Nothing) {
             return None;
         }
-        match repo::page(&s.store, &s.e.ws, s.e.query.order, s.after, PAGE).await {
+        match repo::page(&s.store, &s.e.ws, s.e.query.order, s.after, None).await {
             Err(err) => {
                 tracing::error!(error = %err, "CSV export broke off");
                 s.done = true;

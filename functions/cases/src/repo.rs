@@ -34,14 +34,15 @@ pub async fn get(store: &Store, ws: &str, id: u64) -> Result<Option<Case>, Store
     store.get(&Key::case(ws, id)).await
 }
 
-/// One page of a workspace's cases in id order, after `after` (exclusive), at most `limit`
-/// items read. Returns the cases and whether the partition has more.
+/// One page of a workspace's cases in id order, after `after` (exclusive): at most `limit`
+/// items read, or without one as many as DynamoDB returns at once (1 MB). Returns the
+/// cases and whether the partition has more.
 pub async fn page(
     store: &Store,
     ws: &str,
     order: Order,
     after: Option<u64>,
-    limit: i32,
+    limit: Option<i32>,
 ) -> Result<(Vec<Case>, bool), StoreError> {
     let bound = match (order, after) {
         (_, Some(id)) => Key::case(ws, id).sk,
@@ -61,7 +62,7 @@ pub async fn page(
         .expression_attribute_values(":pk", AttributeValue::S(Key::cases_partition(ws)))
         .expression_attribute_values(":b", AttributeValue::S(bound))
         .scan_index_forward(order == Order::Asc)
-        .limit(limit)
+        .set_limit(limit)
         .send()
         .await
         .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
