@@ -13,7 +13,7 @@ use crate::secrets::CachedSecret;
 use crate::time_util::parse_rfc3339;
 
 /// The published list of event types a subscription may ask for, with what they mean.
-pub const EVENT_TYPES: [(&str, &str); 10] = [
+pub const EVENT_TYPES: [(&str, &str); 11] = [
     (
         "case.created",
         "A case visible to the connector was created.",
@@ -27,6 +27,10 @@ pub const EVENT_TYPES: [(&str, &str); 10] = [
     ("endpoint.updated", "A service endpoint changed."),
     ("mandate.granted", "A mandate was granted to the connector."),
     ("mandate.revoked", "A mandate of the connector was revoked."),
+    (
+        "webhook.subscription_disabled",
+        "One of the connector's own subscriptions was disabled (410 Gone, or failing too long).",
+    ),
 ];
 
 pub fn is_event_type(name: &str) -> bool {

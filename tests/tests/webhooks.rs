@@ -235,6 +235,20 @@ async fn a_410_disables_the_subscription_until_it_is_enabled_again() {
     let (sub, _) = ws
         .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
         .await;
+    // The connector's own alert subscription hears of it; another connector does not.
+    let alerts = Receiver::start(&[]).await;
+    let notice = hook(
+        &alerts.url,
+        Some(&alerts.ca_pem),
+        &["webhook.subscription_disabled"],
+    );
+    ws.subscribe(&con, notice.clone()).await;
+    let other = ws.connector(&["dsr:read"]).await;
+    let elsewhere = Receiver::start(&[]).await;
+    let mut other_notice = notice;
+    other_notice["url"] = json!(elsewhere.url);
+    other_notice["ca_certificate_pem"] = json!(elsewhere.ca_pem);
+    ws.subscribe(&other, other_notice).await;
     let id = ws.ping(&sub).await;
     let d = ws.settled(&sub, &id, 20).await;
     assert_eq!(d["status"], "failed", "{d}");
@@ -242,6 +256,12 @@ async fn a_410_disables_the_subscription_until_it_is_enabled_again() {
     let s1 = ws.call("GET", &sub, None).await.body;
     assert_eq!(s1["enabled"], false, "{s1}");
     assert!(s(&s1["disabled_reason"]).contains("410"));
+    let got = alerts.wait_for(1, 30).await;
+    assert_eq!(got.len(), 1);
+    let p: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(p["type"], "webhook.subscription_disabled");
+    assert_eq!(p["data"]["subscription_id"], s1["id"]);
+    assert!(elsewhere.received().is_empty());
     ws.call("POST", &format!("{sub}/ping"), None)
         .await
         .assert_problem(409);

@@ -135,12 +135,7 @@ async fn may_receive(d: &Dispatch, rec: &Delivery) -> Result<bool, String> {
         .connector(&rec.workspace_id, &rec.connector_id)
         .await
         .map_err(err)?;
-    Ok(con.is_some_and(|c| {
-        c.enabled
-            && (rec.event_type == delivery::PING
-                || crate::visibility::required_scope(&rec.event_type)
-                    .is_some_and(|s| c.scopes.contains(&s)))
-    }))
+    Ok(con.is_some_and(|c| crate::visibility::may_receive(&rec.event_type, &c)))
 }
 
 /// The record `job` may act on: pending and owned by it; `None` when it is not.

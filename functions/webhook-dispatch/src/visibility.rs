@@ -21,6 +21,15 @@ pub fn required_scope(event_type: &str) -> Option<Scope> {
     }
 }
 
+/// Whether `connector` may receive events of `event_type` at all: enabled, and holding the
+/// kind's read scope (a ping and notices about its own subscriptions need none).
+pub fn may_receive(event_type: &str, connector: &Connector) -> bool {
+    connector.enabled
+        && (event_type == koppel_shared::delivery::PING
+            || event_type.starts_with("webhook.")
+            || required_scope(event_type).is_some_and(|s| connector.scopes.contains(&s)))
+}
+
 /// The `data` to send `connector` for `event`; `None`: do not deliver it at all. Case
 /// events go through the connector's saved search (`View::event_data`): a case it never
 /// saw is not announced, and it gets only its columns.
@@ -29,25 +38,26 @@ pub async fn data_for(
     event: &Event,
     connector: &Connector,
 ) -> Result<Option<Value>, StoreError> {
-    let Some(scope) = required_scope(&event.event_type) else {
-        return Ok(None);
-    };
-    if !connector.enabled || !connector.scopes.contains(&scope) {
+    if !may_receive(&event.event_type, connector) {
         return Ok(None);
     }
-    if scope == Scope::CasesRead {
+    let scope = required_scope(&event.event_type);
+    if scope == Some(Scope::CasesRead) {
         let view = View::of_connector(&ctx.store, connector).await?;
         return Ok(view.event_data(&event.data));
     }
-    if scope == Scope::EndpointsRead && !own_supplier_record(&event.data, connector) {
+    // Endpoints and mandates belong to one supplier connector (the API shows each only to
+    // it; a mandate event carries its `mandate_token`), a subscription to one connector.
+    if (scope == Some(Scope::EndpointsRead) || event.event_type.starts_with("webhook."))
+        && !own_record(&event.data, connector)
+    {
         return Ok(None);
     }
     Ok(Some(event.data.clone()))
 }
 
-/// Endpoints and mandates belong to one supplier connector (the API shows each only to
-/// it); a mandate event carries its `mandate_token`, so it must never reach another one.
-fn own_supplier_record(data: &Value, connector: &Connector) -> bool {
+/// Whether the event's record names `connector` as its own.
+fn own_record(data: &Value, connector: &Connector) -> bool {
     data.get("connector_id").and_then(Value::as_str) == Some(connector.connector_id.as_str())
 }
 
@@ -64,10 +74,10 @@ mod tests {
         }))
         .unwrap();
         let data = serde_json::json!({"connector_id": "con_a", "mandate_token": "m"});
-        assert!(own_supplier_record(&data, &con));
+        assert!(own_record(&data, &con));
         con.connector_id = "con_b".into();
-        assert!(!own_supplier_record(&data, &con));
-        assert!(!own_supplier_record(&serde_json::json!({}), &con));
+        assert!(!own_record(&data, &con));
+        assert!(!own_record(&serde_json::json!({}), &con));
     }
 
     #[test]
