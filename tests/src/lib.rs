@@ -4,6 +4,7 @@
 
 pub mod cases;
 pub mod receiver;
+pub mod stack;
 
 use std::process::Command;
 
@@ -40,7 +41,13 @@ pub fn s(v: &Value) -> &str {
 
 /// Runs `koppel-admin --json <args>` and returns its JSON; panics if it fails.
 pub fn admin(args: &[&str]) -> Value {
+    admin_with(&[], args)
+}
+
+/// [`admin`] with `env` over this process's environment (another stack's resources).
+pub fn admin_with(env: &[(String, String)], args: &[&str]) -> Value {
     let out = Command::new(var("KOPPEL_E2E_ADMIN"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("--json")
         .args(args)
         .output()
@@ -198,6 +205,11 @@ pub async fn events_tap_url(sqs: &aws_sdk_sqs::Client) -> String {
 /// A new workspace of a test's own (its counts are exact and no rate limit is shared with
 /// other tests): (workspace id, owner user id).
 pub fn new_workspace(name: &str) -> (String, String) {
+    new_workspace_by(&admin, name)
+}
+
+/// [`new_workspace`] through `admin` (e.g. another stack's).
+pub fn new_workspace_by(admin: &dyn Fn(&[&str]) -> Value, name: &str) -> (String, String) {
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let w = admin(&[
         "workspace",
@@ -217,6 +229,15 @@ pub fn new_workspace(name: &str) -> (String, String) {
 
 /// A personal access token for `user`, allowed 1000 requests a minute: (id, secret).
 pub fn personal_token(workspace: &str, user: &str) -> (String, String) {
+    personal_token_by(&admin, workspace, user)
+}
+
+/// [`personal_token`] through `admin` (e.g. another stack's).
+pub fn personal_token_by(
+    admin: &dyn Fn(&[&str]) -> Value,
+    workspace: &str,
+    user: &str,
+) -> (String, String) {
     let pat = admin(&[
         "credential",
         "issue-pat",

@@ -9,92 +9,20 @@
 //! the events tap shows, and a receiver subscribed to it gets once (one `webhook-id`).
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
 use koppel_e2e::receiver::Receiver;
+use koppel_e2e::stack::Gateway;
 use koppel_e2e::*;
 use koppel_shared::Ctx;
 use koppel_shared::outbox::Event;
 use koppel_shared::store::Key;
 use serde_json::{Value, json};
 
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run through tools/test.sh"))
-}
-
 fn secs(name: &str) -> u64 {
     var(name).parse().expect("a number of seconds")
-}
-
-/// A `koppel-local serve` of the test's own; killed when dropped, also when the test fails.
-struct Gateway {
-    child: Child,
-    url: String,
-    log: std::path::PathBuf,
-}
-
-impl Gateway {
-    /// Starts a routes-only gateway with `env` over the template's function environment,
-    /// and waits (bounded) until it answers.
-    async fn start(env: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let log = std::env::temp_dir().join(format!("koppel-e2e-gateway-{port}.log"));
-        let out = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(var("KOPPEL_E2E_LOCAL"));
-        cmd.args(["--template", &var("KOPPEL_E2E_TEMPLATE")]).args([
-            "serve",
-            "--routes-only",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ]);
-        for (k, v) in env {
-            cmd.arg("--env").arg(format!("{k}={v}"));
-        }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .expect("start koppel-local");
-        let mut gw = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = gw.child.try_wait().expect("child status") {
-                panic!(
-                    "the second gateway exited ({status}): see {}",
-                    gw.log.display()
-                );
-            }
-            let up = reqwest::get(format!("{}/v1/me", gw.url))
-                .await
-                .is_ok_and(|r| r.status() == 401);
-            if up {
-                return gw;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the second gateway did not answer within 30 s: see {}",
-                gw.log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A workspace of the test's own, with a connector token that may write data-subject
@@ -269,7 +197,7 @@ async fn an_event_left_in_the_outbox_is_sent_by_the_sweep_exactly_once() {
         "{base}/koppel-e2e-missing-{}",
         uuid::Uuid::new_v4().simple()
     );
-    let broken = Gateway::start(&[("KOPPEL_EVENTS_QUEUE_URL", &missing)]).await;
+    let broken = Gateway::routes_only(&[("KOPPEL_EVENTS_QUEUE_URL", &missing)]).await;
 
     let before = Instant::now();
     let r = send(

@@ -1,11 +1,13 @@
 //! Webhooks end to end: receivers started here on 127.0.0.1 (HTTPS, their own test CA),
 //! the stack's dispatcher delivering to them (loopback allowed and retries shortened to
-//! 1 s, a failing streak disabling after 20 s, by tools/test.sh). Signatures are checked with the Python `standardwebhooks`
-//! library, as a receiver would.
+//! 1 s, a failing streak disabling after 20 s, by tools/test.sh). Signatures are checked
+//! with the Python `standardwebhooks` library, as a receiver would. The SSRF test runs a
+//! stack of its own with loopback refused, as template.yaml has it.
 
 use std::time::{Duration, Instant};
 
 use koppel_e2e::receiver::{Receiver, verify_with_standardwebhooks};
+use koppel_e2e::stack::Gateway;
 use koppel_e2e::*;
 use serde_json::{Value, json};
 
@@ -14,18 +16,37 @@ struct Ws {
     id: String,
     owner: String,
     pat: String,
+    base: String,
 }
 
 impl Ws {
     fn new() -> Self {
         let (id, owner) = new_workspace("Webhooks test");
         let (_, pat) = personal_token(&id, &owner);
-        Self { id, owner, pat }
+        Self {
+            id,
+            owner,
+            pat,
+            base: base_url(),
+        }
+    }
+
+    /// A fresh workspace on another stack.
+    fn on(gw: &Gateway) -> Self {
+        let admin = |args: &[&str]| gw.admin(args);
+        let (id, owner) = new_workspace_by(&admin, "Webhooks test");
+        let (_, pat) = personal_token_by(&admin, &id, &owner);
+        Self {
+            id,
+            owner,
+            pat,
+            base: gw.url.clone(),
+        }
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
         let auth = format!("Bearer {}", self.pat);
-        send(&base_url(), method, path, &[("Authorization", &auth)], body).await
+        send(&self.base, method, path, &[("Authorization", &auth)], body).await
     }
 
     async fn connector(&self, scopes: &[&str]) -> String {
@@ -341,22 +362,54 @@ async fn the_registered_ca_is_trusted_and_required() {
 
 #[tokio::test]
 async fn non_global_destinations_are_refused_before_connecting() {
-    let ws = Ws::new();
+    // A stack of the test's own with the loopback switch off, as in template.yaml; the
+    // test stack allows loopback for its receivers.
+    let stack = format!(
+        "koppel-e2e-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let gw = Gateway::own_stack(
+        &stack,
+        &[
+            ("WebhookAllowLoopback", "false"),
+            ("WebhookRetrySchedule", "1,1,1"),
+        ],
+    )
+    .await;
+    let ws = Ws::on(&gw);
     let con = ws.connector(&["dsr:read"]).await;
-    for url in [
+    // A receiver that would take the request if it were sent: its CA is registered.
+    let rx = Receiver::start(&[]).await;
+    let port = rx
+        .url
+        .trim_start_matches("https://127.0.0.1:")
+        .trim_end_matches("/hook");
+    let loopback = [
+        rx.url.clone(),
+        format!("https://localhost:{port}/"),
+        format!("https://[::1]:{port}/"),
+        "https://127.1.2.3/hook".to_owned(),
+    ];
+    let others = [
         "https://10.0.0.1/hook",
         "https://172.16.0.1/hook",
         "https://192.168.0.1/hook",
         "https://169.254.169.254/latest/meta-data/",
         "https://100.64.0.1/hook",
         "https://0.0.0.0/hook",
+        "https://[::]/hook",
         "https://[fd00::1]/hook",
         "https://[fd00:ec2::254]/hook",
         "https://[fe80::1]/hook",
         "https://[::ffff:10.0.0.1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
         "https://224.0.0.1/hook",
-    ] {
-        let (sub, _) = ws.subscribe(&con, hook(url, None, &["dsr.created"])).await;
+        "https://[ff02::1]/hook",
+    ];
+    for url in loopback.iter().map(String::as_str).chain(others) {
+        let (sub, _) = ws
+            .subscribe(&con, hook(url, Some(&rx.ca_pem), &["dsr.created"]))
+            .await;
         let id = ws.ping(&sub).await;
         let d = ws.settled(&sub, &id, 20).await;
         assert_eq!(d["status"], "failed", "{url}: {d}");
@@ -365,6 +418,7 @@ async fn non_global_destinations_are_refused_before_connecting() {
         assert_eq!(d["attempts"][0]["error_kind"], "refused", "{url}");
         assert_eq!(d["attempts"][0]["status_code"], Value::Null, "{url}");
     }
+    assert!(rx.received().is_empty(), "nothing reached the receiver");
 }
 
 /// Creates a data-subject request through a connector of `ws` with `dsr:write`.

@@ -36,6 +36,11 @@ struct Cli {
     /// another queue.
     #[arg(long = "env", global = true, value_parser = parse_kv)]
     env: Vec<(String, String)>,
+    /// The stack's name: `AWS::StackName` and the prefix of every local resource name. A
+    /// second stack in the same emulator, under another name, has tables, queues and
+    /// secrets of its own (tests that need other settings than the running stack).
+    #[arg(long, global = true, default_value = "koppel", value_parser = parse_stack_name)]
+    stack_name: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,6 +72,18 @@ enum Command {
         #[arg(long)]
         routes_only: bool,
     },
+}
+
+/// CloudFormation's rule for stack names, kept short enough for the queue names built on it.
+fn parse_stack_name(s: &str) -> Result<String, String> {
+    let ok = s.len() <= 40
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("a letter, then letters, digits and `-`; at most 40 characters".into())
+    }
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -103,7 +120,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let template = Template::load(&cli.template)?;
     let params = template.parameters(&cli.params.into_iter().collect());
     let sdk = Ctx::sdk_config().await;
-    let phys = resources::ensure(&template, &sdk, &params).await?;
+    let phys = resources::ensure(&template, &sdk, &params, &cli.stack_name).await?;
     let env_overrides: HashMap<String, String> = cli.env.into_iter().collect();
     let env_of = |function: &str| -> Result<HashMap<String, String>, String> {
         let mut env = template.function_env(function, &phys, &params)?;
@@ -253,6 +270,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 tokio::spawn(
                     Scheduler {
                         name: format!("{}.{}", s.function, s.name),
+                        stack: phys.stack.clone(),
                         function,
                         every,
                         region: phys.region.clone(),

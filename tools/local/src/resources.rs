@@ -21,16 +21,17 @@ fn sdk_err(e: impl std::error::Error) -> String {
 }
 
 /// Local physical name of a resource.
-fn name(id: &str, props: &Value, key: &str) -> String {
+fn name(stack: &str, id: &str, props: &Value, key: &str) -> String {
     props[key]
         .as_str()
-        .map_or_else(|| format!("koppel-{id}"), str::to_owned)
+        .map_or_else(|| format!("{stack}-{id}"), str::to_owned)
 }
 
 pub async fn ensure(
     t: &Template,
     sdk: &SdkConfig,
     params: &HashMap<String, String>,
+    stack: &str,
 ) -> Res<Physical> {
     let region = sdk.region().map_or_else(
         || crate::template::REGION_FALLBACK.to_owned(),
@@ -38,12 +39,13 @@ pub async fn ensure(
     );
     let mut phys = Physical {
         region: region.clone(),
+        stack: stack.to_owned(),
         ..Default::default()
     };
     for (id, r) in t.resources() {
         // Names every resource has locally, whether or not the emulator backs it.
         let ty = r["Type"].as_str().unwrap_or_default();
-        let local = format!("koppel-{id}");
+        let local = format!("{stack}-{id}");
         match ty {
             "AWS::Serverless::Function" => {
                 phys.attrs.insert(
@@ -64,7 +66,7 @@ pub async fn ensure(
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     for (id, r) in t.of_type("AWS::DynamoDB::Table") {
         let props = &r["Properties"];
-        let table = name(id, props, "TableName");
+        let table = name(stack, id, props, "TableName");
         ensure_table(&ddb, &table, props).await?;
         phys.attrs.insert(
             (id.into(), "Arn".into()),
@@ -76,7 +78,7 @@ pub async fn ensure(
     let sm = aws_sdk_secretsmanager::Client::new(sdk);
     for (id, r) in t.of_type("AWS::SecretsManager::Secret") {
         let props = &r["Properties"];
-        let arn = ensure_secret(&sm, &name(id, props, "Name"), props).await?;
+        let arn = ensure_secret(&sm, &name(stack, id, props, "Name"), props).await?;
         phys.refs.insert(id.into(), arn);
     }
 
@@ -107,7 +109,7 @@ pub async fn ensure(
     queues.sort_by_key(|(_, r)| r["Properties"].get("RedrivePolicy").is_some());
     for (id, r) in queues {
         let props = resolve(&r["Properties"], &phys, params)?;
-        let qname = name(id, &props, "QueueName");
+        let qname = name(stack, id, &props, "QueueName");
         let (url, arn) = ensure_queue(&sqs, &qname, &props).await?;
         phys.attrs.insert((id.into(), "Arn".into()), arn);
         phys.attrs

@@ -60,6 +60,8 @@ pub fn scheduled_event(rule: &str, region: &str, now: time::OffsetDateTime) -> E
 pub struct Scheduler {
     /// `<function>.<event>`, for logs and the rule name.
     pub name: String,
+    /// The stack's name, which prefixes the rule's.
+    pub stack: String,
     pub function: ScheduledFunction,
     pub every: Duration,
     pub region: String,
@@ -72,7 +74,7 @@ impl Scheduler {
         let mut tick =
             tokio::time::interval_at(tokio::time::Instant::now() + self.every, self.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let rule = format!("koppel-{}", self.name.replace('.', "-"));
+        let rule = format!("{}-{}", self.stack, self.name.replace('.', "-"));
         loop {
             tick.tick().await;
             let event = scheduled_event(&rule, &self.region, koppel_shared::time_util::now());

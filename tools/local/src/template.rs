@@ -25,6 +25,8 @@ pub struct Physical {
     pub refs: HashMap<String, String>,
     pub attrs: HashMap<(String, String), String>,
     pub region: String,
+    /// `AWS::StackName`, also the prefix of local resource names.
+    pub stack: String,
 }
 
 /// A route of the API: an `Api` event of a function.
@@ -370,7 +372,7 @@ pub fn resolve(
             "AWS::Region" => Ok(phys.region.clone()),
             "AWS::AccountId" => Ok(ACCOUNT.into()),
             "AWS::URLSuffix" => Ok("amazonaws.com".into()),
-            "AWS::StackName" => Ok("koppel".into()),
+            "AWS::StackName" => Ok(phys.stack.clone()),
             "AWS::Partition" => Ok("aws".into()),
             _ => params
                 .get(name)
