@@ -10,7 +10,8 @@
 //!   not the address belongs to a user: for an unknown address the mail event has no
 //!   recipient and the dispatcher sends nothing.
 //! - The mail is an outbound trigger through the outbox; its event is internal (`mail.send`)
-//!   and carries the code in clear until it is sent — the one place it exists unhashed.
+//!   and carries the mail sealed under the data key until it is sent: the code exists in
+//!   clear only in this function's memory and in the mail itself.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use http::StatusCode;
@@ -19,8 +20,8 @@ use koppel_shared::body;
 use koppel_shared::credential::{self, CredentialKind};
 use koppel_shared::error::FieldError;
 use koppel_shared::issue::{self, NewCredential};
-use koppel_shared::mail::Mail;
-use koppel_shared::outbox::{self, Event};
+use koppel_shared::mail::{self, Mail};
+use koppel_shared::outbox;
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::store::{Key, StoreError, item, with_ttl};
 use koppel_shared::{ApiError, Ctx, Principal, time_util};
@@ -149,11 +150,7 @@ pub async fn request(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Ro
             subject,
             text,
         };
-        let event = Event::new(
-            koppel_shared::mail::EVENT,
-            ws,
-            serde_json::to_value(&mail).map_err(ApiError::internal)?,
-        );
+        let event = mail::event(&ctx.data_key, ws, &mail).await?;
         // Written only if no guess raised the count since it was read.
         let put = aws_sdk_dynamodb::types::TransactWriteItem::builder()
             .put(

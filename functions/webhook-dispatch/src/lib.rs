@@ -4,8 +4,8 @@
 //! returned failure list is ignored and the whole batch counts as done).
 //!
 //! It consumes two queues, telling their messages apart by shape:
-//! - the events queue: an `Event` (`type`, `workspace_id`, …): `mail.send` is sent with SES
-//!   v2 (OTP codes); a published webhook event is fanned out (`fanout.rs`) to one job per
+//! - the events queue: an `Event` (`type`, `workspace_id`, …): `mail.send` is opened (it
+//!   is sealed under the data key) and sent with SES v2 (OTP codes); a published webhook event is fanned out (`fanout.rs`) to one job per
 //!   matching subscription on the deliveries queue; other events are acknowledged;
 //! - the deliveries queue: `{"delivery": Job}`: one webhook try (`deliver.rs`), retried
 //!   along the schedule (`schedule.rs`) by the message's visibility.
@@ -122,8 +122,7 @@ async fn process(m: &SqsMessage, d: &Dispatch) -> Result<(), String> {
     let event: Event = serde_json::from_value(value).map_err(|e| format!("not an event: {e}"))?;
     match event.event_type.as_str() {
         mail::EVENT => {
-            let mail: Mail =
-                serde_json::from_value(event.data).map_err(|e| format!("bad mail: {e}"))?;
+            let mail = mail::open(&d.ctx.data_key, &event).await?;
             send(d, &mail).await
         }
         _ => fanout::fan_out(d, &event).await,
@@ -199,22 +198,10 @@ mod tests {
             serde_json::json!({}),
         ))
         .unwrap();
-        let no_recipient = serde_json::to_string(&Event::new(
-            mail::EVENT,
-            "ws",
-            serde_json::to_value(Mail {
-                to: None,
-                subject: "s".into(),
-                text: "t".into(),
-            })
-            .unwrap(),
-        ))
-        .unwrap();
         let mut ev = SqsEvent::default();
         ev.records = vec![
             message("a", &ok),
             message("b", "not json"),
-            message("c", &no_recipient),
         ];
         let resp = handler(ev, &d).await;
         let failed: Vec<_> = resp
