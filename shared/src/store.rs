@@ -9,7 +9,7 @@
 //! | user | `WS#<ws>` | `USER#<user>` | | | authorizer (get), list users (query `USER#` prefix) |
 //! | e-mail claim | `WS#<ws>` | `EMAIL#<lower-case e-mail>` | | | unique e-mail per workspace; OTP lookup |
 //! | connector | `WS#<ws>` | `CONNECTOR#<con>` | | | authorizer (get), list (query `CONNECTOR#` prefix) |
-//! | webhook subscription | `WS#<ws>` | `SUB#<con>#<sub>` | | | connectors function (get; a connector's list: query `SUB#<con>#` prefix); dispatcher fan-out (query `SUB#` prefix) |
+//! | webhook subscription | `WS#<ws>` | `SUB#<con>#<sub>` | | | connectors function (get; a connector's list: query `SUB#<con>#` prefix); dispatcher fan-out (query `SUB#` prefix); `koppel-admin data-key reseal` (scan, filtered on both prefixes) |
 //! | credential | `CRED#<id>` | `CRED` | `WS#<ws>#HOLDER#<user or con>` / `<created_at>#<id>` | | authorizer (get by the id inside the secret); list a holder's credentials |
 //! | audit entry | `WS#<ws>` | `AUDIT#<at>#<id>` | | | audit trail, newest first (query `AUDIT#` prefix, backwards) |
 //! | JWT issuer claim | `ISSUER#<iss>` | `ISSUER` | | | authorizer: JWT `iss` → connector; unique issuer |

@@ -5,6 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use koppel_shared::{Ctx, Settings};
 use serde_json::Value;
 
 use crate::{admin_with, var};
@@ -40,6 +41,20 @@ impl Gateway {
         let mut gw = Self::start(global.clone(), &[]).await;
         gw.env = stack_env(&global);
         gw
+    }
+
+    /// A context over this gateway's stack, as its functions have it (a fresh one holds the
+    /// current data key).
+    pub async fn ctx(&self) -> Ctx {
+        let settings = Settings::from_vars(|k| {
+            self.env
+                .iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(k).ok())
+        })
+        .expect("the stack's KOPPEL_* settings");
+        Ctx::new(&Ctx::sdk_config().await, settings)
     }
 
     /// `koppel-admin --json <args>` against this gateway's stack.

@@ -5,8 +5,9 @@
 //!
 //! It consumes two queues, telling their messages apart by shape:
 //! - the events queue: an `Event` (`type`, `workspace_id`, …): `mail.send` is opened (it
-//!   is sealed under the data key) and sent with SES v2 (OTP codes); a published webhook event is fanned out (`fanout.rs`) to one job per
-//!   matching subscription on the deliveries queue; other events are acknowledged;
+//!   is sealed under the data key) and sent with SES v2 (OTP codes); a published webhook
+//!   event is fanned out (`fanout.rs`) to one job per matching subscription on the
+//!   deliveries queue; other events are acknowledged;
 //! - the deliveries queue: `{"delivery": Job}`: one webhook try (`deliver.rs`), retried
 //!   along the schedule (`schedule.rs`) by the message's visibility.
 //!
@@ -199,10 +200,7 @@ mod tests {
         ))
         .unwrap();
         let mut ev = SqsEvent::default();
-        ev.records = vec![
-            message("a", &ok),
-            message("b", "not json"),
-        ];
+        ev.records = vec![message("a", &ok), message("b", "not json")];
         let resp = handler(ev, &d).await;
         let failed: Vec<_> = resp
             .batch_item_failures

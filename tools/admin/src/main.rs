@@ -4,6 +4,7 @@
 //! secrets from the `KOPPEL_*` variables the functions use.
 
 mod commands;
+mod datakey;
 mod demo;
 
 use clap::{Args, Parser, Subcommand};
@@ -43,6 +44,9 @@ enum Command {
     /// Cases (zaken).
     #[command(subcommand)]
     Case(CaseCmd),
+    /// The data key that seals per-record secrets at rest.
+    #[command(subcommand)]
+    DataKey(DataKeyCmd),
     /// Seed a demo workspace with every credential kind and write it as JSON.
     Demo {
         /// Base URL the demo's curl lines and JSON point at.
@@ -52,6 +56,14 @@ enum Command {
         #[arg(long, default_value = ".koppel/demo.json")]
         out: std::path::PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum DataKeyCmd {
+    /// After rotating the data key in Secrets Manager (and waiting five minutes for every
+    /// function to pick it up): re-seal every value still under an older version, so that
+    /// the next rotation loses nothing.
+    Reseal,
 }
 
 #[derive(Subcommand)]
@@ -405,6 +417,7 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
         Command::Case(CaseCmd::Import { workspace, file }) => {
             c::import_cases(ctx, &workspace, &file).await
         }
+        Command::DataKey(DataKeyCmd::Reseal) => datakey::reseal(ctx).await,
     }
 }
 
