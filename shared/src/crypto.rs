@@ -15,7 +15,9 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
-use crate::secrets::{CachedSecret, SecretVersion};
+use std::sync::Arc;
+
+use crate::secrets::{CachedSecret, SecretRing, SecretVersion};
 
 const FORMAT: &str = "kdk1";
 const NONCE_LEN: usize = 24;
@@ -98,17 +100,25 @@ pub fn open_with(key: &SecretVersion, aad: &str, sealed: &str) -> Result<Vec<u8>
         .map_err(|_| CryptoError::Tampered)
 }
 
+/// The data key's current and previous versions.
+pub async fn ring(data_key: &CachedSecret) -> Result<Arc<SecretRing>, CryptoError> {
+    data_key
+        .ring()
+        .await
+        .map_err(|e| CryptoError::Key(e.to_string()))
+}
+
 /// Seals a text secret with the current data key.
 pub async fn seal(
     data_key: &CachedSecret,
     aad: &str,
     plaintext: &str,
 ) -> Result<String, CryptoError> {
-    let ring = data_key
-        .ring()
-        .await
-        .map_err(|e| CryptoError::Key(e.to_string()))?;
-    Ok(seal_with(&ring.current, aad, plaintext.as_bytes()))
+    Ok(seal_with(
+        &ring(data_key).await?.current,
+        aad,
+        plaintext.as_bytes(),
+    ))
 }
 
 /// Opens a text secret sealed by [`seal`]: what the webhook dispatcher calls to get a
@@ -132,10 +142,7 @@ pub async fn reseal(
     aad: &str,
     sealed: &str,
 ) -> Result<Option<String>, CryptoError> {
-    let ring = data_key
-        .ring()
-        .await
-        .map_err(|e| CryptoError::Key(e.to_string()))?;
+    let ring = ring(data_key).await?;
     if version_of(sealed)? == ring.current.version {
         return Ok(None);
     }

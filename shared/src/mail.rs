@@ -40,10 +40,7 @@ pub async fn event(
     workspace_id: &str,
     mail: &Mail,
 ) -> Result<Event, CryptoError> {
-    let ring = data_key
-        .ring()
-        .await
-        .map_err(|e| CryptoError::Key(e.to_string()))?;
+    let ring = crypto::ring(data_key).await?;
     Ok(sealed_event(&ring.current, workspace_id, mail))
 }
 

@@ -30,10 +30,14 @@ impl Gateway {
         Self::start(global, &["--routes-only"]).await
     }
 
-    /// A whole stack named `name` in the test stack's emulator: tables, queues and secrets
-    /// of its own, its queue consumers and schedules, template parameters `params`.
-    pub async fn own_stack(name: &str, params: &[(&str, &str)]) -> Self {
-        let mut global = vec!["--stack-name".to_owned(), name.to_owned()];
+    /// A whole stack of its own in the test stack's emulator: tables, queues and secrets,
+    /// queue consumers and schedules, with template parameters `params`.
+    pub async fn own_stack(params: &[(&str, &str)]) -> Self {
+        let name = format!(
+            "koppel-e2e-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let mut global = vec!["--stack-name".to_owned(), name];
         for (k, v) in params {
             global.push("--param".to_owned());
             global.push(format!("{k}={v}"));

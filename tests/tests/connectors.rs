@@ -707,11 +707,7 @@ fn sealed_under(sub: &Subscription, v: &str) -> bool {
 async fn after_a_reseal_the_next_rotation_loses_nothing() {
     // Two rotations of the test stack's data key would strand other tests' values sealed
     // meanwhile by a function still holding the old key: this runs on a stack of its own.
-    let stack = format!(
-        "koppel-e2e-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let gw = Gateway::own_stack(&stack, &[]).await;
+    let gw = Gateway::own_stack(&[]).await;
     let admin = |args: &[&str]| gw.admin(args);
     let (ws, owner) = new_workspace_by(&admin, "Data key rotation");
     let (_, pat) = personal_token_by(&admin, &ws, &owner);

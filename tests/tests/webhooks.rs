@@ -364,17 +364,10 @@ async fn the_registered_ca_is_trusted_and_required() {
 async fn non_global_destinations_are_refused_before_connecting() {
     // A stack of the test's own with the loopback switch off, as in template.yaml; the
     // test stack allows loopback for its receivers.
-    let stack = format!(
-        "koppel-e2e-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let gw = Gateway::own_stack(
-        &stack,
-        &[
-            ("WebhookAllowLoopback", "false"),
-            ("WebhookRetrySchedule", "1,1,1"),
-        ],
-    )
+    let gw = Gateway::own_stack(&[
+        ("WebhookAllowLoopback", "false"),
+        ("WebhookRetrySchedule", "1,1,1"),
+    ])
     .await;
     let ws = Ws::on(&gw);
     let con = ws.connector(&["dsr:read"]).await;

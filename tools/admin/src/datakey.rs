@@ -6,9 +6,9 @@
 //! version. Subscriptions written through the API are re-sealed then anyway.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use koppel_shared::Ctx;
-use koppel_shared::store::Key;
+use koppel_shared::store::{Key, StoreError};
 use koppel_shared::webhook::Subscription;
+use koppel_shared::{Ctx, crypto};
 use serde_json::json;
 
 use crate::Output;
@@ -17,9 +17,7 @@ use crate::Output;
 const TRIES: usize = 5;
 
 pub async fn reseal(ctx: &Ctx) -> Result<Output, String> {
-    let version = ctx
-        .data_key
-        .ring()
+    let version = crypto::ring(&ctx.data_key)
         .await
         .map_err(|e| e.to_string())?
         .current
@@ -40,7 +38,7 @@ pub async fn reseal(ctx: &Ctx) -> Result<Output, String> {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()).to_string())?;
         for item in page.items() {
             let sub: Subscription = serde_dynamo::from_item(item.clone())
                 .map_err(|e| format!("a subscription item does not read: {e}"))?;
@@ -91,19 +89,18 @@ async fn reseal_one(ctx: &Ctx, mut sub: Subscription) -> Result<bool, String> {
                 .expression_attribute_values(":b", to_av(b)?),
             None => update.update_expression("SET headers = :h, signing_secrets = :s"),
         };
-        match update.send().await {
+        match update
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()))
+        {
             Ok(_) => return Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                match ctx.store.get::<Subscription>(&key).await {
-                    Ok(Some(now)) => sub = now,
-                    Ok(None) => return Ok(false),
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-            Err(e) => return Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
+            Err(StoreError::Conflict(_)) => match ctx.store.get::<Subscription>(&key).await {
+                Ok(Some(now)) => sub = now,
+                Ok(None) => return Ok(false),
+                Err(e) => return Err(e.to_string()),
+            },
+            Err(e) => return Err(e.to_string()),
         }
     }
     Err(format!(
