@@ -7,6 +7,13 @@ cd "$ROOT"
 
 ensure_python_tools
 
+RESULTS="${KOPPEL_TEST_STATE:-$STATE}/test-results.txt"
+mkdir -p "$(dirname "$RESULTS")"
+: >"$RESULTS"
+
+# KOPPEL_E2E_ONLY=1 skips lint, clippy and unit tests (for a quick end-to-end re-run while
+# working; CI never sets it).
+if [[ "${KOPPEL_E2E_ONLY:-}" != 1 ]]; then
 log "cfn-lint template.yaml"
 "$VENV/bin/cfn-lint" template.yaml
 
@@ -16,18 +23,18 @@ cargo fmt --all --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-RESULTS="$STATE/test-results.txt"
-: >"$RESULTS"
-
 log "unit tests"
 cargo test --workspace --exclude koppel-e2e 2>&1 | tee -a "$RESULTS"
+
+fi
 
 log "building the local stack"
 cargo build -p koppel-local -p koppel-admin
 
 log "starting a local stack for the end-to-end tests"
 GATEWAY_PID=""
-TEST_STATE="$STATE/test"
+# KOPPEL_TEST_STATE lets two runs (two worktrees or agents) keep their logs and demo apart.
+TEST_STATE="${KOPPEL_TEST_STATE:-$STATE/test}"
 mkdir -p "$TEST_STATE"
 cleanup() { trap - EXIT INT TERM; stop_pids "$GATEWAY_PID" "${EMULATOR_PID:-}"; }
 trap cleanup EXIT
