@@ -1,6 +1,7 @@
 //! The server-owned fields of a request and the rules that set them: dates, creator, the
 //! GDPR deadline, closing (needs a reason other than `None`; records when and by whom),
 //! reopening (clears the closing fields) and archiving (records when).
+//! `closedReasonDescription` is kept on an open request as the client sent it.
 
 use jiff::Timestamp;
 use koppel_shared::body::Fields;
@@ -58,9 +59,15 @@ pub fn settle(
 
     let was_closed = before.is_some_and(|b| b.state == State::Closed);
     if next.state != State::Closed {
-        // Open (again): nothing of a closing remains.
+        // Open (again): nothing of a closing remains. `closedReasonDescription` is the
+        // client's on an open request (Dastra keeps it); a reopening drops the one the
+        // closing carried unless the same change sends another.
         next.closed_reason = Some(Label::none());
-        next.closed_reason_description = None;
+        if was_closed
+            && before.is_some_and(|b| b.closed_reason_description == next.closed_reason_description)
+        {
+            next.closed_reason_description = None;
+        }
         next.date_closed = None;
         next.closed_by_user = None;
         next.closing_time = None;
@@ -229,6 +236,39 @@ mod tests {
         assert_eq!(reopened.closing_time, None);
         assert_eq!(reopened.closed_reason, Some(Label::none()));
         assert_eq!(reopened.closed_reason_description, None);
+    }
+
+    #[test]
+    fn a_closed_reason_description_on_an_open_request_is_kept() {
+        let mut d = open();
+        d.closed_reason_description = Some("asked by phone".into());
+        settle_ok(None, &mut d, "ann", "2027-01-01T10:00:00Z");
+        assert_eq!(
+            d.closed_reason_description.as_deref(),
+            Some("asked by phone")
+        );
+        let mut next = d.clone();
+        next.title = Some("t".into());
+        settle_ok(Some(&d), &mut next, "ann", "2027-01-02T10:00:00Z");
+        assert_eq!(
+            next.closed_reason_description.as_deref(),
+            Some("asked by phone")
+        );
+
+        // Reopening with a description of its own keeps that one.
+        let mut closed = next.clone();
+        closed.state = State::Closed;
+        closed.closed_reason = Some(Label::new("Completed"));
+        closed.closed_reason_description = Some("done".into());
+        settle_ok(Some(&next), &mut closed, "ann", "2027-01-03T10:00:00Z");
+        let mut reopened = closed.clone();
+        reopened.state = State::Open;
+        reopened.closed_reason_description = Some("reopened: more to do".into());
+        settle_ok(Some(&closed), &mut reopened, "ann", "2027-01-04T10:00:00Z");
+        assert_eq!(
+            reopened.closed_reason_description.as_deref(),
+            Some("reopened: more to do")
+        );
     }
 
     #[test]

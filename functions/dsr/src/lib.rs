@@ -3,9 +3,14 @@
 //! that integrates with Dastra's REST API can point its client here and keep working.
 //!
 //! The rules live beside this file: `model` (Dastra's JSON), `aliases` (translated keys and
-//! values), `deadline` (GDPR art. 12(3)), `closing` (server-owned fields, closing,
-//! reopening, archiving), `list_query` (the list's parameters), `listing` (the list's
-//! access patterns) and `records` (how a request is stored).
+//! values), `reading` (every wrong type named at once), `deadline` (GDPR art. 12(3)),
+//! `closing` (server-owned fields, closing, reopening, archiving), `people` (operator and
+//! user must be users of the workspace), `list_query` (the list's parameters), `listing`
+//! (the list's access patterns) and `records` (how a request is stored).
+//!
+//! Reads and writes carry `ETag: "<version>"`. A `PUT` with `If-Match` is made only on
+//! that version (412 otherwise; strong comparison, so a weak tag or `*` never matches);
+//! without one it is made on the version it read, as Dastra's clients send none.
 
 pub mod aliases;
 pub mod closing;
@@ -13,13 +18,19 @@ pub mod deadline;
 pub mod list_query;
 pub mod listing;
 pub mod model;
+pub mod people;
+pub mod reading;
 pub mod records;
+
+use std::collections::BTreeSet;
 
 use http::{Method, StatusCode, header};
 use koppel_shared::body::{self, Fields};
+use koppel_shared::error::FieldError;
 use koppel_shared::model::{Level, Scope};
 use koppel_shared::outbox::{self, Event};
 use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::preconditions;
 use koppel_shared::store::StoreError;
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -68,13 +79,15 @@ fn now() -> jiff::Timestamp {
 /// `POST …/DataSubjectRequests`: the body is Dastra's model; server-owned fields are set here.
 async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     p.require(Some(Scope::DsrWrite), Level::Handle)?;
-    let raw = object_body(req)?;
-    let mut next: Dsr = read_body(model::writable_part(raw))?;
+    let body = model::writable_part(object_body(req)?);
+    let sent = sent_fields(&body);
+    let (mut next, bad) = reading::read(body, None);
     let actor = acting_user(p, ctx).await?;
     let at = now();
     let mut errors = Fields::new();
     let change = closing::settle(None, &mut next, &actor, at, &mut errors);
-    errors.finish()?;
+    check_people(ctx, &p.workspace_id, &sent, &bad, &mut next, &mut errors).await?;
+    finish(bad, errors)?;
 
     // The counter is atomic, so an id is never handed out twice; should one be taken all
     // the same (a table restored from a backup behind its counter), take the next.
@@ -90,7 +103,7 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
             }
             r => {
                 r?;
-                return respond(StatusCode::CREATED, p, next, at);
+                return respond(StatusCode::CREATED, p, next, at, 1);
             }
         }
     }
@@ -102,29 +115,35 @@ async fn get(p: &Principal, id: i64, ctx: &Ctx) -> RouteResult {
     let stored = records::get(&ctx.store, &p.workspace_id, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    respond(StatusCode::OK, p, stored.dsr()?, now())
+    respond(StatusCode::OK, p, stored.dsr()?, now(), stored.version)
 }
 
 /// `PUT …/DataSubjectRequests/{id}`: fields in the body replace the stored ones (`null`
 /// clears); fields left out are kept; read-only and unknown fields are ignored.
 async fn update(p: &Principal, id: i64, req: &Request, ctx: &Ctx) -> RouteResult {
     p.require(Some(Scope::DsrWrite), Level::Handle)?;
-    let raw = object_body(req)?;
+    let body = model::writable_part(object_body(req)?);
     let stored = records::get(&ctx.store, &p.workspace_id, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    let version = stored.version;
+    let conditional = preconditions::optional(req, version)?;
     let before = stored.dsr()?;
-    let mut next: Dsr = read_body(model::overlay(&before, raw))?;
+    let sent = sent_fields(&body);
+    let kept = serde_json::to_value(&before).map_err(ApiError::internal)?;
+    let (mut next, bad) = reading::read(model::overlay(&before, body), Some(&kept));
     let actor = acting_user(p, ctx).await?;
     let at = now();
     let mut errors = Fields::new();
     let change = closing::settle(Some(&before), &mut next, &actor, at, &mut errors);
-    errors.finish()?;
+    check_people(ctx, &p.workspace_id, &sent, &bad, &mut next, &mut errors).await?;
+    finish(bad, errors)?;
 
-    let version = stored.version;
     let replacement = Stored::of(&p.workspace_id, &next, version + 1)?;
     let step = records::replace_step(ctx.store.table(), &replacement, version)?;
     match outbox::commit(ctx, vec![step], &[event(p, change, &next)]).await {
+        // The version named in `If-Match` is gone: the same answer as a stale one.
+        Err(StoreError::Conflict(_)) if conditional => Err(preconditions::lost_race()),
         Err(StoreError::Conflict(_)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
@@ -132,9 +151,64 @@ async fn update(p: &Principal, id: i64, req: &Request, ctx: &Ctx) -> RouteResult
         )),
         r => {
             r?;
-            respond(StatusCode::OK, p, next, at)
+            respond(StatusCode::OK, p, next, at, version + 1)
         }
     }
+}
+
+/// The top-level fields a prepared body sends.
+fn sent_fields(body: &Value) -> BTreeSet<String> {
+    body.as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// One 422 with every bad field: wrong types first, then the rules' findings for fields
+/// that read (a field named once).
+fn finish(mut all: Vec<FieldError>, rules: Fields) -> Result<(), ApiError> {
+    if let Err(e) = rules.finish() {
+        for f in e.errors {
+            if !all.iter().any(|a| a.field == f.field) {
+                all.push(f);
+            }
+        }
+    }
+    if all.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(all))
+    }
+}
+
+/// Checks the users the body names (see `people`) and sets them as Koppel knows them.
+/// A field that did not read (`bad`) is not checked again.
+async fn check_people(
+    ctx: &Ctx,
+    ws: &str,
+    sent: &BTreeSet<String>,
+    bad: &[FieldError],
+    d: &mut Dsr,
+    errors: &mut Fields,
+) -> Result<(), ApiError> {
+    let unread = |k: &str| {
+        bad.iter()
+            .any(|e| e.field.split(['.', '[']).next() == Some(k))
+    };
+    let is_sent = |k: &str| sent.contains(k) && !unread(k);
+    let wanted = people::wanted(&is_sent, d, errors);
+    let (ids, everyone) = wanted.lookups();
+    // A Dastra id is a hash of a user id: finding its user means reading them all.
+    let users = if everyone {
+        ctx.store.users(ws).await?
+    } else {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(ctx.store.user(ws, id).await?);
+        }
+        found
+    };
+    people::apply(&wanted, &users, d, errors);
+    Ok(())
 }
 
 /// `GET …/DataSubjectRequests`: `{items, total, size, page}`.
@@ -167,12 +241,6 @@ fn object_body(req: &Request) -> Result<Value, ApiError> {
     Ok(v)
 }
 
-/// Reads a prepared body as Dastra's model: a wrong type is a 422 naming the field.
-fn read_body(v: Value) -> Result<Dsr, ApiError> {
-    let bytes = serde_json::to_vec(&v).map_err(ApiError::internal)?;
-    body::parse(&bytes)
-}
-
 async fn acting_user(p: &Principal, ctx: &Ctx) -> Result<UserRef, ApiError> {
     let user = ctx
         .store
@@ -187,9 +255,18 @@ fn event(p: &Principal, change: Change, d: &Dsr) -> Event {
     Event::new(change.event_type(), &p.workspace_id, data)
 }
 
-fn respond(status: StatusCode, p: &Principal, d: Dsr, now: jiff::Timestamp) -> RouteResult {
+fn respond(
+    status: StatusCode,
+    p: &Principal,
+    d: Dsr,
+    now: jiff::Timestamp,
+    version: u64,
+) -> RouteResult {
     let location = format!("/v1/ws/{}/DataSubjectRequests/{}", p.workspace_id, d.id);
-    let mut resp = pipeline::json(status, &closing::for_reading(d, now))?;
+    let mut resp = preconditions::with_etag(
+        pipeline::json(status, &closing::for_reading(d, now))?,
+        version,
+    );
     if status == StatusCode::CREATED
         && let Ok(v) = http::HeaderValue::from_str(&location)
     {
@@ -219,6 +296,38 @@ mod tests {
         assert_eq!(
             pipeline::principal(&req).unwrap().workspace_id,
             "ws_0123456789abcdef"
+        );
+    }
+
+    #[test]
+    fn one_422_names_each_field_once_wrong_types_first() {
+        let bad = vec![FieldError {
+            field: "purposes".into(),
+            message: "invalid type".into(),
+        }];
+        let mut rules = Fields::new();
+        rules.push("purposes", "at least one purpose is required");
+        rules.push("userId", "names no user");
+        let e = finish(bad, rules).unwrap_err();
+        assert_eq!(e.status, 422);
+        let named: Vec<(&str, &str)> = e
+            .errors
+            .iter()
+            .map(|f| (f.field.as_str(), f.message.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [("purposes", "invalid type"), ("userId", "names no user")]
+        );
+        assert!(finish(Vec::new(), Fields::new()).is_ok());
+    }
+
+    #[test]
+    fn sent_fields_are_the_top_level_keys() {
+        let body = model::writable_part(json!({ "doeleinden": [], "id": 4, "title": "t" }));
+        assert_eq!(
+            sent_fields(&body),
+            ["purposes".to_owned(), "title".to_owned()].into()
         );
     }
 

@@ -182,12 +182,16 @@ pub struct UserRef {
     pub koppel_user_id: Option<String>,
 }
 
+/// The number Dastra clients see as the id of the Koppel user `user_id`: stable, positive,
+/// and not unique (two users may share one; `koppelUserId` names a user for certain).
+pub fn dastra_id(user_id: &str) -> i64 {
+    i64::from(crc32fast::hash(user_id.as_bytes()) & 0x7fff_ffff)
+}
+
 impl UserRef {
     pub fn of(user: &koppel_shared::model::User) -> Self {
         Self {
-            id: Some(i64::from(
-                crc32fast::hash(user.user_id.as_bytes()) & 0x7fff_ffff,
-            )),
+            id: Some(dastra_id(&user.user_id)),
             display_name: Some(user.name.clone()),
             email: Some(user.email.clone()),
             koppel_user_id: Some(user.user_id.clone()),

@@ -32,6 +32,11 @@ pub struct Stored {
     pub state: String,
     pub archived: bool,
     pub expiry_time: String,
+    /// When the request was received: `sortBy=dateCreation` orders by it, since ids are
+    /// handed out in the order creates reach the counter, not the order they were made.
+    /// Absent on requests stored before it was kept (they sort first).
+    #[serde(default)]
+    pub date_creation: String,
     pub date_update: String,
     /// Lower-case title, for sorting by title.
     pub title_key: String,
@@ -86,6 +91,7 @@ impl Stored {
             state: d.state.as_str().to_owned(),
             archived: d.archived,
             expiry_time: d.expiry_time.map(|e| e.format()).unwrap_or_default(),
+            date_creation: d.date_creation.map(|e| e.format()).unwrap_or_default(),
             date_update: d.date_update.map(|e| e.format()).unwrap_or_default(),
             title_key: lower(&d.title),
             search,
@@ -186,11 +192,13 @@ mod tests {
                 ..Tag::default()
             }]),
             expiry_time: Some(Instant("2027-02-28T10:00:00Z".parse().unwrap())),
+            date_creation: Some(Instant("2027-01-28T10:00:00.5Z".parse().unwrap())),
             ..Dsr::default()
         };
         let s = Stored::of("ws_1", &d, 3).unwrap();
         let i = s.to_item().unwrap();
         let text = |k: &str| i[k].as_s().unwrap().clone();
+        assert_eq!(text("date_creation"), "2027-01-28T10:00:00.500Z");
         assert_eq!(text("pk"), "WS#ws_1");
         assert_eq!(text("sk"), "DSR#0000000042");
         assert_eq!(text("gsi2pk"), "WS#ws_1#DSR#ARCHIVED#InProgress");
