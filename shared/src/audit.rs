@@ -1,12 +1,12 @@
 //! The audit trail of credentials: every issue and revoke writes an item in the same
 //! transaction as the change (who, when, which credential, on behalf of whom).
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 
 use crate::credential::CredentialKind;
 use crate::model::Credential;
-use crate::store::{Item, Key, Store, StoreError, item, put_new};
+use crate::store::{Key, Page, PageQuery, Store, StoreError, item, put_new};
 
 /// Who did it: a user, through a credential (or `koppel-admin` from the command line).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,41 +72,17 @@ impl AuditEntry {
     }
 }
 
-/// A page of a workspace's audit trail, newest first; the cursor continues it.
+/// A page of a workspace's audit trail, newest first; `after` is the position (the sort
+/// key after `AUDIT#`) the previous page ended with.
 pub async fn list(
     store: &Store,
     ws: &str,
-    limit: i32,
-    cursor: Option<&str>,
-) -> Result<(Vec<AuditEntry>, Option<String>), StoreError> {
-    let start: Option<Item> = cursor.map(|sk| {
-        Item::from([
-            ("pk".to_owned(), AttributeValue::S(format!("WS#{ws}"))),
-            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
-        ])
-    });
-    let page = store
-        .client()
-        .query()
-        .table_name(store.table())
-        .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("WS#{ws}")))
-        .expression_attribute_values(":p", AttributeValue::S("AUDIT#".into()))
-        .scan_index_forward(false)
-        .limit(limit)
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-    let entries = page
-        .items()
-        .iter()
-        .map(|i| serde_dynamo::from_item(i.clone()).map_err(|e| StoreError::Shape(e.to_string())))
-        .collect::<Result<Vec<AuditEntry>, _>>()?;
-    let next = page
-        .last_evaluated_key()
-        .and_then(|k| k.get("sk"))
-        .and_then(|v| v.as_s().ok())
-        .cloned();
-    Ok((entries, next))
+    limit: usize,
+    after: Option<&str>,
+) -> Result<Page<AuditEntry>, StoreError> {
+    let q = PageQuery {
+        forward: false,
+        ..PageQuery::workspace(ws, "AUDIT#", after, limit)
+    };
+    store.page(&q, |_| true).await
 }

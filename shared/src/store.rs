@@ -225,6 +225,49 @@ pub fn put_new(table: &str, item: Item) -> TransactWriteItem {
         .build()
 }
 
+/// The most items [`Store::page`] reads for one page.
+pub const PAGE_SCAN_BUDGET: usize = 1000;
+
+/// Which list [`Store::page`] reads, and from where.
+#[derive(Clone, Debug)]
+pub struct PageQuery<'a> {
+    pub pk: String,
+    pub prefix: &'a str,
+    /// The sort key after `prefix` of the item the previous page ended with.
+    pub after: Option<&'a str>,
+    pub limit: usize,
+    pub forward: bool,
+}
+
+impl<'a> PageQuery<'a> {
+    /// A workspace's items under `prefix` (users, connectors, ...), in sort-key order.
+    pub fn workspace(ws: &str, prefix: &'a str, after: Option<&'a str>, limit: usize) -> Self {
+        Self {
+            pk: format!("WS#{ws}"),
+            prefix,
+            after,
+            limit,
+            forward: true,
+        }
+    }
+}
+
+/// A page of items, and the position (sort key after the prefix) to continue after.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    fn new(items: Vec<(String, T)>, next: Option<String>) -> Self {
+        Self {
+            items: items.into_iter().map(|(_, t)| t).collect(),
+            next,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Store {
     client: Client,
@@ -367,6 +410,76 @@ impl Store {
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(out),
+            }
+        }
+    }
+
+    /// One page of the items in partition `pk` whose sort key starts with `prefix`, in
+    /// sort-key order (`forward`) or backwards, after the item whose sort key is `prefix` +
+    /// `after`; only those `keep` accepts. DynamoDB `Query` with `Limit` and
+    /// `ExclusiveStartKey`, strongly consistent: memory holds one page, never the list.
+    ///
+    /// The start key is rebuilt from `pk` and `prefix` here, so a position can never reach
+    /// outside the list. Reads stop after [`PAGE_SCAN_BUDGET`] items even when `keep` left
+    /// the page short, so a narrow filter costs a bounded amount per request; `next` then
+    /// continues after the last item read.
+    pub async fn page<T: DeserializeOwned>(
+        &self,
+        q: &PageQuery<'_>,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Page<T>, StoreError> {
+        let start_key =
+            |suffix: &str| Key::new(q.pk.clone(), format!("{}{suffix}", q.prefix)).to_item();
+        let mut start = q.after.map(start_key);
+        let mut out: Vec<(String, T)> = Vec::new();
+        let mut read = 0usize;
+        loop {
+            let want = (q.limit + 1).min(PAGE_SCAN_BUDGET - read).max(1);
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", AttributeValue::S(q.pk.clone()))
+                .expression_attribute_values(":p", AttributeValue::S(q.prefix.to_owned()))
+                .scan_index_forward(q.forward)
+                .consistent_read(true)
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+            let mut last_read: Option<String> = None;
+            for raw in page.items() {
+                read += 1;
+                let sk = raw
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|sk| sk.strip_prefix(q.prefix))
+                    .ok_or_else(|| StoreError::Shape("listed item without its sort key".into()))?
+                    .to_owned();
+                let t: T = serde_dynamo::from_item(raw.clone())
+                    .map_err(|e| StoreError::Shape(e.to_string()))?;
+                if keep(&t) {
+                    out.push((sk.clone(), t));
+                }
+                if out.len() > q.limit {
+                    // One more than asked: the page is full and the list goes on.
+                    out.truncate(q.limit);
+                    let next = out.last().map(|(sk, _)| sk.clone());
+                    return Ok(Page::new(out, next));
+                }
+                last_read = Some(sk);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => {
+                    if read >= PAGE_SCAN_BUDGET {
+                        let next = last_read.or_else(|| out.last().map(|(sk, _)| sk.clone()));
+                        return Ok(Page::new(out, next));
+                    }
+                    start = Some(k);
+                }
+                _ => return Ok(Page::new(out, None)),
             }
         }
     }

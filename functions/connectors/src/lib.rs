@@ -4,7 +4,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /v1/connectors`, `GET /v1/connectors` | create, list |
+//! | `POST /v1/connectors`, `GET /v1/connectors?limit=&cursor=` | create, list (paged, id order) |
 //! | `GET`, `PATCH`, `DELETE /v1/connectors/{id}` | read (`ETag`), change (`If-Match` required), delete |
 //! | `POST /v1/connectors/{id}/disable`, `…/enable` | its credentials fail (403) / work again at once |
 //! | `…/{id}/subscriptions[/{subscriptionId}]` | webhook subscriptions, see `subscriptions.rs` |
@@ -27,6 +27,7 @@ use koppel_shared::body::{self, Fields};
 use koppel_shared::connector_rules as rules;
 use koppel_shared::ids::new_id;
 use koppel_shared::model::{Connector, JwtConfig, User};
+use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, rfc3339};
@@ -56,7 +57,7 @@ async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
     let me = manager(&p, ctx).await?;
     match (req.method().clone(), resource.as_str()) {
         (Method::POST, "/v1/connectors") => create(&p, &me, &req, ctx).await,
-        (Method::GET, "/v1/connectors") => list(&p, ctx).await,
+        (Method::GET, "/v1/connectors") => list(&p, &req, ctx).await,
         (Method::GET, "/v1/connectors/{id}") => get(&p, ctx, &id).await,
         (Method::PATCH, "/v1/connectors/{id}") => update(&p, &me, &req, ctx, &id).await,
         (Method::DELETE, "/v1/connectors/{id}") => delete(&p, &req, ctx, &id).await,
@@ -345,11 +346,14 @@ async fn create(p: &Principal, me: &User, req: &Request, ctx: &Ctx) -> RouteResu
     )
 }
 
-async fn list(p: &Principal, ctx: &Ctx) -> RouteResult {
-    let mut all = repo::connectors(ctx, &p.workspace_id).await?;
-    all.sort_by(|a, b| (&a.created_at, &a.connector_id).cmp(&(&b.created_at, &b.connector_id)));
-    let items: Vec<Value> = all.iter().map(connector_json).collect();
-    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+/// `GET /v1/connectors?limit=&cursor=`: a page of the workspace's connectors, in id order.
+async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    let ws = &p.workspace_id;
+    let scope = paging::Scope::new("connectors", ws);
+    let pager = Pager::from_request(ctx, req, paging::STANDARD, scope).await?;
+    let page = repo::connectors(ctx, ws, pager.after.as_deref(), pager.limit).await?;
+    let items: Vec<Value> = page.items.iter().map(connector_json).collect();
+    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
 }
 
 async fn get(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {

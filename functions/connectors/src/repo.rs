@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use koppel_shared::Ctx;
 use koppel_shared::model::Connector;
-use koppel_shared::store::{Key, StoreError, item, put_new};
+use koppel_shared::store::{Key, Page, PageQuery, StoreError, item, put_new};
 use koppel_shared::webhook::Subscription;
 
 /// Puts `item` if the stored version is `expected` (`None`: only if the key is free).
@@ -117,8 +117,15 @@ pub async fn delete_connector(
     ctx.store.transact(steps).await
 }
 
-pub async fn connectors(ctx: &Ctx, ws: &str) -> Result<Vec<Connector>, StoreError> {
-    ctx.store.query_prefix(ws, "CONNECTOR#").await
+/// A page of a workspace's connectors in id order, after the connector id `after`.
+pub async fn connectors(
+    ctx: &Ctx,
+    ws: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page<Connector>, StoreError> {
+    let q = PageQuery::workspace(ws, "CONNECTOR#", after, limit);
+    ctx.store.page(&q, |_| true).await
 }
 
 fn sub_key(s: &Subscription) -> Key {

@@ -18,13 +18,14 @@ use jiff::Timestamp;
 use koppel_shared::body::{Fields, Object};
 use koppel_shared::model::{Level, Scope, User};
 use koppel_shared::outbox::{self, Event};
+use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::store::{StoreError, item, put_new};
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal, calendar};
 use lambda_http::{Body, Request, RequestExt, Response};
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use model::{Endpoint, Mandate, ServiceVersion, Slot, SlotEntry};
 use rules::Interval;
@@ -43,12 +44,12 @@ async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
         }
         (Method::PUT, "/api/v1/endpoints/{id}") => save_endpoint(&p, &req, ctx, param("id")).await,
         (Method::POST, "/api/v1/mandates") => grant_mandate(&p, &req, ctx).await,
-        (Method::GET, "/api/v1/mandates") => list_mandates(&p, ctx).await,
+        (Method::GET, "/api/v1/mandates") => list_mandates(&p, &req, ctx).await,
         (Method::DELETE, "/api/v1/mandates/{mandate_token}") => {
             revoke_mandate(&p, ctx, &param("mandate_token").unwrap_or_default()).await
         }
         (Method::POST, "/api/v1/service-versions") => create_service_version(&p, &req, ctx).await,
-        (Method::GET, "/api/v1/service-versions") => list_service_versions(&p, ctx).await,
+        (Method::GET, "/api/v1/service-versions") => list_service_versions(&p, &req, ctx).await,
         (Method::POST, "/api/v1/service-versions/{id}/retire") => {
             retire_service_version(&p, ctx, &param("id").unwrap_or_default()).await
         }
@@ -149,11 +150,15 @@ async fn create_service_version(p: &Principal, req: &Request, ctx: &Ctx) -> Rout
     }
 }
 
-async fn list_service_versions(p: &Principal, ctx: &Ctx) -> RouteResult {
+/// `GET /api/v1/service-versions?limit=&cursor=`: a page of the registry, in id order.
+async fn list_service_versions(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     p.require(Some(Scope::EndpointsRead), Level::Read)?;
-    let items: Vec<ServiceVersion> = repo::query_prefix(ctx, &p.workspace_id, "SVCVER#").await?;
-    let items: Vec<Value> = items.iter().map(ServiceVersion::to_json).collect();
-    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+    let ws = &p.workspace_id;
+    let scope = paging::Scope::new("service-versions", ws);
+    let pager = Pager::from_request(ctx, req, paging::STANDARD, scope).await?;
+    let page = repo::page::<ServiceVersion>(ctx, ws, "SVCVER#", &pager, |_| true).await?;
+    let items: Vec<Value> = page.items.iter().map(ServiceVersion::to_json).collect();
+    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
 }
 
 async fn retire_service_version(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
@@ -236,16 +241,20 @@ async fn grant_mandate(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     )
 }
 
-async fn list_mandates(p: &Principal, ctx: &Ctx) -> RouteResult {
+/// `GET /api/v1/mandates?limit=&cursor=`: a page of mandates, in token order. A supplier
+/// sees the mandates granted to it; the organisation sees all.
+async fn list_mandates(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     p.require(Some(Scope::EndpointsRead), Level::Read)?;
-    let all: Vec<Mandate> = repo::query_prefix(ctx, &p.workspace_id, "MANDATE#").await?;
-    // A supplier sees the mandates granted to it; the organisation sees all.
-    let items: Vec<Value> = all
-        .iter()
-        .filter(|m| p.connector_id.as_ref().is_none_or(|c| *c == m.connector_id))
-        .map(Mandate::to_json)
-        .collect();
-    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+    let ws = &p.workspace_id;
+    let viewer = p.connector_id.as_deref();
+    let scope = paging::Scope::new("mandates", ws).with("connector", viewer);
+    let pager = Pager::from_request(ctx, req, paging::STANDARD, scope).await?;
+    let page = repo::page::<Mandate>(ctx, ws, "MANDATE#", &pager, |m| {
+        viewer.is_none_or(|c| c == m.connector_id)
+    })
+    .await?;
+    let items: Vec<Value> = page.items.iter().map(Mandate::to_json).collect();
+    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
 }
 
 async fn revoke_mandate(p: &Principal, ctx: &Ctx, token: &str) -> RouteResult {
@@ -530,48 +539,73 @@ async fn get_endpoint(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
     pipeline::json(StatusCode::OK, &e.to_json())
 }
 
-/// `?administration_id=&service_version_namespace=&date=`: with both of the pair, the slot
-/// says which endpoints exist; `date` keeps the one active on that day.
+/// `?administration_id=&service_version_namespace=&date=&limit=&cursor=`: with both of the
+/// pair, the slot says which endpoints exist, listed by (start date, id); otherwise a paged
+/// query of the workspace's endpoints in id order. `date` keeps those active on that day.
 async fn list_endpoints(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     p.require(Some(Scope::EndpointsRead), Level::Read)?;
     let q = req.query_string_parameters();
     let administration = q.first("administration_id");
     let namespace = q.first("service_version_namespace");
-    let date = match q.first("date") {
-        None => None,
-        Some(d) => Some(calendar::parse_date(d).ok_or_else(|| {
-            ApiError::unprocessable(vec![koppel_shared::error::FieldError {
-                field: "date".into(),
-                message: "must be a date as YYYY-MM-DD".into(),
-            }])
-        })?),
-    };
+    let mut errors = Fields::new();
+    let date = q.first("date").and_then(|d| {
+        let parsed = calendar::parse_date(d);
+        errors.check(parsed.is_some(), "date", "must be a date as YYYY-MM-DD");
+        parsed
+    });
     let ws = &p.workspace_id;
-    let mut found: Vec<Endpoint> = match (administration, namespace) {
+    let viewer = p.connector_id.as_deref();
+    let scope = paging::Scope::new("endpoints", ws)
+        .with("administration_id", administration)
+        .with("service_version_namespace", namespace)
+        .with("date", q.first("date"))
+        .with("connector", viewer);
+    // One 422 names every bad parameter, paging ones included.
+    let pager = match Pager::from_request(ctx, req, paging::STANDARD, scope).await {
+        Ok(pager) => pager,
+        Err(mut e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            if let Err(dated) = errors.finish() {
+                e.errors.extend(dated.errors);
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    errors.finish()?;
+    let active = |start: &str, end: Option<&str>| {
+        date.is_none_or(|d| interval_of(start, end).is_some_and(|i| i.contains(d)))
+    };
+    let (found, next) = match (administration, namespace) {
         (Some(a), Some(n)) => {
-            let slot = repo::slot(ctx, ws, a, n).await?;
-            let mut out = Vec::with_capacity(slot.entries.len());
-            for entry in &slot.entries {
-                if let Some(e) = repo::endpoint(ctx, ws, &entry.id).await? {
+            let mut entries = repo::slot(ctx, ws, a, n).await?.entries;
+            entries.retain(|e| active(&e.start_date, e.end_date.as_deref()));
+            entries.sort_by(|a, b| (&a.start_date, &a.id).cmp(&(&b.start_date, &b.id)));
+            let positioned = entries
+                .into_iter()
+                .map(|e| (format!("{}#{}", e.start_date, e.id), e.id));
+            let (ids, next) = paging::page_of(positioned, pager.after.as_deref(), pager.limit);
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(e) = repo::endpoint(ctx, ws, &id)
+                    .await?
+                    .filter(|e| visible(p, e))
+                {
                     out.push(e);
                 }
             }
-            out
+            (out, next)
         }
-        _ => repo::query_prefix::<Endpoint>(ctx, ws, "ENDPOINT#")
-            .await?
-            .into_iter()
-            .filter(|e| administration.is_none_or(|a| a == e.administration_id))
-            .filter(|e| namespace.is_none_or(|n| n == e.service_version_namespace))
-            .collect(),
+        _ => {
+            let page = repo::page::<Endpoint>(ctx, ws, "ENDPOINT#", &pager, |e| {
+                visible(p, e)
+                    && administration.is_none_or(|a| a == e.administration_id)
+                    && namespace.is_none_or(|n| n == e.service_version_namespace)
+                    && active(&e.start_date, e.end_date.as_deref())
+            })
+            .await?;
+            (page.items, page.next)
+        }
     };
-    found.retain(|e| visible(p, e));
-    if let Some(d) = date {
-        found.retain(|e| {
-            interval_of(&e.start_date, e.end_date.as_deref()).is_some_and(|i| i.contains(d))
-        });
-    }
-    found.sort_by(|a, b| (&a.start_date, &a.id).cmp(&(&b.start_date, &b.id)));
     let items: Vec<Value> = found.iter().map(Endpoint::to_json).collect();
-    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+    pipeline::json(StatusCode::OK, &pager.body(items, next.as_deref()))
 }

@@ -2,15 +2,16 @@
 //!
 //! | item | pk | sk | read by |
 //! |---|---|---|---|
-//! | service version | `WS#<ws>` | `SVCVER#<id>` | list (query `SVCVER#` prefix), retire |
+//! | service version | `WS#<ws>` | `SVCVER#<id>` | list (paged query of the `SVCVER#` prefix), retire |
 //! | namespace claim | `WS#<ws>` | `SVCNS#<namespace>` | unique namespace per workspace; namespace → version |
-//! | mandate | `WS#<ws>` | `MANDATE#<token>` | endpoint writes (get by the body's token), list |
-//! | endpoint | `WS#<ws>` | `ENDPOINT#<id>` | get, update, list all (query `ENDPOINT#` prefix) |
+//! | mandate | `WS#<ws>` | `MANDATE#<token>` | endpoint writes (get by the body's token), list (paged query of the `MANDATE#` prefix) |
+//! | endpoint | `WS#<ws>` | `ENDPOINT#<id>` | get, update, list (paged query of the `ENDPOINT#` prefix) |
 //! | slot | `WS#<ws>` | `EPSLOT#<administration>#<namespace>` | overlap check and list for one pair |
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use koppel_shared::Ctx;
-use koppel_shared::store::{Key, StoreError, item, put_new};
+use koppel_shared::paging::Pager;
+use koppel_shared::store::{Key, Page, PageQuery, StoreError, item, put_new};
 use serde::de::DeserializeOwned;
 
 use crate::model::{Endpoint, Mandate, ServiceVersion, Slot};
@@ -38,13 +39,17 @@ pub fn slot_key(ws: &str, administration: &str, ns: &str) -> Key {
     key(ws, format!("EPSLOT#{administration}#{ns}"))
 }
 
-/// Every item of a workspace whose sort key starts with `prefix`.
-pub async fn query_prefix<T: DeserializeOwned>(
+/// One page of a workspace's items whose sort key starts with `prefix` (in sort-key order),
+/// those `keep` accepts, where `pager` says.
+pub async fn page<T: DeserializeOwned>(
     ctx: &Ctx,
     ws: &str,
     prefix: &str,
-) -> Result<Vec<T>, StoreError> {
-    ctx.store.query_prefix(ws, prefix).await
+    pager: &Pager,
+    keep: impl Fn(&T) -> bool,
+) -> Result<Page<T>, StoreError> {
+    let q = PageQuery::workspace(ws, prefix, pager.after.as_deref(), pager.limit);
+    ctx.store.page(&q, keep).await
 }
 
 /// The service version registered for `namespace`, if any.

@@ -15,12 +15,19 @@ use koppel_shared::body::{self, Fields};
 use koppel_shared::credential::CredentialKind;
 use koppel_shared::issue::{self, NewCredential};
 use koppel_shared::model::{Credential, Level, Scope, Scopes, User};
+use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
-use koppel_shared::store::StoreError;
+use koppel_shared::store::{PageQuery, StoreError};
 use koppel_shared::time_util::{now, parse_rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+/// The audit trail keeps the page sizes it had before lists shared one pager.
+const AUDIT_LIMITS: paging::Limits = paging::Limits {
+    default: 50,
+    max: 500,
+};
 
 pub fn credential_json(c: &Credential) -> Value {
     json!({
@@ -292,13 +299,17 @@ pub fn no_content() -> lambda_http::Response<lambda_http::Body> {
         .expect("static response")
 }
 
-/// `GET /v1/users`.
-pub async fn list_users(p: &Principal, ctx: &Ctx) -> RouteResult {
+/// `GET /v1/users?limit=&cursor=`: a page of the workspace's users, in id order.
+pub async fn list_users(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> RouteResult {
     let me = calling_user(p, ctx).await?;
     require_flag(me.manage_users, "manage_users")?;
-    let users = ctx.store.users(&p.workspace_id).await?;
-    let items: Vec<Value> = users.iter().map(user_json).collect();
-    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+    let ws = &p.workspace_id;
+    let pager =
+        Pager::from_request(ctx, req, paging::STANDARD, paging::Scope::new("users", ws)).await?;
+    let q = PageQuery::workspace(ws, "USER#", pager.after.as_deref(), pager.limit);
+    let page = ctx.store.page::<User>(&q, |_| true).await?;
+    let items: Vec<Value> = page.items.iter().map(user_json).collect();
+    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -488,30 +499,13 @@ pub async fn revoke_for_connector(
 
 /// `GET /v1/audit?limit=&cursor=`: the credential audit trail, newest first.
 pub async fn audit(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> RouteResult {
-    use lambda_http::RequestExt;
     let me = calling_user(p, ctx).await?;
     require_flag(me.manage_users, "manage_users")?;
-    let q = req.query_string_parameters();
-    let limit = match q.first("limit") {
-        None => 50,
-        Some(l) => l
-            .parse::<i32>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| {
-                ApiError::unprocessable(vec![koppel_shared::error::FieldError {
-                    field: "limit".into(),
-                    message: "must be 1 to 500".into(),
-                }])
-            })?,
-    };
-    let cursor = q
-        .first("cursor")
-        .filter(|c| c.starts_with("AUDIT#") && c.len() <= 256);
-    let (entries, next) =
-        koppel_shared::audit::list(&ctx.store, &p.workspace_id, limit, cursor).await?;
-    pipeline::json(
-        StatusCode::OK,
-        &json!({ "items": entries, "next_cursor": next }),
-    )
+    let ws = &p.workspace_id;
+    let pager =
+        Pager::from_request(ctx, req, AUDIT_LIMITS, paging::Scope::new("audit", ws)).await?;
+    let page =
+        koppel_shared::audit::list(&ctx.store, ws, pager.limit, pager.after.as_deref()).await?;
+    let items: Vec<Value> = page.items.iter().map(|e| json!(e)).collect();
+    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
 }

@@ -27,7 +27,7 @@ async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
         (Method::DELETE, "/v1/tokens/{id}") => {
             c::revoke_personal(&p, ctx, &me_id, &param("id")).await
         }
-        (Method::GET, "/v1/users") => c::list_users(&p, ctx).await,
+        (Method::GET, "/v1/users") => c::list_users(&p, &req, ctx).await,
         (Method::PATCH, "/v1/users/{id}") => c::update_user(&p, &req, ctx, &param("id")).await,
         (Method::GET, "/v1/users/{id}/tokens") => c::list_personal(&p, ctx, &param("id")).await,
         (Method::DELETE, "/v1/users/{id}/tokens/{tokenId}") => {
