@@ -55,7 +55,8 @@ pub struct Attempt {
     /// A short, credential-free description of the error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The start of the response body (at most about 1 KiB).
+    /// The start of the response body (at most 1 KiB), the subscription's secrets cut out
+    /// before it was cut to size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_excerpt: Option<String>,
 }
@@ -68,7 +69,9 @@ pub struct Delivery {
     /// Also the `webhook-id`, stable across retries and replays.
     pub event_id: String,
     pub event_type: String,
-    /// The exact JSON body sent: `{type, timestamp, data}`.
+    /// The JSON body as last sent: `{type, timestamp, data}`. Every try and replay cuts it
+    /// again to what the connector may see then (the dispatcher's `visibility::body_now`),
+    /// so it never tells more than at the event.
     pub body: String,
     pub status: Status,
     pub sequence: u32,

@@ -5,8 +5,10 @@
 //! - connect timeout 5 s, 15 s in all; at most 64 KiB of the response is read;
 //! - TLS pinning: a subscription with a CA certificate is verified against that CA
 //!   *instead of* the public roots (its receiver is trusted only with the certificate the
-//!   partner registered), with hostname verification kept; without one, the platform's
-//!   public roots.
+//!   partner registered), with hostname verification kept, or trusts it as the receiver's
+//!   own self-signed certificate (`tls.rs`); without one, the platform's public roots;
+//! - what comes back (the answer's start, an error's text) is returned as read: `deliver`
+//!   cuts the subscription's secrets out of it before cutting it to size.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,8 +22,10 @@ use crate::schedule::parse_retry_after;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 pub const MAX_RESPONSE_READ: usize = 64 * 1024;
+/// The most of an answer's body that is recorded (after secrets are cut out).
 pub const MAX_EXCERPT: usize = 1024;
-const MAX_ERROR_TEXT: usize = 300;
+/// The most of an error's text that is recorded (after secrets are cut out).
+pub const MAX_ERROR_TEXT: usize = 300;
 const REFUSED_PREFIX: &str = "destination refused";
 
 /// The error a refused destination causes, found again in reqwest's error chain (its text
@@ -69,8 +73,13 @@ pub struct Reply {
     pub status: Option<u16>,
     pub duration_ms: u64,
     pub error_kind: Option<&'static str>,
+    /// The error's text, whole: not yet cleaned of secrets nor cut to size.
     pub error: Option<String>,
+    /// The answer's body as read (at most [`MAX_RESPONSE_READ`] bytes): not yet cleaned of
+    /// secrets nor cut to size.
     pub excerpt: Option<String>,
+    /// Whether `excerpt` stops at the read limit, where the receiver sent more.
+    pub excerpt_cut: bool,
     pub retry_after: Option<u64>,
 }
 
@@ -163,10 +172,12 @@ impl Sender {
                 _ => break,
             }
         }
-        body.truncate(MAX_EXCERPT);
+        let cut = body.len() >= MAX_RESPONSE_READ;
+        body.truncate(MAX_RESPONSE_READ);
         Reply {
             status: Some(status),
-            excerpt: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+            excerpt: (!body.is_empty()).then(|| text_of(&body, cut)),
+            excerpt_cut: cut,
             retry_after,
             ..Reply::default()
         }
@@ -187,9 +198,7 @@ fn build(
         .user_agent(user_agent)
         .dns_resolver(Arc::new(GuardedResolver { allow_loopback }));
     if let Some(pem) = ca {
-        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-            .map_err(|_| "the subscription's CA certificate does not load".to_owned())?;
-        b = b.tls_certs_only(certs);
+        b = b.tls_backend_preconfigured(crate::tls::client_config(pem)?);
     }
     b.build().map_err(|e| format!("client: {e}"))
 }
@@ -225,12 +234,22 @@ fn describe(e: &reqwest::Error) -> (&'static str, String) {
     if text.is_empty() {
         text = kind.to_owned();
     }
-    let mut cut = text.len().min(MAX_ERROR_TEXT);
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    text.truncate(cut);
     (kind, text)
+}
+
+/// `bytes` as text, invalid UTF-8 replaced; `cut`: the bytes stop at a read limit, so an
+/// incomplete character at their end is dropped (it is not the receiver's error).
+pub fn text_of(bytes: &[u8], cut: bool) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut chunks = bytes.utf8_chunks().peekable();
+    while let Some(c) = chunks.next() {
+        out.push_str(c.valid());
+        let incomplete_at_cut = cut && chunks.peek().is_none();
+        if !c.invalid().is_empty() && !incomplete_at_cut {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -277,6 +296,15 @@ mod tests {
             .send(&to("https://127.0.0.1:9/"))
             .await;
         assert_eq!(r.error_kind, Some("refused"), "{:?}", r.error);
+    }
+
+    #[test]
+    fn a_character_split_by_the_read_limit_is_dropped() {
+        let text = "aé".as_bytes();
+        assert_eq!(text_of(&text[..2], true), "a");
+        assert_eq!(text_of(&text[..2], false), "a\u{FFFD}");
+        assert_eq!(text_of(b"a\xffb", true), "a\u{FFFD}b");
+        assert_eq!(text_of(text, true), "aé");
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
-//! Delivering one job of the deliveries queue: one HTTP try, recorded as an attempt, then
-//! the verdict:
+//! Delivering one job of the deliveries queue: the body cut to what the connector may see
+//! now, one HTTP try, recorded as an attempt (the receiver's answer without the
+//! subscription's secrets), then the verdict:
 //! - 2xx: delivered;
 //! - 410 Gone: the receiver asks to stop: the subscription is disabled (an event says so);
 //! - a refused destination (SSRF rules): failed at once — the address will not become
@@ -15,13 +16,14 @@ use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use base64::Engine;
 use koppel_shared::delivery::{self, Attempt, Delivery, Job, Status};
+use koppel_shared::model::Connector;
 use koppel_shared::outbox::{self, Event};
 use koppel_shared::store::{Key, StoreError};
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::webhook::{self, Subscription};
 use rand::Rng;
 
-use crate::client::{Outgoing, Reply};
+use crate::client::{MAX_ERROR_TEXT, MAX_EXCERPT, Outgoing, Reply};
 use crate::schedule::{self, Schedule};
 use crate::{Dispatch, signature};
 
@@ -71,10 +73,21 @@ pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
     };
     // The connector may have been disabled or lost the scope since the fan-out (retries
     // and replays come much later): then it gets nothing more.
-    if !may_receive(d, &rec).await? {
+    let Some(con) = receiver_connector(d, &rec).await? else {
         let why = "the connector may no longer receive this event";
         return finish(d, &mut rec, &job, Status::Failed, why).await;
-    }
+    };
+    // Nor may it see more than its saved search shows now: the body is cut again at every
+    // try and replay, and the record keeps the body as sent.
+    let now_body = crate::visibility::body_now(&d.ctx, &rec, &con)
+        .await
+        .map_err(err)?;
+    let Some(body) = now_body.send else {
+        rec.body = now_body.body;
+        let why = "the case is no longer visible to the connector";
+        return finish(d, &mut rec, &job, Status::Failed, why).await;
+    };
+    rec.body = body;
     let t = now();
     let reply = attempt(d, &sub, &rec, t).await?;
     let v = verdict(&reply);
@@ -126,16 +139,16 @@ pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
     }
 }
 
-/// Whether the connector still may receive the delivery's event: it exists, is enabled
-/// and holds the read scope of the event's kind.
-async fn may_receive(d: &Dispatch, rec: &Delivery) -> Result<bool, String> {
+/// The delivery's connector if it still may receive the event: it exists, is enabled and
+/// holds the read scope of the event's kind.
+async fn receiver_connector(d: &Dispatch, rec: &Delivery) -> Result<Option<Connector>, String> {
     let con = d
         .ctx
         .store
         .connector(&rec.workspace_id, &rec.connector_id)
         .await
         .map_err(err)?;
-    Ok(con.is_some_and(|c| crate::visibility::may_receive(&rec.event_type, &c)))
+    Ok(con.filter(|c| crate::visibility::may_receive(&rec.event_type, c)))
 }
 
 /// The record `job` may act on: pending and owned by it; `None` when it is not.
@@ -216,18 +229,52 @@ async fn attempt(
         hidden.push(base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
     }
     hidden.extend(secrets.signing_secrets.iter().cloned());
-    for text in [&mut reply.excerpt, &mut reply.error].into_iter().flatten() {
-        *text = redact(text, &hidden);
+    if let Some(text) = &mut reply.excerpt {
+        *text = clean(text, &hidden, MAX_EXCERPT, reply.excerpt_cut);
+    }
+    if let Some(text) = &mut reply.error {
+        *text = clean(text, &hidden, MAX_ERROR_TEXT, false);
     }
     Ok(reply)
 }
+
+/// Secret values shorter than this are not looked for (they would match everywhere).
+const MIN_SECRET: usize = 4;
 
 /// `text` with every occurrence of a `secrets` value replaced.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     secrets
         .iter()
-        .filter(|s| s.len() >= 4)
+        .filter(|s| s.len() >= MIN_SECRET)
         .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "[redacted]"))
+}
+
+/// What of a receiver's `text` may be recorded: the secrets cut out first, then at most
+/// `max` bytes on a character boundary, so that no cut can keep part of a secret.
+/// `source_cut`: `text` itself stops where the receiver sent more, so a start of a secret
+/// at its very end is dropped too.
+pub fn clean(text: &str, secrets: &[String], max: usize, source_cut: bool) -> String {
+    let mut out = redact(text, secrets);
+    if source_cut {
+        let partial = secrets
+            .iter()
+            .filter(|s| s.len() >= MIN_SECRET)
+            .filter_map(|s| {
+                (1..s.len())
+                    .rev()
+                    .filter(|&n| s.is_char_boundary(n))
+                    .find(|&n| out.ends_with(&s[..n]))
+            })
+            .max()
+            .unwrap_or(0);
+        out.truncate(out.len() - partial);
+    }
+    let mut cut = out.len().min(max);
+    while !out.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    out.truncate(cut);
+    out
 }
 
 /// The attempt as recorded: an answer that is not 2xx has the error kind `http_status`.
@@ -370,6 +417,40 @@ mod tests {
             redact(echoed, &secrets),
             "Authorization: Basic [redacted] x-key: [redacted] abc"
         );
+    }
+
+    #[test]
+    fn secrets_are_cut_out_before_the_answer_is_cut_to_size() {
+        let secret = "hdr-SECRET-value-0123456789".to_owned();
+        // The secret straddles the size limit: cutting first would keep its first part.
+        let pad = "x".repeat(MAX_EXCERPT - 10);
+        let echoed = format!("{pad}{secret} and more");
+        let out = clean(&echoed, std::slice::from_ref(&secret), MAX_EXCERPT, false);
+        assert!(out.len() <= MAX_EXCERPT, "{}", out.len());
+        assert!(!out.contains("hdr-"), "{out}");
+        assert!(out.ends_with("x[redacted]"), "{out}");
+        // Cutting first, as before, kept the first ten characters of the secret.
+        assert!(
+            redact(&echoed[..MAX_EXCERPT], std::slice::from_ref(&secret)).ends_with("hdr-SECRET")
+        );
+    }
+
+    #[test]
+    fn a_secret_cut_by_the_read_limit_leaves_no_start_behind() {
+        let secret = "pw-ÜNSEEN-5b1e".to_owned();
+        let text = format!("ok {}", &secret[..6]);
+        assert_eq!(
+            clean(&text, std::slice::from_ref(&secret), 100, true),
+            "ok "
+        );
+        // An answer that ended there by itself is kept as it is.
+        assert_eq!(
+            clean(&text, std::slice::from_ref(&secret), 100, false),
+            text
+        );
+        // Cuts land on character boundaries.
+        let wide = "é".repeat(10);
+        assert_eq!(clean(&wide, &[], 5, false), "éé");
     }
 
     fn reply(status: Option<u16>, kind: Option<&'static str>) -> Reply {

@@ -22,6 +22,7 @@ pub mod invocation;
 pub mod schedule;
 pub mod signature;
 pub mod sweep;
+pub mod tls;
 pub mod visibility;
 
 use aws_config::SdkConfig;
