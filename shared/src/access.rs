@@ -106,6 +106,12 @@ pub fn decide(f: &Facts<'_>) -> Result<Principal, Refusal> {
                 return Err(Forbidden("source ip not allowed"));
             }
             let user = user.ok_or(Forbidden("acting user gone"))?;
+            // A token bound to an employee (OTP) is that employee using the app: it works
+            // only while they may use the API. A connector's own keys act for its acting
+            // user, who may be a connector user without API access of their own.
+            if f.credential.is_some_and(|c| c.user_id.is_some()) && !user.api_access {
+                return Err(Forbidden("bound user lacks api_access"));
+            }
             workspace_id = connector.workspace_id.clone();
             let own = f.credential.and_then(|c| c.scopes.as_ref());
             scopes = effective_scopes(own, &connector.scopes);
@@ -184,8 +190,8 @@ mod tests {
             workspace_id: "ws_1".into(),
             kind,
             name: "t".into(),
-            user_id: Some("usr_1".into()),
-            connector_id: Some("con_1".into()),
+            user_id: (kind == CredentialKind::PersonalAccessToken).then(|| "usr_1".into()),
+            connector_id: (kind != CredentialKind::PersonalAccessToken).then(|| "con_1".into()),
             scopes: scopes.map(|s| s.iter().copied().collect()),
             rate_limit: None,
             expires_at: None,
@@ -300,6 +306,25 @@ mod tests {
             decide(&facts(k, Some(&expired), Some(&con), Some(&u), "10.9.9.9")),
             Err(Refusal::Unauthenticated("expired"))
         );
+    }
+
+    #[test]
+    fn a_token_bound_to_an_employee_needs_their_api_access() {
+        let con = connector(Level::Handle, &[Scope::CasesRead], &[]);
+        let k = CredentialKind::ConnectorToken;
+        let mut otp = cred(k, None);
+        otp.user_id = Some("usr_1".into());
+        let without = user(Level::Handle, false);
+        assert_eq!(
+            decide(&facts(k, Some(&otp), Some(&con), Some(&without), "::1")),
+            Err(Refusal::Forbidden("bound user lacks api_access"))
+        );
+        let with = user(Level::Read, true);
+        let p = decide(&facts(k, Some(&otp), Some(&con), Some(&with), "::1")).unwrap();
+        assert_eq!(p.access_level, Level::Read);
+        // The connector's own token acts for a user who needs no API access of their own.
+        let own = cred(k, None);
+        assert!(decide(&facts(k, Some(&own), Some(&con), Some(&without), "::1")).is_ok());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use crate::body::Fields;
 use crate::ip_allow::parse_cidr;
 use crate::jwt::validate_public_jwk;
-use crate::model::{Level, Scope, Scopes};
+use crate::model::{Connector, Level, Scope, Scopes, User};
 
 pub const MAX_DESCRIPTION: usize = 200;
 pub const MAX_ALLOW_LIST: usize = 100;
@@ -97,6 +97,34 @@ pub fn jwt_keys(keys: &[serde_json::Value], field: &str, errors: &mut Fields) {
     }
 }
 
+/// Whether `caller` may make a connector act for `acting_user_id`: for oneself always,
+/// for someone else only as the owner or with `manage_users`.
+pub fn may_act_for(caller: &User, acting_user_id: &str) -> bool {
+    acting_user_id == caller.user_id || caller.owner || caller.manage_users
+}
+
+/// Whether `caller` may give a connector `level`: never above their own rights.
+pub fn level_within(caller: &User, level: Level) -> bool {
+    level <= caller.rights
+}
+
+/// The one rule for changing a connector, or issuing or revoking its credentials: the
+/// caller must be someone who could have set it up as it stands (it acts for them, or
+/// they may choose whom it acts for, and its level is within their rights). Otherwise a
+/// `read` user with `manage_connectors` could mint a key for a `handle` connector that
+/// acts for the owner and write as the owner. Create and update check the fields they
+/// change with [`may_act_for`] and [`level_within`] as well.
+pub fn may_administer(caller: &User, con: &Connector) -> Result<(), crate::ApiError> {
+    if may_act_for(caller, &con.acting_user_id) && level_within(caller, con.access_level) {
+        Ok(())
+    } else {
+        Err(crate::ApiError::forbidden(
+            "This connector acts for another user or at a level above your own rights; \
+             only someone who could have set it up so may change it or manage its credentials.",
+        ))
+    }
+}
+
 /// The field errors as one line, for the CLI.
 pub fn describe(e: &crate::ApiError) -> String {
     if e.errors.is_empty() {
@@ -137,6 +165,60 @@ mod tests {
             fields(e),
             ["scopes[1]", "ip_allow_list[1]", "rate_limit", "description"]
         );
+    }
+
+    fn user(id: &str, rights: Level, manage_users: bool, owner: bool) -> User {
+        User {
+            workspace_id: "ws".into(),
+            user_id: id.into(),
+            email: format!("{id}@example.org"),
+            name: id.into(),
+            rights,
+            api_access: true,
+            manage_users,
+            manage_connectors: true,
+            owner,
+            created_at: String::new(),
+        }
+    }
+
+    fn connector(acting: &str, level: Level) -> Connector {
+        Connector {
+            workspace_id: "ws".into(),
+            connector_id: "con".into(),
+            description: "d".into(),
+            acting_user_id: acting.into(),
+            access_level: level,
+            scopes: Scopes::new(),
+            ip_allow_list: Vec::new(),
+            rate_limit: None,
+            enabled: true,
+            version: 1,
+            jwt: None,
+            saved_search_id: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_reader_may_not_administer_a_handle_connector_acting_for_the_owner() {
+        let reader = user("reader", Level::Read, false, false);
+        assert!(may_administer(&reader, &connector("owner", Level::Handle)).is_err());
+        // Not even at `read`: it acts for someone else.
+        assert!(may_administer(&reader, &connector("owner", Level::Read)).is_err());
+        // Their own connector at their own level is theirs to manage.
+        assert!(may_administer(&reader, &connector("reader", Level::Read)).is_ok());
+        assert!(may_administer(&reader, &connector("reader", Level::Handle)).is_err());
+    }
+
+    #[test]
+    fn choosing_whom_a_connector_acts_for_needs_the_owner_or_manage_users() {
+        let admin = user("admin", Level::Read, true, false);
+        assert!(may_administer(&admin, &connector("owner", Level::Read)).is_ok());
+        assert!(may_administer(&admin, &connector("owner", Level::Handle)).is_err());
+        let owner = user("owner", Level::Handle, false, true);
+        assert!(may_administer(&owner, &connector("someone", Level::Handle)).is_ok());
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
+    /// Sent as `Location`: where the resource the problem is about lives.
+    pub location: Option<String>,
 }
 
 impl ApiError {
@@ -34,6 +36,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
+            location: None,
         }
     }
 
@@ -115,6 +118,13 @@ impl ApiError {
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(v) = self
+            .location
+            .as_deref()
+            .and_then(|l| HeaderValue::from_str(l).ok())
+        {
+            resp.headers_mut().insert(header::LOCATION, v);
         }
         resp
     }

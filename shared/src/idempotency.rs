@@ -5,8 +5,14 @@
 //! The record is claimed with a conditional put before the route runs (so two concurrent
 //! requests cannot both run), completed with the response afterwards, and released if the
 //! route failed on our side, so a retry can run again. A claim whose request died expires
-//! after a minute. Responses marked `Cache-Control: no-store` (those showing a secret) are
-//! never kept.
+//! after a minute.
+//!
+//! A replay is an answer to *this* request: the scope and level checks the first run made
+//! ([`crate::principal::checks_made`]) are made again against the credential as it is now,
+//! so a narrowed credential gets 403, not its stored answer. A response that showed a
+//! secret (`Cache-Control: no-store`) is never kept, as secrets are stored only hashed or
+//! sealed; the same key then answers 409 `idempotency-secret-shown` with the created
+//! resource's `Location`, so a retry never creates a second resource with a second secret.
 
 use std::collections::HashMap;
 
@@ -16,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::principal::{Principal, Requirement};
 use crate::store::{Key, Store, StoreError, item, with_ttl};
 
 pub const HEADER: &str = "idempotency-key";
@@ -62,26 +69,53 @@ struct Record {
     headers: HashMap<String, String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     body: String,
+    /// The first answer showed a secret and is not kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    secret_shown: bool,
+    /// The scope and level checks the first run made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    required: Vec<Requirement>,
 }
 
 pub enum Claim {
-    /// First use: run the route, then [`complete`] or [`release`].
+    /// First use: run the route, then [`finish`].
     Fresh,
     Replay(Response<Body>),
+    /// The first run created a resource and showed its secret once: 409, with where the
+    /// resource is.
+    SecretShown {
+        location: Option<String>,
+    },
 }
 
+/// The answer for [`Claim::SecretShown`].
+pub fn secret_shown(location: Option<&str>) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency-secret-shown",
+        "A request with this Idempotency-Key succeeded and showed a secret, which is shown only once; \
+         nothing was created again. Read the resource at its Location, or issue a new secret.",
+    );
+    e.location = location.map(str::to_owned);
+    e
+}
+
+/// Claims the key for `p`'s credential, or answers from the first run's record.
 pub async fn claim(
     store: &Store,
-    credential_id: &str,
+    p: &Principal,
     k: &str,
     fingerprint: &str,
     now: i64,
 ) -> Result<Claim, ApiError> {
+    let credential_id = p.credential_id.as_str();
     let record = Record {
         fingerprint: fingerprint.to_owned(),
         status: None,
         headers: HashMap::new(),
         body: String::new(),
+        secret_shown: false,
+        required: Vec::new(),
     };
     let it = with_ttl(
         item(&Key::idempotency(credential_id, k), &record)?,
@@ -114,6 +148,14 @@ pub async fn claim(
             "A request with this Idempotency-Key is still being processed; retry shortly.",
         ));
     };
+    for r in &existing.required {
+        p.require(r.scope, r.level)?;
+    }
+    if existing.secret_shown {
+        return Ok(Claim::SecretShown {
+            location: existing.headers.get("location").cloned(),
+        });
+    }
     let mut resp = Response::builder()
         .status(status)
         .body(Body::Text(existing.body))
@@ -131,24 +173,26 @@ pub async fn claim(
     Ok(Claim::Replay(resp))
 }
 
-/// Stores the response for replay. Failures on our side release the key instead.
+/// Stores the response for replay, with the checks the route made. Failures on our side
+/// release the key instead, so a retry runs again.
 pub async fn finish(
     store: &Store,
     credential_id: &str,
     k: &str,
     fingerprint: &str,
     resp: &Response<Body>,
+    required: Vec<Requirement>,
     now: i64,
 ) -> Result<(), StoreError> {
     let s = resp.status();
-    // A response that carries a secret says `Cache-Control: no-store`; it is not kept
-    // (secrets are stored only hashed), so its key is released instead.
-    let no_store = resp
+    // A response that carries a secret says `Cache-Control: no-store`: its body is not
+    // kept, only that it happened and where the resource is.
+    let secret_shown = resp
         .headers()
         .get(http::header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("no-store"));
-    if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || no_store {
+    if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS {
         store
             .client()
             .delete_item()
@@ -169,7 +213,13 @@ pub async fn finish(
                 Some(((*h).to_owned(), v.to_owned()))
             })
             .collect(),
-        body: String::from_utf8_lossy(crate::body::body_bytes(resp.body())).into_owned(),
+        body: if secret_shown {
+            String::new()
+        } else {
+            String::from_utf8_lossy(crate::body::body_bytes(resp.body())).into_owned()
+        },
+        secret_shown,
+        required,
     };
     let it = with_ttl(
         item(&Key::idempotency(credential_id, k), &record)?,

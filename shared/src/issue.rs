@@ -11,6 +11,48 @@ use crate::model::{Credential, Scopes};
 use crate::store::StoreError;
 use crate::time_util::{now, rfc3339};
 
+/// Live tokens a user may hold: personal tokens, and per connector the tokens issued to
+/// them through OTP. Each credential has a rate limit of its own; without a cap a user
+/// could multiply theirs by issuing more.
+pub const MAX_LIVE_TOKENS_PER_USER: usize = 50;
+
+/// Whether a stored credential still works as far as its own record says.
+pub fn is_live(c: &Credential, at: OffsetDateTime) -> bool {
+    c.revoked_at.is_none()
+        && c.expires_at
+            .as_deref()
+            .is_none_or(|e| crate::time_util::parse_rfc3339(e).is_some_and(|t| t > at))
+}
+
+/// 409 when `user` already holds [`MAX_LIVE_TOKENS_PER_USER`] live tokens of `holder`
+/// (themselves for personal tokens, the connector for OTP tokens). Concurrent issues may
+/// pass together; the cap is there to bound, not to count exactly.
+pub async fn within_token_cap(
+    ctx: &Ctx,
+    ws: &str,
+    holder: &str,
+    user: &str,
+) -> Result<(), crate::ApiError> {
+    let at = now();
+    let live = ctx
+        .store
+        .credentials_of(ws, holder)
+        .await?
+        .iter()
+        .filter(|c| c.user_id.as_deref() == Some(user) && is_live(c, at))
+        .count();
+    if live >= MAX_LIVE_TOKENS_PER_USER {
+        return Err(crate::ApiError::new(
+            http::StatusCode::CONFLICT,
+            "token-limit",
+            format!(
+                "At most {MAX_LIVE_TOKENS_PER_USER} live tokens per user here; revoke one first."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone)]
 pub struct NewCredential {
     pub workspace_id: String,
@@ -77,5 +119,29 @@ pub async fn revoke(ctx: &Ctx, cred: &Credential, actor: &Actor) -> Result<bool,
         Ok(()) => Ok(true),
         Err(StoreError::Conflict(_)) => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+
+    #[test]
+    fn revoked_and_expired_tokens_are_not_live() {
+        let at = now();
+        let mut c = Credential::sample();
+        assert!(is_live(&c, at));
+        c.expires_at = Some(rfc3339(at - time::Duration::seconds(1)));
+        assert!(!is_live(&c, at));
+        c.expires_at = Some(rfc3339(at + time::Duration::hours(1)));
+        assert!(is_live(&c, at));
+        c.expires_at = Some("garbage".into());
+        assert!(
+            !is_live(&c, at),
+            "an unreadable expiry is no expiry to trust"
+        );
+        c.expires_at = None;
+        c.revoked_at = Some(rfc3339(at));
+        assert!(!is_live(&c, at));
     }
 }

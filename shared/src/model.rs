@@ -209,3 +209,27 @@ pub struct Credential {
     /// The Secrets Manager version of the pepper the hash was made with.
     pub pepper_version: String,
 }
+
+#[cfg(test)]
+impl Credential {
+    /// A live personal token of `usr_1` in `ws_1`, for tests to change.
+    pub fn sample() -> Self {
+        Self {
+            credential_id: "cred_1".into(),
+            workspace_id: "ws_1".into(),
+            kind: CredentialKind::PersonalAccessToken,
+            name: "t".into(),
+            user_id: Some("usr_1".into()),
+            connector_id: None,
+            scopes: None,
+            rate_limit: None,
+            expires_at: None,
+            revoked_at: None,
+            created_by: "usr_1".into(),
+            created_at: "2026-01-01T00:00:00.000000000Z".into(),
+            last_used_at: None,
+            secret_hash: "x".into(),
+            pepper_version: "v".into(),
+        }
+    }
+}

@@ -148,10 +148,9 @@ pub struct SweepReport {
 const SWEEP_PAGE: usize = 25;
 
 /// The exclusive upper bound of the gsi1 sort keys the sweep takes: `now - min_age` to the
-/// second, without fraction or offset. Stored times are UTC RFC 3339 whose fraction has a
-/// varying length (`…:05Z`, `…:05.1Z`), so they only sort reliably to the second; every
-/// key of an earlier second sorts below this bound, every key of its own second or later
-/// (`…:05Z#…`, `…:05.1Z#…`) above it. So a swept item is always at least `min_age` old.
+/// second, without fraction or offset: every key of an earlier second sorts below this
+/// bound, every key of its own second or later (`…:05.000000Z#…`) above it. So a swept
+/// item is always at least `min_age` old.
 pub fn sweep_cutoff(now: OffsetDateTime, min_age: Duration) -> String {
     let at = now - min_age;
     at.format(format_description!(

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::principal::Principal;
+use crate::principal::{Principal, checks_made};
 use crate::{Ctx, time_util};
 use crate::{idempotency, rate_limit};
 
@@ -119,17 +119,26 @@ where
             };
             let fp = idempotency::fingerprint(&req);
             let credential = p.credential_id.clone();
-            match idempotency::claim(&ctx.store, &credential, &key, &fp, now).await? {
+            match idempotency::claim(&ctx.store, &p, &key, &fp, now).await? {
                 idempotency::Claim::Replay(resp) => Ok(resp),
+                idempotency::Claim::SecretShown { location } => {
+                    Err(idempotency::secret_shown(location.as_deref()))
+                }
                 idempotency::Claim::Fresh => {
-                    let resp = match route(p, req).await {
-                        Ok(r) => r,
-                        Err(e) => e.to_response(&request_id, &path),
-                    };
+                    let (resp, required) = checks_made(route(p, req)).await;
+                    let resp = resp.unwrap_or_else(|e| e.to_response(&request_id, &path));
                     // The change is made: a failure to record it must not answer 500 (a
                     // retry would run it again once the claim expires), so it is logged.
-                    if let Err(e) =
-                        idempotency::finish(&ctx.store, &credential, &key, &fp, &resp, now).await
+                    if let Err(e) = idempotency::finish(
+                        &ctx.store,
+                        &credential,
+                        &key,
+                        &fp,
+                        &resp,
+                        required,
+                        now,
+                    )
+                    .await
                     {
                         tracing::error!(error = %e, "idempotency record not saved");
                     }

@@ -3,6 +3,8 @@
 //! APIs pass every value on as a string, so parsing accepts both.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
@@ -90,8 +92,15 @@ impl Principal {
         })
     }
 
-    /// The check every route makes: the scope it needs, and for writes the level.
+    /// The check every route makes: the scope it needs, and for writes the level. Each check
+    /// is remembered for the request (see [`checks_made`]), so that an idempotent replay
+    /// makes the same checks against the credential as it is now.
     pub fn require(&self, scope: Option<Scope>, level: Level) -> Result<(), ApiError> {
+        let _ = CHECKS.try_with(|c| {
+            c.lock()
+                .expect("not poisoned")
+                .push(Requirement { scope, level })
+        });
         if let Some(scope) = scope
             && !self.scopes.contains(&scope)
         {
@@ -107,6 +116,27 @@ impl Principal {
         }
         Ok(())
     }
+}
+
+/// One scope-and-level check a route made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Requirement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    pub level: Level,
+}
+
+tokio::task_local! {
+    static CHECKS: Arc<Mutex<Vec<Requirement>>>;
+}
+
+/// Runs `fut` (a route) and returns its output with the [`Principal::require`] checks it
+/// made.
+pub async fn checks_made<F: Future>(fut: F) -> (F::Output, Vec<Requirement>) {
+    let checks = Arc::new(Mutex::new(Vec::new()));
+    let out = CHECKS.scope(checks.clone(), fut).await;
+    let made = std::mem::take(&mut *checks.lock().expect("not poisoned"));
+    (out, made)
 }
 
 #[cfg(test)]
@@ -158,6 +188,33 @@ mod tests {
         assert!(p.require(Some(Scope::CasesRead), Level::Read).is_ok());
         assert!(p.require(Some(Scope::CasesWrite), Level::Read).is_err());
         assert!(p.require(Some(Scope::CasesRead), Level::Handle).is_err());
+        assert!(p.require(None, Level::Read).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_checks_a_route_made_are_remembered() {
+        let p = Principal {
+            workspace_id: "w".into(),
+            user_id: "u".into(),
+            connector_id: None,
+            credential_id: "x".into(),
+            credential_kind: CredentialKind::PersonalAccessToken,
+            scopes: [Scope::DsrWrite].into_iter().collect(),
+            access_level: Level::Handle,
+            rate_limit: 30,
+            body_hash: None,
+        };
+        let (out, made) =
+            checks_made(async { p.require(Some(Scope::DsrWrite), Level::Handle) }).await;
+        assert!(out.is_ok());
+        assert_eq!(
+            made,
+            [Requirement {
+                scope: Some(Scope::DsrWrite),
+                level: Level::Handle
+            }]
+        );
+        // Outside a route nothing is recorded, and nothing fails.
         assert!(p.require(None, Level::Read).is_ok());
     }
 }

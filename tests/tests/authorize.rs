@@ -481,3 +481,28 @@ async fn unknown_route_or_method_is_404_problem() {
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
+
+/// A validly signed JWT above the credential bound (8 KiB) is refused unread: 401 from
+/// the authorizer, and above API Gateway's 10 KiB of headers the gateway itself refuses.
+#[tokio::test]
+async fn an_oversized_signed_jwt_is_refused() {
+    let d = demo();
+    let kid = s(&d["jwt"]["kid"]).to_owned();
+    let padded = |bytes: usize| {
+        let mut claims = jwt_claims(&d);
+        claims["pad"] = "x".repeat(bytes).into();
+        sign(&d, &kid, &claims)
+    };
+    // Just under the bound it is an ordinary JWT.
+    // Base64 makes a claim a third longer.
+    let fits = padded(5500);
+    assert!(fits.len() < 8 * 1024);
+    assert_eq!(me(&[("JWT", &fits)]).await.status, 200);
+    let big = padded(6800);
+    assert!(big.len() > 8 * 1024 && big.len() < 10 * 1024 - 200);
+    me(&[("JWT", &big)]).await.assert_problem(401);
+    let bearer = format!("Bearer {big}");
+    me(&[("Authorization", &bearer)]).await.assert_problem(401);
+    let huge = padded(100 * 1024);
+    me(&[("JWT", &huge)]).await.assert_problem(413);
+}

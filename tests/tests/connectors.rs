@@ -845,3 +845,127 @@ async fn moving_a_subscription_to_another_host_needs_its_secrets_again() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// A `read` user with `manage_connectors` may not take over a `handle` connector that
+/// acts for the owner: no credential for it, no change to it, no subscription on it; their
+/// own connector stays theirs to manage.
+#[tokio::test]
+async fn a_reader_with_manage_connectors_cannot_take_over_the_owners_connector() {
+    let ws = Ws::new();
+    let owners = ws.connector().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let reader = admin(&[
+        "user",
+        "add",
+        "--workspace",
+        &ws.id,
+        "--email",
+        &format!("m-{tag}@x.example"),
+        "--name",
+        "Mia Meekijker",
+        "--rights",
+        "read",
+        "--api-access",
+        "true",
+        "--manage-connectors",
+        "true",
+    ]);
+    let reader_id = s(&reader["id"]).to_owned();
+    let (_, pat) = personal_token(&ws.id, &reader_id);
+    let auth = format!("Bearer {pat}");
+    let as_reader =
+        |method: &'static str, path: String, body: Option<Value>, etag: Option<String>| {
+            let auth = auth.clone();
+            async move {
+                let mut h = vec![("Authorization", auth.as_str())];
+                if let Some(e) = etag.as_deref() {
+                    h.push(("If-Match", e));
+                }
+                send(&base_url(), method, &path, &h, body.as_ref()).await
+            }
+        };
+
+    let r = as_reader(
+        "POST",
+        format!("/v1/connectors/{owners}/credentials"),
+        Some(json!({"name": "mine now"})),
+        None,
+    )
+    .await;
+    r.assert_problem(403);
+    let etag = ws
+        .call("GET", &format!("/v1/connectors/{owners}"), None)
+        .await
+        .headers["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for patch in [
+        json!({"scopes": ["cases:read", "cases:write"]}),
+        json!({"ip_allow_list": []}),
+        json!({"saved_search_id": null}),
+        json!({"jwt": {"issuer": format!("https://evil-{tag}.example"), "keys": []}}),
+        json!({"description": "harmless?"}),
+    ] {
+        let r = as_reader(
+            "PATCH",
+            format!("/v1/connectors/{owners}"),
+            Some(patch.clone()),
+            Some(etag.clone()),
+        )
+        .await;
+        r.assert_problem(403);
+    }
+    let r = as_reader(
+        "POST",
+        format!("/v1/connectors/{owners}/disable"),
+        None,
+        None,
+    )
+    .await;
+    r.assert_problem(403);
+    let r = as_reader(
+        "POST",
+        format!("/v1/connectors/{owners}/subscriptions"),
+        Some(subscription_body()),
+        None,
+    )
+    .await;
+    r.assert_problem(403);
+    let r = as_reader("DELETE", format!("/v1/connectors/{owners}"), None, None).await;
+    r.assert_problem(403);
+    // Nothing changed, nothing was issued.
+    let after = ws
+        .call("GET", &format!("/v1/connectors/{owners}"), None)
+        .await;
+    assert_eq!(after.headers["etag"].to_str().unwrap(), etag);
+    let creds = ws
+        .call("GET", &format!("/v1/connectors/{owners}/credentials"), None)
+        .await;
+    assert_eq!(creds.body["items"], json!([]), "{}", creds.body);
+
+    // Their own `read` connector is theirs: a credential for it works, at `read`.
+    let mine = as_reader(
+        "POST",
+        "/v1/connectors".into(),
+        Some(json!({
+            "description": "Mijn koppeling", "acting_user_id": reader_id,
+            "access_level": "read", "scopes": ["cases:read"],
+        })),
+        None,
+    )
+    .await;
+    assert_eq!(mine.status, 201, "{}", mine.body);
+    let id = s(&mine.body["id"]).to_owned();
+    let cred = as_reader(
+        "POST",
+        format!("/v1/connectors/{id}/credentials"),
+        Some(json!({"name": "k"})),
+        None,
+    )
+    .await;
+    assert_eq!(cred.status, 201, "{}", cred.body);
+    let token = format!("Bearer {}", s(&cred.body["secret"]));
+    let me = me(&[("Authorization", &token)]).await;
+    assert_eq!(me.body["access_level"], "read", "{}", me.body);
+}

@@ -705,3 +705,67 @@ async fn manage_users_cannot_raise_rights_above_its_own() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["rights"], "read");
 }
+
+/// An OTP token is its employee using the partner app: it stops the moment they lose API
+/// access and works again when it comes back; an employee without API access gets no OTP
+/// token at all. The connector's own token, acting for the same user, is not affected.
+#[tokio::test]
+async fn an_otp_token_follows_its_employees_api_access() {
+    let ws = Ws::new();
+    let (u_id, email, _) = ws.user("handle", false);
+    let (_, app) = ws.connector("Zaakportaal");
+    let (code, _) = request_code(&app, &email, 1).await;
+    let ok = redeem(&app, &email, &code).await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    let token = bearer(s(&ok.body["secret"]));
+    assert_eq!(call(&token, "GET", "/v1/me", None).await.status, 200);
+
+    let access = |on: bool| {
+        let owner = ws.owner.clone();
+        let path = format!("/v1/users/{u_id}");
+        async move {
+            let r = call(&owner, "PATCH", &path, Some(&json!({"api_access": on}))).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    };
+    access(false).await;
+    call(&token, "GET", "/v1/me", None)
+        .await
+        .assert_problem(403);
+    // The app's own credential still works.
+    assert_eq!(call(&app, "GET", "/v1/me", None).await.status, 200);
+    // And no new OTP token is issued for them meanwhile.
+    let (code, _) = request_code(&app, &email, 2).await;
+    redeem(&app, &email, &code).await.assert_problem(422);
+
+    access(true).await;
+    assert_eq!(call(&token, "GET", "/v1/me", None).await.status, 200);
+}
+
+/// `GET /v1/users` is paged: with `limit=1` (and 2, 3) following `next_cursor` lists every
+/// user exactly once, in id order; the cursor is opaque and bound to this workspace's list.
+#[tokio::test]
+async fn users_are_paged_with_an_opaque_cursor() {
+    let ws = Ws::new();
+    let mut ids = vec![ws.owner_id.clone()];
+    for _ in 0..4 {
+        ids.push(ws.user("read", false).0);
+    }
+    ids.sort();
+    for limit in [1, 2, 3, 200] {
+        let got = all_pages(&ws.owner, &format!("/v1/users?limit={limit}"), limit, 20).await;
+        let seen: Vec<String> = got.iter().map(|u| s(&u["id"]).to_owned()).collect();
+        assert_eq!(seen, ids, "limit={limit}");
+    }
+    let first = call(&ws.owner, "GET", "/v1/users?limit=2", None).await;
+    let cursor = s(&first.body["next_cursor"]);
+    assert!(!cursor.contains("USER") && !cursor.contains("usr_"), "{cursor}");
+    // Another workspace's cursor, and this workspace's audit cursor, are not this list's.
+    let other = Ws::new();
+    other.user("read", false);
+    let theirs = call(&other.owner, "GET", "/v1/users?limit=1", None).await;
+    let theirs = s(&theirs.body["next_cursor"]).to_owned();
+    let audit = call(&ws.owner, "GET", "/v1/audit?limit=1", None).await;
+    let audit = s(&audit.body["next_cursor"]).to_owned();
+    assert_paging_refuses(&ws.owner, "/v1/users", &[&theirs, &audit]).await;
+}

@@ -27,6 +27,11 @@ impl std::fmt::Debug for Presented<'_> {
     }
 }
 
+/// No credential header value is longer (README "Authenticating"): a longer one is refused
+/// before it is parsed or a JWT in it decoded, so a huge signed token costs nothing.
+/// Koppel's own secrets are under 100 bytes; a JWT with a few RSA-4096 signatures fits.
+pub const MAX_CREDENTIAL_BYTES: usize = 8 * 1024;
+
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Refusal> {
     let mut values = h.get_all(name).iter();
     let Some(first) = values.next() else {
@@ -34,6 +39,9 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Refusal> 
     };
     if values.next().is_some() {
         return Err(Refusal::Unauthenticated("header repeated"));
+    }
+    if first.len() > MAX_CREDENTIAL_BYTES {
+        return Err(Refusal::Unauthenticated("credential header too long"));
     }
     let v = first
         .to_str()
@@ -144,6 +152,26 @@ mod tests {
             ("Authorization", "Bearer a"),
             ("Authorization", "Bearer b")
         ]));
+    }
+
+    #[test]
+    fn an_oversized_credential_is_refused_before_it_is_read() {
+        let long = format!("aaa.{}.ccc", "b".repeat(MAX_CREDENTIAL_BYTES));
+        for name in ["JWT", "API-Key", "API-Interface-Id"] {
+            let h = headers(&[(name, &long)]);
+            assert_eq!(
+                presented(&h),
+                Err(Refusal::Unauthenticated("credential header too long"))
+            );
+        }
+        let h = headers(&[("Authorization", &format!("Bearer {long}"))]);
+        assert_eq!(
+            presented(&h),
+            Err(Refusal::Unauthenticated("credential header too long"))
+        );
+        let fits = format!("aaa.{}.ccc", "b".repeat(MAX_CREDENTIAL_BYTES - 20));
+        let h = headers(&[("JWT", &fits)]);
+        assert_eq!(presented(&h), Ok(Presented::Jwt(&fits)));
     }
 }
 

@@ -55,16 +55,22 @@ async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
         return event_types();
     }
     let me = manager(&p, ctx).await?;
+    // Changing a connector's subscriptions is changing the connector (where its data goes).
+    if req.method() != Method::GET && resource.starts_with("/v1/connectors/{id}/subscriptions") {
+        administered(&p, &me, ctx, &id).await?;
+    }
     match (req.method().clone(), resource.as_str()) {
         (Method::POST, "/v1/connectors") => create(&p, &me, &req, ctx).await,
         (Method::GET, "/v1/connectors") => list(&p, &req, ctx).await,
         (Method::GET, "/v1/connectors/{id}") => get(&p, ctx, &id).await,
         (Method::PATCH, "/v1/connectors/{id}") => update(&p, &me, &req, ctx, &id).await,
-        (Method::DELETE, "/v1/connectors/{id}") => delete(&p, &req, ctx, &id).await,
+        (Method::DELETE, "/v1/connectors/{id}") => delete(&p, &me, &req, ctx, &id).await,
         (Method::POST, "/v1/connectors/{id}/disable") => {
-            set_enabled(&p, &req, ctx, &id, false).await
+            set_enabled(&p, &me, &req, ctx, &id, false).await
         }
-        (Method::POST, "/v1/connectors/{id}/enable") => set_enabled(&p, &req, ctx, &id, true).await,
+        (Method::POST, "/v1/connectors/{id}/enable") => {
+            set_enabled(&p, &me, &req, ctx, &id, true).await
+        }
         (Method::POST, "/v1/connectors/{id}/subscriptions") => {
             subscriptions::create(&p, &req, ctx, &id).await
         }
@@ -159,6 +165,18 @@ pub(crate) async fn connector_of(
         .ok_or_else(ApiError::not_found)
 }
 
+/// The connector, if the caller may change it (`connector_rules::may_administer`).
+async fn administered(
+    p: &Principal,
+    me: &User,
+    ctx: &Ctx,
+    id: &str,
+) -> Result<Connector, ApiError> {
+    let con = connector_of(p, ctx, id).await?;
+    rules::may_administer(me, &con)?;
+    Ok(con)
+}
+
 pub fn connector_json(c: &Connector) -> Value {
     json!({
         "id": c.connector_id,
@@ -212,7 +230,7 @@ async fn apply(
             e.push("acting_user_id", "no such user in this workspace");
             return e.finish();
         }
-        if u != caller.user_id && !(caller.owner || caller.manage_users) {
+        if !rules::may_act_for(caller, u) {
             return Err(ApiError::forbidden(
                 "Only the owner or a user with `manage_users` may make a connector act for someone else.",
             ));
@@ -226,7 +244,7 @@ async fn apply(
         .string("access_level", creating, &mut e)
         .and_then(|l| rules::access_level(l, &mut e))
     {
-        if l > caller.rights {
+        if !rules::level_within(caller, l) {
             e.push(
                 "access_level",
                 format!("may not exceed your own rights (`{}`)", caller.rights),
@@ -378,7 +396,7 @@ async fn save_over(
 }
 
 async fn update(p: &Principal, me: &User, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
-    let mut con = connector_of(p, ctx, id).await?;
+    let mut con = administered(p, me, ctx, id).await?;
     preconditions::require(req, con.version)?;
     let body: Map<String, Value> = body::json(req)?;
     let expected = con.version;
@@ -393,13 +411,14 @@ async fn update(p: &Principal, me: &User, req: &Request, ctx: &Ctx, id: &str) ->
 /// next request of every credential of the connector.
 async fn set_enabled(
     p: &Principal,
+    me: &User,
     req: &Request,
     ctx: &Ctx,
     id: &str,
     enabled: bool,
 ) -> RouteResult {
     for _ in 0..5 {
-        let mut con = connector_of(p, ctx, id).await?;
+        let mut con = administered(p, me, ctx, id).await?;
         let pinned = preconditions::optional(req, con.version)?;
         if con.enabled == enabled {
             return versioned(StatusCode::OK, &connector_json(&con), con.version);
@@ -420,8 +439,8 @@ async fn set_enabled(
     Err(preconditions::lost_race())
 }
 
-async fn delete(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
-    let con = connector_of(p, ctx, id).await?;
+async fn delete(p: &Principal, me: &User, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+    let con = administered(p, me, ctx, id).await?;
     preconditions::optional(req, con.version)?;
     let subs = repo::subscriptions(ctx, &p.workspace_id, id).await?;
     match repo::delete_connector(ctx, &con, &subs).await {

@@ -214,6 +214,7 @@ pub async fn create_own(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) ->
     );
     let expires_at = within_caller(p, ctx, c.expires_at, b.rate_limit, &mut errors).await?;
     errors.finish()?;
+    issue::within_token_cap(ctx, &p.workspace_id, &user.user_id, &user.user_id).await?;
     let (cred, secret) = issue::issue(
         ctx,
         NewCredential {
@@ -381,10 +382,13 @@ async fn managed_connector(
 ) -> Result<koppel_shared::model::Connector, ApiError> {
     let me = calling_user(p, ctx).await?;
     require_flag(me.manage_connectors, "manage_connectors")?;
-    ctx.store
+    let con = ctx
+        .store
         .connector(&p.workspace_id, connector_id)
         .await?
-        .ok_or_else(ApiError::not_found)
+        .ok_or_else(ApiError::not_found)?;
+    koppel_shared::connector_rules::may_administer(&me, &con)?;
+    Ok(con)
 }
 
 /// `POST /v1/connectors/{id}/credentials`: a token (default) or an API key, shown once.

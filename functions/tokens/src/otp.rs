@@ -246,11 +246,15 @@ pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rou
         Err(StoreError::Conflict(_)) => return Err(invalid_code()),
         Err(e) => return Err(e.into()),
     }
+    // An employee without API access gets no token, and is told apart from a wrong code
+    // by nobody: the token would be refused on every request anyway.
     let user = ctx
         .store
         .user(&p.workspace_id, user_id)
         .await?
+        .filter(|u| u.api_access)
         .ok_or_else(invalid_code)?;
+    issue::within_token_cap(ctx, &p.workspace_id, connector_id, &user.user_id).await?;
     let (cred, secret) = issue::issue(
         ctx,
         NewCredential {

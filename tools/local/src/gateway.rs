@@ -31,6 +31,9 @@ use crate::template::{ACCOUNT, GatewayResponse, Route};
 
 /// API Gateway's own payload limit.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+/// API Gateway's limit on a REST request's request line and header values together
+/// (10,240 bytes); a larger request is refused before any function runs.
+const MAX_HEADER_BYTES: usize = 10 * 1024;
 
 pub struct Gateway {
     pub routes: Vec<Route>,
@@ -304,6 +307,15 @@ impl Gateway {
                 &path,
             );
         };
+        if header_bytes(&parts) > MAX_HEADER_BYTES {
+            return self.gateway_response(
+                "REQUEST_TOO_LARGE",
+                413,
+                "Request Header Fields Too Large",
+                request_id,
+                &path,
+            );
+        }
         let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {
@@ -451,6 +463,16 @@ impl Gateway {
 }
 
 /// The v1 event's `headers`: the last value of each header.
+/// The size API Gateway counts: the request line and every header name and value.
+fn header_bytes(parts: &http::request::Parts) -> usize {
+    let line = parts.method.as_str().len() + parts.uri.to_string().len() + " HTTP/1.1".len();
+    line + parts
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+}
+
 fn single_headers(h: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
     for (k, v) in h {
