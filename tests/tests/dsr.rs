@@ -148,6 +148,14 @@ async fn send_text(api: &Api, method: &str, rest: &str, text: &str) -> (u16, Val
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// The fields a 422 names, in order.
+fn field_names(r: &Reply) -> Vec<String> {
+    r.body["errors"]
+        .as_array()
+        .map(|e| e.iter().map(|f| s(&f["field"]).to_owned()).collect())
+        .unwrap_or_default()
+}
+
 fn time(v: &Value) -> time::OffsetDateTime {
     let t = s(v);
     assert_eq!(t.len(), 24, "ISO-8601 UTC with milliseconds: {t}");
@@ -177,10 +185,20 @@ async fn the_seeds_post_body_creates_a_request() {
     assert_eq!(status, 400, "{body}");
     assert!(s(&body["detail"]).contains("line 31"), "{body}");
 
-    let r = api.call("POST", "", Some(&seed_json(POST))).await;
+    // Its `userId` is the placeholder "string", which names no user of the workspace.
+    let mut body = seed_json(POST);
+    let r = api.call("POST", "", Some(&body)).await;
+    r.assert_problem(422);
+    assert_eq!(field_names(&r), ["userId"], "{}", r.body);
+    body["userId"] = json!(owner);
+    let r = api.call("POST", "", Some(&body)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let d = &r.body;
     no_translated_names(d);
+    assert_eq!(d["userId"], owner.as_str());
+    // An open request keeps the closedReasonDescription it was sent.
+    assert_eq!(d["closedReasonDescription"], "string");
+    assert_eq!(r.headers["etag"], "\"1\"");
     assert!(d["id"].as_i64().unwrap() >= 1);
     assert_eq!(
         r.headers["location"],
@@ -237,15 +255,38 @@ async fn the_seeds_model_get_list_and_put_bodies_update_a_request() {
     let id = &created["id"];
 
     let list_item = seed_json(LIST_RESPONSE)["items"][0].clone();
-    for (name, body) in [
-        ("PUT", seed_put_body()),
-        ("model", seed_json(MODEL)),
-        ("GET response", seed_json(GET_RESPONSE)),
-        ("list item", list_item),
+    let dastra_owner = created["creator"]["id"].clone();
+    for (name, mut body, placeholders) in [
+        ("PUT", seed_put_body(), &["operator", "userId"][..]),
+        ("model", seed_json(MODEL), &["operator", "userId"]),
+        (
+            "GET response",
+            seed_json(GET_RESPONSE),
+            &["operator", "operatorId", "userId"],
+        ),
+        (
+            "list item",
+            list_item,
+            &["operator", "operatorId", "userId"],
+        ),
     ] {
+        // The seed's people are placeholders (id 0, "string"): each is refused, together.
+        let r = api.put(id, body.clone()).await;
+        r.assert_problem(422);
+        assert_eq!(field_names(&r), placeholders, "{name}: {}", r.body);
+        body["operator"] = json!({ "koppelUserId": owner, "displayName": "string" });
+        if body.get("operatorId").is_some() {
+            body["operatorId"] = dastra_owner.clone();
+        }
+        body["userId"] = json!(owner);
         let r = api.put(id, body).await;
         assert_eq!(r.status, 200, "{name}: {}", r.body);
         let d = &r.body;
+        // The operator as Koppel knows the user, not as the body described it.
+        assert_eq!(d["operator"]["koppelUserId"], owner.as_str(), "{name}");
+        assert_eq!(d["operator"]["displayName"], "Eva Eigenaar", "{name}");
+        assert_eq!(d["operatorId"], dastra_owner, "{name}");
+        assert_eq!(d["userId"], owner.as_str(), "{name}");
         no_translated_names(d);
         assert_eq!(&d["id"], id, "{name}");
         assert_eq!(d["dateCreation"], created["dateCreation"], "{name}");
@@ -855,4 +896,282 @@ async fn every_change_emits_its_event() {
         .map(String::from)
         .into();
     assert_eq!(seen, want);
+}
+
+#[tokio::test]
+async fn a_put_with_several_wrong_types_names_every_field_and_changes_nothing() {
+    let (api, _) = Api::new("handle");
+    let d = api
+        .create(json!({ "title": "kept", "purposes": ["Access"] }))
+        .await;
+    let id = &d["id"];
+    let r = api
+        .put(
+            id,
+            json!({
+                "title": 5, "complex": "yes", "areaId": "seven", "description": "fine",
+                "area": { "order": "first", "id": "x" }, "purposes": [],
+            }),
+        )
+        .await;
+    r.assert_problem(422);
+    // Wrong types in key order, then the rules' findings for the fields that read.
+    assert_eq!(
+        field_names(&r),
+        [
+            "area.id",
+            "area.order",
+            "areaId",
+            "complex",
+            "title",
+            "purposes"
+        ],
+        "{}",
+        r.body
+    );
+    let g = api.call("GET", &format!("/{id}"), None).await;
+    assert_eq!(g.body, d, "nothing changed");
+
+    // The same on create: every bad field, and the missing purpose beside them.
+    let r = api
+        .call(
+            "POST",
+            "",
+            Some(&json!({ "title": 5, "state": "Done", "userId": "usr_nobody" })),
+        )
+        .await;
+    r.assert_problem(422);
+    assert_eq!(
+        field_names(&r),
+        ["state", "title", "purposes", "userId"],
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn a_closed_reason_description_on_an_open_request_is_kept() {
+    let (api, _) = Api::new("handle");
+    let d = api
+        .create(json!({ "purposes": ["Access"], "closedReasonDescription": "asked by phone" }))
+        .await;
+    assert_eq!(d["state"], "Open");
+    assert_eq!(d["closedReasonDescription"], "asked by phone");
+    let id = &d["id"];
+    let r = api.put(id, json!({ "title": "renamed" })).await;
+    assert_eq!(r.body["closedReasonDescription"], "asked by phone");
+    let r = api
+        .put(id, json!({ "closedReasonDescription": "changed" }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let g = api.call("GET", &format!("/{id}"), None).await;
+    assert_eq!(g.body["closedReasonDescription"], "changed");
+}
+
+#[tokio::test]
+async fn updates_honour_if_match_and_every_answer_carries_an_etag() {
+    let (api, _) = Api::new("handle");
+    let r = api
+        .call("POST", "", Some(&json!({ "purposes": ["Access"] })))
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.headers["etag"], "\"1\"");
+    let id = r.body["id"].clone();
+    let path = format!("/{id}");
+    let g = api.call("GET", &path, None).await;
+    assert_eq!(g.headers["etag"], "\"1\"");
+
+    let put = |if_match: Option<&'static str>, title: &'static str| {
+        let api = &api;
+        let path = path.clone();
+        async move {
+            let mut headers = vec![("Authorization", api.auth.as_str())];
+            if let Some(m) = if_match {
+                headers.push(("If-Match", m));
+            }
+            send(
+                &base_url(),
+                "PUT",
+                &api.path(&path),
+                &headers,
+                Some(&json!({ "title": title })),
+            )
+            .await
+        }
+    };
+    let r = put(Some("\"1\""), "first").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["etag"], "\"2\"");
+    // Stale, weak and `*` are all refused: nothing changes.
+    for stale in ["\"1\"", "W/\"2\"", "*", "\"3\""] {
+        let r = put(Some(stale), "lost").await;
+        r.assert_problem(412);
+    }
+    let g = api.call("GET", &path, None).await;
+    assert_eq!(g.body["title"], "first");
+    assert_eq!(g.headers["etag"], "\"2\"");
+    // A list of tags naming the current one matches; no If-Match at all is allowed, as
+    // Dastra's clients send none.
+    let r = put(Some("\"1\", \"2\""), "second").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = put(None, "third").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["etag"], "\"4\"");
+}
+
+/// Sets when a request was received, as a create would have stored it: in the document
+/// and in the attribute the list sorts by.
+async fn set_received(ws: &str, id: i64, at: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let ctx = koppel_shared::Ctx::from_env()
+        .await
+        .expect("KOPPEL_* settings");
+    let key = koppel_shared::store::Key::dsr(ws, id);
+    let mut item = ctx
+        .store
+        .client()
+        .get_item()
+        .table_name(ctx.store.table())
+        .set_key(Some(key.to_item()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let mut doc: Value = serde_json::from_str(item["doc"].as_s().unwrap()).unwrap();
+    doc["dateCreation"] = json!(at);
+    item.insert("doc".into(), AttributeValue::S(doc.to_string()));
+    item.insert("date_creation".into(), AttributeValue::S(at.to_owned()));
+    ctx.store
+        .client()
+        .put_item()
+        .table_name(ctx.store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sort_by_date_creation_follows_receipt_time_not_ids() {
+    let (api, _) = Api::new("handle");
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let d = api
+            .create(json!({ "title": format!("r{n}"), "purposes": ["Access"] }))
+            .await;
+        ids.push(d["id"].as_i64().unwrap());
+    }
+    // Concurrent creates reach the id counter in any order: the last id may have been
+    // received first.
+    set_received(&api.ws, ids[2], "2020-01-01T00:00:00.000Z").await;
+    let (got, _) = api.ids("sortBy=dateCreation&asc=true").await;
+    assert_eq!(got, [ids[2], ids[0], ids[1]]);
+    let (got, _) = api.ids("sortBy=dateCreation&asc=false").await;
+    assert_eq!(got, [ids[1], ids[0], ids[2]]);
+    let (got, _) = api.ids("sortBy=dateCreation&asc=true&size=1&page=2").await;
+    assert_eq!(got, [ids[0]]);
+
+    // And under real concurrency the list is in receipt order.
+    let api = std::sync::Arc::new(api);
+    let tasks: Vec<_> = (0..12)
+        .map(|n| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                api.create(json!({ "title": format!("race {n}"), "purposes": ["Access"] }))
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let list = api.list("sortBy=dateCreation&asc=true&size=500").await;
+    let times: Vec<time::OffsetDateTime> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| time(&i["dateCreation"]))
+        .collect();
+    assert_eq!(times.len(), 15);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}
+
+#[tokio::test]
+async fn operator_and_user_must_be_users_of_the_workspace() {
+    let (api, owner) = Api::new("handle");
+    let (_, stranger) = new_workspace("dsr stranger");
+    // The owner by Koppel id, as operator and as user: set as Koppel knows the owner.
+    let d = api
+        .create(json!({
+            "purposes": ["Access"], "userId": owner,
+            "operator": { "koppelUserId": owner, "displayName": "someone else" },
+        }))
+        .await;
+    assert_eq!(d["operator"]["koppelUserId"], owner.as_str());
+    assert_eq!(d["operator"]["displayName"], "Eva Eigenaar");
+    assert_eq!(d["operatorId"], d["operator"]["id"]);
+    assert_eq!(d["operatorId"], d["creator"]["id"]);
+    let dastra_owner = d["creator"]["id"].as_i64().unwrap();
+    let id = &d["id"];
+
+    // Another workspace's user, made-up ids, and references that disagree: refused,
+    // every field named, nothing changed.
+    let refused = [
+        (json!({ "userId": stranger }), vec!["userId"]),
+        (
+            json!({ "operator": { "koppelUserId": stranger } }),
+            vec!["operator"],
+        ),
+        (
+            json!({ "operatorId": dastra_owner + 1 }),
+            vec!["operatorId"],
+        ),
+        (
+            json!({ "operator": { "displayName": "Eva" } }),
+            vec!["operator"],
+        ),
+        (
+            json!({ "operator": { "koppelUserId": owner }, "operatorId": dastra_owner + 1 }),
+            vec!["operatorId"],
+        ),
+        (
+            json!({ "operator": { "id": 0 }, "operatorId": 0, "userId": "string" }),
+            vec!["operator", "operatorId", "userId"],
+        ),
+    ];
+    for (body, fields) in refused {
+        let r = api.put(id, body.clone()).await;
+        r.assert_problem(422);
+        assert_eq!(field_names(&r), fields, "{body}: {}", r.body);
+        let r = api
+            .call(
+                "POST",
+                "",
+                Some(&{
+                    let mut b = body.clone();
+                    b["purposes"] = json!(["Access"]);
+                    b
+                }),
+            )
+            .await;
+        r.assert_problem(422);
+        assert_eq!(field_names(&r), fields, "POST {body}: {}", r.body);
+    }
+    let g = api.call("GET", &format!("/{id}"), None).await;
+    assert_eq!(g.body, d);
+
+    // By Dastra id alone; and null clears operator and operatorId together.
+    let r = api
+        .put(id, json!({ "operator": null, "userId": null }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (&r.body["operator"], &r.body["operatorId"]),
+        (&Value::Null, &Value::Null)
+    );
+    assert_eq!(r.body["userId"], Value::Null);
+    let r = api.put(id, json!({ "operatorId": dastra_owner })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["operator"]["koppelUserId"], owner.as_str());
 }
