@@ -46,6 +46,42 @@ pub fn reserved_header(name: &str, basic_set: bool) -> bool {
         || (basic_set && n == "authorization")
 }
 
+/// Whether two subscription URLs reach the same receiver: same scheme, host, port (the
+/// scheme's default when none is written) and userinfo. Stored secrets were given for one
+/// receiver: on any other they must be sent again. Unparsable URLs are never the same.
+pub fn same_origin(a: &str, b: &str) -> bool {
+    let parts = |u: &str| {
+        url::Url::parse(u).ok().map(|u| {
+            (
+                u.scheme().to_owned(),
+                u.host().map(|h| h.to_owned()),
+                u.port_or_known_default(),
+                u.username().to_owned(),
+                u.password().map(str::to_owned),
+            )
+        })
+    };
+    matches!((parts(a), parts(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// The fields that must be sent again when a subscription moves to another receiver
+/// (see [`same_origin`]): the Basic password when Basic credentials are kept without a
+/// new one, and each kept hidden header's value (by its index in the new list).
+pub fn secrets_to_resend(
+    basic_kept_without_password: bool,
+    kept_hidden_headers: &[usize],
+    errors: &mut Fields,
+) {
+    const WHY: &str = "must be sent again: the URL now points at another receiver (scheme, \
+                       host or port changed), and stored secrets only go where they were given";
+    if basic_kept_without_password {
+        errors.push("basic_auth.password", WHY);
+    }
+    for i in kept_hidden_headers {
+        errors.push(format!("headers[{i}].value"), WHY);
+    }
+}
+
 pub fn url(u: &str, errors: &mut Fields) {
     if u.len() > MAX_URL {
         errors.push("url", format!("must be at most {MAX_URL} characters"));
@@ -204,6 +240,49 @@ mod tests {
         assert_eq!(errs(|e| url("http://hooks.example/", e)).len(), 1);
         assert_eq!(errs(|e| url("https://u:p@hooks.example/", e)).len(), 1);
         assert_eq!(errs(|e| url("/relative", e)).len(), 1);
+    }
+
+    #[test]
+    fn any_change_of_scheme_host_port_or_userinfo_is_another_receiver() {
+        let a = "https://hooks.example/koppel";
+        // Path and query may change; the default port may be written out.
+        for same in [
+            "https://hooks.example/other?x=1",
+            "https://HOOKS.example:443/koppel",
+        ] {
+            assert!(same_origin(a, same), "{same}");
+        }
+        for other in [
+            "https://hooks.example:8443/koppel",
+            "http://hooks.example/koppel",
+            "https://evil.example/koppel",
+            "https://sub.hooks.example/koppel",
+            "https://u@hooks.example/koppel",
+            "https://u:p@hooks.example/koppel",
+            "not a url",
+        ] {
+            assert!(!same_origin(a, other), "{other}");
+        }
+        assert!(same_origin(
+            "https://127.0.0.1:9443/a",
+            "https://127.0.0.1:9443/b"
+        ));
+        assert!(!same_origin(
+            "https://127.0.0.1:9443/a",
+            "https://127.0.0.1:9444/a"
+        ));
+        assert!(!same_origin("https://[::1]/", "https://127.0.0.1/"));
+        assert!(!same_origin("garbage", "garbage"));
+    }
+
+    #[test]
+    fn every_secret_to_resend_is_named() {
+        let out = errs(|e| secrets_to_resend(true, &[0, 2], e));
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(out[0].starts_with("basic_auth.password: must be sent again"));
+        assert!(out[1].starts_with("headers[0].value"));
+        assert!(out[2].starts_with("headers[2].value"));
+        assert!(errs(|e| secrets_to_resend(false, &[], e)).is_empty());
     }
 
     #[test]

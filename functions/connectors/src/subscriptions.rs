@@ -117,12 +117,7 @@ async fn apply(
     let mut e = Fields::new();
     o.unknown_fields(&mut e);
     let mut new = NewValues::default();
-    let host = |u: &str| {
-        url::Url::parse(u)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-    };
-    let old_host = host(&s.url);
+    let old_url = s.url.clone();
     if let Some(u) = o.string("url", creating, &mut e) {
         rules::url(u, &mut e);
         s.url = u.to_owned();
@@ -164,24 +159,23 @@ async fn apply(
             }
         }
     }
-    // Stored secrets were given for one receiver: a move to another host must not carry
-    // them along unseen, so they are to be sent again with the new URL.
-    if !creating && host(&s.url) != old_host {
-        if s.basic_auth.is_some() && new.basic_password.is_none() {
-            e.push(
-                "basic_auth.password",
-                "must be sent again when the URL's host changes",
-            );
-        }
-        for (i, h) in s.headers.iter().enumerate() {
-            let resent = new.hidden_headers.iter().any(|(j, _)| *j == i);
-            if h.hidden && h.value_sealed.is_some() && !resent {
-                e.push(
-                    format!("headers[{i}].value"),
-                    "must be sent again when the URL's host changes",
-                );
-            }
-        }
+    // Stored secrets were given for one receiver: a move to another origin (scheme, host,
+    // port) must not carry them along unseen. Refused, naming what to send again, rather
+    // than dropped: a subscription that silently lost its credentials would fail later.
+    if !creating && !rules::same_origin(&old_url, &s.url) {
+        let kept: Vec<usize> = s
+            .headers
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| {
+                h.hidden
+                    && h.value_sealed.is_some()
+                    && !new.hidden_headers.iter().any(|(j, _)| j == i)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let basic_kept = s.basic_auth.is_some() && new.basic_password.is_none();
+        rules::secrets_to_resend(basic_kept, &kept, &mut e);
     }
     e.finish()?;
     if let Some(pw) = new.basic_password {
