@@ -759,7 +759,10 @@ async fn users_are_paged_with_an_opaque_cursor() {
     }
     let first = call(&ws.owner, "GET", "/v1/users?limit=2", None).await;
     let cursor = s(&first.body["next_cursor"]);
-    assert!(!cursor.contains("USER") && !cursor.contains("usr_"), "{cursor}");
+    assert!(
+        !cursor.contains("USER") && !cursor.contains("usr_"),
+        "{cursor}"
+    );
     // Another workspace's cursor, and this workspace's audit cursor, are not this list's.
     let other = Ws::new();
     other.user("read", false);
@@ -768,4 +771,43 @@ async fn users_are_paged_with_an_opaque_cursor() {
     let audit = call(&ws.owner, "GET", "/v1/audit?limit=1", None).await;
     let audit = s(&audit.body["next_cursor"]).to_owned();
     assert_paging_refuses(&ws.owner, "/v1/users", &[&theirs, &audit]).await;
+}
+
+/// A user holds at most 50 live personal tokens: each has a rate limit of its own, so more
+/// would multiply theirs. Revoking one makes room again.
+#[tokio::test]
+async fn a_user_holds_at_most_fifty_live_tokens() {
+    let ws = Ws::new();
+    // The owner's own token from the admin CLI is the first.
+    let mut last = String::new();
+    for i in 1..50 {
+        let r = call(
+            &ws.owner,
+            "POST",
+            "/v1/tokens",
+            Some(&json!({"name": format!("t{i}")})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "token {i}: {}", r.body);
+        last = s(&r.body["id"]).to_owned();
+    }
+    let r = call(
+        &ws.owner,
+        "POST",
+        "/v1/tokens",
+        Some(&json!({"name": "one too many"})),
+    )
+    .await;
+    r.assert_problem(409);
+    assert_eq!(r.body["type"], "urn:koppel:problem:token-limit");
+    let gone = call(&ws.owner, "DELETE", &format!("/v1/tokens/{last}"), None).await;
+    assert_eq!(gone.status, 204);
+    let r = call(
+        &ws.owner,
+        "POST",
+        "/v1/tokens",
+        Some(&json!({"name": "room again"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
 }
