@@ -17,6 +17,10 @@ if [[ "${KOPPEL_E2E_ONLY:-}" != 1 ]]; then
 log "cfn-lint template.yaml"
 "$VENV/bin/cfn-lint" template.yaml
 
+log "SAM translation of template.yaml (streaming, routes, authorizer, least privilege, outputs)"
+"$VENV/bin/python" tools/py/check_sam.py template.yaml --out "$STATE/template.translated.json"
+"$VENV/bin/cfn-lint" "$STATE/template.translated.json"
+
 log "cargo fmt --check"
 cargo fmt --all --check
 

@@ -66,7 +66,9 @@ where
     Fut: Future<Output = RouteResult>,
 {
     let request_id = request_id(&req);
-    let path = req.uri().path().to_owned();
+    // Problems name, and `Location` starts from, the path the client called.
+    let path = called_path(&req);
+    let base = base_path(&path, &resource(&req)).to_owned();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -165,6 +167,17 @@ where
         if let Some(s) = standing {
             s.apply(resp.headers_mut());
         }
+        // Handlers write `Location` from the route (`/v1/cases/7`); the client reaches it
+        // under the same base as the path it called.
+        if let Some(v) = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            && let Some(rebased) = rebase(v, &base)
+            && let Ok(v) = HeaderValue::from_str(&rebased)
+        {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-request-id", v);
         }
@@ -195,9 +208,85 @@ pub fn resource(req: &Request) -> String {
     .unwrap_or_else(|| req.uri().path().to_owned())
 }
 
+/// The path the client called, as API Gateway saw it (`requestContext.path`): with the
+/// stage on an execute-api URL (`/live/v1/me`), with the base path or none on a custom
+/// domain (`/v1/me`). lambda_http's URI always adds the stage and the event's `path`
+/// never has it (but has a custom domain's base path), so neither fits both.
+pub fn called_path(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(c)) => c.path.clone(),
+        _ => None,
+    }
+    .filter(|p| p.starts_with('/'))
+    .unwrap_or_else(|| req.uri().path().to_owned())
+}
+
+/// What precedes the route in the called path: `/live` for `/live/v1/cases/7` of
+/// `/v1/cases/{id}`, empty on a custom domain mapped at the root. Each segment of the
+/// resource (a `{name}` too) is one segment at the end of the called path.
+pub fn base_path<'a>(called: &'a str, resource: &str) -> &'a str {
+    let segments = resource.split('/').filter(|s| !s.is_empty()).count();
+    let mut end = called.trim_end_matches('/').len();
+    for _ in 0..segments {
+        match called[..end].rfind('/') {
+            Some(i) => end = i,
+            None => return "",
+        }
+    }
+    &called[..end]
+}
+
+/// A `Location` under `base`: only an absolute path is moved, a full URL stays as it is.
+pub fn rebase(location: &str, base: &str) -> Option<String> {
+    (!base.is_empty() && location.starts_with('/') && !location.starts_with("//"))
+        .then(|| format!("{base}{location}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_path_is_what_precedes_the_route() {
+        assert_eq!(base_path("/live/v1/cases/7", "/v1/cases/{id}"), "/live");
+        assert_eq!(base_path("/v1/cases/7", "/v1/cases/{id}"), "");
+        assert_eq!(base_path("/koppel/live/v1/me", "/v1/me"), "/koppel/live");
+        assert_eq!(base_path("/live/v1/me/", "/v1/me"), "/live");
+        assert_eq!(base_path("/v1/me", "/v1/me"), "");
+        // A resource longer than the path (no context): nothing to keep.
+        assert_eq!(base_path("/me", "/v1/me"), "");
+    }
+
+    #[test]
+    fn only_absolute_paths_are_rebased() {
+        assert_eq!(
+            rebase("/v1/cases/7", "/live").as_deref(),
+            Some("/live/v1/cases/7")
+        );
+        assert_eq!(rebase("/v1/cases/7", ""), None);
+        assert_eq!(rebase("https://x.example/v1", "/live"), None);
+        assert_eq!(rebase("//x.example/v1", "/live"), None);
+    }
+
+    #[test]
+    fn the_called_path_comes_from_the_request_context() {
+        let mut ev = aws_lambda_events::apigw::ApiGatewayProxyRequest::default();
+        ev.path = Some("/v1/me".into());
+        ev.resource = Some("/v1/me".into());
+        ev.request_context.stage = Some("live".into());
+        ev.request_context.resource_path = Some("/v1/me".into());
+        ev.http_method = http::Method::GET;
+        // On a custom domain mapped at the root, no stage in what the client called.
+        ev.request_context.path = Some("/v1/me".into());
+        let req: Request = lambda_http::request::LambdaRequest::ApiGatewayV1(ev.clone()).into();
+        // lambda_http itself would say the stage was called.
+        assert_eq!(req.uri().path(), "/live/v1/me");
+        assert_eq!(called_path(&req), "/v1/me");
+        ev.request_context.path = Some("/live/v1/me".into());
+        let req: Request = lambda_http::request::LambdaRequest::ApiGatewayV1(ev).into();
+        assert_eq!(called_path(&req), "/live/v1/me");
+        assert_eq!(base_path(&called_path(&req), &resource(&req)), "/live");
+    }
 
     #[test]
     fn body_hash_claims() {

@@ -72,6 +72,12 @@ impl HttpFunction {
         }
     }
 
+    /// Whether the function's runtime answers in the streaming format (its `main.rs` runs
+    /// `run_with_streaming_response`): its routes must then be `RESPONSE_STREAM`.
+    pub fn streams(self) -> bool {
+        matches!(self, Self::Cases)
+    }
+
     /// Runs the same handler the function's Lambda `main.rs` runs.
     pub async fn call(self, req: lambda_http::Request, ctx: &Ctx) -> http::Response<GatewayBody> {
         let buffered = |r: lambda_http::Response<Body>| r.map(|b| full(body_bytes(b)));
@@ -131,6 +137,16 @@ pub fn match_path(template: &str, path: &str) -> Option<HashMap<String, String>>
         }
     }
     (t.len() == p.len()).then_some(params)
+}
+
+/// The path below the stage. Like execute-api, `/{stage}/…` reaches the stage's routes;
+/// like a custom domain mapped at the root, so does `/…`. Either way the client's own
+/// path is what `requestContext.path` and `$context.path` carry.
+pub fn strip_stage(stage: &str, called: &str) -> String {
+    match called.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
+        Some(rest) if rest.starts_with('/') => rest.to_owned(),
+        _ => called.to_owned(),
+    }
 }
 
 /// The most specific matching route: most literal segments first, as API Gateway does.
@@ -297,14 +313,15 @@ impl Gateway {
         request_id: &str,
     ) -> HttpResponse {
         let (parts, body) = req.into_parts();
-        let path = parts.uri.path().to_owned();
+        let called = parts.uri.path().to_owned();
+        let path = strip_stage(&self.stage, &called);
         let Some((route, path_params)) = find_route(&self.routes, &parts.method, &path) else {
             return self.gateway_response(
                 "MISSING_AUTHENTICATION_TOKEN",
                 403,
                 "Missing Authentication Token",
                 request_id,
-                &path,
+                &called,
             );
         };
         if header_bytes(&parts) > MAX_HEADER_BYTES {
@@ -313,7 +330,7 @@ impl Gateway {
                 413,
                 "Request Header Fields Too Large",
                 request_id,
-                &path,
+                &called,
             );
         }
         let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
@@ -324,7 +341,7 @@ impl Gateway {
                     413,
                     "Request Too Long",
                     request_id,
-                    &path,
+                    &called,
                 );
             }
         };
@@ -343,7 +360,7 @@ impl Gateway {
             let mut identity = ApiGatewayCustomAuthorizerRequestTypeRequestIdentity::default();
             identity.source_ip = Some(source_ip.clone());
             let mut rc = ApiGatewayCustomAuthorizerRequestTypeRequestContext::default();
-            rc.path = Some(format!("/{}{}", self.stage, path));
+            rc.path = Some(called.clone());
             rc.account_id = Some(ACCOUNT.into());
             rc.resource_id = Some(route.path.clone());
             rc.stage = Some(self.stage.clone());
@@ -371,7 +388,7 @@ impl Gateway {
                         401,
                         "Unauthorized",
                         request_id,
-                        &path,
+                        &called,
                     );
                 }
                 Err(_) => {
@@ -380,7 +397,7 @@ impl Gateway {
                         500,
                         "Internal server error",
                         request_id,
-                        &path,
+                        &called,
                     );
                 }
                 Ok(resp) if !policy_allows(&resp, &method_arn) => {
@@ -389,7 +406,7 @@ impl Gateway {
                         403,
                         "User is not authorized to access this resource with an explicit deny",
                         request_id,
-                        &path,
+                        &called,
                     );
                 }
                 Ok(resp) => {
@@ -414,9 +431,24 @@ impl Gateway {
                 502,
                 "Internal server error",
                 request_id,
-                &path,
+                &called,
             );
         };
+        // API Gateway takes a streamed answer on a buffered integration (and the other way
+        // round) for a malformed Lambda response: 502, whatever the function did.
+        if function.streams() != route.streaming {
+            tracing::error!(
+                function = %route.function, route = %route.path,
+                "the function streams only if its routes are ResponseTransferMode: RESPONSE_STREAM"
+            );
+            return self.gateway_response(
+                "DEFAULT_5XX",
+                502,
+                "Internal server error",
+                request_id,
+                &called,
+            );
+        }
         let mut identity = ApiGatewayRequestIdentity::default();
         identity.source_ip = Some(source_ip);
         let mut rc = ApiGatewayProxyRequestContext::default();
@@ -426,7 +458,7 @@ impl Gateway {
         rc.request_id = Some(request_id.to_owned());
         rc.identity = identity;
         rc.resource_path = Some(route.path.clone());
-        rc.path = Some(format!("/{}{}", self.stage, path));
+        rc.path = Some(called.clone());
         rc.http_method = parts.method.clone();
         rc.protocol = Some("HTTP/1.1".into());
         rc.request_time_epoch = koppel_shared::time_util::now().unix_timestamp() * 1000;
@@ -491,7 +523,17 @@ mod tests {
             path: path.into(),
             method: method.into(),
             authorized: true,
+            streaming: false,
         }
+    }
+
+    #[test]
+    fn stage_prefix_is_optional() {
+        assert_eq!(strip_stage("live", "/live/v1/me"), "/v1/me");
+        assert_eq!(strip_stage("live", "/v1/me"), "/v1/me");
+        assert_eq!(strip_stage("live", "/lively/v1"), "/lively/v1");
+        assert_eq!(strip_stage("live", "/live"), "/live");
+        assert_eq!(strip_stage("live", "/"), "/");
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct Route {
     pub method: String,
     /// `false` when the event says `Auth: {Authorizer: NONE}`.
     pub authorized: bool,
+    /// `ResponseTransferMode: RESPONSE_STREAM`: API Gateway invokes the function with
+    /// response streaming and expects the streaming format back.
+    pub streaming: bool,
 }
 
 /// A function fed by a queue (an `SQS` event).
@@ -160,13 +163,18 @@ impl Template {
         self.resources().filter(move |(_, r)| r["Type"] == ty)
     }
 
-    /// Parameter values: defaults, then overrides.
+    /// Parameter values: defaults, then the local stack's values for parameters a
+    /// deployment must choose (`Metadata.KoppelLocal.ParameterValues`), then overrides.
     pub fn parameters(&self, overrides: &HashMap<String, String>) -> HashMap<String, String> {
         let mut out = HashMap::new();
         for (k, p) in self.doc["Parameters"].as_object().into_iter().flatten() {
             if let Some(d) = p.get("Default") {
                 out.insert(k.clone(), scalar(d));
             }
+        }
+        let local = &self.doc["Metadata"]["KoppelLocal"]["ParameterValues"];
+        for (k, v) in local.as_object().into_iter().flatten() {
+            out.insert(k.clone(), scalar(v));
         }
         out.extend(overrides.clone());
         out
@@ -196,6 +204,7 @@ impl Template {
                 path: p["Path"].as_str().unwrap_or("/").to_owned(),
                 method: p["Method"].as_str().unwrap_or("any").to_uppercase(),
                 authorized: p["Auth"]["Authorizer"] != "NONE",
+                streaming: p["ResponseTransferMode"] == "RESPONSE_STREAM",
             });
         }
         out
@@ -484,6 +493,7 @@ Resources:
       Events:
         Me: {Type: Api, Properties: {Path: /v1/me, Method: get}}
         Open: {Type: Api, Properties: {Path: /v1/otp, Method: post, Auth: {Authorizer: NONE}}}
+        Stream: {Type: Api, Properties: {Path: /x.csv, Method: get, ResponseTransferMode: RESPONSE_STREAM}}
 "#;
 
     #[test]
@@ -496,13 +506,22 @@ Resources:
                     function: "Fn".into(),
                     path: "/v1/me".into(),
                     method: "GET".into(),
-                    authorized: true
+                    authorized: true,
+                    streaming: false,
                 },
                 Route {
                     function: "Fn".into(),
                     path: "/v1/otp".into(),
                     method: "POST".into(),
-                    authorized: false
+                    authorized: false,
+                    streaming: false,
+                },
+                Route {
+                    function: "Fn".into(),
+                    path: "/x.csv".into(),
+                    method: "GET".into(),
+                    authorized: true,
+                    streaming: true,
                 },
             ]
         );
@@ -528,6 +547,21 @@ Resources:
         assert_eq!(env["TABLE"], "koppel-T1");
         assert_eq!(env["QUEUE_ARN"], "arn:q");
         assert_eq!(env["URL"], "https://local.x/live");
+    }
+
+    #[test]
+    fn local_values_fill_parameters_a_deployment_must_choose() {
+        let t = Template::parse(
+            "Metadata:\n  KoppelLocal:\n    ParameterValues: {From: a@b.test}\nParameters:\n  From: {Type: String}\n  Stage: {Type: String, Default: live}\n",
+        )
+        .unwrap();
+        let p = t.parameters(&HashMap::new());
+        assert_eq!(p["From"], "a@b.test");
+        assert_eq!(p["Stage"], "live");
+        let over = HashMap::from([("From".to_owned(), "c@d.test".to_owned())]);
+        assert_eq!(t.parameters(&over)["From"], "c@d.test");
+        let bare = Template::parse("Parameters:\n  From: {Type: String}\n").unwrap();
+        assert!(!bare.parameters(&HashMap::new()).contains_key("From"));
     }
 
     #[test]
@@ -611,6 +645,25 @@ Resources:
         );
         let params = t.parameters(&HashMap::new());
         assert_eq!(params["OutboxSweepMinAgeSeconds"], "60");
+        // A deployment chooses its sender; the local stack has a value of its own.
+        assert_eq!(t.doc["Parameters"]["MailFrom"].get("Default"), None);
+        assert!(params["MailFrom"].contains('@'));
+        for (k, _) in t.doc["Parameters"].as_object().unwrap() {
+            assert!(
+                params.contains_key(k),
+                "the local stack has no value for {k}"
+            );
+        }
+        // The cases function streams, so every one of its routes must (and no other).
+        let routes = t.routes();
+        assert!(
+            routes
+                .iter()
+                .any(|r| r.path == "/app/api2csv" && r.streaming)
+        );
+        for r in &routes {
+            assert_eq!(r.streaming, r.function == "CasesFunction", "{r:?}");
+        }
         let consumers = t.queue_consumers().unwrap();
         assert!(
             consumers

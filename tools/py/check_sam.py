@@ -1,0 +1,230 @@
+"""Translates template.yaml with AWS's own SAM translator (offline) and checks the result.
+
+cfn-lint reads the SAM template as written; what CloudFormation deploys is the translation,
+and some mistakes only show there (a `ResponseTransferMode` SAM does not know translates to
+a plain buffered integration without a word). So this runs the translator `sam validate`
+and CloudFormation use, and checks what comes out:
+
+- every route of a streaming function (its runtime always answers in the streaming format)
+  is a response-streaming integration, and every other route is not;
+- every `Api` event of template.yaml is a path and method of the translated API;
+- the authorizer is on every route except those whose event says `Authorizer: NONE`;
+- least privilege: no function policy allows a wildcard action or resource, no managed
+  policy beyond logs and traces, and the authorizer never scans, batch-writes or deletes;
+- every `KOPPEL_*` setting of the functions is a stack output (koppel-admin reads them).
+
+Usage: python check_sam.py [template.yaml] [--out translated.json]
+Exits 1 naming every problem found; --out writes the translation (for cfn-lint).
+"""
+
+import copy
+import json
+import os
+import sys
+
+from cfnlint.decode import cfn_yaml
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+
+# Functions whose Lambda runtime streams (`lambda_http::run_with_streaming_response`).
+STREAMING_FUNCTIONS = {"CasesFunction"}
+AUTHORIZER_FUNCTION = "AuthorizeFunction"
+# What a SAM-made role carries anyway: writing its own logs and traces.
+ALLOWED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+}
+AUTHORIZER_FORBIDDEN = {
+    "dynamodb:Scan",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+}
+# Shapes samtranslator writes (model/eventsources/push.py, swagger/swagger.py).
+STREAMING_URI = "/2021-11-15/functions/${%s.Arn}/response-streaming-invocations"
+BUFFERED_URI = "/2015-03-31/functions/${%s.Arn}/invocations"
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "x-amazon-apigateway-any-method"}
+
+
+class OfflinePolicies(ManagedPolicyLoader):
+    """Managed policy names resolve to their ARNs without asking IAM (as `sam validate`
+    does with credentials): only the names the template uses need to be known."""
+
+    def __init__(self):
+        pass
+
+    def load(self):
+        names = ["AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSLambdaSQSQueueExecutionRole"]
+        return {n: f"arn:aws:iam::aws:policy/{n}" for n in names}
+
+
+def load(path):
+    """The template with long-form intrinsics, as CloudFormation receives it."""
+    return json.loads(json.dumps(cfn_yaml.load(path)))
+
+
+def translate(template):
+    t = copy.deepcopy(template)
+    # `sam build` replaces local code with an S3 location; the translator insists on one.
+    for r in t.get("Resources", {}).values():
+        if r.get("Type") == "AWS::Serverless::Function":
+            r.setdefault("Properties", {})["CodeUri"] = "s3://bucket/key"
+    # The translator fills AWS::Region in; no request leaves the machine.
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    return transform(t, {}, OfflinePolicies())
+
+
+def declared_routes(template):
+    """(function, path, method, authorized) of every `Api` event."""
+    out = []
+    for fid, r in template["Resources"].items():
+        if r.get("Type") != "AWS::Serverless::Function":
+            continue
+        for ev in (r.get("Properties", {}).get("Events") or {}).values():
+            if ev.get("Type") != "Api":
+                continue
+            p = ev.get("Properties", {})
+            authorized = (p.get("Auth") or {}).get("Authorizer") != "NONE"
+            out.append((fid, p["Path"], p["Method"].lower(), authorized))
+    return out
+
+
+def integration_uri(op):
+    uri = op.get("x-amazon-apigateway-integration", {}).get("uri", {})
+    return uri.get("Fn::Sub", "") if isinstance(uri, dict) else str(uri)
+
+
+def check_routes(template, translated, problems):
+    apis = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    if len(apis) != 1:
+        problems.append(f"expected one translated REST API, found {len(apis)}")
+        return
+    paths = apis[0]["Properties"]["Body"]["paths"]
+    declared = declared_routes(template)
+    if not declared:
+        problems.append("template.yaml declares no Api events")
+    for fid, path, method, authorized in declared:
+        where = f"{method.upper()} {path} ({fid})"
+        op = paths.get(path, {}).get(method)
+        if op is None:
+            problems.append(f"{where}: not in the translated API")
+            continue
+        integ = op.get("x-amazon-apigateway-integration", {})
+        uri = integration_uri(op)
+        if fid in STREAMING_FUNCTIONS:
+            if STREAMING_URI % fid not in uri or integ.get("responseTransferMode") != "STREAM":
+                problems.append(
+                    f"{where}: not a response-streaming integration (uri {uri!r}, "
+                    f"responseTransferMode {integ.get('responseTransferMode')!r}); "
+                    "its event needs ResponseTransferMode: RESPONSE_STREAM"
+                )
+        elif BUFFERED_URI % fid not in uri or "responseTransferMode" in integ:
+            problems.append(f"{where}: expected a buffered integration of {fid}, got {uri!r}")
+        security = [name for s in op.get("security", []) for name in s]
+        if authorized and security != ["KoppelAuthorizer"]:
+            problems.append(f"{where}: authorizer KoppelAuthorizer not attached (security {security})")
+        if not authorized and "KoppelAuthorizer" in security:
+            problems.append(f"{where}: a public route, yet the authorizer is attached")
+    known = {(p, m) for _, p, m, _ in declared}
+    for path, item in paths.items():
+        for method in item:
+            if method in HTTP_METHODS and (path, method) not in known:
+                problems.append(f"{method.upper()} {path}: in the translated API but no Api event declares it")
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def has_wildcard(v):
+    """A `*` in a literal, or in the text of a Fn::Sub (`${Table.Arn}/index/*`)."""
+    if isinstance(v, str):
+        return "*" in v
+    if isinstance(v, dict) and "Fn::Sub" in v:
+        sub = v["Fn::Sub"]
+        return has_wildcard(sub if isinstance(sub, str) else sub[0])
+    return False
+
+
+def function_roles(translated):
+    """(function id, role id) of every Lambda function."""
+    for fid, r in translated["Resources"].items():
+        if r["Type"] != "AWS::Lambda::Function":
+            continue
+        role = r["Properties"].get("Role", {})
+        att = role.get("Fn::GetAtt") if isinstance(role, dict) else None
+        yield fid, (att[0] if att else None)
+
+
+def check_policies(translated, problems):
+    res = translated["Resources"]
+    for fid, role_id in function_roles(translated):
+        if role_id is None or role_id not in res:
+            problems.append(f"{fid}: its role is not a role of this stack")
+            continue
+        props = res[role_id]["Properties"]
+        for arn in props.get("ManagedPolicyArns", []):
+            text = arn.get("Fn::Sub", "").replace("${AWS::Partition}", "aws") if isinstance(arn, dict) else arn
+            if text not in ALLOWED_MANAGED_POLICIES:
+                problems.append(f"{fid}: managed policy {text or arn} (write what it needs inline)")
+        actions = set()
+        for pol in props.get("Policies", []):
+            for st in as_list(pol["PolicyDocument"].get("Statement", [])):
+                name = pol["PolicyName"]
+                if st.get("Effect") != "Allow":
+                    continue
+                if "NotAction" in st or "NotResource" in st:
+                    problems.append(f"{fid}: {name} uses NotAction/NotResource")
+                for a in as_list(st.get("Action", [])):
+                    actions.add(a)
+                    if "*" in a:
+                        problems.append(f"{fid}: {name} allows the wildcard action {a}")
+                for r in as_list(st.get("Resource", [])):
+                    if has_wildcard(r):
+                        problems.append(f"{fid}: {name} allows {', '.join(as_list(st['Action']))} on the wildcard resource {json.dumps(r)}")
+        if fid == AUTHORIZER_FUNCTION:
+            for a in sorted(actions & AUTHORIZER_FORBIDDEN):
+                problems.append(f"{fid}: the authorizer is allowed {a}")
+
+
+def check_outputs(template, problems):
+    env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    outputs = {o.get("Description") for o in template.get("Outputs", {}).values()}
+    for k in env:
+        if k.startswith("KOPPEL_") and k not in outputs:
+            problems.append(f"setting {k}: no stack output has it as its Description (koppel-admin reads it)")
+
+
+def check(template, translated):
+    problems = []
+    check_routes(template, translated, problems)
+    check_policies(translated, problems)
+    check_outputs(template, problems)
+    return problems
+
+
+def main(argv):
+    args = argv[1:]
+    out = None
+    if "--out" in args:
+        i = args.index("--out")
+        out = args[i + 1]
+        del args[i : i + 2]
+    path = args[0] if args else "template.yaml"
+    template = load(path)
+    translated = translate(template)
+    if out:
+        with open(out, "w") as f:
+            json.dump(translated, f, indent=1)
+    problems = check(template, translated)
+    for p in problems:
+        print(f"check_sam: {path}: {p}", file=sys.stderr)
+    if problems:
+        print(f"check_sam: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"check_sam: {path} translates; routes, streaming, authorizer, policies and outputs are as required")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
