@@ -1019,13 +1019,22 @@ async fn updates_honour_if_match_and_every_answer_carries_an_etag() {
     assert_eq!(r.headers["etag"], "\"4\"");
 }
 
-/// Sets when a request was received, as a create would have stored it: in the document
-/// and in the attribute the list sorts by.
-async fn set_received(ws: &str, id: i64, at: &str) {
+/// Makes request `id` look as if a Lambda whose clock runs `ahead` of this one created it:
+/// its receipt time, and the last receipt time the workspace's counter handed out.
+async fn created_by_a_clock_ahead(ws: &str, id: i64, ahead: time::Duration) -> String {
     use aws_sdk_dynamodb::types::AttributeValue;
     let ctx = koppel_shared::Ctx::from_env()
         .await
         .expect("KOPPEL_* settings");
+    let at = time::OffsetDateTime::now_utc() + ahead;
+    let at = format!(
+        "{}.{:03}Z",
+        at.format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        .unwrap(),
+        at.millisecond()
+    );
     let key = koppel_shared::store::Key::dsr(ws, id);
     let mut item = ctx
         .store
@@ -1041,7 +1050,6 @@ async fn set_received(ws: &str, id: i64, at: &str) {
     let mut doc: Value = serde_json::from_str(item["doc"].as_s().unwrap()).unwrap();
     doc["dateCreation"] = json!(at);
     item.insert("doc".into(), AttributeValue::S(doc.to_string()));
-    item.insert("date_creation".into(), AttributeValue::S(at.to_owned()));
     ctx.store
         .client()
         .put_item()
@@ -1050,31 +1058,71 @@ async fn set_received(ws: &str, id: i64, at: &str) {
         .send()
         .await
         .unwrap();
+    ctx.store
+        .client()
+        .update_item()
+        .table_name(ctx.store.table())
+        .set_key(Some(koppel_shared::store::Key::dsr_counter(ws).to_item()))
+        .update_expression("SET last_at = :at")
+        .expression_attribute_values(":at", AttributeValue::S(at.clone()))
+        .send()
+        .await
+        .unwrap();
+    at
+}
+
+/// The receipt times of a list, in its order.
+fn receipt_times(list: &Value) -> Vec<time::OffsetDateTime> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| time(&i["dateCreation"]))
+        .collect()
 }
 
 #[tokio::test]
-async fn sort_by_date_creation_follows_receipt_time_not_ids() {
+async fn ids_follow_receipt_times_so_sort_by_date_creation_is_creation_order() {
     let (api, _) = Api::new("handle");
-    let mut ids = Vec::new();
-    for n in 0..3 {
-        let d = api
-            .create(json!({ "title": format!("r{n}"), "purposes": ["Access"] }))
-            .await;
-        ids.push(d["id"].as_i64().unwrap());
+    let first = api.create(json!({ "purposes": ["Access"] })).await;
+    // Clocks differ between Lambdas: the last request was received at a time ahead of
+    // this clock. The next one, numbered after it, is not received before it.
+    let ahead = created_by_a_clock_ahead(
+        &api.ws,
+        first["id"].as_i64().unwrap(),
+        time::Duration::seconds(90),
+    )
+    .await;
+    let second = api.create(json!({ "purposes": ["Access"] })).await;
+    assert!(second["id"].as_i64() > first["id"].as_i64());
+    assert!(
+        time(&second["dateCreation"]) >= time(&json!(ahead)),
+        "{second}"
+    );
+    for (query, want) in [
+        ("sortBy=dateCreation&asc=true", [&first, &second]),
+        ("sortBy=dateCreation&asc=false", [&second, &first]),
+    ] {
+        let list = api.list(query).await;
+        let ids: Vec<&Value> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| &i["id"])
+            .collect();
+        assert_eq!(ids, want.map(|d| &d["id"]), "{query}");
+        let mut times = receipt_times(&list);
+        if query.ends_with("false") {
+            times.reverse();
+        }
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{query}: {times:?}");
     }
-    // Concurrent creates reach the id counter in any order: the last id may have been
-    // received first.
-    set_received(&api.ws, ids[2], "2020-01-01T00:00:00.000Z").await;
-    let (got, _) = api.ids("sortBy=dateCreation&asc=true").await;
-    assert_eq!(got, [ids[2], ids[0], ids[1]]);
-    let (got, _) = api.ids("sortBy=dateCreation&asc=false").await;
-    assert_eq!(got, [ids[1], ids[0], ids[2]]);
-    let (got, _) = api.ids("sortBy=dateCreation&asc=true&size=1&page=2").await;
-    assert_eq!(got, [ids[0]]);
 
-    // And under real concurrency the list is in receipt order.
+    // Concurrent creates reach the counter in any order: still, ids follow receipt times
+    // (in a workspace of their own, with no clock ahead).
+    let (api, _) = Api::new("handle");
     let api = std::sync::Arc::new(api);
-    let tasks: Vec<_> = (0..12)
+    let tasks: Vec<_> = (0..16)
         .map(|n| {
             let api = api.clone();
             tokio::spawn(async move {
@@ -1087,14 +1135,17 @@ async fn sort_by_date_creation_follows_receipt_time_not_ids() {
         t.await.unwrap();
     }
     let list = api.list("sortBy=dateCreation&asc=true&size=500").await;
-    let times: Vec<time::OffsetDateTime> = list["items"]
+    let times = receipt_times(&list);
+    assert_eq!(times.len(), 16);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    let (by_id, _) = api.ids("sortBy=id&asc=true&size=500").await;
+    let by_date: Vec<i64> = list["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| time(&i["dateCreation"]))
+        .map(|i| i["id"].as_i64().unwrap())
         .collect();
-    assert_eq!(times.len(), 15);
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert_eq!(by_id, by_date);
 }
 
 #[tokio::test]

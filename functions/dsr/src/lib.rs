@@ -81,12 +81,12 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     p.require(Some(Scope::DsrWrite), Level::Handle)?;
     let body = model::writable_part(object_body(req)?);
     let sent = sent_fields(&body);
-    let (mut next, bad) = reading::read(body, None);
+    let (mut asked, bad) = reading::read(body, None);
     let actor = acting_user(p, ctx).await?;
-    let at = now();
     let mut errors = Fields::new();
-    let change = closing::settle(None, &mut next, &actor, at, &mut errors);
-    check_people(ctx, &p.workspace_id, &sent, &bad, &mut next, &mut errors).await?;
+    // The rules first, so that a refused body takes no id; they do not depend on the time.
+    closing::settle(None, &mut asked.clone(), &actor, now(), &mut errors);
+    check_people(ctx, &p.workspace_id, &sent, &bad, &mut asked, &mut errors).await?;
     finish(bad, errors)?;
 
     // The counter is atomic, so an id is never handed out twice; should one be taken all
@@ -94,7 +94,10 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        next.id = records::next_id(&ctx.store, &p.workspace_id).await?;
+        let (id, at) = records::next_id(&ctx.store, &p.workspace_id, now()).await?;
+        let mut next = asked.clone();
+        let change = closing::settle(None, &mut next, &actor, at.0, &mut Fields::new());
+        next.id = id;
         let stored = Stored::of(&p.workspace_id, &next, 1)?;
         let step = records::create_step(ctx.store.table(), &stored)?;
         match outbox::commit(ctx, vec![step], &[event(p, change, &next)]).await {
@@ -103,7 +106,7 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
             }
             r => {
                 r?;
-                return respond(StatusCode::CREATED, p, next, at, 1);
+                return respond(StatusCode::CREATED, p, next, at.0, 1);
             }
         }
     }

@@ -8,15 +8,12 @@
 //!
 //! | sort / filter | how |
 //! |---|---|
-//! | `id` | gsi3 partitions merged by id |
+//! | `id`, `dateCreation` (ids follow receipt times: `records::next_id`) | gsi3 partitions merged by id |
 //! | `expiryTime` | gsi2 partitions merged by deadline |
 //! | `state` | gsi3 partitions, one state after the other, by id within a state |
 //! | `states[]`, `archived` | only the matching partitions are read |
 //! | `overtaking` | the partitions of states other than `Closed`; with `expiryTime` sort a key condition `gsi2sk < now`, otherwise a filter |
-//! | `title`, `dateCreation`, `dateUpdate` | the same walk, keeping the best `page × size` (key, sort value) pairs; ties by id |
-//!
-//! `dateCreation` is not the id order: an id is taken from the counter after the receipt
-//! time, and concurrent creates reach the counter in any order.
+//! | `title`, `dateUpdate` | the same walk, keeping the best `page × size` (key, sort value) pairs |
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -117,8 +114,8 @@ struct Walk<'a> {
     store: &'a Store,
     forward: bool,
     filter: &'a Filter,
-    /// An attribute projected besides the keys.
-    extra: Option<&'static str>,
+    /// Attributes projected besides the keys.
+    extra: &'static [&'static str],
 }
 
 impl Walk<'_> {
@@ -143,7 +140,7 @@ impl Walk<'_> {
                 values.insert(":ibelow".into(), AttributeValue::S(b.clone()));
             }
             let mut projection = vec!["pk".to_owned(), "sk".to_owned(), "#isk".to_owned()];
-            if let Some(e) = self.extra {
+            for e in self.extra {
                 let n = format!("#x_{e}");
                 names.insert(n.clone(), (*e).to_owned());
                 projection.push(n);
@@ -240,16 +237,6 @@ impl PartialOrd for Ranked {
     }
 }
 
-/// The attribute a sort no index holds ranks by.
-fn ranked_attribute(sort: SortBy) -> Option<&'static str> {
-    match sort {
-        SortBy::Title => Some("title_key"),
-        SortBy::DateCreation => Some("date_creation"),
-        SortBy::DateUpdate => Some("date_update"),
-        SortBy::Id | SortBy::ExpiryTime | SortBy::State => None,
-    }
-}
-
 /// Walks the index partitions `q` needs and returns the page's keys and the total.
 pub async fn page_keys(
     store: &Store,
@@ -296,12 +283,20 @@ pub async fn page_keys(
         vec![partitions(&states)]
     };
     let (from, until) = (q.offset(), q.offset() + q.size as usize);
-    let ranked_attr = ranked_attribute(q.sort_by);
+    let ranked_attr = match q.sort_by {
+        SortBy::Title => Some("title_key"),
+        SortBy::DateUpdate => Some("date_update"),
+        _ => None,
+    };
     let walk = Walk {
         store,
         forward: q.asc,
         filter: &filter,
-        extra: ranked_attr,
+        extra: match ranked_attr {
+            Some("title_key") => &["title_key"],
+            Some(_) => &["date_update"],
+            None => &[],
+        },
     };
     let mut out = PageKeys::default();
     let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
@@ -400,31 +395,6 @@ pub async fn fetch(store: &Store, keys: &[Item]) -> Result<Vec<Stored>, StoreErr
 mod tests {
     use super::*;
     use crate::list_query::parse;
-
-    #[test]
-    fn creation_time_not_the_id_orders_by_date_creation() {
-        assert_eq!(
-            ranked_attribute(SortBy::DateCreation),
-            Some("date_creation")
-        );
-        assert_eq!(ranked_attribute(SortBy::Id), None);
-        // Ranked by (value, id): an earlier receipt comes first whatever its id.
-        let r = |value: &str, id: &str| Ranked {
-            value: value.into(),
-            id: id.into(),
-            forward: true,
-            key: Item::new(),
-        };
-        let mut heap: BinaryHeap<Ranked> = [
-            r("2027-01-01T10:00:00.002Z", "DSR#0000000001"),
-            r("2027-01-01T10:00:00.001Z", "DSR#0000000002"),
-            r("2027-01-01T10:00:00.002Z", "DSR#0000000003"),
-        ]
-        .into();
-        heap.pop();
-        let order: Vec<String> = heap.into_sorted_vec().into_iter().map(|r| r.id).collect();
-        assert_eq!(order, ["DSR#0000000002", "DSR#0000000001"]);
-    }
 
     #[test]
     fn a_filter_names_only_what_it_uses() {

@@ -7,7 +7,9 @@ use koppel_shared::ApiError;
 use koppel_shared::store::{Item, Key, StoreError, item, put_new};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Dsr, State};
+use jiff::Timestamp;
+
+use crate::model::{Dsr, Instant, State};
 
 /// DynamoDB items are at most 400 KB; the document must leave room for the rest.
 pub const MAX_DOC_BYTES: usize = 300 * 1024;
@@ -32,11 +34,6 @@ pub struct Stored {
     pub state: String,
     pub archived: bool,
     pub expiry_time: String,
-    /// When the request was received: `sortBy=dateCreation` orders by it, since ids are
-    /// handed out in the order creates reach the counter, not the order they were made.
-    /// Absent on requests stored before it was kept (they sort first).
-    #[serde(default)]
-    pub date_creation: String,
     pub date_update: String,
     /// Lower-case title, for sorting by title.
     pub title_key: String,
@@ -91,7 +88,6 @@ impl Stored {
             state: d.state.as_str().to_owned(),
             archived: d.archived,
             expiry_time: d.expiry_time.map(|e| e.format()).unwrap_or_default(),
-            date_creation: d.date_creation.map(|e| e.format()).unwrap_or_default(),
             date_update: d.date_update.map(|e| e.format()).unwrap_or_default(),
             title_key: lower(&d.title),
             search,
@@ -121,25 +117,75 @@ impl Stored {
     }
 }
 
-/// The next id of a workspace's requests: one atomic counter update, so concurrent creates
-/// never share an id. An id taken by a create that then fails is not reused.
-pub async fn next_id(store: &koppel_shared::store::Store, ws: &str) -> Result<i64, StoreError> {
-    let out = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(Key::dsr_counter(ws).to_item()))
-        .update_expression("ADD last_id :one")
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .return_values(ReturnValue::UpdatedNew)
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-    out.attributes()
-        .and_then(|a| a.get("last_id"))
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| StoreError::Shape("counter update returned no last_id".into()))
+/// The next id of a workspace's requests and the time it was received, taken together in
+/// one conditional counter update: concurrent creates never share an id, and ids follow
+/// receipt times, so `sortBy=dateCreation` is the id order. Creates reach the counter in
+/// any order and Lambdas' clocks differ a little, so a time read before or after taking
+/// an id would not follow the ids; the counter keeps the last time it handed out, and a
+/// create whose clock is behind it takes that time instead (see [`receipt`]). An id taken
+/// by a create that then fails is not reused.
+pub async fn next_id(
+    store: &koppel_shared::store::Store,
+    ws: &str,
+    now: Timestamp,
+) -> Result<(i64, Instant), StoreError> {
+    let mut at = Instant(now).format();
+    // Each failed condition means another create moved the counter on meanwhile.
+    for _ in 0..10 {
+        let out = store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .set_key(Some(Key::dsr_counter(ws).to_item()))
+            .update_expression("ADD last_id :one SET last_at = :at")
+            .condition_expression("attribute_not_exists(last_at) OR last_at <= :at")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":at", AttributeValue::S(at.clone()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e.into_service_error()));
+        match out {
+            Ok(out) => {
+                let id = out
+                    .attributes()
+                    .and_then(|a| a.get("last_id"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| {
+                        StoreError::Shape("counter update returned no last_id".into())
+                    })?;
+                let at = Instant::parse(&at)
+                    .ok_or_else(|| StoreError::Shape(format!("receipt time {at}")))?;
+                return Ok((id, at));
+            }
+            Err(StoreError::Conflict(_)) => {
+                #[derive(Deserialize)]
+                struct Counter {
+                    last_at: Option<String>,
+                }
+                let last = store
+                    .get::<Counter>(&Key::dsr_counter(ws))
+                    .await?
+                    .and_then(|c| c.last_at);
+                at = receipt(&at, last.as_deref());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict(
+        "the request counter kept moving; retry".into(),
+    ))
+}
+
+/// The receipt time of the next id: the clock's time `now`, or the last time the counter
+/// handed out when that is later. Both are [`Instant::format`] text, whose order is the
+/// time order.
+pub fn receipt(now: &str, last: Option<&str>) -> String {
+    match last {
+        Some(l) if l > now => l.to_owned(),
+        _ => now.to_owned(),
+    }
 }
 
 /// A request and its version, read strongly consistently.
@@ -175,7 +221,7 @@ pub fn replace_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Instant, Label, Tag};
+    use crate::model::{Label, Tag};
 
     #[test]
     fn item_carries_keys_indexes_and_filter_attributes() {
@@ -192,13 +238,11 @@ mod tests {
                 ..Tag::default()
             }]),
             expiry_time: Some(Instant("2027-02-28T10:00:00Z".parse().unwrap())),
-            date_creation: Some(Instant("2027-01-28T10:00:00.5Z".parse().unwrap())),
             ..Dsr::default()
         };
         let s = Stored::of("ws_1", &d, 3).unwrap();
         let i = s.to_item().unwrap();
         let text = |k: &str| i[k].as_s().unwrap().clone();
-        assert_eq!(text("date_creation"), "2027-01-28T10:00:00.500Z");
         assert_eq!(text("pk"), "WS#ws_1");
         assert_eq!(text("sk"), "DSR#0000000042");
         assert_eq!(text("gsi2pk"), "WS#ws_1#DSR#ARCHIVED#InProgress");
@@ -209,6 +253,24 @@ mod tests {
         assert!(!i.contains_key("area_id"));
         let back: Stored = serde_dynamo::from_item(i).unwrap();
         assert_eq!(back.dsr().unwrap(), d);
+    }
+
+    #[test]
+    fn a_receipt_time_is_never_before_the_last_one_handed_out() {
+        let now = "2027-01-01T10:00:00.005Z";
+        assert_eq!(receipt(now, None), now);
+        assert_eq!(receipt(now, Some("2027-01-01T10:00:00.004Z")), now);
+        assert_eq!(receipt(now, Some(now)), now);
+        // Another Lambda's clock is 7 ms ahead: this id is received at its time.
+        assert_eq!(
+            receipt(now, Some("2027-01-01T10:00:00.012Z")),
+            "2027-01-01T10:00:00.012Z"
+        );
+        // Fixed-width text orders as time does, across every field.
+        assert_eq!(
+            receipt("2027-01-01T10:00:00.005Z", Some("2026-12-31T23:59:59.999Z")),
+            "2027-01-01T10:00:00.005Z"
+        );
     }
 
     #[test]
