@@ -17,7 +17,7 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use serde::{Deserialize, Serialize};
 
 use crate::Ctx;
-use crate::store::{Item, Key, StoreError, item};
+use crate::store::{Key, Page, PageQuery, StoreError, item};
 use crate::time_util::{now, rfc3339};
 
 /// Attempts and records are kept this long (DynamoDB TTL; reads check it themselves).
@@ -275,49 +275,22 @@ pub async fn get(ctx: &Ctx, sub: &str, event_id: &str) -> Result<Option<Delivery
 }
 
 /// A page of a subscription's live deliveries, newest first (event ids are time-ordered),
-/// and the event id to continue after.
+/// after the event id `after`; `next` is the event id to continue after.
 pub async fn list(
     ctx: &Ctx,
     sub: &str,
     limit: usize,
     after: Option<&str>,
-) -> Result<(Vec<Delivery>, Option<String>), StoreError> {
-    let pk = Key::delivery(sub, "").pk;
-    let mut start: Option<Item> = after.map(|e| Key::delivery(sub, e).to_item());
-    let mut out = Vec::new();
+) -> Result<Page<Delivery>, StoreError> {
     let now_epoch = now().unix_timestamp();
-    loop {
-        let page = ctx
-            .store
-            .client()
-            .query()
-            .table_name(ctx.store.table())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-            .expression_attribute_values(":p", AttributeValue::S("DLV#".into()))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-        for i in page.items() {
-            let d: Delivery =
-                serde_dynamo::from_item(i.clone()).map_err(|e| StoreError::Shape(e.to_string()))?;
-            if d.live(now_epoch) {
-                out.push(d);
-            }
-        }
-        if out.len() > limit {
-            out.truncate(limit);
-            let next = out.last().map(|d| d.event_id.clone());
-            return Ok((out, next));
-        }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return Ok((out, None)),
-        }
-    }
+    let q = PageQuery {
+        pk: Key::delivery(sub, "").pk,
+        prefix: "DLV#",
+        after,
+        limit,
+        forward: false,
+    };
+    ctx.store.page(&q, |d: &Delivery| d.live(now_epoch)).await
 }
 
 /// Starts a new attempt sequence of `d` (same `webhook-id`), owned by a new job.

@@ -250,3 +250,83 @@ pub fn personal_token_by(
     ]);
     (s(&pat["id"]).to_owned(), s(&pat["secret"]).to_owned())
 }
+
+/// Every page of a list, following `next_cursor` from `path` (which carries `limit=`), with
+/// the `Authorization` header `auth`: the items in order. Fails if a page is not a 200,
+/// holds more than `limit` items, or the list does not end within `max_pages`.
+pub async fn all_pages(auth: &str, path: &str, limit: usize, max_pages: usize) -> Vec<Value> {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..max_pages {
+        let url = match &cursor {
+            None => path.to_owned(),
+            Some(c) => format!("{path}{sep}cursor={c}"),
+        };
+        let r = get(&base_url(), &url, &[("Authorization", auth)]).await;
+        assert_eq!(r.status, 200, "{url}: {}", r.body);
+        let page = r.body["items"].as_array().expect("items").clone();
+        assert!(page.len() <= limit, "{url}: {} items", page.len());
+        items.extend(page);
+        match r.body["next_cursor"].as_str() {
+            None => {
+                assert!(r.body["next_cursor"].is_null(), "{}", r.body);
+                return items;
+            }
+            Some(c) => cursor = Some(c.to_owned()),
+        }
+    }
+    panic!("{path}: no last page within {max_pages} pages");
+}
+
+/// The fields a 422 names.
+pub fn problem_fields(r: &Reply) -> Vec<String> {
+    r.body["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| s(&e["field"]).to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// A list at `path` (no query string) refuses a bad `limit` and any cursor it did not give
+/// out for this very list with a 422 naming the parameter: made up, a table key, changed in
+/// one character, or `foreign` (a real cursor of another list or workspace).
+pub async fn assert_paging_refuses(auth: &str, path: &str, foreign: &[&str]) {
+    let call = |query: String| async move {
+        get(
+            &base_url(),
+            &format!("{path}?{query}"),
+            &[("Authorization", auth)],
+        )
+        .await
+    };
+    for limit in ["0", "201", "-1", "ten", "1.5", ""] {
+        let r = call(format!("limit={limit}")).await;
+        r.assert_problem(422);
+        assert_eq!(problem_fields(&r), ["limit"], "limit={limit}: {}", r.body);
+    }
+    let first = call("limit=1".into()).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let real = s(&first.body["next_cursor"]).to_owned();
+    // One character changed in the middle: the tag no longer matches.
+    let mut tampered: Vec<char> = real.chars().collect();
+    let mid = tampered.len() / 2;
+    tampered[mid] = if tampered[mid] == 'A' { 'B' } else { 'A' };
+    let tampered: String = tampered.into_iter().collect();
+    let mut bad = vec![
+        "garbage",
+        "VVNFUiN1c3Jf",
+        "USER%23x",
+        "AAAAAAAAAAAAAAAAAAAAAAAA",
+    ];
+    bad.push(&tampered);
+    bad.extend_from_slice(foreign);
+    for c in bad {
+        let r = call(format!("limit=1&cursor={c}")).await;
+        r.assert_problem(422);
+        assert_eq!(problem_fields(&r), ["cursor"], "cursor={c}: {}", r.body);
+    }
+    let r = call(format!("limit=0&cursor={tampered}")).await;
+    assert_eq!(problem_fields(&r), ["limit", "cursor"], "{}", r.body);
+    // The real one still works.
+    assert_eq!(call(format!("limit=1&cursor={real}")).await.status, 200);
+}

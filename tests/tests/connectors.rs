@@ -969,3 +969,27 @@ async fn a_reader_with_manage_connectors_cannot_take_over_the_owners_connector()
     let me = me(&[("Authorization", &token)]).await;
     assert_eq!(me.body["access_level"], "read", "{}", me.body);
 }
+
+/// `GET /v1/connectors` is paged: following `next_cursor` with `limit=1` (and 2) lists every
+/// connector exactly once, in id order; another workspace's cursor is refused here.
+#[tokio::test]
+async fn connectors_are_paged_with_an_opaque_cursor() {
+    let ws = Ws::new();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(ws.connector().await);
+    }
+    ids.sort();
+    let auth = format!("Bearer {}", ws.pat);
+    for limit in [1, 2, 200] {
+        let got = all_pages(&auth, &format!("/v1/connectors?limit={limit}"), limit, 20).await;
+        let seen: Vec<String> = got.iter().map(|c| s(&c["id"]).to_owned()).collect();
+        assert_eq!(seen, ids, "limit={limit}");
+    }
+    let other = Ws::new();
+    other.connector().await;
+    other.connector().await;
+    let theirs = other.call("GET", "/v1/connectors?limit=1", None).await;
+    let theirs = s(&theirs.body["next_cursor"]).to_owned();
+    assert_paging_refuses(&auth, "/v1/connectors", &[&theirs]).await;
+}

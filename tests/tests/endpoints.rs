@@ -727,3 +727,146 @@ async fn an_idempotency_key_replays_the_first_response() {
         .await
         .assert_problem(409);
 }
+
+/// Endpoints, mandates and service versions are paged: following `next_cursor` with
+/// `limit=1` (and 2) lists every item exactly once; the pair's list keeps start-date order;
+/// a cursor only continues the list (with the same filters) it came from.
+#[tokio::test]
+async fn endpoints_mandates_and_service_versions_are_paged() {
+    let osr = Osr::new().await;
+    let ids_of = |items: &[Value], key: &str| -> Vec<String> {
+        items.iter().map(|i| s(&i[key]).to_owned()).collect()
+    };
+    let post = |body: Value| {
+        let osr = &osr;
+        async move {
+            let r = osr
+                .as_supplier("POST", "/api/v1/endpoints", Some(&body))
+                .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            s(&r.body["id"]).to_owned()
+        }
+    };
+    // Four endpoints of the seed's pair, one day each (no overlap), created out of order.
+    let mut pair = Vec::new();
+    for d in [3, 1, 4, 2] {
+        pair.push((d, post(osr.seed_body(&day(d), Some(&day(d)))).await));
+    }
+    pair.sort();
+    let pair: Vec<String> = pair.into_iter().map(|(_, id)| id).collect();
+    // Two more administrations, one endpoint each, and their mandates.
+    let mut all = pair.clone();
+    let mut mandates = vec![osr.mandate.clone()];
+    for adm in ["ADM-PAGED-1", "ADM-PAGED-2"] {
+        let token = osr.grant(adm, None).await;
+        let mut body = osr.seed_body(&day(1), None);
+        body["mandate_token"] = json!(token);
+        body["administration_id"] = json!(adm);
+        all.push(post(body).await);
+        mandates.push(token);
+    }
+    all.sort();
+    mandates.sort();
+
+    for (who, auth) in [("supplier", &osr.supplier), ("owner", &osr.owner)] {
+        for limit in [1, 2, 200] {
+            let got = all_pages(auth, &format!("/api/v1/endpoints?limit={limit}"), limit, 20).await;
+            assert_eq!(ids_of(&got, "id"), all, "{who} limit={limit}");
+            let path = format!(
+                "/api/v1/endpoints?administration_id={ADMINISTRATION}\
+                 &service_version_namespace={NAMESPACE}&limit={limit}"
+            );
+            let got = all_pages(auth, &path, limit, 20).await;
+            assert_eq!(ids_of(&got, "id"), pair, "{who} pair, limit={limit}");
+            let path =
+                format!("/api/v1/endpoints?administration_id={ADMINISTRATION}&limit={limit}");
+            let mut got = ids_of(&all_pages(auth, &path, limit, 20).await, "id");
+            got.sort();
+            let mut want = pair.clone();
+            want.sort();
+            assert_eq!(got, want, "{who} administration, limit={limit}");
+            let got = all_pages(auth, &format!("/api/v1/mandates?limit={limit}"), limit, 20).await;
+            assert_eq!(
+                ids_of(&got, "mandate_token"),
+                mandates,
+                "{who} limit={limit}"
+            );
+        }
+    }
+    let on_day_2 = format!(
+        "/api/v1/endpoints?administration_id={ADMINISTRATION}\
+         &service_version_namespace={NAMESPACE}&date={}&limit=1",
+        day(2)
+    );
+    let got = all_pages(&osr.supplier, &on_day_2, 1, 5).await;
+    assert_eq!(ids_of(&got, "id"), [pair[1].clone()]);
+
+    // Service versions: the seed's and two more.
+    let mut versions = Vec::new();
+    for n in 1..=2 {
+        let ns = format!("https://ns.example/paged/{n}");
+        let r = osr
+            .as_owner(
+                "POST",
+                "/api/v1/service-versions",
+                Some(&json!({"namespace": ns})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        versions.push(s(&r.body["id"]).to_owned());
+    }
+    let first = osr
+        .as_owner("GET", "/api/v1/service-versions?limit=200", None)
+        .await;
+    let everything = ids_of(first.body["items"].as_array().unwrap(), "id");
+    assert_eq!(everything.len(), 3, "{}", first.body);
+    assert!(versions.iter().all(|v| everything.contains(v)));
+    for limit in [1, 2] {
+        let path = format!("/api/v1/service-versions?limit={limit}");
+        let got = all_pages(&osr.owner, &path, limit, 20).await;
+        assert_eq!(ids_of(&got, "id"), everything, "limit={limit}");
+    }
+
+    // Refusals: every list says the same about a bad limit or cursor, and a cursor of one
+    // list (or of the same list with other filters) does not continue another.
+    let cursor_of = |path: String| {
+        let osr = &osr;
+        async move {
+            let r = osr.as_owner("GET", &path, None).await;
+            s(&r.body["next_cursor"]).to_owned()
+        }
+    };
+    let pair_cursor = cursor_of(format!(
+        "/api/v1/endpoints?administration_id={ADMINISTRATION}\
+         &service_version_namespace={NAMESPACE}&limit=1"
+    ))
+    .await;
+    let mandates_cursor = cursor_of("/api/v1/mandates?limit=1".into()).await;
+    let versions_cursor = cursor_of("/api/v1/service-versions?limit=1".into()).await;
+    let endpoints_cursor = cursor_of("/api/v1/endpoints?limit=1".into()).await;
+    assert_paging_refuses(
+        &osr.owner,
+        "/api/v1/endpoints",
+        &[&pair_cursor, &mandates_cursor],
+    )
+    .await;
+    assert_paging_refuses(&osr.owner, "/api/v1/mandates", &[&versions_cursor]).await;
+    assert_paging_refuses(&osr.owner, "/api/v1/service-versions", &[&endpoints_cursor]).await;
+    // The owner's cursor is not the supplier's: they see different lists.
+    let r = osr
+        .as_supplier(
+            "GET",
+            &format!("/api/v1/mandates?limit=1&cursor={mandates_cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(field_errors(&r), ["cursor"], "{}", r.body);
+    // A bad date and a bad limit are named together.
+    let r = osr
+        .as_owner("GET", "/api/v1/endpoints?date=tomorrow&limit=0", None)
+        .await;
+    r.assert_problem(422);
+    let mut named = field_errors(&r);
+    named.sort();
+    assert_eq!(named, ["date", "limit"], "{}", r.body);
+}

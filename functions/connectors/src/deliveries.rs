@@ -11,19 +11,16 @@
 //! Answers carry no credentials: a delivery holds the body sent, never the headers.
 
 use http::{HeaderValue, StatusCode, header};
-use koppel_shared::body::Fields;
 use koppel_shared::delivery::{self, Delivery, Job, Status};
 use koppel_shared::outbox::Event;
+use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::store::StoreError;
 use koppel_shared::{ApiError, Ctx, Principal};
-use lambda_http::{Request, RequestExt};
+use lambda_http::Request;
 use serde_json::{Value, json};
 
 use crate::subscriptions::{require_scope, subscription_of};
-
-pub const DEFAULT_LIMIT: usize = 20;
-pub const MAX_LIMIT: usize = 100;
 
 pub fn delivery_json(d: &Delivery, with_attempts: bool) -> Value {
     let mut v = json!({
@@ -45,52 +42,26 @@ pub fn delivery_json(d: &Delivery, with_attempts: bool) -> Value {
     v
 }
 
-/// An event id as Koppel makes them (`evt_` + 32 hex digits); anything else is no cursor
-/// and no delivery.
+/// An event id as Koppel makes them (`evt_` + 32 hex digits); anything else is no delivery.
 fn is_event_id(s: &str) -> bool {
     s.strip_prefix("evt_")
         .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// `limit` and `cursor`, or a 422 naming the bad one.
-pub fn page_params(
-    limit: Option<&str>,
-    cursor: Option<&str>,
-) -> Result<(usize, Option<String>), ApiError> {
-    let mut e = Fields::new();
-    let limit = match limit {
-        None => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                e.push(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                );
-                DEFAULT_LIMIT
-            }
-        },
-    };
-    if let Some(c) = cursor
-        && !is_event_id(c)
-    {
-        e.push("cursor", "must be a `next_cursor` from an earlier page");
-    }
-    e.finish()?;
-    Ok((limit, cursor.map(str::to_owned)))
-}
+/// Deliveries keep the page sizes they had before lists shared one pager.
+pub const LIMITS: paging::Limits = paging::Limits {
+    default: 20,
+    max: 100,
+};
 
 pub async fn list(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
     require_scope(p)?;
     let s = subscription_of(p, ctx, con, sub).await?;
-    let q = req.query_string_parameters();
-    let (limit, cursor) = page_params(q.first("limit"), q.first("cursor"))?;
-    let (items, next) = delivery::list(ctx, &s.subscription_id, limit, cursor.as_deref()).await?;
-    let items: Vec<Value> = items.iter().map(|d| delivery_json(d, false)).collect();
-    pipeline::json(
-        StatusCode::OK,
-        &json!({ "items": items, "next_cursor": next }),
-    )
+    let scope = paging::Scope::new("deliveries", &p.workspace_id).with("subscription", Some(sub));
+    let pager = Pager::from_request(ctx, req, LIMITS, scope).await?;
+    let page = delivery::list(ctx, &s.subscription_id, pager.limit, pager.after.as_deref()).await?;
+    let items: Vec<Value> = page.items.iter().map(|d| delivery_json(d, false)).collect();
+    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
 }
 
 async fn delivery_of(
@@ -172,23 +143,4 @@ pub async fn ping(p: &Principal, ctx: &Ctx, con: &str, sub: &str) -> RouteResult
     );
     delivery::create(ctx, &job).await?;
     accepted(&job.record())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_parameters_are_checked_by_name() {
-        assert_eq!(page_params(None, None).unwrap(), (DEFAULT_LIMIT, None));
-        let c = "evt_0196b4a1c2d37e8f9a0b1c2d3e4f5a6b";
-        assert_eq!(
-            page_params(Some("5"), Some(c)).unwrap(),
-            (5, Some(c.into()))
-        );
-        let e = page_params(Some("0"), Some("x")).unwrap_err();
-        let fields: Vec<&str> = e.errors.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["limit", "cursor"]);
-        assert!(page_params(Some("101"), None).is_err());
-    }
 }
