@@ -1,6 +1,7 @@
 //! A webhook receiver for the end-to-end tests: HTTPS on 127.0.0.1 with a certificate from
-//! a CA made for it (to register on the subscription), answering with the statuses it was
-//! given in turn (then 200), and keeping every request it got.
+//! a CA made for it (to register on the subscription), or a self-signed one as plain
+//! `openssl req -x509` makes it; answering with the statuses it was given in turn (then
+//! 200), optionally echoing a request header, and keeping every request it got.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -35,7 +36,8 @@ impl Received {
 pub struct Receiver {
     /// `https://127.0.0.1:<port>/hook`
     pub url: String,
-    /// The CA that signed the receiver's certificate.
+    /// The certificate to register on the subscription: the CA that signed the receiver's
+    /// certificate, or (`Cert::SelfSigned`) that certificate itself.
     pub ca_pem: String,
     requests: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
@@ -75,10 +77,55 @@ fn certificates() -> (
     )
 }
 
+/// A self-signed certificate as `openssl req -x509 -subj /CN=127.0.0.1` makes it: `CA:TRUE`,
+/// no subjectAltName, used as the server's own certificate: (its PEM, chain, key).
+fn self_signed_certificate() -> (
+    String,
+    Vec<pki_types::CertificateDer<'static>>,
+    pki_types::PrivateKeyDer<'static>,
+) {
+    let key = KeyPair::generate().expect("key");
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+    let cert = p.self_signed(&key).expect("self-signed certificate");
+    (
+        cert.pem(),
+        vec![cert.der().clone()],
+        pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+}
+
+/// The receiver's certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cert {
+    /// Issued by a CA made for the receiver (`ca_pem` is the CA).
+    Issued,
+    /// Self-signed, CA:TRUE, no subjectAltName (`ca_pem` is the certificate itself).
+    SelfSigned,
+}
+
+/// What the receiver answers besides the status.
+#[derive(Clone, Debug, Default)]
+pub struct Answer {
+    /// `(header, pad)`: the answer is `pad` times `x`, then the request's value of
+    /// `header`, then ` (echoed)`: a receiver that echoes what it got.
+    pub echo: Option<(String, usize)>,
+}
+
 impl Receiver {
     /// Starts a receiver that answers `statuses` in turn, then 200.
     pub async fn start(statuses: &[u16]) -> Self {
-        let (ca_pem, chain, key) = certificates();
+        Self::start_with(statuses, Cert::Issued, Answer::default()).await
+    }
+
+    /// A receiver with the certificate `cert`, answering `answer` with `statuses` in turn.
+    pub async fn start_with(statuses: &[u16], cert: Cert, answer: Answer) -> Self {
+        let (ca_pem, chain, key) = match cert {
+            Cert::Issued => certificates(),
+            Cert::SelfSigned => self_signed_certificate(),
+        };
+        let answer = Arc::new(answer);
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -101,6 +148,7 @@ impl Receiver {
                 };
                 let acceptor = acceptor.clone();
                 let (seen, answers) = (seen.clone(), answers.clone());
+                let answer = answer.clone();
                 tokio::spawn(async move {
                     // A client that does not trust us fails the handshake: nothing to serve.
                     let Ok(tls) = acceptor.accept(tcp).await else {
@@ -108,6 +156,7 @@ impl Receiver {
                     };
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let (seen, answers) = (seen.clone(), answers.clone());
+                        let answer = answer.clone();
                         async move {
                             let headers = req
                                 .headers()
@@ -119,12 +168,21 @@ impl Receiver {
                             let body = req.into_body().collect().await.map(|b| b.to_bytes());
                             let body =
                                 String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
-                            seen.lock().unwrap().push(Received { headers, body });
+                            let got = Received { headers, body };
                             let status = answers.lock().unwrap().pop_front().unwrap_or(200);
+                            let text = match &answer.echo {
+                                Some((name, pad)) => format!(
+                                    "{}{} (echoed)",
+                                    "x".repeat(*pad),
+                                    got.header(name).unwrap_or_default()
+                                ),
+                                None => format!("answered {status}"),
+                            };
+                            seen.lock().unwrap().push(got);
                             Ok::<_, std::convert::Infallible>(
                                 hyper::Response::builder()
                                     .status(status)
-                                    .body(Full::new(Bytes::from(format!("answered {status}"))))
+                                    .body(Full::new(Bytes::from(text)))
                                     .expect("response"),
                             )
                         }

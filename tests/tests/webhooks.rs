@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use koppel_e2e::receiver::{Receiver, verify_with_standardwebhooks};
+use koppel_e2e::receiver::{Answer, Cert, Receiver, verify_with_standardwebhooks};
 use koppel_e2e::stack::Gateway;
 use koppel_e2e::*;
 use serde_json::{Value, json};
@@ -47,6 +47,14 @@ impl Ws {
     async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
         let auth = format!("Bearer {}", self.pat);
         send(&self.base, method, path, &[("Authorization", &auth)], body).await
+    }
+
+    /// A PATCH with `If-Match` of `version`.
+    async fn patch(&self, path: &str, version: u64, body: &Value) -> Reply {
+        let auth = format!("Bearer {}", self.pat);
+        let tag = format!("\"{version}\"");
+        let h = [("Authorization", auth.as_str()), ("If-Match", tag.as_str())];
+        send(&self.base, "PATCH", path, &h, Some(body)).await
     }
 
     async fn connector(&self, scopes: &[&str]) -> String {
@@ -584,4 +592,287 @@ async fn case_webhooks_follow_the_connectors_saved_search() {
     assert_eq!(names, ["case.created", "case.updated"], "{got:?}");
     assert_eq!(types[1].1["changed"], json!(["subject"]));
     assert_eq!(types[1].1["case"]["subject"], "nieuw");
+}
+
+/// The problem's field names, sorted.
+fn bad_fields(r: &Reply) -> Vec<String> {
+    let mut f: Vec<String> = r.body["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| s(&e["field"]).to_owned()).collect())
+        .unwrap_or_default();
+    f.sort();
+    f
+}
+
+#[tokio::test]
+async fn an_echoed_secret_straddling_the_excerpt_limit_is_cut_out_whole() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    let secret = "hdr-UNSEEN-straddles-the-cut-4e1d";
+    // The receiver echoes the hidden header after 1014 bytes: the value spans byte 1024,
+    // where the recorded excerpt ends.
+    let echo = Answer {
+        echo: Some(("x-api-key".to_owned(), 1024 - 10)),
+    };
+    let rx = Receiver::start_with(&[], Cert::Issued, echo).await;
+    let mut body = hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]);
+    body["headers"] = json!([{ "name": "X-Api-Key", "value": secret, "hidden": true }]);
+    let (sub, _) = ws.subscribe(&con, body).await;
+    let id = ws.ping(&sub).await;
+    let d = ws.settled(&sub, &id, 20).await;
+    assert_eq!(d["status"], "delivered", "{d}");
+    assert_eq!(rx.received()[0].header("x-api-key"), Some(secret));
+    let excerpt = s(&d["attempts"][0]["response_excerpt"]);
+    assert!(excerpt.len() <= 1024, "{}", excerpt.len());
+    assert!(excerpt.starts_with("xxxx"), "{excerpt}");
+    // Not even the secret's first part is kept.
+    assert!(!excerpt.contains("hdr-"), "{excerpt}");
+    assert!(excerpt.ends_with("[redacted]"), "{excerpt}");
+    let text = ws
+        .call("GET", &format!("{sub}/deliveries"), None)
+        .await
+        .body;
+    assert!(!text.to_string().contains("hdr-UNSEEN"), "{text}");
+}
+
+#[tokio::test]
+async fn a_subscription_moved_to_another_port_must_be_given_its_secrets_again() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    let first = Receiver::start(&[]).await;
+    // Same host (127.0.0.1), another port: another receiver.
+    let moved = Receiver::start(&[]).await;
+    let mut body = hook(&first.url, Some(&first.ca_pem), &["dsr.created"]);
+    body["basic_auth"] = json!({ "username": "koppel", "password": "pw-UNSEEN-first" });
+    body["headers"] = json!([
+        { "name": "X-Api-Key", "value": "hdr-UNSEEN-first", "hidden": true },
+        { "name": "X-Tenant", "value": "tenant-7" },
+    ]);
+    let (sub, _) = ws.subscribe(&con, body).await;
+
+    // Another path on the same receiver keeps them.
+    let same = json!({ "url": format!("{}/v2", first.url) });
+    let r = ws.patch(&sub, 1, &same).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Another port (or scheme): refused, naming every secret to send again; nothing saved.
+    let to_port = json!({ "url": moved.url, "ca_certificate_pem": moved.ca_pem });
+    let r = ws.patch(&sub, 2, &to_port).await;
+    r.assert_problem(422);
+    assert_eq!(
+        bad_fields(&r),
+        ["basic_auth.password", "headers[0].value"],
+        "{}",
+        r.body
+    );
+    let stored = ws.call("GET", &sub, None).await.body;
+    assert_eq!(stored["url"], format!("{}/v2", first.url), "{stored}");
+    assert_eq!(stored["version"], 2);
+    // Sending the hidden header again but not the password still names the password.
+    let partly = json!({
+        "url": moved.url, "ca_certificate_pem": moved.ca_pem,
+        "headers": [
+            { "name": "X-Api-Key", "value": "hdr-UNSEEN-moved", "hidden": true },
+            { "name": "X-Tenant", "value": "tenant-7" },
+        ],
+    });
+    let r = ws.patch(&sub, 2, &partly).await;
+    r.assert_problem(422);
+    assert_eq!(bad_fields(&r), ["basic_auth.password"], "{}", r.body);
+
+    // With both sent again the move is saved, and only the new values reach the new port.
+    let mut whole = partly.clone();
+    whole["basic_auth"] = json!({ "username": "koppel", "password": "pw-UNSEEN-moved" });
+    let r = ws.patch(&sub, 2, &whole).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = ws.ping(&sub).await;
+    let got = moved.wait_for(1, 20).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("x-api-key"), Some("hdr-UNSEEN-moved"));
+    // "koppel:pw-UNSEEN-moved" in base64.
+    assert_eq!(
+        got[0].header("authorization"),
+        Some("Basic a29wcGVsOnB3LVVOU0VFTi1tb3ZlZA==")
+    );
+    assert_eq!(ws.settled(&sub, &id, 10).await["status"], "delivered");
+    assert!(first.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_replay_sends_only_what_the_saved_search_shows_now() {
+    use koppel_e2e::cases::CaseWs;
+    let ws = CaseWs::create();
+    let search = ws.search(json!({}), &["subject", "requester.name"]).await;
+    let partner = ws.connector(&ws.owner, Some(&search)).await;
+    let rx = Receiver::start(&[]).await;
+    let r = ws
+        .call(
+            "POST",
+            &format!("/v1/connectors/{}/subscriptions", partner.id),
+            Some(&hook(&rx.url, Some(&rx.ca_pem), &["case.created"])),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let secret = s(&r.body["signing_secret"]).to_owned();
+    let sub = r.headers["location"].to_str().unwrap().to_owned();
+    let id = ws
+        .case(
+            json!({"case_type": "t", "subject": "aanvraag", "requester": {"name": "Jansen-NAAM"}}),
+        )
+        .await;
+    let got = rx.wait_for(1, 30).await;
+    assert_eq!(got.len(), 1);
+    let first: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(first["data"]["case"]["requester"]["name"], "Jansen-NAAM");
+    let delivery = got[0].header("webhook-id").unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ws
+        .call("GET", &format!("{sub}/deliveries/{delivery}"), None)
+        .await
+        .body["status"]
+        == "pending"
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The saved search drops the requester's name; then the delivery is replayed.
+    let auth = format!("Bearer {}", ws.pat);
+    let r = send(
+        &base_url(),
+        "PATCH",
+        &format!("/v1/saved-searches/{search}"),
+        &[("Authorization", &auth), ("If-Match", "\"1\"")],
+        Some(&json!({"columns": ["subject"]})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = ws
+        .call("POST", &format!("{sub}/deliveries/{delivery}/replay"), None)
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let got = rx.wait_for(2, 30).await;
+    assert_eq!(got.len(), 2, "the replay arrived");
+    let again = &got[1];
+    assert_eq!(again.header("webhook-id"), Some(delivery.as_str()));
+    verify_with_standardwebhooks(&secret, again).expect("the cut body is what was signed");
+    assert!(!again.body.contains("Jansen-NAAM"), "{}", again.body);
+    let p: Value = serde_json::from_str(&again.body).unwrap();
+    assert_eq!(p["data"]["case"]["id"], id);
+    assert_eq!(p["data"]["case"]["subject"], "aanvraag");
+    assert_eq!(p["data"]["case"].get("requester"), None, "{p}");
+    // The delivery log keeps the body as sent: no longer the name either.
+    let d = ws
+        .call("GET", &format!("{sub}/deliveries/{delivery}"), None)
+        .await
+        .body;
+    assert!(!d.to_string().contains("Jansen-NAAM"), "{d}");
+
+    // A search that no longer shows the case at all: the replay is not sent.
+    let r = send(
+        &base_url(),
+        "PATCH",
+        &format!("/v1/saved-searches/{search}"),
+        &[("Authorization", &auth), ("If-Match", "\"2\"")],
+        Some(&json!({"filters": {"status": ["closed"]}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut r = ws
+        .call("POST", &format!("{sub}/deliveries/{delivery}/replay"), None)
+        .await;
+    // The previous replay may still be closing.
+    while r.status == 409 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        r = ws
+            .call("POST", &format!("{sub}/deliveries/{delivery}/replay"), None)
+            .await;
+    }
+    assert_eq!(r.status, 202, "{}", r.body);
+    let mut d = r.body;
+    while d["status"] == "pending" && Instant::now() < deadline + Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        d = ws
+            .call("GET", &format!("{sub}/deliveries/{delivery}"), None)
+            .await
+            .body;
+    }
+    assert_eq!(d["status"], "failed", "{d}");
+    assert_eq!(
+        d["final_reason"],
+        "the case is no longer visible to the connector"
+    );
+    assert_eq!(rx.received().len(), 2, "nothing more was sent");
+}
+
+#[tokio::test]
+async fn a_self_signed_receiver_certificate_is_trusted_as_registered() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    // As `openssl req -x509 -subj /CN=127.0.0.1` makes it: CA:TRUE, the server's own.
+    let rx = Receiver::start_with(&[], Cert::SelfSigned, Answer::default()).await;
+    let (sub, secret) = ws
+        .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let id = ws.ping(&sub).await;
+    let d = ws.settled(&sub, &id, 20).await;
+    assert_eq!(d["status"], "delivered", "{d}");
+    let got = rx.received();
+    assert_eq!(got.len(), 1);
+    verify_with_standardwebhooks(&secret, &got[0]).expect("signature verifies");
+
+    // The pin is for exactly that certificate and the name it carries: another
+    // self-signed certificate, or the same one under another host name, is not trusted.
+    let other = Receiver::start_with(&[], Cert::SelfSigned, Answer::default()).await;
+    let port = rx
+        .url
+        .trim_start_matches("https://127.0.0.1:")
+        .trim_end_matches("/hook");
+    for (url, pem) in [
+        (rx.url.clone(), other.ca_pem.as_str()),
+        (format!("https://localhost:{port}/hook"), rx.ca_pem.as_str()),
+    ] {
+        let (sub, _) = ws
+            .subscribe(&con, hook(&url, Some(pem), &["dsr.created"]))
+            .await;
+        let id = ws.ping(&sub).await;
+        let d = ws.settled(&sub, &id, 30).await;
+        assert_eq!(d["status"], "failed", "{url}: {d}");
+        let attempts = d["attempts"].as_array().unwrap();
+        assert!(attempts.iter().all(|a| a["error_kind"] == "tls"), "{d}");
+    }
+    assert_eq!(rx.received().len(), 1, "no untrusted request got through");
+}
+
+/// A subscription's deliveries are paged like every list: newest first, each once with
+/// `limit=1`; another subscription's cursor does not continue this one's list.
+#[tokio::test]
+async fn deliveries_are_paged_with_an_opaque_cursor() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    let rx = Receiver::start(&[]).await;
+    let (sub, _) = ws
+        .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let (other, _) = ws
+        .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(ws.ping(&sub).await);
+        ws.ping(&other).await;
+    }
+    ids.reverse();
+    let auth = format!("Bearer {}", ws.pat);
+    for limit in [1, 2, 100] {
+        let got = all_pages(&auth, &format!("{sub}/deliveries?limit={limit}"), limit, 10).await;
+        let seen: Vec<&str> = got.iter().map(|d| s(&d["id"])).collect();
+        assert_eq!(seen, ids, "limit={limit}");
+    }
+    let theirs = ws
+        .call("GET", &format!("{other}/deliveries?limit=1"), None)
+        .await;
+    let theirs = s(&theirs.body["next_cursor"]).to_owned();
+    assert_paging_refuses(&auth, &format!("{sub}/deliveries"), &[&theirs]).await;
 }
