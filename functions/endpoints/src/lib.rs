@@ -396,6 +396,14 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
         ),
         None => None,
     };
+    if let Some(e) = existing.as_ref().filter(|e| e.ended_before(today())) {
+        return Err(conflict(format!(
+            "Endpoint {} ended on {}; an endpoint that has ended is not changed again: \
+             register a new one.",
+            e.id,
+            e.end_date.as_deref().unwrap_or_default()
+        )));
+    }
     let body = Object::map(req)?;
     let input = endpoint_input(&Object(&body), existing.as_ref())?;
 
@@ -484,21 +492,13 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
             updated_at: at.clone(),
             version: current.as_ref().map_or(1, |c| c.version + 1),
         };
-        let mut entries: Vec<SlotEntry> = slot
-            .entries
-            .iter()
-            .filter(|e| e.id != endpoint_id)
-            .cloned()
-            .collect();
-        entries.push(SlotEntry {
+        // Entries that ended before today go in the same write, so the slot stays small.
+        let entry = SlotEntry {
             id: endpoint_id.clone(),
             start_date: endpoint.start_date.clone(),
             end_date: endpoint.end_date.clone(),
-        });
-        let next = Slot {
-            version: slot.version + 1,
-            entries,
         };
+        let next = slot.written(entry, today());
         let steps = vec![
             repo::versioned_put(ctx, &slot_key, &next, slot.version)?,
             repo::versioned_put(ctx, &endpoint_key, &endpoint, endpoint.version - 1)?,

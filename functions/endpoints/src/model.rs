@@ -90,6 +90,12 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Ended before `today`: its slot entry is gone, so it is not changed again (a new
+    /// end would stretch it over the pruned entries it was checked against).
+    pub fn ended_before(&self, today: jiff::civil::Date) -> bool {
+        ended_before(self.end_date.as_deref(), today)
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id, "mandate_token": self.mandate_token,
@@ -112,13 +118,50 @@ pub struct SlotEntry {
     pub end_date: Option<String>,
 }
 
-/// Every endpoint of one (administration, service version), read and written as one item
-/// under a version condition: this is what makes "at most one active" race-free.
+impl SlotEntry {
+    /// Whether it ended before `today` (Europe/Amsterdam). An endpoint written from today
+    /// on never reaches before today (starts are never in the past, a kept start is one
+    /// that did not overlap, and an ended endpoint is not changed again), so such an
+    /// entry can never overlap one again.
+    pub fn ended_before(&self, today: jiff::civil::Date) -> bool {
+        ended_before(self.end_date.as_deref(), today)
+    }
+}
+
+/// Whether an inclusive end date lies before `today`. An end that does not read has not
+/// ended: dropping its entry could let an overlap in.
+fn ended_before(end: Option<&str>, today: jiff::civil::Date) -> bool {
+    end.and_then(koppel_shared::calendar::parse_date)
+        .is_some_and(|end| end < today)
+}
+
+/// The endpoints of one (administration, service version) that have not ended before
+/// today, read and written as one item under a version condition: this is what makes "at
+/// most one active" race-free. Every write drops the entries that have ended (see
+/// [`Slot::written`]), so the item stays small however long the pair is in use.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
     pub version: u64,
     #[serde(default)]
     pub entries: Vec<SlotEntry>,
+}
+
+impl Slot {
+    /// The slot to write back after `entry` was saved on `today`: its other entries that
+    /// have not ended before today, then `entry`, one version on.
+    pub fn written(&self, entry: SlotEntry, today: jiff::civil::Date) -> Slot {
+        let mut entries: Vec<SlotEntry> = self
+            .entries
+            .iter()
+            .filter(|e| e.id != entry.id && !e.ended_before(today))
+            .cloned()
+            .collect();
+        entries.push(entry);
+        Slot {
+            version: self.version + 1,
+            entries,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +182,50 @@ mod tests {
             created_at: "2027-01-01T00:00:00Z".into(),
             revoked_at: revoked.then(|| "2027-01-02T00:00:00Z".into()),
         }
+    }
+
+    fn entry(id: &str, start: &str, end: Option<&str>) -> SlotEntry {
+        SlotEntry {
+            id: id.into(),
+            start_date: start.into(),
+            end_date: end.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_write_drops_the_entries_that_ended_before_today() {
+        let slot = Slot {
+            version: 7,
+            entries: vec![
+                entry("past", "2026-01-01", Some("2027-02-28")),
+                entry("yesterday", "2027-03-01", Some("2027-03-09")),
+                entry("today", "2027-03-05", Some("2027-03-10")),
+                entry("open", "2027-04-01", None),
+                entry("me", "2027-05-01", None),
+            ],
+        };
+        let next = slot.written(entry("me", "2027-06-01", None), date(2027, 3, 10));
+        assert_eq!(next.version, 8);
+        let ids: Vec<&str> = next.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["today", "open", "me"]);
+        assert_eq!(next.entries[2].start_date, "2027-06-01");
+        // The day after, the one ending today goes too.
+        let later = next.written(
+            entry("new", "2027-03-11", Some("2027-03-20")),
+            date(2027, 3, 11),
+        );
+        let ids: Vec<&str> = later.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["open", "me", "new"]);
+    }
+
+    #[test]
+    fn ended_before_is_by_the_inclusive_end_date() {
+        let today = date(2027, 3, 10);
+        assert!(entry("a", "2027-01-01", Some("2027-03-09")).ended_before(today));
+        assert!(!entry("a", "2027-01-01", Some("2027-03-10")).ended_before(today));
+        assert!(!entry("a", "2027-01-01", None).ended_before(today));
+        // An end that does not read is kept: dropping it could let an overlap in.
+        assert!(!entry("a", "2027-01-01", Some("garbage")).ended_before(today));
     }
 
     #[test]
