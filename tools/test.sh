@@ -20,6 +20,8 @@ log "cfn-lint template.yaml"
 log "SAM translation of template.yaml (streaming, routes, authorizer, least privilege, outputs)"
 "$VENV/bin/python" tools/py/check_sam.py template.yaml --out "$STATE/template.translated.json"
 "$VENV/bin/cfn-lint" "$STATE/template.translated.json"
+# The check itself: each mistake it exists for, made on purpose, is caught.
+"$VENV/bin/python" -m unittest -q tools/py/test_check_sam.py
 
 log "cargo fmt --check"
 cargo fmt --all --check

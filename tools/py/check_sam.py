@@ -19,12 +19,16 @@ Exits 1 naming every problem found; --out writes the translation (for cfn-lint).
 
 import copy
 import json
+import logging
 import os
 import sys
 
 from cfnlint.decode import cfn_yaml
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
+
+# The translator's usage metrics go nowhere here; their "unpublished" warning is noise.
+logging.getLogger("samtranslator.metrics").setLevel(logging.ERROR)
 
 # Functions whose Lambda runtime streams (`lambda_http::run_with_streaming_response`).
 STREAMING_FUNCTIONS = {"CasesFunction"}

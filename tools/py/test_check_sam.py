@@ -1,0 +1,102 @@
+"""check_sam.py catches each mistake it is there for: every test breaks template.yaml in one
+way, translates it as the real check does, and expects that problem to be named.
+
+Usage: python -m unittest tools/py/test_check_sam.py   (from the repository root)
+"""
+
+import copy
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import check_sam  # noqa: E402
+
+TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "template.yaml")
+
+
+class CheckSam(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.template = check_sam.load(TEMPLATE)
+
+    def problems(self, change=None):
+        t = copy.deepcopy(self.template)
+        if change:
+            change(t)
+        return check_sam.check(t, check_sam.translate(t))
+
+    def assert_named(self, change, *fragments):
+        found = self.problems(change)
+        for f in fragments:
+            self.assertTrue(any(f in p for p in found), f"{f!r} not in {found}")
+
+    def fn(self, t, name):
+        return t["Resources"][name]["Properties"]
+
+    def test_template_as_it_is_passes(self):
+        self.assertEqual(self.problems(), [])
+
+    def test_stream_is_not_a_transfer_mode(self):
+        def change(t):
+            self.fn(t, "CasesFunction")["Events"]["Api2Csv"]["Properties"]["ResponseTransferMode"] = "STREAM"
+
+        self.assert_named(change, "GET /app/api2csv (CasesFunction): not a response-streaming integration")
+
+    def test_a_buffered_function_must_not_stream(self):
+        def change(t):
+            self.fn(t, "TokensFunction")["Events"]["Me"]["Properties"]["ResponseTransferMode"] = "RESPONSE_STREAM"
+
+        self.assert_named(change, "GET /v1/me (TokensFunction): expected a buffered integration")
+
+    def test_a_route_without_the_authorizer(self):
+        def change(t):
+            self.fn(t, "TokensFunction")["Events"]["Me"]["Properties"]["Auth"] = {"Authorizer": "NONE"}
+
+        found = self.problems(change)
+        # Declared public, so that is allowed; the check follows the event's Auth.
+        self.assertEqual(found, [])
+
+        def no_default(t):
+            del t["Resources"]["KoppelApi"]["Properties"]["Auth"]["DefaultAuthorizer"]
+
+        self.assert_named(no_default, "GET /v1/me (TokensFunction): authorizer KoppelAuthorizer not attached")
+
+    def test_wildcards_and_broad_policies(self):
+        def crud(t):
+            self.fn(t, "DsrFunction")["Policies"] = [{"DynamoDBCrudPolicy": {"TableName": {"Ref": "KoppelTable"}}}]
+
+        self.assert_named(crud, "DsrFunction: DsrFunctionRolePolicy0 allows", "wildcard resource")
+
+        def star(t):
+            self.fn(t, "EndpointsFunction")["Policies"][0]["Statement"][0]["Action"] = "dynamodb:*"
+
+        self.assert_named(star, "EndpointsFunction: EndpointsFunctionRolePolicy0 allows the wildcard action dynamodb:*")
+
+        def everything(t):
+            self.fn(t, "EndpointsFunction")["Policies"][0]["Statement"][0]["Resource"] = "*"
+
+        self.assert_named(everything, 'on the wildcard resource "*"')
+
+        def sam_role(t):
+            props = self.fn(t, "WebhookDispatchFunction")
+            del props["Role"]
+
+        self.assert_named(sam_role, "WebhookDispatchFunction: managed policy arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
+
+    def test_the_authorizer_never_scans_or_batch_writes(self):
+        def scan(t):
+            st = self.fn(t, "AuthorizeFunction")["Policies"][0]["Statement"][0]
+            st["Action"] = st["Action"] + ["dynamodb:Scan", "dynamodb:BatchWriteItem"]
+
+        self.assert_named(scan, "the authorizer is allowed dynamodb:Scan", "the authorizer is allowed dynamodb:BatchWriteItem")
+
+    def test_every_setting_is_an_output(self):
+        def drop(t):
+            del t["Outputs"]["Table"]
+
+        self.assert_named(drop, "setting KOPPEL_TABLE: no stack output")
+
+
+if __name__ == "__main__":
+    unittest.main()
