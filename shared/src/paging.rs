@@ -3,26 +3,30 @@
 //!
 //! - `limit`: a whole number from 1 to the list's maximum ([`STANDARD`]: default 50, at most
 //!   200); anything else is a 422 naming `limit`, on every list.
-//! - `cursor`: opaque. It is `base64url(version ‖ position ‖ tag)`, where the position is
+//! - `cursor`: opaque. It is `base64url(version ‖ position ‖ check)`, where the position is
 //!   where the list stopped (for a table list, the part of the sort key after the list's
-//!   prefix) and the tag is an HMAC over the position *and the list it belongs to* (route,
-//!   workspace, filters, the caller's view) under a key derived from the token pepper. So a
-//!   cursor is never a raw table key, a changed byte or another list's cursor (another
-//!   workspace's, or the same list with other filters) is a 422 naming `cursor`, and the
-//!   store rebuilds the start key inside the caller's own partition anyway.
+//!   prefix) and the check is a SHA-256 over the position *and the list it belongs to*
+//!   (route, workspace, filters, the caller's view). So a cursor is never a raw table key,
+//!   and a changed byte or another list's cursor (another workspace's, or the same list
+//!   with other filters) is a 422 naming `cursor`.
+//!
+//!   The check is not a secret, and needs none: what keeps a crafted cursor harmless is
+//!   that a position only ever says where to start *inside* the caller's own list — the
+//!   store rebuilds the start key from the caller's partition and the list's prefix
+//!   (`Store::page`), so no cursor reaches another workspace or another kind of item. (A
+//!   keyed tag would need every list function to read a root secret it otherwise has no
+//!   use for.)
 //!
 //! A page may hold fewer than `limit` items when a list filters what it reads (the store
 //! reads a bounded number of items per request): follow `next_cursor` until it is `null`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
+use crate::ApiError;
 use crate::body::Fields;
-use crate::secrets::SecretRing;
-use crate::{ApiError, Ctx};
 
 /// A list's page sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +43,7 @@ pub const STANDARD: Limits = Limits {
 
 /// The cursor format's version byte: a new format gets a new number, old cursors then 422.
 const VERSION: u8 = 1;
-const TAG_LEN: usize = 16;
+const CHECK_LEN: usize = 16;
 /// Longer input is refused before decoding; positions are short sort-key parts.
 const MAX_CURSOR_LEN: usize = 1024;
 
@@ -75,86 +79,42 @@ impl Scope {
     }
 }
 
-/// The keys cursors are tagged with: the current one, then the one before a rotation (so a
-/// cursor handed out just before a rotation still works).
-#[derive(Clone)]
-pub struct CursorKeys(Vec<[u8; 32]>);
-
-/// Never prints the keys.
-impl std::fmt::Debug for CursorKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("CursorKeys").field(&self.0.len()).finish()
-    }
+/// The check that binds a position to its list.
+fn check(scope: &Scope, payload: &[u8]) -> [u8; CHECK_LEN] {
+    let mut h = Sha256::new();
+    h.update(b"koppel list cursor v1\0");
+    h.update(scope.0.as_bytes());
+    h.update([0]);
+    h.update(payload);
+    let full = h.finalize();
+    let mut out = [0; CHECK_LEN];
+    out.copy_from_slice(&full[..CHECK_LEN]);
+    out
 }
 
-impl CursorKeys {
-    /// Derived from root secret values (current first); the label keeps them apart from
-    /// the credential hashes made with the same pepper.
-    pub fn derive<'a>(secrets: impl IntoIterator<Item = &'a [u8]>) -> Self {
-        Self(
-            secrets
-                .into_iter()
-                .map(|s| {
-                    let mut mac =
-                        Hmac::<Sha256>::new_from_slice(s).expect("HMAC takes keys of any length");
-                    mac.update(b"koppel list cursor key v1");
-                    mac.finalize().into_bytes().into()
-                })
-                .collect(),
-        )
-    }
+/// The cursor that continues `scope` after `position`.
+pub fn seal(scope: &Scope, position: &str) -> String {
+    let mut raw = vec![VERSION];
+    raw.extend_from_slice(position.as_bytes());
+    let c = check(scope, &raw);
+    raw.extend_from_slice(&c);
+    URL_SAFE_NO_PAD.encode(raw)
+}
 
-    pub fn from_ring(ring: &SecretRing) -> Self {
-        Self::derive(
-            std::iter::once(ring.current.value.as_slice())
-                .chain(ring.previous.as_ref().map(|p| p.value.as_slice())),
-        )
+/// The position in a cursor this API gave out for `scope`, or `None`.
+pub fn open(scope: &Scope, cursor: &str) -> Option<String> {
+    if cursor.len() > MAX_CURSOR_LEN {
+        return None;
     }
-
-    pub async fn of(ctx: &Ctx) -> Result<Self, ApiError> {
-        Ok(Self::from_ring(&*ctx.pepper.ring().await?))
+    let raw = URL_SAFE_NO_PAD.decode(cursor.as_bytes()).ok()?;
+    if raw.len() < 1 + CHECK_LEN || raw[0] != VERSION {
+        return None;
     }
-
-    fn tag(key: &[u8; 32], scope: &Scope, payload: &[u8]) -> [u8; TAG_LEN] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-        mac.update(scope.0.as_bytes());
-        mac.update(&[0]);
-        mac.update(payload);
-        let full = mac.finalize().into_bytes();
-        let mut tag = [0; TAG_LEN];
-        tag.copy_from_slice(&full[..TAG_LEN]);
-        tag
+    let (payload, c) = raw.split_at(raw.len() - CHECK_LEN);
+    if check(scope, payload) != c {
+        return None;
     }
-
-    /// The cursor that continues `scope` after `position`.
-    pub fn seal(&self, scope: &Scope, position: &str) -> String {
-        let key = self.0.first().expect("a ring has a current secret");
-        let mut raw = vec![VERSION];
-        raw.extend_from_slice(position.as_bytes());
-        let tag = Self::tag(key, scope, &raw);
-        raw.extend_from_slice(&tag);
-        URL_SAFE_NO_PAD.encode(raw)
-    }
-
-    /// The position in a cursor this API gave out for `scope`, or `None`.
-    pub fn open(&self, scope: &Scope, cursor: &str) -> Option<String> {
-        if cursor.len() > MAX_CURSOR_LEN {
-            return None;
-        }
-        let raw = URL_SAFE_NO_PAD.decode(cursor.as_bytes()).ok()?;
-        if raw.len() < 1 + TAG_LEN || raw[0] != VERSION {
-            return None;
-        }
-        let (payload, tag) = raw.split_at(raw.len() - TAG_LEN);
-        let tagged = self.0.iter().any(|k| {
-            use subtle::ConstantTimeEq;
-            Self::tag(k, scope, payload)[..].ct_eq(tag).into()
-        });
-        if !tagged {
-            return None;
-        }
-        String::from_utf8(payload[1..].to_vec()).ok()
-    }
+    String::from_utf8(payload[1..].to_vec()).ok()
 }
 
 /// A parsed `?limit=&cursor=` of one list.
@@ -164,7 +124,6 @@ pub struct Pager {
     /// Where the previous page stopped: continue after it.
     pub after: Option<String>,
     scope: Scope,
-    keys: CursorKeys,
 }
 
 impl Pager {
@@ -174,7 +133,6 @@ impl Pager {
         cursor: Option<&str>,
         limits: Limits,
         scope: Scope,
-        keys: CursorKeys,
     ) -> Result<Self, ApiError> {
         let mut e = Fields::new();
         let limit = match limit {
@@ -193,7 +151,7 @@ impl Pager {
         let after = match cursor {
             None => None,
             Some(c) => {
-                let p = keys.open(&scope, c);
+                let p = open(&scope, c);
                 if p.is_none() {
                     e.push(
                         "cursor",
@@ -208,21 +166,18 @@ impl Pager {
             limit,
             after,
             scope,
-            keys,
         })
     }
 
-    /// [`Pager::parse`] of a request's query string, with the workspace's cursor keys.
-    pub async fn from_request(
-        ctx: &Ctx,
+    /// [`Pager::parse`] of a request's query string.
+    pub fn from_request(
         req: &lambda_http::Request,
         limits: Limits,
         scope: Scope,
     ) -> Result<Self, ApiError> {
         use lambda_http::RequestExt;
         let q = req.query_string_parameters();
-        let keys = CursorKeys::of(ctx).await?;
-        Self::parse(q.first("limit"), q.first("cursor"), limits, scope, keys)
+        Self::parse(q.first("limit"), q.first("cursor"), limits, scope)
     }
 
     /// The `{items, next_cursor}` body; `next` is the position after the page's last item,
@@ -230,13 +185,13 @@ impl Pager {
     pub fn body(&self, items: Vec<Value>, next: Option<&str>) -> Value {
         serde_json::json!({
             "items": items,
-            "next_cursor": next.map(|p| self.keys.seal(&self.scope, p)),
+            "next_cursor": next.map(|p| seal(&self.scope, p)),
         })
     }
 
     /// The cursor that continues after `position` (for lists that answer in their own shape).
     pub fn cursor(&self, position: &str) -> String {
-        self.keys.seal(&self.scope, position)
+        seal(&self.scope, position)
     }
 }
 
@@ -266,12 +221,8 @@ pub fn page_of<T>(
 mod tests {
     use super::*;
 
-    fn keys() -> CursorKeys {
-        CursorKeys::derive([b"pepper-now".as_slice()])
-    }
-
     fn parse(limit: Option<&str>, cursor: Option<&str>, scope: Scope) -> Result<Pager, ApiError> {
-        Pager::parse(limit, cursor, STANDARD, scope, keys())
+        Pager::parse(limit, cursor, STANDARD, scope)
     }
 
     fn fields(e: ApiError) -> Vec<String> {
@@ -282,7 +233,7 @@ mod tests {
     #[test]
     fn a_cursor_round_trips_and_is_no_table_key() {
         let scope = Scope::new("users", "ws_1");
-        let c = keys().seal(&scope, "usr_abc");
+        let c = seal(&scope, "usr_abc");
         assert!(!c.contains("USER#") && !c.contains("usr_abc"));
         assert!(
             c.bytes()
@@ -294,30 +245,28 @@ mod tests {
             .as_str()
             .unwrap()
             .to_owned();
-        assert_eq!(keys().open(&scope, &next).as_deref(), Some("usr_xyz"));
+        assert_eq!(open(&scope, &next).as_deref(), Some("usr_xyz"));
         assert!(p.body(vec![], None)["next_cursor"].is_null());
     }
 
     #[test]
     fn tampered_foreign_and_garbage_cursors_are_422_naming_cursor() {
         let scope = Scope::new("users", "ws_1");
-        let c = keys().seal(&scope, "usr_abc");
+        let c = seal(&scope, "usr_abc");
         let mut raw = URL_SAFE_NO_PAD.decode(&c).unwrap();
         raw[3] ^= 1;
         let flipped = URL_SAFE_NO_PAD.encode(&raw);
         let mut reversioned = URL_SAFE_NO_PAD.decode(&c).unwrap();
         reversioned[0] = 2;
         let reversioned = URL_SAFE_NO_PAD.encode(&reversioned);
-        let other_ws = keys().seal(&Scope::new("users", "ws_2"), "usr_abc");
-        let other_list = keys().seal(&Scope::new("connectors", "ws_1"), "usr_abc");
-        let other_key = CursorKeys::derive([b"another pepper".as_slice()]).seal(&scope, "usr_abc");
+        let other_ws = seal(&Scope::new("users", "ws_2"), "usr_abc");
+        let other_list = seal(&Scope::new("connectors", "ws_1"), "usr_abc");
         let long = "A".repeat(MAX_CURSOR_LEN + 1);
         for bad in [
             flipped.as_str(),
             reversioned.as_str(),
             &other_ws,
             &other_list,
-            &other_key,
             "garbage!",
             "",
             "AAAA",
@@ -334,27 +283,12 @@ mod tests {
         let a = Scope::new("endpoints", "ws_1").with("administration_id", Some("A"));
         let b = Scope::new("endpoints", "ws_1").with("administration_id", Some("B"));
         let none = Scope::new("endpoints", "ws_1").with("administration_id", None);
-        let c = keys().seal(&a, "ep_1");
-        assert!(keys().open(&a, &c).is_some());
-        assert!(keys().open(&b, &c).is_none());
-        assert!(keys().open(&none, &c).is_none());
+        let c = seal(&a, "ep_1");
+        assert!(open(&a, &c).is_some());
+        assert!(open(&b, &c).is_none());
+        assert!(open(&none, &c).is_none());
         // Parts are delimited: ("ab", "c") is not ("a", "bc").
         assert_ne!(Scope::new("ab", "c"), Scope::new("a", "bc"));
-    }
-
-    #[test]
-    fn a_cursor_from_before_a_rotation_still_opens() {
-        let scope = Scope::new("users", "ws_1");
-        let old = CursorKeys::derive([b"old".as_slice()]).seal(&scope, "usr_1");
-        let rotated = CursorKeys::derive([b"new".as_slice(), b"old".as_slice()]);
-        assert_eq!(rotated.open(&scope, &old).as_deref(), Some("usr_1"));
-        let newer = rotated.seal(&scope, "usr_2");
-        assert_eq!(
-            CursorKeys::derive([b"new".as_slice()])
-                .open(&scope, &newer)
-                .as_deref(),
-            Some("usr_2")
-        );
     }
 
     #[test]

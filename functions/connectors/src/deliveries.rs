@@ -58,7 +58,7 @@ pub async fn list(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str)
     require_scope(p)?;
     let s = subscription_of(p, ctx, con, sub).await?;
     let scope = paging::Scope::new("deliveries", &p.workspace_id).with("subscription", Some(sub));
-    let pager = Pager::from_request(ctx, req, LIMITS, scope).await?;
+    let pager = Pager::from_request(req, LIMITS, scope)?;
     let page = delivery::list(ctx, &s.subscription_id, pager.limit, pager.after.as_deref()).await?;
     let items: Vec<Value> = page.items.iter().map(|d| delivery_json(d, false)).collect();
     pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))

@@ -368,7 +368,7 @@ async fn create(p: &Principal, me: &User, req: &Request, ctx: &Ctx) -> RouteResu
 async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     let ws = &p.workspace_id;
     let scope = paging::Scope::new("connectors", ws);
-    let pager = Pager::from_request(ctx, req, paging::STANDARD, scope).await?;
+    let pager = Pager::from_request(req, paging::STANDARD, scope)?;
     let page = repo::connectors(ctx, ws, pager.after.as_deref(), pager.limit).await?;
     let items: Vec<Value> = page.items.iter().map(connector_json).collect();
     pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))

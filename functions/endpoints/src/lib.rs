@@ -155,7 +155,7 @@ async fn list_service_versions(p: &Principal, req: &Request, ctx: &Ctx) -> Route
     p.require(Some(Scope::EndpointsRead), Level::Read)?;
     let ws = &p.workspace_id;
     let scope = paging::Scope::new("service-versions", ws);
-    let pager = Pager::from_request(ctx, req, paging::STANDARD, scope).await?;
+    let pager = Pager::from_request(req, paging::STANDARD, scope)?;
     let page = repo::page::<ServiceVersion>(ctx, ws, "SVCVER#", &pager, |_| true).await?;
     let items: Vec<Value> = page.items.iter().map(ServiceVersion::to_json).collect();
     pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
@@ -248,7 +248,7 @@ async fn list_mandates(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     let ws = &p.workspace_id;
     let viewer = p.connector_id.as_deref();
     let scope = paging::Scope::new("mandates", ws).with("connector", viewer);
-    let pager = Pager::from_request(ctx, req, paging::STANDARD, scope).await?;
+    let pager = Pager::from_request(req, paging::STANDARD, scope)?;
     let page = repo::page::<Mandate>(ctx, ws, "MANDATE#", &pager, |m| {
         viewer.is_none_or(|c| c == m.connector_id)
     })
@@ -561,7 +561,7 @@ async fn list_endpoints(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult 
         .with("date", q.first("date"))
         .with("connector", viewer);
     // One 422 names every bad parameter, paging ones included.
-    let pager = match Pager::from_request(ctx, req, paging::STANDARD, scope).await {
+    let pager = match Pager::from_request(req, paging::STANDARD, scope) {
         Ok(pager) => pager,
         Err(mut e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
             if let Err(dated) = errors.finish() {
