@@ -305,8 +305,7 @@ pub async fn list_users(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) ->
     let me = calling_user(p, ctx).await?;
     require_flag(me.manage_users, "manage_users")?;
     let ws = &p.workspace_id;
-    let pager =
-        Pager::from_request(req, paging::STANDARD, paging::Scope::new("users", ws))?;
+    let pager = Pager::from_request(req, paging::STANDARD, paging::Scope::new("users", ws))?;
     let q = PageQuery::workspace(ws, "USER#", pager.after.as_deref(), pager.limit);
     let page = ctx.store.page::<User>(&q, |_| true).await?;
     let items: Vec<Value> = page.items.iter().map(user_json).collect();
@@ -506,8 +505,7 @@ pub async fn audit(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rout
     let me = calling_user(p, ctx).await?;
     require_flag(me.manage_users, "manage_users")?;
     let ws = &p.workspace_id;
-    let pager =
-        Pager::from_request(req, AUDIT_LIMITS, paging::Scope::new("audit", ws))?;
+    let pager = Pager::from_request(req, AUDIT_LIMITS, paging::Scope::new("audit", ws))?;
     let page =
         koppel_shared::audit::list(&ctx.store, ws, pager.limit, pager.after.as_deref()).await?;
     let items: Vec<Value> = page.items.iter().map(|e| json!(e)).collect();
