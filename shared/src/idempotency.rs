@@ -180,19 +180,19 @@ pub async fn finish(
     credential_id: &str,
     k: &str,
     fingerprint: &str,
-    resp: &Response<Body>,
+    (s, headers, body): (StatusCode, &http::HeaderMap, Option<&[u8]>),
     required: Vec<Requirement>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let s = resp.status();
     // A response that carries a secret says `Cache-Control: no-store`: its body is not
     // kept, only that it happened and where the resource is.
-    let secret_shown = resp
-        .headers()
+    let secret_shown = headers
         .get(http::header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("no-store"));
-    if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS {
+    // A streamed answer is not kept either: the key is released.
+    let Some(body) = body.filter(|_| !s.is_server_error() && s != StatusCode::TOO_MANY_REQUESTS)
+    else {
         store
             .client()
             .delete_item()
@@ -202,21 +202,21 @@ pub async fn finish(
             .await
             .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
         return Ok(());
-    }
+    };
     let record = Record {
         fingerprint: fingerprint.to_owned(),
         status: Some(s.as_u16()),
         headers: REPLAYED_HEADERS
             .iter()
             .filter_map(|h| {
-                let v = resp.headers().get(*h)?.to_str().ok()?;
+                let v = headers.get(*h)?.to_str().ok()?;
                 Some(((*h).to_owned(), v.to_owned()))
             })
             .collect(),
         body: if secret_shown {
             String::new()
         } else {
-            String::from_utf8_lossy(crate::body::body_bytes(resp.body())).into_owned()
+            String::from_utf8_lossy(body).into_owned()
         },
         secret_shown,
         required,

@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod preconditions;
 pub mod principal;
 pub mod rate_limit;
+pub mod routes;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
@@ -36,3 +37,5 @@ pub mod webhook;
 pub use ctx::{Ctx, Settings};
 pub use error::ApiError;
 pub use principal::Principal;
+/// For [`handler!`]'s expansion in function crates.
+pub use lambda_http;

@@ -11,7 +11,8 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::principal::{Principal, checks_made};
+use crate::principal::{Principal, Requirement, checks_made};
+use crate::routes::{self, Answer, Call, Route, RouteBody};
 use crate::{Ctx, time_util};
 use crate::{idempotency, rate_limit};
 
@@ -65,6 +66,56 @@ where
     F: FnOnce(Principal, Request) -> Fut,
     Fut: Future<Output = RouteResult>,
 {
+    respond(req, ctx, None, route).await
+}
+
+/// Serves a request from a function's route table: finds its route (404 if none, or if a
+/// path parameter the route declares is missing), checks the route's scope and level, and
+/// runs its handler, all inside the pipeline. Never fails: every error becomes a response.
+pub async fn serve<B: RouteBody>(
+    req: Request,
+    ctx: &Ctx,
+    routes: &'static [Route<B>],
+) -> Response<B> {
+    let resource = resource(&req);
+    let params = req.path_parameters();
+    let found = routes::find(routes, req.method(), &resource).filter(|r| {
+        r.params()
+            .all(|n| params.first(n).is_some_and(|v| !v.is_empty()))
+    });
+    let Some(route) = found else {
+        let refused = ApiError::not_found().to_response(&request_id(&req), &called_path(&req));
+        return refused.map(Into::into);
+    };
+    let required = Requirement {
+        scope: route.scope,
+        level: route.level,
+    };
+    respond(req, ctx, Some(required), move |p, req| async move {
+        let call = Call {
+            p: &p,
+            req: &req,
+            ctx,
+        };
+        (route.handler)(&call).await
+    })
+    .await
+}
+
+/// The pipeline around one route: request id, span, principal, rate limit, input bounds,
+/// the route's own requirement, idempotency; errors as problem+json; the headers every
+/// response carries.
+async fn respond<B, F, Fut>(
+    req: Request,
+    ctx: &Ctx,
+    required: Option<Requirement>,
+    route: F,
+) -> Response<B>
+where
+    B: RouteBody,
+    F: FnOnce(Principal, Request) -> Fut,
+    Fut: Future<Output = Answer<B>>,
+{
     let request_id = request_id(&req);
     // Problems name, and `Location` starts from, the path the client called.
     let path = called_path(&req);
@@ -116,19 +167,24 @@ where
                     "The JWT's `hash` claim is not the base64 SHA-256 of this request body.",
                 ));
             }
+            if let Some(r) = required {
+                p.require(r.scope, r.level)?;
+            }
             let Some(key) = idempotency::key_of(&req)? else {
                 return route(p, req).await;
             };
             let fp = idempotency::fingerprint(&req);
             let credential = p.credential_id.clone();
             match idempotency::claim(&ctx.store, &p, &key, &fp, now).await? {
-                idempotency::Claim::Replay(resp) => Ok(resp),
+                idempotency::Claim::Replay(resp) => Ok(resp.map(Into::into)),
                 idempotency::Claim::SecretShown { location } => {
                     Err(idempotency::secret_shown(location.as_deref()))
                 }
                 idempotency::Claim::Fresh => {
-                    let (resp, required) = checks_made(route(p, req)).await;
-                    let resp = resp.unwrap_or_else(|e| e.to_response(&request_id, &path));
+                    let (resp, made) = checks_made(route(p, req)).await;
+                    let resp =
+                        resp.unwrap_or_else(|e| e.to_response(&request_id, &path).map(Into::into));
+                    let checks = required.into_iter().chain(made).collect();
                     // The change is made: a failure to record it must not answer 500 (a
                     // retry would run it again once the claim expires), so it is logged.
                     if let Err(e) = idempotency::finish(
@@ -136,8 +192,8 @@ where
                         &credential,
                         &key,
                         &fp,
-                        &resp,
-                        required,
+                        (resp.status(), resp.headers(), resp.body().buffered()),
+                        checks,
                         now,
                     )
                     .await
@@ -161,7 +217,7 @@ where
                         "request refused"
                     );
                 }
-                e.to_response(&request_id, &path)
+                e.to_response(&request_id, &path).map(Into::into)
             }
         };
         if let Some(s) = standing {

@@ -23,25 +23,26 @@ pub mod repo;
 mod searches;
 pub mod write;
 
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use koppel_shared::cases::{Case, View};
+use koppel_shared::handler;
 use koppel_shared::model::{Level, Scope};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::preconditions;
+use koppel_shared::routes::{Answer, Route, RouteBody};
 use koppel_shared::store::Store;
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use query::ListQuery;
-
-/// The body of every cases response: buffered, or the CSV stream.
-pub type ResponseBody = UnsyncBoxBody<Bytes, lambda_http::Error>;
 
 /// How many cases a list request may read (in DynamoDB pages) looking for matches before it
 /// answers with what it found and a cursor: a narrow search must not make one request
@@ -50,111 +51,207 @@ const LIST_READ_BUDGET: usize = 5_000;
 /// Cases a list reads per DynamoDB query (the export reads whole 1 MB pages).
 const PAGE: i32 = 500;
 
-/// What the export route hands back to [`handler`] to stream once the pipeline said yes.
-struct Export {
-    ws: String,
-    view: View,
-    query: ListQuery,
-}
+/// The routes of the function, as template.yaml declares them (checked by a test).
+pub static ROUTES: &[Route<ResponseBody>] = &[
+    Route {
+        method: Method::GET,
+        path: "/v1/cases",
+        scope: Some(Scope::CasesRead),
+        level: Level::Read,
+        summary: "List the visible cases",
+        handler: handler!(ResponseBody, |c| list(c.p, c.req, c.ctx)),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/cases",
+        scope: Some(Scope::CasesWrite),
+        level: Level::Handle,
+        summary: "Create a case",
+        handler: handler!(ResponseBody, |c| create(c.p, c.req, c.ctx)),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/cases/export.csv",
+        scope: Some(Scope::CasesExport),
+        level: Level::Read,
+        summary: "Export the saved search as CSV",
+        handler: handler!(ResponseBody, |c| export(c.p, c.req, c.ctx)),
+    },
+    Route {
+        method: Method::GET,
+        path: "/app/api2csv",
+        scope: Some(Scope::CasesExport),
+        level: Level::Read,
+        summary: "Export the saved search as CSV (Zaaksysteem koppelprofiel path)",
+        handler: handler!(ResponseBody, |c| export(c.p, c.req, c.ctx)),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/cases/{id}",
+        scope: Some(Scope::CasesRead),
+        level: Level::Read,
+        summary: "Read a case",
+        handler: handler!(ResponseBody, |c| get(c.p, c.ctx, &c.param("id"))),
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/v1/cases/{id}",
+        scope: Some(Scope::CasesWrite),
+        level: Level::Handle,
+        summary: "Change a case (JSON merge patch)",
+        handler: handler!(ResponseBody, |c| update(c.p, c.req, c.ctx, &c.param("id"))),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/cases/{id}/history",
+        scope: Some(Scope::CasesRead),
+        level: Level::Read,
+        summary: "A case's history",
+        handler: handler!(ResponseBody, |c| history(c.p, c.req, c.ctx, &c.param("id"))),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/saved-searches",
+        scope: None,
+        level: Level::Read,
+        summary: "List saved searches",
+        handler: handler!(ResponseBody, |c| searches::list(c.p, c.ctx)),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/saved-searches",
+        scope: None,
+        level: Level::Read,
+        summary: "Create a saved search",
+        handler: handler!(ResponseBody, |c| searches::create(c.p, c.req, c.ctx)),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/saved-searches/{id}",
+        scope: None,
+        level: Level::Read,
+        summary: "Read a saved search",
+        handler: handler!(ResponseBody, |c| searches::get(c.p, c.ctx, &c.param("id"))),
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/v1/saved-searches/{id}",
+        scope: None,
+        level: Level::Read,
+        summary: "Change a saved search",
+        handler: handler!(ResponseBody, |c| searches::update(
+            c.p,
+            c.req,
+            c.ctx,
+            &c.param("id")
+        )),
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/v1/saved-searches/{id}",
+        scope: None,
+        level: Level::Read,
+        summary: "Delete a saved search",
+        handler: handler!(ResponseBody, |c| searches::delete(
+            c.p,
+            c.req,
+            c.ctx,
+            &c.param("id")
+        )),
+    },
+];
 
 pub async fn handler(req: Request, ctx: &Ctx) -> Response<ResponseBody> {
-    let slot: Arc<Mutex<Option<Export>>> = Arc::default();
-    let export = slot.clone();
-    let resp = pipeline::run(req, ctx, |p, req| route(p, req, ctx, export)).await;
-    let (parts, body) = resp.into_parts();
-    let plan = slot.lock().ok().and_then(|mut s| s.take());
-    match plan {
-        Some(e) if parts.status == StatusCode::OK => {
-            Response::from_parts(parts, csv_stream(ctx.store.clone(), e))
-        }
-        _ => Response::from_parts(parts, buffered(body)),
+    pipeline::serve(req, ctx, ROUTES).await
+}
+
+/// The body of every cases response: buffered, or the CSV stream.
+pub enum ResponseBody {
+    Buffered(Bytes),
+    Stream(UnsyncBoxBody<Bytes, lambda_http::Error>),
+}
+
+impl From<Body> for ResponseBody {
+    fn from(b: Body) -> Self {
+        Self::Buffered(match b {
+            Body::Text(t) => Bytes::from(t),
+            Body::Binary(b) => Bytes::from(b),
+            _ => Bytes::new(),
+        })
     }
 }
 
-fn buffered(body: Body) -> ResponseBody {
-    let bytes = match body {
-        Body::Empty => Bytes::new(),
-        Body::Text(t) => Bytes::from(t),
-        Body::Binary(b) => Bytes::from(b),
-        _ => Bytes::new(),
-    };
-    Full::new(bytes).map_err(|e| match e {}).boxed_unsync()
+impl RouteBody for ResponseBody {
+    fn buffered(&self) -> Option<&[u8]> {
+        match self {
+            Self::Buffered(b) => Some(b),
+            Self::Stream(_) => None,
+        }
+    }
 }
 
-async fn route(
-    p: Principal,
-    req: Request,
-    ctx: &Ctx,
-    export: Arc<Mutex<Option<Export>>>,
-) -> RouteResult {
-    let id = req
-        .path_parameters()
-        .first("id")
-        .unwrap_or_default()
-        .to_owned();
-    let resource = pipeline::resource(&req);
-    match (req.method().clone(), resource.as_str()) {
-        (m, r) if r.starts_with("/v1/saved-searches") => {
-            searches::route(&p, &req, ctx, &m, r, &id).await
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = lambda_http::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Self::Buffered(b) if b.is_empty() => Poll::Ready(None),
+            Self::Buffered(b) => Poll::Ready(Some(Ok(http_body::Frame::data(std::mem::take(b))))),
+            Self::Stream(s) => Pin::new(s).poll_frame(cx),
         }
-        (Method::GET, "/v1/cases") => {
-            p.require(Some(Scope::CasesRead), Level::Read)?;
-            list(&p, &req, ctx).await
-        }
-        (Method::POST, "/v1/cases") => {
-            p.require(Some(Scope::CasesWrite), Level::Handle)?;
-            write::create(&p, &req, ctx, &view_of(&p, ctx).await?).await
-        }
-        (Method::GET, "/v1/cases/export.csv" | "/app/api2csv") => {
-            p.require(Some(Scope::CasesExport), Level::Read)?;
-            let view = view_of(&p, ctx).await?;
-            let query = ListQuery::parse(pairs(&query_pairs(&req)), &view, true)?;
-            let disposition = "attachment; filename=\"cases.csv\"";
-            let resp = Response::builder()
-                .status(StatusCode::OK)
-                .header(
-                    header::CONTENT_TYPE,
-                    "text/csv; charset=utf-8; header=present",
-                )
-                .header(header::CONTENT_DISPOSITION, disposition)
-                .header(header::CACHE_CONTROL, "no-store")
-                .body(Body::Empty)
-                .map_err(ApiError::internal)?;
-            if let Ok(mut slot) = export.lock() {
-                *slot = Some(Export {
-                    ws: p.workspace_id.clone(),
-                    view,
-                    query,
-                });
-            }
-            Ok(resp)
-        }
-        (m, "/v1/cases/{id}" | "/v1/cases/{id}/history") => {
-            let Ok(number) = id.parse::<u64>() else {
-                return Err(ApiError::not_found());
-            };
-            let view = view_of(&p, ctx).await?;
-            match (m, resource.as_str()) {
-                (Method::GET, "/v1/cases/{id}") => {
-                    p.require(Some(Scope::CasesRead), Level::Read)?;
-                    let c = visible(&p, ctx, &view, number).await?;
-                    versioned(StatusCode::OK, &view.project(&c), c.version)
-                }
-                (Method::PATCH, "/v1/cases/{id}") => {
-                    p.require(Some(Scope::CasesWrite), Level::Handle)?;
-                    let c = visible(&p, ctx, &view, number).await?;
-                    write::update(&p, &req, ctx, &view, c).await
-                }
-                (Method::GET, "/v1/cases/{id}/history") => {
-                    p.require(Some(Scope::CasesRead), Level::Read)?;
-                    visible(&p, ctx, &view, number).await?;
-                    history(&p, &req, ctx, &view, number).await
-                }
-                _ => Err(ApiError::not_found()),
-            }
-        }
-        _ => Err(ApiError::not_found()),
     }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Buffered(b) => b.is_empty(),
+            Self::Stream(s) => s.is_end_stream(),
+        }
+    }
+}
+
+async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    write::create(p, req, ctx, &view_of(p, ctx).await?).await
+}
+
+/// The saved search as CSV, streamed page by page inside the request's span.
+async fn export(p: &Principal, req: &Request, ctx: &Ctx) -> Answer<ResponseBody> {
+    let view = view_of(p, ctx).await?;
+    let query = ListQuery::parse(pairs(&query_pairs(req)), &view, true)?;
+    let body = csv_stream(ctx.store.clone(), p.workspace_id.clone(), view, query);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            header::CONTENT_TYPE,
+            "text/csv; charset=utf-8; header=present",
+        )
+        .header(
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"cases.csv\"",
+        )
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(ResponseBody::Stream(body))
+        .map_err(ApiError::internal)
+}
+
+/// A case number from the path; anything else names no case.
+fn number(id: &str) -> Result<u64, ApiError> {
+    id.parse().map_err(|_| ApiError::not_found())
+}
+
+async fn get(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
+    let view = view_of(p, ctx).await?;
+    let c = visible(p, ctx, &view, number(id)?).await?;
+    versioned(StatusCode::OK, &view.project(&c), c.version)
+}
+
+async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+    let view = view_of(p, ctx).await?;
+    let c = visible(p, ctx, &view, number(id)?).await?;
+    write::update(p, req, ctx, &view, c).await
 }
 
 fn query_pairs(req: &Request) -> Vec<(String, String)> {
@@ -239,7 +336,10 @@ async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     )
 }
 
-async fn history(p: &Principal, req: &Request, ctx: &Ctx, view: &View, id: u64) -> RouteResult {
+async fn history(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+    let view = view_of(p, ctx).await?;
+    let id = number(id)?;
+    visible(p, ctx, &view, id).await?;
     let params = query_pairs(req);
     let mut after = 0;
     let mut limit = 100;
@@ -288,7 +388,17 @@ async fn history(p: &Principal, req: &Request, ctx: &Ctx, view: &View, id: u64) 
 /// The CSV: the header, then one chunk per page of cases read, so memory stays flat however
 /// many cases match. A failure half-way ends the stream with an error (the status line is
 /// sent already), which the client sees as a broken transfer, never as a complete file.
-fn csv_stream(store: Store, e: Export) -> ResponseBody {
+fn csv_stream(
+    store: Store,
+    ws: String,
+    view: View,
+    query: ListQuery,
+) -> UnsyncBoxBody<Bytes, lambda_http::Error> {
+    struct Export {
+        ws: String,
+        view: View,
+        query: ListQuery,
+    }
     struct State {
         store: Store,
         e: Export,
@@ -297,42 +407,49 @@ fn csv_stream(store: Store, e: Export) -> ResponseBody {
         header_sent: bool,
         done: bool,
     }
-    let columns = e.view.csv_columns();
+    let columns = view.csv_columns();
     let state = State {
         store,
-        e,
+        e: Export { ws, view, query },
         columns,
         after: None,
         header_sent: false,
         done: false,
     };
-    let stream = futures_util::stream::unfold(state, |mut s| async move {
-        if !s.header_sent {
-            s.header_sent = true;
-            let h = csv_out::header(&s.columns, s.e.query.bom);
-            return Some((Ok(http_body::Frame::data(Bytes::from(h))), s));
-        }
-        if s.done || matches!(s.e.view, View::Nothing) {
-            return None;
-        }
-        match repo::page(&s.store, &s.e.ws, s.e.query.order, s.after, None).await {
-            Err(err) => {
-                tracing::error!(error = %err, "CSV export broke off");
-                s.done = true;
-                Some((Err(lambda_http::Error::from(err.to_string())), s))
+    // The body is read after the handler returned: each page is read in the request's
+    // span, so a failure is logged with its request id.
+    let span = tracing::Span::current();
+    let stream = futures_util::stream::unfold(state, move |mut s| {
+        let span = span.clone();
+        async move {
+            if !s.header_sent {
+                s.header_sent = true;
+                let h = csv_out::header(&s.columns, s.e.query.bom);
+                return Some((Ok(http_body::Frame::data(Bytes::from(h))), s));
             }
-            Ok((cases, more)) => {
-                s.after = cases.last().map(|c| c.id).or(s.after);
-                s.done = !more;
-                let rows = csv_out::rows(
-                    &s.columns,
-                    cases
-                        .iter()
-                        .filter(|c| s.e.view.sees(c) && s.e.query.matches(c)),
-                );
-                Some((Ok(http_body::Frame::data(Bytes::from(rows))), s))
+            if s.done || matches!(s.e.view, View::Nothing) {
+                return None;
+            }
+            match repo::page(&s.store, &s.e.ws, s.e.query.order, s.after, None).await {
+                Err(err) => {
+                    tracing::error!(error = %err, "CSV export broke off");
+                    s.done = true;
+                    Some((Err(lambda_http::Error::from(err.to_string())), s))
+                }
+                Ok((cases, more)) => {
+                    s.after = cases.last().map(|c| c.id).or(s.after);
+                    s.done = !more;
+                    let rows = csv_out::rows(
+                        &s.columns,
+                        cases
+                            .iter()
+                            .filter(|c| s.e.view.sees(c) && s.e.query.matches(c)),
+                    );
+                    Some((Ok(http_body::Frame::data(Bytes::from(rows))), s))
+                }
             }
         }
+        .instrument(span)
     });
     StreamBody::new(stream).boxed_unsync()
 }

@@ -1,7 +1,7 @@
 //! Saved searches (zoekopdrachten), managed by the workspace's users who hold
 //! `manage_connectors`, with a personal token. A connector points to one.
 
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use koppel_shared::body::{self, Fields};
 use koppel_shared::cases::{Filters, SavedSearch, validate_columns};
 use koppel_shared::ids::new_id;
@@ -112,106 +112,107 @@ async fn save(ctx: &Ctx, s: &SavedSearch, expected: Option<u64>) -> Result<(), A
     }
 }
 
-pub async fn route(
-    p: &Principal,
-    req: &Request,
-    ctx: &Ctx,
-    method: &Method,
-    resource: &str,
-    id: &str,
-) -> RouteResult {
+/// `GET /v1/saved-searches`.
+pub async fn list(p: &Principal, ctx: &Ctx) -> RouteResult {
     manager(p, ctx).await?;
-    match (method.clone(), resource) {
-        (Method::GET, "/v1/saved-searches") => {
-            let items: Vec<Value> = repo::saved_searches(&ctx.store, &p.workspace_id)
-                .await?
-                .iter()
-                .map(to_json)
-                .collect();
-            pipeline::json(StatusCode::OK, &json!({ "items": items }))
-        }
-        (Method::POST, "/v1/saved-searches") => {
-            let input: Input = body::json(req)?;
-            let at = rfc3339(now());
-            let mut s = SavedSearch {
-                workspace_id: p.workspace_id.clone(),
-                saved_search_id: new_id("srch"),
-                name: String::new(),
-                filters: Filters::default(),
-                columns: Vec::new(),
-                version: 1,
-                created_at: at.clone(),
-                updated_at: at,
-            };
-            apply(input, &mut s, true)?;
-            save(ctx, &s, None).await?;
-            let mut r = crate::versioned(StatusCode::CREATED, &to_json(&s), s.version)?;
-            let location = format!("/v1/saved-searches/{}", s.saved_search_id);
-            r.headers_mut().insert(
-                header::LOCATION,
-                HeaderValue::from_str(&location).map_err(ApiError::internal)?,
-            );
-            Ok(r)
-        }
-        (Method::GET, "/v1/saved-searches/{id}") => {
-            let s = find(p, ctx, id).await?;
-            crate::versioned(StatusCode::OK, &to_json(&s), s.version)
-        }
-        (Method::PATCH, "/v1/saved-searches/{id}") => {
-            let mut s = find(p, ctx, id).await?;
-            preconditions::require(req, s.version)?;
-            let input: Input = body::json(req)?;
-            apply(input, &mut s, false)?;
-            let expected = s.version;
-            s.version += 1;
-            s.updated_at = rfc3339(now());
-            save(ctx, &s, Some(expected)).await?;
-            crate::versioned(StatusCode::OK, &to_json(&s), s.version)
-        }
-        (Method::DELETE, "/v1/saved-searches/{id}") => {
-            let s = find(p, ctx, id).await?;
-            preconditions::optional(req, s.version)?;
-            let users: Vec<Connector> = ctx
-                .store
-                .query_prefix(&p.workspace_id, "CONNECTOR#")
-                .await?;
-            if let Some(c) = users
-                .iter()
-                .find(|c| c.saved_search_id.as_deref() == Some(id))
-            {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    format!(
-                        "Connector {} uses this saved search; point it elsewhere first.",
-                        c.connector_id
-                    ),
-                ));
-            }
-            // Only the version checked above: a change meanwhile is a 412, not lost.
-            let deleted = ctx
-                .store
-                .client()
-                .delete_item()
-                .table_name(ctx.store.table())
-                .set_key(Some(Key::saved_search(&p.workspace_id, id).to_item()))
-                .condition_expression("version = :v")
-                .expression_attribute_values(
-                    ":v",
-                    aws_sdk_dynamodb::types::AttributeValue::N(s.version.to_string()),
-                )
-                .send()
-                .await;
-            match deleted.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
-                Ok(_) => {}
-                Err(StoreError::Conflict(_)) => return Err(preconditions::lost_race()),
-                Err(e) => return Err(e.into()),
-            }
-            Ok(lambda_http::Response::builder()
-                .status(StatusCode::NO_CONTENT)
-                .body(lambda_http::Body::Empty)
-                .map_err(ApiError::internal)?)
-        }
-        _ => Err(ApiError::not_found()),
+    let items: Vec<Value> = repo::saved_searches(&ctx.store, &p.workspace_id)
+        .await?
+        .iter()
+        .map(to_json)
+        .collect();
+    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+}
+
+/// `POST /v1/saved-searches`.
+pub async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    manager(p, ctx).await?;
+    let input: Input = body::json(req)?;
+    let at = rfc3339(now());
+    let mut s = SavedSearch {
+        workspace_id: p.workspace_id.clone(),
+        saved_search_id: new_id("srch"),
+        name: String::new(),
+        filters: Filters::default(),
+        columns: Vec::new(),
+        version: 1,
+        created_at: at.clone(),
+        updated_at: at,
+    };
+    apply(input, &mut s, true)?;
+    save(ctx, &s, None).await?;
+    let mut r = crate::versioned(StatusCode::CREATED, &to_json(&s), s.version)?;
+    let location = format!("/v1/saved-searches/{}", s.saved_search_id);
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).map_err(ApiError::internal)?,
+    );
+    Ok(r)
+}
+
+/// `GET /v1/saved-searches/{id}`.
+pub async fn get(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
+    manager(p, ctx).await?;
+    let s = find(p, ctx, id).await?;
+    crate::versioned(StatusCode::OK, &to_json(&s), s.version)
+}
+
+/// `PATCH /v1/saved-searches/{id}`: `If-Match` required.
+pub async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+    manager(p, ctx).await?;
+    let mut s = find(p, ctx, id).await?;
+    preconditions::require(req, s.version)?;
+    let input: Input = body::json(req)?;
+    apply(input, &mut s, false)?;
+    let expected = s.version;
+    s.version += 1;
+    s.updated_at = rfc3339(now());
+    save(ctx, &s, Some(expected)).await?;
+    crate::versioned(StatusCode::OK, &to_json(&s), s.version)
+}
+
+/// `DELETE /v1/saved-searches/{id}`: refused while a connector uses it.
+pub async fn delete(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+    manager(p, ctx).await?;
+    let s = find(p, ctx, id).await?;
+    preconditions::optional(req, s.version)?;
+    let users: Vec<Connector> = ctx
+        .store
+        .query_prefix(&p.workspace_id, "CONNECTOR#")
+        .await?;
+    if let Some(c) = users
+        .iter()
+        .find(|c| c.saved_search_id.as_deref() == Some(id))
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "Connector {} uses this saved search; point it elsewhere first.",
+                c.connector_id
+            ),
+        ));
     }
+    // Only the version checked above: a change meanwhile is a 412, not lost.
+    let deleted = ctx
+        .store
+        .client()
+        .delete_item()
+        .table_name(ctx.store.table())
+        .set_key(Some(Key::saved_search(&p.workspace_id, id).to_item()))
+        .condition_expression("version = :v")
+        .expression_attribute_values(
+            ":v",
+            aws_sdk_dynamodb::types::AttributeValue::N(s.version.to_string()),
+        )
+        .send()
+        .await;
+    match deleted.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
+        Ok(_) => {}
+        Err(StoreError::Conflict(_)) => return Err(preconditions::lost_race()),
+        Err(e) => return Err(e.into()),
+    }
+    lambda_http::Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(lambda_http::Body::Empty)
+        .map_err(ApiError::internal)
 }

@@ -88,7 +88,7 @@ impl HttpFunction {
             Self::Connectors => buffered(connectors::handler(req, ctx).await),
             // A streaming function: its body goes out chunk by chunk, as Lambda response
             // streaming through API Gateway sends it.
-            Self::Cases => cases::handler(req, ctx).await,
+            Self::Cases => cases::handler(req, ctx).await.map(BodyExt::boxed_unsync),
         }
     }
 }

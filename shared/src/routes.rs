@@ -1,0 +1,149 @@
+//! Routes as data. Each function crate declares its routes once, in a table of [`Route`]s
+//! (method, template resource path, the scope and level it needs, the handler); the
+//! pipeline ([`crate::pipeline::serve`]) dispatches on it and makes the scope and level
+//! check, a test holds the union of the tables to template.yaml, and the OpenAPI document
+//! is generated from them.
+//!
+//! Handlers stay plain async functions over the principal, the request and `Ctx`; a
+//! table entry adapts one with [`handler!`](crate::handler).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use http::Method;
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use crate::error::ApiError;
+use crate::model::{Level, Scope};
+use crate::{Ctx, Principal};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a handler answers: a response with the table's body type, or an error.
+pub type Answer<B> = Result<Response<B>, ApiError>;
+
+/// A table entry's handler.
+pub type Handler<B> = for<'a> fn(&'a Call<'a>) -> BoxFuture<'a, Answer<B>>;
+
+/// One request as a handler sees it: who calls, the request, the clients, and the path
+/// parameters the route's path declares (all present: the pipeline answers 404 otherwise).
+pub struct Call<'a> {
+    pub p: &'a Principal,
+    pub req: &'a Request,
+    pub ctx: &'a Ctx,
+}
+
+impl Call<'_> {
+    /// The path parameter `name` of the route's path (`{name}`).
+    pub fn param(&self, name: &str) -> String {
+        self.req
+            .path_parameters()
+            .first(name)
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// A response body a route table may answer with: `lambda_http::Body`, or a function's
+/// own streaming body.
+pub trait RouteBody: From<Body> + Send + 'static {
+    /// The whole body, when it is buffered: only such answers are kept for idempotent
+    /// replay.
+    fn buffered(&self) -> Option<&[u8]>;
+}
+
+impl RouteBody for Body {
+    fn buffered(&self) -> Option<&[u8]> {
+        Some(crate::body::body_bytes(self))
+    }
+}
+
+pub struct Route<B = Body> {
+    pub method: Method,
+    /// The resource path exactly as template.yaml declares it (`/v1/cases/{id}`).
+    pub path: &'static str,
+    /// The scope a credential needs (`None`: any), checked before the handler runs.
+    pub scope: Option<Scope>,
+    /// The access level it needs (`handle` for writes through a connector).
+    pub level: Level,
+    pub summary: &'static str,
+    pub handler: Handler<B>,
+}
+
+impl<B> Route<B> {
+    /// The names of the path's `{parameters}`, in order.
+    pub fn params(&self) -> impl Iterator<Item = &'static str> {
+        self.path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+    }
+}
+
+/// The route of `routes` for `method` and the template resource path `resource`.
+pub fn find<'r, B>(
+    routes: &'r [Route<B>],
+    method: &Method,
+    resource: &str,
+) -> Option<&'r Route<B>> {
+    routes
+        .iter()
+        .find(|r| r.method == method && r.path == resource)
+}
+
+/// A table entry's handler from an expression over `c: &Call` that is a future of a
+/// `Result<Response<_>, ApiError>` whose body converts into the table's:
+/// `handler!(|c| get(c.p, c.ctx, &c.param("id")))`. Give the body type first for a table
+/// of another body than `lambda_http::Body`: `handler!(Streamed, |c| …)`.
+#[macro_export]
+macro_rules! handler {
+    (|$c:ident| $body:expr) => {
+        $crate::handler!($crate::lambda_http::Body, |$c| $body)
+    };
+    ($b:ty, |$c:ident| $body:expr) => {{
+        fn h<'a>(
+            $c: &'a $crate::routes::Call<'a>,
+        ) -> $crate::routes::BoxFuture<'a, $crate::routes::Answer<$b>> {
+            Box::pin(async move { $body.await.map(|r| r.map(::core::convert::Into::into)) })
+        }
+        h
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn hello(_: &Principal) -> crate::pipeline::RouteResult {
+        crate::pipeline::json(http::StatusCode::OK, &"hello")
+    }
+
+    static ROUTES: &[Route] = &[
+        Route {
+            method: Method::GET,
+            path: "/v1/things/{id}/parts/{partId}",
+            scope: Some(Scope::CasesRead),
+            level: Level::Read,
+            summary: "A part",
+            handler: crate::handler!(|c| hello(c.p)),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/things",
+            scope: None,
+            level: Level::Handle,
+            summary: "A thing",
+            handler: crate::handler!(|c| hello(c.p)),
+        },
+    ];
+
+    #[test]
+    fn routes_are_found_by_method_and_template_path() {
+        let r = find(ROUTES, &Method::GET, "/v1/things/{id}/parts/{partId}").unwrap();
+        assert_eq!(r.params().collect::<Vec<_>>(), ["id", "partId"]);
+        assert!(find(ROUTES, &Method::GET, "/v1/things").is_none());
+        assert_eq!(
+            find(ROUTES, &Method::POST, "/v1/things").unwrap().summary,
+            "A thing"
+        );
+    }
+}
