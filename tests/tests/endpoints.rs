@@ -870,3 +870,122 @@ async fn endpoints_mandates_and_service_versions_are_paged() {
     named.sort();
     assert_eq!(named, ["date", "limit"], "{}", r.body);
 }
+
+/// The slot item of the seed's (administration, service version) in `ws`, as stored.
+async fn slot_item(ctx: &koppel_shared::Ctx, ws: &str) -> Value {
+    let key = koppel_shared::store::Key {
+        pk: format!("WS#{ws}"),
+        sk: format!("EPSLOT#{ADMINISTRATION}#{NAMESPACE}"),
+    };
+    ctx.store
+        .get::<Value>(&key)
+        .await
+        .expect("read the slot")
+        .expect("the slot exists")
+}
+
+/// Writes `value` under `sk` in `ws`, as the endpoints function stores its items.
+async fn put_raw(ctx: &koppel_shared::Ctx, ws: &str, sk: String, value: &Value) {
+    let key = koppel_shared::store::Key {
+        pk: format!("WS#{ws}"),
+        sk,
+    };
+    let item = koppel_shared::store::item(&key, value).expect("an item");
+    ctx.store.replace(item).await.expect("write");
+}
+
+#[tokio::test]
+async fn a_write_prunes_the_slot_of_intervals_that_ended_before_today() {
+    let osr = Osr::new().await;
+    let ctx = koppel_shared::Ctx::from_env()
+        .await
+        .expect("KOPPEL_* settings");
+    let r = osr
+        .as_supplier(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&osr.seed_body(&day(0), Some(&day(0)))),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ends_today = s(&r.body["id"]).to_owned();
+    // Years of use: the slot holds endpoints that ended long ago, and one that ended
+    // yesterday (as time passing leaves them; the API takes no end in the past).
+    let mut slot = slot_item(&ctx, &osr.ws).await;
+    let mut entries = slot["entries"].as_array().unwrap().clone();
+    for n in 0..200 {
+        entries.push(json!({
+            "id": format!("old-{n}"), "start_date": "2020-01-01", "end_date": "2020-01-31",
+        }));
+    }
+    entries.push(json!({ "id": "yesterday", "start_date": day(-30), "end_date": day(-1) }));
+    slot["entries"] = json!(entries);
+    put_raw(
+        &ctx,
+        &osr.ws,
+        format!("EPSLOT#{ADMINISTRATION}#{NAMESPACE}"),
+        &slot,
+    )
+    .await;
+    let version = slot["version"].as_u64().unwrap();
+
+    // The next write keeps what has not ended: the one ending today, and its own.
+    let r = osr
+        .as_supplier(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&osr.seed_body(&day(1), None)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let next = s(&r.body["id"]).to_owned();
+    let slot = slot_item(&ctx, &osr.ws).await;
+    let ids: Vec<&str> = slot["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| s(&e["id"]))
+        .collect();
+    assert_eq!(ids, [ends_today.as_str(), next.as_str()]);
+    assert_eq!(slot["version"].as_u64(), Some(version + 1));
+    // The overlap rule still holds over what is kept.
+    let r = osr
+        .as_supplier(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&osr.seed_body(&day(0), None)),
+        )
+        .await;
+    r.assert_problem(409);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_has_ended_is_not_changed_again() {
+    let osr = Osr::new().await;
+    let ctx = koppel_shared::Ctx::from_env()
+        .await
+        .expect("KOPPEL_* settings");
+    // An endpoint of this supplier that ended yesterday (its slot entry pruned since):
+    // a new end date would stretch it over whatever was active after it.
+    let id = uuid::Uuid::new_v4().to_string();
+    let ended = json!({
+        "workspace_id": osr.ws, "id": id, "connector_id": osr.connector,
+        "mandate_token": osr.mandate, "administration_id": ADMINISTRATION,
+        "service_version_namespace": NAMESPACE, "url": "https://t2.nl",
+        "start_date": day(-30), "end_date": day(-1),
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        "version": 1,
+    });
+    put_raw(&ctx, &osr.ws, format!("ENDPOINT#{id}"), &ended).await;
+    let mut body = osr.seed_body(&day(0), Some(&day(10)));
+    body.as_object_mut().unwrap().remove("start_date");
+    let r = osr
+        .as_supplier("PUT", &format!("/api/v1/endpoints/{id}"), Some(&body))
+        .await;
+    r.assert_problem(409);
+    assert!(s(&r.body["detail"]).contains(&day(-1)), "{}", r.body);
+    let g = osr
+        .as_supplier("GET", &format!("/api/v1/endpoints/{id}"), None)
+        .await;
+    assert_eq!(g.body["end_date"], day(-1).as_str());
+}
