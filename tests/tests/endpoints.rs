@@ -891,7 +891,14 @@ async fn put_raw(ctx: &koppel_shared::Ctx, ws: &str, sk: String, value: &Value) 
         sk,
     };
     let item = koppel_shared::store::item(&key, value).expect("an item");
-    ctx.store.replace(item).await.expect("write");
+    ctx.store
+        .client()
+        .put_item()
+        .table_name(ctx.store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("write");
 }
 
 #[tokio::test]
