@@ -960,6 +960,8 @@ async fn another_workspaces_ids_reach_nothing_on_any_route_with_any_credential()
             ));
         }
     }
+    failures.extend(ids_in_bodies(&a, &b, &creds, &markers).await);
+
     // B is as it was, and its receiver heard only its own ping.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = b.snapshot().await;
@@ -989,6 +991,176 @@ async fn another_workspaces_ids_reach_nothing_on_any_route_with_any_credential()
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// B's ids inside A's request bodies, on the routes whose bodies name another resource:
+/// each is refused as an id that does not exist in A (422 naming the field, or the
+/// endpoint rule's single 403), and an OTP for B's owner's address is answered as for an
+/// unknown address and sends no mail. The failures, if any.
+/// A request whose body names B's resources, and the answer it must get.
+struct Check {
+    kinds: Vec<Kind>,
+    method: &'static str,
+    path: String,
+    body: Value,
+    want: u16,
+    /// The fields a 422 must name.
+    fields: Vec<&'static str>,
+}
+
+async fn ids_in_bodies(a: &World, b: &World, creds: &Creds, markers: &[String]) -> Vec<String> {
+    use Kind::*;
+    let con = format!("/v1/connectors/{}", a.connector);
+    let etag = send(
+        &base_url(),
+        "GET",
+        &con,
+        &[("Authorization", &a.owner_auth)],
+        None,
+    )
+    .await
+    .headers["etag"]
+        .to_str()
+        .expect("ETag")
+        .to_owned();
+    let unknown = format!("niemand-{}@isolatie.example", a.tag);
+    let checks = [
+        Check {
+            kinds: vec![PersonalToken],
+            method: "POST",
+            path: "/v1/connectors".into(),
+            body: json!({
+                "description": "mixed", "acting_user_id": b.owner, "access_level": "read",
+                "scopes": ["cases:read"], "saved_search_id": b.search,
+            }),
+            want: 422,
+            fields: vec!["acting_user_id", "saved_search_id"],
+        },
+        Check {
+            kinds: vec![PersonalToken],
+            method: "PATCH",
+            path: con.clone(),
+            body: json!({ "acting_user_id": b.clerk, "saved_search_id": b.search }),
+            want: 422,
+            fields: vec!["acting_user_id", "saved_search_id"],
+        },
+        Check {
+            kinds: vec![PersonalToken],
+            method: "POST",
+            path: format!("{con}/credentials"),
+            body: json!({ "name": "rotation", "replaces": b.api_key_id }),
+            want: 422,
+            fields: vec!["replaces"],
+        },
+        Check {
+            kinds: vec![PersonalToken, ApiKey],
+            method: "POST",
+            path: "/v1/cases".into(),
+            body: json!({ "case_type": "Melding", "subject": "mixed", "assignee": b.clerk }),
+            want: 422,
+            fields: vec!["assignee"],
+        },
+        Check {
+            kinds: vec![PersonalToken],
+            method: "POST",
+            path: "/api/v1/mandates".into(),
+            body: json!({
+                "connector_id": b.connector, "administration_id": a.administration,
+                "service_version_namespace": a.namespace,
+            }),
+            want: 422,
+            fields: vec!["connector_id"],
+        },
+        Check {
+            kinds: vec![PersonalToken],
+            method: "POST",
+            path: "/api/v1/mandates".into(),
+            body: json!({
+                "connector_id": a.connector, "administration_id": a.administration,
+                "service_version_namespace": b.namespace,
+            }),
+            want: 422,
+            fields: vec!["service_version_namespace"],
+        },
+        Check {
+            kinds: vec![ApiKey, Jwt],
+            method: "POST",
+            path: "/api/v1/endpoints".into(),
+            body: b.endpoint_body(),
+            want: 403,
+            fields: vec![],
+        },
+        Check {
+            kinds: vec![ConnectorToken],
+            method: "POST",
+            path: "/v1/otp/redeem".into(),
+            body: json!({ "email": b.owner_email, "code": "123456" }),
+            want: 422,
+            fields: vec![],
+        },
+    ];
+    let mut failures = Vec::new();
+    for Check {
+        kinds,
+        method,
+        path,
+        body,
+        want,
+        fields,
+    } in checks
+    {
+        for kind in kinds {
+            let mut h = creds.headers(kind);
+            if method == "PATCH" {
+                h.push(("If-Match".to_owned(), etag.clone()));
+            }
+            let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let r = send(&base_url(), method, &path, &h, Some(&body)).await;
+            let named: Vec<&str> = r.body["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["field"].as_str())
+                .collect();
+            let sent = format!("{path} {body}");
+            let found = leaked(&r.body.to_string(), markers, &sent);
+            if r.status != want || !fields.iter().all(|f| named.contains(f)) || !found.is_empty() {
+                failures.push(format!(
+                    "{method} {path} {body} with {kind:?}: want {want} naming {fields:?} and \
+                     nothing else of B, got {} {}",
+                    r.status, r.body
+                ));
+            }
+        }
+    }
+    // OTP: B's owner's address is as unknown to A's connector as any other.
+    let app = creds.headers(ConnectorToken);
+    let app: Vec<(&str, &str)> = app.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let otp = |email: String| {
+        let app = app.clone();
+        async move {
+            let r = send(
+                &base_url(),
+                "POST",
+                "/v1/otp",
+                &app,
+                Some(&json!({ "email": email })),
+            )
+            .await;
+            (r.status, r.body)
+        }
+    };
+    let (theirs, nobody) = (otp(b.owner_email.clone()).await, otp(unknown).await);
+    if theirs != nobody {
+        failures.push(format!(
+            "POST /v1/otp for B's owner answered {theirs:?}, for an unknown address {nobody:?}"
+        ));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    if !mails_to(&b.owner_email).await.is_empty() {
+        failures.push("A's connector had an OTP mailed to B's owner".to_owned());
+    }
+    failures
 }
 
 #[test]
