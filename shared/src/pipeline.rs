@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::principal::{Principal, Requirement, checks_made};
-use crate::routes::{self, Answer, Call, Route, RouteBody};
+use crate::routes::{self, Answer, Call, Handler, Route, RouteBody};
 use crate::{Ctx, time_util};
 use crate::{idempotency, rate_limit};
 
@@ -87,6 +87,10 @@ pub async fn serve<B: RouteBody>(
         let refused = ApiError::not_found().to_response(&request_id(&req), &called_path(&req));
         return refused.map(Into::into);
     };
+    let handler = match route.handler {
+        Handler::Credential(h) => h,
+        Handler::Public(h) => return public(req, ctx, h).await,
+    };
     let required = Requirement {
         scope: route.scope,
         level: route.level,
@@ -97,8 +101,33 @@ pub async fn serve<B: RouteBody>(
             req: &req,
             ctx,
         };
-        (route.handler)(&call).await
+        handler(&call).await
     })
+    .await
+}
+
+/// A public route: no principal, so no rate limit of Koppel's own (the stage throttles);
+/// still a span with the request id, and errors as problem+json.
+async fn public<B: RouteBody>(
+    req: Request,
+    ctx: &Ctx,
+    handler: for<'a> fn(&'a Request, &'a Ctx) -> routes::BoxFuture<'a, Answer<B>>,
+) -> Response<B> {
+    let request_id = request_id(&req);
+    let path = called_path(&req);
+    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %path);
+    async {
+        let mut resp = match handler(&req, ctx).await {
+            Ok(r) => r,
+            Err(e) => e.to_response(&request_id, &path).map(Into::into),
+        };
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        tracing::info!(status = resp.status().as_u16(), "done");
+        resp
+    }
+    .instrument(span)
     .await
 }
 

@@ -22,8 +22,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What a handler answers: a response with the table's body type, or an error.
 pub type Answer<B> = Result<Response<B>, ApiError>;
 
-/// A table entry's handler.
-pub type Handler<B> = for<'a> fn(&'a Call<'a>) -> BoxFuture<'a, Answer<B>>;
+/// A table entry's handler: for a credential's request (after the authorizer), or for a
+/// public route (no authorizer in template.yaml: the API's own documentation).
+pub enum Handler<B> {
+    Credential(for<'a> fn(&'a Call<'a>) -> BoxFuture<'a, Answer<B>>),
+    Public(for<'a> fn(&'a Request, &'a Ctx) -> BoxFuture<'a, Answer<B>>),
+}
 
 /// One request as a handler sees it: who calls, the request, the clients, and the path
 /// parameters the route's path declares (all present: the pipeline answers 404 otherwise).
@@ -71,6 +75,11 @@ pub struct Route<B = Body> {
 }
 
 impl<B> Route<B> {
+    /// Whether the route is served without a credential.
+    pub fn is_public(&self) -> bool {
+        matches!(self.handler, Handler::Public(_))
+    }
+
     /// The names of the path's `{parameters}`, in order.
     pub fn params(&self) -> impl Iterator<Item = &'static str> {
         self.path
@@ -105,7 +114,23 @@ macro_rules! handler {
         ) -> $crate::routes::BoxFuture<'a, $crate::routes::Answer<$b>> {
             Box::pin(async move { $body.await.map(|r| r.map(::core::convert::Into::into)) })
         }
-        h
+        $crate::routes::Handler::Credential(h)
+    }};
+}
+
+/// A public route's handler, from an expression over the request and `Ctx`:
+/// `public_handler!(|req, ctx| openapi(req, ctx))`.
+#[macro_export]
+macro_rules! public_handler {
+    (|$req:ident, $ctx:ident| $body:expr) => {{
+        fn h<'a>(
+            $req: &'a $crate::lambda_http::Request,
+            $ctx: &'a $crate::Ctx,
+        ) -> $crate::routes::BoxFuture<'a, $crate::routes::Answer<$crate::lambda_http::Body>>
+        {
+            Box::pin(async move { $body.await.map(|r| r.map(::core::convert::Into::into)) })
+        }
+        $crate::routes::Handler::Public(h)
     }};
 }
 

@@ -22,92 +22,271 @@ mod repo;
 pub mod subscription_rules;
 mod subscriptions;
 
+use std::future::Future;
+
 use http::{HeaderValue, Method, StatusCode, header};
 use koppel_shared::body::{self, Fields};
 use koppel_shared::connector_rules as rules;
+use koppel_shared::handler;
 use koppel_shared::ids::new_id;
 use koppel_shared::model::{Connector, JwtConfig, User};
+use koppel_shared::model::{Level, Scope};
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::routes::{Call, Route};
 use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::webhook::EVENT_TYPES;
 use koppel_shared::{ApiError, Ctx, Principal};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
 
 use input::Input;
 
+/// The routes of the function, as template.yaml declares them (checked by a test).
+pub static ROUTES: &[Route] = &[
+    Route {
+        method: Method::GET,
+        path: "/v1/webhook-event-types",
+        scope: None,
+        level: Level::Read,
+        summary: "The published webhook event types",
+        handler: handler!(|_c| async { event_types() }),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/connectors",
+        scope: None,
+        level: Level::Read,
+        summary: "Create a connector",
+        handler: handler!(|c| managed(c, create(c.p, c.req, c.ctx))),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/connectors",
+        scope: None,
+        level: Level::Read,
+        summary: "List connectors",
+        handler: handler!(|c| managed(c, list(c.p, c.req, c.ctx))),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/connectors/{id}",
+        scope: None,
+        level: Level::Read,
+        summary: "Read a connector",
+        handler: handler!(|c| managed(c, get(c.p, c.ctx, &c.param("id")))),
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/v1/connectors/{id}",
+        scope: None,
+        level: Level::Read,
+        summary: "Change a connector",
+        handler: handler!(|c| managed(c, update(c.p, c.req, c.ctx, &c.param("id")))),
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/v1/connectors/{id}",
+        scope: None,
+        level: Level::Read,
+        summary: "Delete a connector",
+        handler: handler!(|c| managed(c, delete(c.p, c.req, c.ctx, &c.param("id")))),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/connectors/{id}/disable",
+        scope: None,
+        level: Level::Read,
+        summary: "Disable a connector",
+        handler: handler!(|c| managed(c, set_enabled(c.p, c.req, c.ctx, &c.param("id"), false))),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/connectors/{id}/enable",
+        scope: None,
+        level: Level::Read,
+        summary: "Enable a connector",
+        handler: handler!(|c| managed(c, set_enabled(c.p, c.req, c.ctx, &c.param("id"), true))),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/connectors/{id}/subscriptions",
+        scope: Some(Scope::WebhooksManage),
+        level: Level::Read,
+        summary: "Create a webhook subscription",
+        handler: handler!(|c| changing(
+            c,
+            subscriptions::create(c.p, c.req, c.ctx, &c.param("id"))
+        )),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/connectors/{id}/subscriptions",
+        scope: Some(Scope::WebhooksManage),
+        level: Level::Read,
+        summary: "List a connector's subscriptions",
+        handler: handler!(|c| managed(c, subscriptions::list(c.p, c.ctx, &c.param("id")))),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/connectors/{id}/subscriptions/{subscriptionId}",
+        scope: Some(Scope::WebhooksManage),
+        level: Level::Read,
+        summary: "Read a subscription",
+        handler: handler!(|c| managed(
+            c,
+            subscriptions::get(c.p, c.ctx, &c.param("id"), &c.param("subscriptionId"))
+        )),
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/v1/connectors/{id}/subscriptions/{subscriptionId}",
+        scope: Some(Scope::WebhooksManage),
+        level: Level::Read,
+        summary: "Change a subscription",
+        handler: handler!(|c| changing(
+            c,
+            subscriptions::update(
+                c.p,
+                c.req,
+                c.ctx,
+                &c.param("id"),
+                &c.param("subscriptionId")
+            )
+        )),
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/v1/connectors/{id}/subscriptions/{subscriptionId}",
+        scope: Some(Scope::WebhooksManage),
+        level: Level::Read,
+        summary: "Delete a subscription",
+        handler: handler!(|c| changing(
+            c,
+            subscriptions::delete(
+                c.p,
+                c.req,
+                c.ctx,
+                &c.param("id"),
+                &c.param("subscriptionId")
+            )
+        )),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/connectors/{id}/subscriptions/{subscriptionId}/rotate-secret",
+        scope: Some(Scope::WebhooksManage),
+        level: Level::Read,
+        summary: "Rotate a subscription's signing secret",
+        handler: handler!(|c| changing(
+            c,
+            subscriptions::rotate_secret(
+                c.p,
+                c.req,
+                c.ctx,
+                &c.param("id"),
+                &c.param("subscriptionId")
+            )
+        )),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/connectors/{id}/subscriptions/{subscriptionId}/enable",
+        scope: Some(Scope::WebhooksManage),
+        level: Level::Read,
+        summary: "Re-enable a disabled subscription",
+        handler: handler!(|c| changing(
+            c,
+            subscriptions::enable(
+                c.p,
+                c.req,
+                c.ctx,
+                &c.param("id"),
+                &c.param("subscriptionId")
+            )
+        )),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/connectors/{id}/subscriptions/{subscriptionId}/ping",
+        scope: Some(Scope::WebhooksManage),
+        level: Level::Read,
+        summary: "Send a test ping",
+        handler: handler!(|c| changing(
+            c,
+            deliveries::ping(c.p, c.ctx, &c.param("id"), &c.param("subscriptionId"))
+        )),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/connectors/{id}/subscriptions/{subscriptionId}/deliveries",
+        scope: Some(Scope::WebhooksManage),
+        level: Level::Read,
+        summary: "List a subscription's deliveries",
+        handler: handler!(|c| managed(
+            c,
+            deliveries::list(
+                c.p,
+                c.req,
+                c.ctx,
+                &c.param("id"),
+                &c.param("subscriptionId")
+            )
+        )),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/connectors/{id}/subscriptions/{subscriptionId}/deliveries/{deliveryId}",
+        scope: Some(Scope::WebhooksManage),
+        level: Level::Read,
+        summary: "Read a delivery with its attempts",
+        handler: handler!(|c| managed(
+            c,
+            deliveries::get(
+                c.p,
+                c.ctx,
+                &c.param("id"),
+                &c.param("subscriptionId"),
+                &c.param("deliveryId")
+            )
+        )),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/connectors/{id}/subscriptions/{subscriptionId}/deliveries/{deliveryId}/replay",
+        scope: Some(Scope::WebhooksManage),
+        level: Level::Read,
+        summary: "Replay a delivery",
+        handler: handler!(|c| changing(
+            c,
+            deliveries::replay(
+                c.p,
+                c.ctx,
+                &c.param("id"),
+                &c.param("subscriptionId"),
+                &c.param("deliveryId")
+            )
+        )),
+    },
+];
+
 pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
-    pipeline::run(req, ctx, |p, req| route(p, req, ctx)).await
+    pipeline::serve(req, ctx, ROUTES).await
 }
 
-async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
-    let param = |name: &str| {
-        req.path_parameters()
-            .first(name)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let (id, sub, dlv) = (param("id"), param("subscriptionId"), param("deliveryId"));
-    let resource = pipeline::resource(&req);
-    if resource == "/v1/webhook-event-types" && req.method() == Method::GET {
-        return event_types();
-    }
-    let me = manager(&p, ctx).await?;
-    // Changing a connector's subscriptions is changing the connector (where its data goes).
-    if req.method() != Method::GET && resource.starts_with("/v1/connectors/{id}/subscriptions") {
-        administered(&p, &me, ctx, &id).await?;
-    }
-    match (req.method().clone(), resource.as_str()) {
-        (Method::POST, "/v1/connectors") => create(&p, &me, &req, ctx).await,
-        (Method::GET, "/v1/connectors") => list(&p, &req, ctx).await,
-        (Method::GET, "/v1/connectors/{id}") => get(&p, ctx, &id).await,
-        (Method::PATCH, "/v1/connectors/{id}") => update(&p, &me, &req, ctx, &id).await,
-        (Method::DELETE, "/v1/connectors/{id}") => delete(&p, &me, &req, ctx, &id).await,
-        (Method::POST, "/v1/connectors/{id}/disable") => {
-            set_enabled(&p, &me, &req, ctx, &id, false).await
-        }
-        (Method::POST, "/v1/connectors/{id}/enable") => {
-            set_enabled(&p, &me, &req, ctx, &id, true).await
-        }
-        (Method::POST, "/v1/connectors/{id}/subscriptions") => {
-            subscriptions::create(&p, &req, ctx, &id).await
-        }
-        (Method::GET, "/v1/connectors/{id}/subscriptions") => {
-            subscriptions::list(&p, ctx, &id).await
-        }
-        (Method::GET, "/v1/connectors/{id}/subscriptions/{subscriptionId}") => {
-            subscriptions::get(&p, ctx, &id, &sub).await
-        }
-        (Method::PATCH, "/v1/connectors/{id}/subscriptions/{subscriptionId}") => {
-            subscriptions::update(&p, &req, ctx, &id, &sub).await
-        }
-        (Method::DELETE, "/v1/connectors/{id}/subscriptions/{subscriptionId}") => {
-            subscriptions::delete(&p, &req, ctx, &id, &sub).await
-        }
-        (Method::POST, "/v1/connectors/{id}/subscriptions/{subscriptionId}/rotate-secret") => {
-            subscriptions::rotate_secret(&p, &req, ctx, &id, &sub).await
-        }
-        (Method::POST, "/v1/connectors/{id}/subscriptions/{subscriptionId}/enable") => {
-            subscriptions::enable(&p, &req, ctx, &id, &sub).await
-        }
-        (Method::POST, "/v1/connectors/{id}/subscriptions/{subscriptionId}/ping") => {
-            deliveries::ping(&p, ctx, &id, &sub).await
-        }
-        (Method::GET, "/v1/connectors/{id}/subscriptions/{subscriptionId}/deliveries") => {
-            deliveries::list(&p, &req, ctx, &id, &sub).await
-        }
-        (
-            Method::GET,
-            "/v1/connectors/{id}/subscriptions/{subscriptionId}/deliveries/{deliveryId}",
-        ) => deliveries::get(&p, ctx, &id, &sub, &dlv).await,
-        (
-            Method::POST,
-            "/v1/connectors/{id}/subscriptions/{subscriptionId}/deliveries/{deliveryId}/replay",
-        ) => deliveries::replay(&p, ctx, &id, &sub, &dlv).await,
-        _ => Err(ApiError::not_found()),
-    }
+/// Runs `then` for a user who holds `manage_connectors` (see [`manager`]).
+async fn managed(c: &Call<'_>, then: impl Future<Output = RouteResult>) -> RouteResult {
+    manager(c.p, c.ctx).await?;
+    then.await
+}
+
+/// Runs `then` for a manager who may also change the connector `{id}`: changing its
+/// subscriptions is changing the connector (where its data goes).
+async fn changing(c: &Call<'_>, then: impl Future<Output = RouteResult>) -> RouteResult {
+    let me = manager(c.p, c.ctx).await?;
+    administered(c.p, &me, c.ctx, &c.param("id")).await?;
+    then.await
 }
 
 /// Connectors are administered by the organisation's users (personal access token) who
@@ -326,7 +505,8 @@ async fn issuer_free(ctx: &Ctx, con: &Connector) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn create(p: &Principal, me: &User, req: &Request, ctx: &Ctx) -> RouteResult {
+async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    let me = &manager(p, ctx).await?;
     let body: Map<String, Value> = body::json(req)?;
     let at = rfc3339(now());
     let mut con = Connector {
@@ -395,7 +575,8 @@ async fn save_over(
     }
 }
 
-async fn update(p: &Principal, me: &User, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+    let me = &manager(p, ctx).await?;
     let mut con = administered(p, me, ctx, id).await?;
     preconditions::require(req, con.version)?;
     let body: Map<String, Value> = body::json(req)?;
@@ -411,12 +592,12 @@ async fn update(p: &Principal, me: &User, req: &Request, ctx: &Ctx, id: &str) ->
 /// next request of every credential of the connector.
 async fn set_enabled(
     p: &Principal,
-    me: &User,
     req: &Request,
     ctx: &Ctx,
     id: &str,
     enabled: bool,
 ) -> RouteResult {
+    let me = &manager(p, ctx).await?;
     for _ in 0..5 {
         let mut con = administered(p, me, ctx, id).await?;
         let pinned = preconditions::optional(req, con.version)?;
@@ -439,7 +620,8 @@ async fn set_enabled(
     Err(preconditions::lost_race())
 }
 
-async fn delete(p: &Principal, me: &User, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+async fn delete(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+    let me = &manager(p, ctx).await?;
     let con = administered(p, me, ctx, id).await?;
     preconditions::optional(req, con.version)?;
     let subs = repo::subscriptions(ctx, &p.workspace_id, id).await?;
