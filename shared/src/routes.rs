@@ -72,6 +72,83 @@ pub struct Route<B = Body> {
     pub level: Level,
     pub summary: &'static str,
     pub handler: Handler<B>,
+    /// What the OpenAPI document says beyond the above.
+    pub doc: Doc,
+}
+
+/// A JSON Schema of a type, for the OpenAPI document: [`schema::<T>`](schema).
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+/// The schema of `T` (a reference into the document's components).
+pub fn schema<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
+}
+
+/// Whether a route takes `If-Match`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    None,
+    /// Checked when sent (412 if stale).
+    Optional,
+    /// Required (428 without, 412 if stale).
+    Required,
+}
+
+/// A query parameter a route reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Query {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// JSON Schema type: `string`, `integer`, `boolean`; `array` is a repeated parameter.
+    pub kind: &'static str,
+}
+
+/// A route's contract beyond method, path and access, for the OpenAPI document.
+#[derive(Clone, Copy)]
+pub struct Doc {
+    /// The JSON request body, if the route reads one.
+    pub request: Option<SchemaFn>,
+    /// The success answer's body (`None`: no body, or not described).
+    pub response: Option<SchemaFn>,
+    /// The success status; 0 takes the method's usual one (201 for POST that creates is
+    /// set explicitly).
+    pub status: u16,
+    /// The success answer's media type.
+    pub media_type: &'static str,
+    pub query: &'static [Query],
+    pub precondition: Precondition,
+    /// Answers with the resource's `ETag`.
+    pub etag: bool,
+    /// Problem statuses the route may answer beyond the ones every route of its kind may
+    /// (401, 403, 429; 404 with path parameters; 400, 413, 415, 422 with a body).
+    pub errors: &'static [u16],
+    pub description: &'static str,
+}
+
+impl Doc {
+    pub const DEFAULT: Doc = Doc {
+        request: None,
+        response: None,
+        status: 0,
+        media_type: "application/json",
+        query: &[],
+        precondition: Precondition::None,
+        etag: false,
+        errors: &[],
+        description: "",
+    };
+}
+
+/// A route without its handler: what the template check and the OpenAPI document read.
+#[derive(Clone, Copy)]
+pub struct RouteInfo {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub scope: Option<Scope>,
+    pub level: Level,
+    pub summary: &'static str,
+    pub public: bool,
+    pub doc: Doc,
 }
 
 impl<B> Route<B> {
@@ -80,11 +157,36 @@ impl<B> Route<B> {
         matches!(self.handler, Handler::Public(_))
     }
 
+    pub fn info(&self) -> RouteInfo {
+        RouteInfo {
+            method: method_name(&self.method),
+            path: self.path,
+            scope: self.scope,
+            level: self.level,
+            summary: self.summary,
+            public: self.is_public(),
+            doc: self.doc,
+        }
+    }
+
     /// The names of the path's `{parameters}`, in order.
     pub fn params(&self) -> impl Iterator<Item = &'static str> {
         self.path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+    }
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
     }
 }
 
@@ -150,6 +252,7 @@ mod tests {
             level: Level::Read,
             summary: "A part",
             handler: crate::handler!(|c| hello(c.p)),
+            doc: Doc::DEFAULT,
         },
         Route {
             method: Method::POST,
@@ -158,6 +261,7 @@ mod tests {
             level: Level::Handle,
             summary: "A thing",
             handler: crate::handler!(|c| hello(c.p)),
+            doc: Doc::DEFAULT,
         },
     ];
 

@@ -35,7 +35,7 @@ use koppel_shared::handler;
 use koppel_shared::model::{Level, Scope};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::preconditions;
-use koppel_shared::routes::{Answer, Route, RouteBody};
+use koppel_shared::routes::{Answer, Doc, Route, RouteBody};
 use koppel_shared::store::Store;
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -60,6 +60,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "List the visible cases",
         handler: handler!(ResponseBody, |c| list(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::POST,
@@ -68,6 +69,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Handle,
         summary: "Create a case",
         handler: handler!(ResponseBody, |c| create(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -76,6 +78,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "Export the saved search as CSV",
         handler: handler!(ResponseBody, |c| export(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -84,6 +87,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "Export the saved search as CSV (Zaaksysteem koppelprofiel path)",
         handler: handler!(ResponseBody, |c| export(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -92,6 +96,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "Read a case",
         handler: handler!(ResponseBody, |c| get(c.p, c.ctx, &c.param("id"))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::PATCH,
@@ -100,6 +105,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Handle,
         summary: "Change a case (JSON merge patch)",
         handler: handler!(ResponseBody, |c| update(c.p, c.req, c.ctx, &c.param("id"))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -108,6 +114,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "A case's history",
         handler: handler!(ResponseBody, |c| history(c.p, c.req, c.ctx, &c.param("id"))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -116,6 +123,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "List saved searches",
         handler: handler!(ResponseBody, |c| searches::list(c.p, c.ctx)),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::POST,
@@ -124,6 +132,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "Create a saved search",
         handler: handler!(ResponseBody, |c| searches::create(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -132,6 +141,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "Read a saved search",
         handler: handler!(ResponseBody, |c| searches::get(c.p, c.ctx, &c.param("id"))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::PATCH,
@@ -145,6 +155,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
             c.ctx,
             &c.param("id")
         )),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::DELETE,
@@ -158,6 +169,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
             c.ctx,
             &c.param("id")
         )),
+        doc: Doc::DEFAULT,
     },
 ];
 

@@ -33,7 +33,7 @@ use koppel_shared::model::{Connector, JwtConfig, User};
 use koppel_shared::model::{Level, Scope};
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
-use koppel_shared::routes::{Call, Route};
+use koppel_shared::routes::{Call, Doc, Route};
 use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::webhook::EVENT_TYPES;
@@ -52,6 +52,7 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "The published webhook event types",
         handler: handler!(|_c| async { event_types() }),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::POST,
@@ -60,6 +61,7 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Create a connector",
         handler: handler!(|c| managed(c, create(c.p, c.req, c.ctx))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -68,6 +70,7 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List connectors",
         handler: handler!(|c| managed(c, list(c.p, c.req, c.ctx))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -76,6 +79,7 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Read a connector",
         handler: handler!(|c| managed(c, get(c.p, c.ctx, &c.param("id")))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::PATCH,
@@ -84,6 +88,7 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Change a connector",
         handler: handler!(|c| managed(c, update(c.p, c.req, c.ctx, &c.param("id")))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::DELETE,
@@ -92,6 +97,7 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Delete a connector",
         handler: handler!(|c| managed(c, delete(c.p, c.req, c.ctx, &c.param("id")))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::POST,
@@ -100,6 +106,7 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Disable a connector",
         handler: handler!(|c| managed(c, set_enabled(c.p, c.req, c.ctx, &c.param("id"), false))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::POST,
@@ -108,6 +115,7 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Enable a connector",
         handler: handler!(|c| managed(c, set_enabled(c.p, c.req, c.ctx, &c.param("id"), true))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::POST,
@@ -119,6 +127,7 @@ pub static ROUTES: &[Route] = &[
             c,
             subscriptions::create(c.p, c.req, c.ctx, &c.param("id"))
         )),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -127,6 +136,7 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List a connector's subscriptions",
         handler: handler!(|c| managed(c, subscriptions::list(c.p, c.ctx, &c.param("id")))),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -138,6 +148,7 @@ pub static ROUTES: &[Route] = &[
             c,
             subscriptions::get(c.p, c.ctx, &c.param("id"), &c.param("subscriptionId"))
         )),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::PATCH,
@@ -155,6 +166,7 @@ pub static ROUTES: &[Route] = &[
                 &c.param("subscriptionId")
             )
         )),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::DELETE,
@@ -172,6 +184,7 @@ pub static ROUTES: &[Route] = &[
                 &c.param("subscriptionId")
             )
         )),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::POST,
@@ -189,6 +202,7 @@ pub static ROUTES: &[Route] = &[
                 &c.param("subscriptionId")
             )
         )),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::POST,
@@ -206,6 +220,7 @@ pub static ROUTES: &[Route] = &[
                 &c.param("subscriptionId")
             )
         )),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::POST,
@@ -217,6 +232,7 @@ pub static ROUTES: &[Route] = &[
             c,
             deliveries::ping(c.p, c.ctx, &c.param("id"), &c.param("subscriptionId"))
         )),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -234,6 +250,7 @@ pub static ROUTES: &[Route] = &[
                 &c.param("subscriptionId")
             )
         )),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::GET,
@@ -251,6 +268,7 @@ pub static ROUTES: &[Route] = &[
                 &c.param("deliveryId")
             )
         )),
+        doc: Doc::DEFAULT,
     },
     Route {
         method: Method::POST,
@@ -268,6 +286,7 @@ pub static ROUTES: &[Route] = &[
                 &c.param("deliveryId")
             )
         )),
+        doc: Doc::DEFAULT,
     },
 ];
 
