@@ -774,7 +774,7 @@ fn routes() -> Vec<Route> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_workspaces_ids_reach_nothing_on_any_route_with_any_credential() {
     let routes = routes();
-    // Every parameter must be known before anything is set up.
+    // Routes with ids go through the matrix; of the others, the lists are read.
     let mut param_routes = Vec::new();
     let mut lists = Vec::new();
     for r in &routes {
