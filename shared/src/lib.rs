@@ -21,6 +21,7 @@ pub mod issue;
 pub mod jwt;
 pub mod mail;
 pub mod model;
+pub mod openapi;
 pub mod outbox;
 pub mod paging;
 pub mod pipeline;

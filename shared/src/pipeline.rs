@@ -60,15 +60,6 @@ pub fn body_hash_matches(claimed: &str, body: &[u8]) -> bool {
     .any(|d| d[..] == digest[..])
 }
 
-/// Runs `route` for an authorized request. Never fails: every error becomes a response.
-pub async fn run<F, Fut>(req: Request, ctx: &Ctx, route: F) -> Response<Body>
-where
-    F: FnOnce(Principal, Request) -> Fut,
-    Fut: Future<Output = RouteResult>,
-{
-    respond(req, ctx, None, route).await
-}
-
 /// Serves a request from a function's route table: finds its route (404 if none, or if a
 /// path parameter the route declares is missing), checks the route's scope and level, and
 /// runs its handler, all inside the pipeline. Never fails: every error becomes a response.

@@ -23,14 +23,17 @@ pub mod reading;
 pub mod records;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 
 use http::{Method, StatusCode, header};
 use koppel_shared::body::{self, Fields};
 use koppel_shared::error::FieldError;
+use koppel_shared::handler;
 use koppel_shared::model::{Level, Scope};
 use koppel_shared::outbox::{self, Event};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::preconditions;
+use koppel_shared::routes::{Call, Doc, Route};
 use koppel_shared::store::StoreError;
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -40,28 +43,56 @@ use crate::closing::Change;
 use crate::model::{Dsr, Instant, UserRef};
 use crate::records::Stored;
 
-const COLLECTION: &str = "/v1/ws/{workspaceId}/DataSubjectRequests";
-const ITEM: &str = "/v1/ws/{workspaceId}/DataSubjectRequests/{id}";
+/// The routes of the function, as template.yaml declares them (checked by a test).
+pub static ROUTES: &[Route] = &[
+    Route {
+        method: Method::POST,
+        path: "/v1/ws/{workspaceId}/DataSubjectRequests",
+        scope: Some(Scope::DsrWrite),
+        level: Level::Handle,
+        summary: "Create a data-subject request",
+        handler: handler!(|c| in_workspace(c, create(c.p, c.req, c.ctx))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/ws/{workspaceId}/DataSubjectRequests",
+        scope: Some(Scope::DsrRead),
+        level: Level::Read,
+        summary: "List data-subject requests (paged, filtered)",
+        handler: handler!(|c| in_workspace(c, list(c.p, c.req, c.ctx))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/ws/{workspaceId}/DataSubjectRequests/{id}",
+        scope: Some(Scope::DsrRead),
+        level: Level::Read,
+        summary: "Read a data-subject request",
+        handler: handler!(|c| in_workspace(c, get(c.p, &c.param("id"), c.ctx))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::PUT,
+        path: "/v1/ws/{workspaceId}/DataSubjectRequests/{id}",
+        scope: Some(Scope::DsrWrite),
+        level: Level::Handle,
+        summary: "Update a data-subject request",
+        handler: handler!(|c| in_workspace(c, update(c.p, &c.param("id"), c.req, c.ctx))),
+        doc: Doc::DEFAULT,
+    },
+];
 
 pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
-    pipeline::run(req, ctx, |p, req| route(p, req, ctx)).await
+    pipeline::serve(req, ctx, ROUTES).await
 }
 
-async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
-    let resource = pipeline::resource(&req);
-    // Another workspace's requests do not exist for this caller.
-    let params = req.path_parameters();
-    if params.first("workspaceId") != Some(p.workspace_id.as_str()) {
+/// Another workspace's requests do not exist for this caller: 404 before anything is read.
+async fn in_workspace(c: &Call<'_>, then: impl Future<Output = RouteResult>) -> RouteResult {
+    if c.param("workspaceId") != c.p.workspace_id {
         return Err(ApiError::not_found());
     }
-    let id = params.first("id").map(parse_id);
-    match (req.method(), resource.as_str(), id) {
-        (&Method::POST, COLLECTION, None) => create(&p, &req, ctx).await,
-        (&Method::GET, COLLECTION, None) => list(&p, &req, ctx).await,
-        (&Method::GET, ITEM, Some(id)) => get(&p, id?, ctx).await,
-        (&Method::PUT, ITEM, Some(id)) => update(&p, id?, &req, ctx).await,
-        _ => Err(ApiError::not_found()),
-    }
+    then.await
 }
 
 /// Request ids are positive integers; anything else names no request.
@@ -78,7 +109,6 @@ fn now() -> jiff::Timestamp {
 
 /// `POST …/DataSubjectRequests`: the body is Dastra's model; server-owned fields are set here.
 async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
-    p.require(Some(Scope::DsrWrite), Level::Handle)?;
     let body = model::writable_part(object_body(req)?);
     let sent = sent_fields(&body);
     let (mut asked, bad) = reading::read(body, None);
@@ -113,8 +143,8 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
 }
 
 /// `GET …/DataSubjectRequests/{id}`.
-async fn get(p: &Principal, id: i64, ctx: &Ctx) -> RouteResult {
-    p.require(Some(Scope::DsrRead), Level::Read)?;
+async fn get(p: &Principal, id: &str, ctx: &Ctx) -> RouteResult {
+    let id = parse_id(id)?;
     let stored = records::get(&ctx.store, &p.workspace_id, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -123,8 +153,8 @@ async fn get(p: &Principal, id: i64, ctx: &Ctx) -> RouteResult {
 
 /// `PUT …/DataSubjectRequests/{id}`: fields in the body replace the stored ones (`null`
 /// clears); fields left out are kept; read-only and unknown fields are ignored.
-async fn update(p: &Principal, id: i64, req: &Request, ctx: &Ctx) -> RouteResult {
-    p.require(Some(Scope::DsrWrite), Level::Handle)?;
+async fn update(p: &Principal, id: &str, req: &Request, ctx: &Ctx) -> RouteResult {
+    let id = parse_id(id)?;
     let body = model::writable_part(object_body(req)?);
     let stored = records::get(&ctx.store, &p.workspace_id, id)
         .await?
@@ -216,7 +246,6 @@ async fn check_people(
 
 /// `GET …/DataSubjectRequests`: `{items, total, size, page}`.
 async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
-    p.require(Some(Scope::DsrRead), Level::Read)?;
     let params = req.query_string_parameters();
     let q = list_query::parse(params.iter())?;
     let at = now();
@@ -288,7 +317,7 @@ mod tests {
     fn the_sample_event_parses_with_its_route_and_query() {
         let text = include_str!("../../../events/dsr-list.json");
         let req = lambda_http::request::from_str(text).unwrap();
-        assert_eq!(pipeline::resource(&req), COLLECTION);
+        assert_eq!(pipeline::resource(&req), ROUTES[1].path);
         assert_eq!(
             req.path_parameters().first("workspaceId"),
             Some("ws_0123456789abcdef")

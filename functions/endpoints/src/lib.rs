@@ -16,10 +16,12 @@ use std::time::Duration;
 use http::{Method, StatusCode, header};
 use jiff::Timestamp;
 use koppel_shared::body::{Fields, Object};
+use koppel_shared::handler;
 use koppel_shared::model::{Level, Scope, User};
 use koppel_shared::outbox::{self, Event};
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::routes::{Doc, Route};
 use koppel_shared::store::{StoreError, item, put_new};
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal, calendar};
@@ -30,31 +32,102 @@ use serde_json::Value;
 use model::{Endpoint, Mandate, ServiceVersion, Slot, SlotEntry};
 use rules::Interval;
 
-pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
-    pipeline::run(req, ctx, |p, req| route(p, req, ctx)).await
-}
+/// The routes of the function, as template.yaml declares them (checked by a test).
+pub static ROUTES: &[Route] = &[
+    Route {
+        method: Method::POST,
+        path: "/api/v1/endpoints",
+        scope: Some(Scope::EndpointsWrite),
+        level: Level::Handle,
+        summary: "Register a service endpoint (OSR)",
+        handler: handler!(|c| save_endpoint(c.p, c.req, c.ctx, None)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/endpoints",
+        scope: Some(Scope::EndpointsRead),
+        level: Level::Read,
+        summary: "List service endpoints",
+        handler: handler!(|c| list_endpoints(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/endpoints/{id}",
+        scope: Some(Scope::EndpointsRead),
+        level: Level::Read,
+        summary: "Read a service endpoint",
+        handler: handler!(|c| get_endpoint(c.p, c.ctx, &c.param("id"))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::PUT,
+        path: "/api/v1/endpoints/{id}",
+        scope: Some(Scope::EndpointsWrite),
+        level: Level::Handle,
+        summary: "Update a service endpoint",
+        handler: handler!(|c| save_endpoint(c.p, c.req, c.ctx, Some(c.param("id")))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/v1/mandates",
+        scope: Some(Scope::EndpointsWrite),
+        level: Level::Handle,
+        summary: "Grant a supplier a mandate",
+        handler: handler!(|c| grant_mandate(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/mandates",
+        scope: Some(Scope::EndpointsRead),
+        level: Level::Read,
+        summary: "List mandates",
+        handler: handler!(|c| list_mandates(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/api/v1/mandates/{mandate_token}",
+        scope: Some(Scope::EndpointsWrite),
+        level: Level::Handle,
+        summary: "Revoke a mandate",
+        handler: handler!(|c| revoke_mandate(c.p, c.ctx, &c.param("mandate_token"))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/v1/service-versions",
+        scope: Some(Scope::EndpointsWrite),
+        level: Level::Read,
+        summary: "Register a service version namespace",
+        handler: handler!(|c| create_service_version(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/service-versions",
+        scope: Some(Scope::EndpointsRead),
+        level: Level::Read,
+        summary: "List service versions",
+        handler: handler!(|c| list_service_versions(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/v1/service-versions/{id}/retire",
+        scope: Some(Scope::EndpointsWrite),
+        level: Level::Read,
+        summary: "Retire a service version",
+        handler: handler!(|c| retire_service_version(c.p, c.ctx, &c.param("id"))),
+        doc: Doc::DEFAULT,
+    },
+];
 
-async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
-    let param = |name: &str| req.path_parameters().first(name).map(str::to_owned);
-    match (req.method().clone(), pipeline::resource(&req).as_str()) {
-        (Method::POST, "/api/v1/endpoints") => save_endpoint(&p, &req, ctx, None).await,
-        (Method::GET, "/api/v1/endpoints") => list_endpoints(&p, &req, ctx).await,
-        (Method::GET, "/api/v1/endpoints/{id}") => {
-            get_endpoint(&p, ctx, &param("id").unwrap_or_default()).await
-        }
-        (Method::PUT, "/api/v1/endpoints/{id}") => save_endpoint(&p, &req, ctx, param("id")).await,
-        (Method::POST, "/api/v1/mandates") => grant_mandate(&p, &req, ctx).await,
-        (Method::GET, "/api/v1/mandates") => list_mandates(&p, &req, ctx).await,
-        (Method::DELETE, "/api/v1/mandates/{mandate_token}") => {
-            revoke_mandate(&p, ctx, &param("mandate_token").unwrap_or_default()).await
-        }
-        (Method::POST, "/api/v1/service-versions") => create_service_version(&p, &req, ctx).await,
-        (Method::GET, "/api/v1/service-versions") => list_service_versions(&p, &req, ctx).await,
-        (Method::POST, "/api/v1/service-versions/{id}/retire") => {
-            retire_service_version(&p, ctx, &param("id").unwrap_or_default()).await
-        }
-        _ => Err(ApiError::not_found()),
-    }
+pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
+    pipeline::serve(req, ctx, ROUTES).await
 }
 
 fn today() -> jiff::civil::Date {
@@ -108,7 +181,6 @@ fn conflict(detail: String) -> ApiError {
 // ---- service versions ----------------------------------------------------------------
 
 async fn create_service_version(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
-    p.require(Some(Scope::EndpointsWrite), Level::Read)?;
     let user = organisation_user(p, ctx, true).await?;
     let body = Object::map(req)?;
     let o = Object(&body);
@@ -152,7 +224,6 @@ async fn create_service_version(p: &Principal, req: &Request, ctx: &Ctx) -> Rout
 
 /// `GET /api/v1/service-versions?limit=&cursor=`: a page of the registry, in id order.
 async fn list_service_versions(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
-    p.require(Some(Scope::EndpointsRead), Level::Read)?;
     let ws = &p.workspace_id;
     let scope = paging::Scope::new("service-versions", ws);
     let pager = Pager::from_request(req, paging::STANDARD, scope)?;
@@ -162,7 +233,6 @@ async fn list_service_versions(p: &Principal, req: &Request, ctx: &Ctx) -> Route
 }
 
 async fn retire_service_version(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
-    p.require(Some(Scope::EndpointsWrite), Level::Read)?;
     organisation_user(p, ctx, true).await?;
     let key = repo::service_version_key(&p.workspace_id, id);
     let mut sv: ServiceVersion = ctx.store.get(&key).await?.ok_or_else(ApiError::not_found)?;
@@ -176,7 +246,6 @@ async fn retire_service_version(p: &Principal, ctx: &Ctx, id: &str) -> RouteResu
 // ---- mandates -------------------------------------------------------------------------
 
 async fn grant_mandate(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
-    p.require(Some(Scope::EndpointsWrite), Level::Handle)?;
     let user = organisation_user(p, ctx, false).await?;
     let body = Object::map(req)?;
     let o = Object(&body);
@@ -244,7 +313,6 @@ async fn grant_mandate(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
 /// `GET /api/v1/mandates?limit=&cursor=`: a page of mandates, in token order. A supplier
 /// sees the mandates granted to it; the organisation sees all.
 async fn list_mandates(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
-    p.require(Some(Scope::EndpointsRead), Level::Read)?;
     let ws = &p.workspace_id;
     let viewer = p.connector_id.as_deref();
     let scope = paging::Scope::new("mandates", ws).with("connector", viewer);
@@ -258,7 +326,6 @@ async fn list_mandates(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
 }
 
 async fn revoke_mandate(p: &Principal, ctx: &Ctx, token: &str) -> RouteResult {
-    p.require(Some(Scope::EndpointsWrite), Level::Handle)?;
     organisation_user(p, ctx, false).await?;
     let ws = &p.workspace_id;
     let mut m = repo::mandate(ctx, ws, token)
@@ -384,7 +451,6 @@ fn describe(e: &SlotEntry) -> String {
 /// in the same transaction as the endpoint, so of two concurrent writers one fails its
 /// condition, re-reads, and sees the other's interval.
 async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<String>) -> RouteResult {
-    p.require(Some(Scope::EndpointsWrite), Level::Handle)?;
     let connector = supplier(p)?;
     let ws = &p.workspace_id;
     let existing = match &id {
@@ -531,7 +597,6 @@ fn visible(p: &Principal, e: &Endpoint) -> bool {
 }
 
 async fn get_endpoint(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
-    p.require(Some(Scope::EndpointsRead), Level::Read)?;
     let e = repo::endpoint(ctx, &p.workspace_id, id)
         .await?
         .filter(|e| visible(p, e))
@@ -543,7 +608,6 @@ async fn get_endpoint(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
 /// pair, the slot says which endpoints exist, listed by (start date, id); otherwise a paged
 /// query of the workspace's endpoints in id order. `date` keeps those active on that day.
 async fn list_endpoints(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
-    p.require(Some(Scope::EndpointsRead), Level::Read)?;
     let q = req.query_string_parameters();
     let administration = q.first("administration_id");
     let namespace = q.first("service_version_namespace");

@@ -4,49 +4,153 @@
 pub mod credentials;
 pub mod otp;
 
+use credentials as c;
 use http::{Method, StatusCode};
+use koppel_shared::handler;
+use koppel_shared::model::Level;
 use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::routes::{Doc, Route};
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
-    pipeline::run(req, ctx, |p, req| route(p, req, ctx)).await
-}
+/// The routes of the function, as template.yaml declares them (checked by a test).
+pub static ROUTES: &[Route] = &[
+    Route {
+        method: Method::GET,
+        path: "/v1/me",
+        scope: None,
+        level: Level::Read,
+        summary: "Who am I: workspace, user, connector, credential, scopes, level, rate limit",
+        handler: handler!(|c| me(c.p, c.ctx)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/tokens",
+        scope: None,
+        level: Level::Read,
+        summary: "Create a personal access token (shown once)",
+        handler: handler!(|c| c::create_own(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/tokens",
+        scope: None,
+        level: Level::Read,
+        summary: "List your personal access tokens",
+        handler: handler!(|c| c::list_personal(c.p, c.ctx, &c.p.user_id)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/v1/tokens/{id}",
+        scope: None,
+        level: Level::Read,
+        summary: "Revoke one of your personal access tokens",
+        handler: handler!(|c| c::revoke_personal(c.p, c.ctx, &c.p.user_id, &c.param("id"))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/users",
+        scope: None,
+        level: Level::Read,
+        summary: "List the workspace's users",
+        handler: handler!(|c| c::list_users(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/v1/users/{id}",
+        scope: None,
+        level: Level::Read,
+        summary: "Change a user's API access or rights",
+        handler: handler!(|c| c::update_user(c.p, c.req, c.ctx, &c.param("id"))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/users/{id}/tokens",
+        scope: None,
+        level: Level::Read,
+        summary: "List a user's personal access tokens",
+        handler: handler!(|c| c::list_personal(c.p, c.ctx, &c.param("id"))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/v1/users/{id}/tokens/{tokenId}",
+        scope: None,
+        level: Level::Read,
+        summary: "Revoke a user's personal access token",
+        handler: handler!(|c| c::revoke_personal(c.p, c.ctx, &c.param("id"), &c.param("tokenId"))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/connectors/{id}/credentials",
+        scope: None,
+        level: Level::Read,
+        summary: "Issue a connector token or API key (shown once)",
+        handler: handler!(|c| c::issue_for_connector(c.p, c.req, c.ctx, &c.param("id"))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/connectors/{id}/credentials",
+        scope: None,
+        level: Level::Read,
+        summary: "List a connector's credentials",
+        handler: handler!(|c| c::list_for_connector(c.p, c.ctx, &c.param("id"))),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/v1/connectors/{id}/credentials/{credentialId}",
+        scope: None,
+        level: Level::Read,
+        summary: "Revoke a connector credential",
+        handler: handler!(|c| c::revoke_for_connector(
+            c.p,
+            c.ctx,
+            &c.param("id"),
+            &c.param("credentialId")
+        )),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/otp",
+        scope: None,
+        level: Level::Read,
+        summary: "E-mail a one-time code to an employee (partner app)",
+        handler: handler!(|c| otp::request(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/otp/redeem",
+        scope: None,
+        level: Level::Read,
+        summary: "Redeem a one-time code for a token bound to the employee",
+        handler: handler!(|c| otp::redeem(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/audit",
+        scope: None,
+        level: Level::Read,
+        summary: "The credential audit trail, newest first",
+        handler: handler!(|c| c::audit(c.p, c.req, c.ctx)),
+        doc: Doc::DEFAULT,
+    },
+];
 
-async fn route(p: Principal, req: Request, ctx: &Ctx) -> RouteResult {
-    use credentials as c;
-    use lambda_http::RequestExt;
-    let params = req.path_parameters();
-    let param = |name: &str| params.first(name).unwrap_or_default().to_owned();
-    let me_id = p.user_id.clone();
-    match (req.method().clone(), pipeline::resource(&req).as_str()) {
-        (Method::GET, "/v1/me") => me(&p, ctx).await,
-        (Method::POST, "/v1/tokens") => c::create_own(&p, &req, ctx).await,
-        (Method::GET, "/v1/tokens") => c::list_personal(&p, ctx, &me_id).await,
-        (Method::DELETE, "/v1/tokens/{id}") => {
-            c::revoke_personal(&p, ctx, &me_id, &param("id")).await
-        }
-        (Method::GET, "/v1/users") => c::list_users(&p, &req, ctx).await,
-        (Method::PATCH, "/v1/users/{id}") => c::update_user(&p, &req, ctx, &param("id")).await,
-        (Method::GET, "/v1/users/{id}/tokens") => c::list_personal(&p, ctx, &param("id")).await,
-        (Method::DELETE, "/v1/users/{id}/tokens/{tokenId}") => {
-            c::revoke_personal(&p, ctx, &param("id"), &param("tokenId")).await
-        }
-        (Method::POST, "/v1/connectors/{id}/credentials") => {
-            c::issue_for_connector(&p, &req, ctx, &param("id")).await
-        }
-        (Method::GET, "/v1/connectors/{id}/credentials") => {
-            c::list_for_connector(&p, ctx, &param("id")).await
-        }
-        (Method::DELETE, "/v1/connectors/{id}/credentials/{credentialId}") => {
-            c::revoke_for_connector(&p, ctx, &param("id"), &param("credentialId")).await
-        }
-        (Method::POST, "/v1/otp") => otp::request(&p, &req, ctx).await,
-        (Method::POST, "/v1/otp/redeem") => otp::redeem(&p, &req, ctx).await,
-        (Method::GET, "/v1/audit") => c::audit(&p, &req, ctx).await,
-        _ => Err(ApiError::not_found()),
-    }
+pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
+    pipeline::serve(req, ctx, ROUTES).await
 }
 
 /// The caller as Koppel sees them, so a partner can debug their setup.

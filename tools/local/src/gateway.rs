@@ -61,14 +61,37 @@ pub enum HttpFunction {
 }
 
 impl HttpFunction {
+    /// The template `Binary` name.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Self::Tokens => "tokens",
+            Self::Endpoints => "endpoints",
+            Self::Dsr => "dsr",
+            Self::Connectors => "connectors",
+            Self::Cases => "cases",
+        }
+    }
+
     pub fn from_binary(binary: &str) -> Option<Self> {
-        match binary {
-            "tokens" => Some(Self::Tokens),
-            "endpoints" => Some(Self::Endpoints),
-            "dsr" => Some(Self::Dsr),
-            "connectors" => Some(Self::Connectors),
-            "cases" => Some(Self::Cases),
-            _ => None,
+        Self::ALL.into_iter().find(|f| f.binary() == binary)
+    }
+
+    pub const ALL: [Self; 5] = [
+        Self::Tokens,
+        Self::Endpoints,
+        Self::Dsr,
+        Self::Connectors,
+        Self::Cases,
+    ];
+
+    /// The function's route table, without handlers.
+    pub fn routes(self) -> Vec<koppel_shared::routes::RouteInfo> {
+        match self {
+            Self::Tokens => tokens::ROUTES.iter().map(|r| r.info()).collect(),
+            Self::Endpoints => endpoints::ROUTES.iter().map(|r| r.info()).collect(),
+            Self::Dsr => dsr::ROUTES.iter().map(|r| r.info()).collect(),
+            Self::Connectors => connectors::ROUTES.iter().map(|r| r.info()).collect(),
+            Self::Cases => cases::ROUTES.iter().map(|r| r.info()).collect(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! consumers and schedules.
 
 pub mod consumer;
+pub mod contract;
 pub mod gateway;
 pub mod resources;
 pub mod schedule;

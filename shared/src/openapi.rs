@@ -1,0 +1,353 @@
+//! The OpenAPI 3.1 document, generated from the functions' route tables
+//! ([`crate::routes`]): every route with its parameters, request body, answers (the
+//! problem+json ones included), security schemes and the headers Koppel sends; webhook
+//! event types as OpenAPI `webhooks`. Nothing here is written by hand per route: what a
+//! route's table entry says is what the document says.
+
+use std::collections::BTreeMap;
+
+use schemars::generate::SchemaSettings;
+use serde_json::{Map, Value, json};
+
+use crate::routes::{Precondition, RouteInfo, SchemaFn};
+
+/// One function's routes under a tag (its name in the document).
+pub struct Group {
+    pub tag: &'static str,
+    pub description: &'static str,
+    pub routes: Vec<RouteInfo>,
+}
+
+/// A webhook event type and the schema of its payload.
+pub struct Webhook {
+    pub event_type: &'static str,
+    pub description: &'static str,
+    pub payload: SchemaFn,
+}
+
+/// Where the problem `type` URIs are explained (`urn:koppel:problem:<slug>`).
+pub const PROBLEMS_DOC: &str = "/docs#problems";
+
+/// The document for `groups` and `webhooks`.
+pub fn document(version: &str, groups: &[Group], webhooks: &[Webhook]) -> Value {
+    // OpenAPI 3.1 schemas are JSON Schema 2020-12; the definitions go where the
+    // document's references point.
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    settings.meta_schema = None;
+    let mut generator = settings.into_generator();
+    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for g in groups {
+        for r in &g.routes {
+            let op = operation(g.tag, r, &mut generator);
+            paths
+                .entry(r.path)
+                .or_default()
+                .insert(r.method.to_ascii_lowercase(), op);
+        }
+    }
+    let mut hooks = Map::new();
+    for w in webhooks {
+        let payload = (w.payload)(&mut generator);
+        hooks.insert(
+            w.event_type.to_owned(),
+            json!({ "post": {
+                "summary": w.event_type,
+                "description": format!("{} Signed with Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`); answer 2xx to acknowledge, 410 to unsubscribe.", w.description),
+                "operationId": format!("webhook_{}", w.event_type.replace(['.', '-'], "_")),
+                "parameters": [
+                    { "name": "webhook-id", "in": "header", "required": true, "schema": { "type": "string" }, "description": "The event id: the same on every retry, so receivers de-duplicate on it." },
+                    { "name": "webhook-timestamp", "in": "header", "required": true, "schema": { "type": "string" }, "description": "Unix seconds of this attempt." },
+                    { "name": "webhook-signature", "in": "header", "required": true, "schema": { "type": "string" }, "description": "Space-separated `v1,<base64 HMAC-SHA256>` signatures, one per signing secret in use." },
+                ],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": payload } } },
+                "responses": {
+                    "2XX": { "description": "Received." },
+                    "410": { "description": "Gone: the subscription is disabled." },
+                },
+            }}),
+        );
+    }
+    let mut schemas = Map::new();
+    for (name, s) in generator.take_definitions(true) {
+        schemas.insert(name, s);
+    }
+    schemas.insert("Problem".into(), problem_schema());
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Koppel API",
+            "version": version,
+            "description": "Koppel connects partners (suppliers, apps, other public systems) to an organisation's cases, data-subject requests and service endpoints. Every error is `application/problem+json` (RFC 9457) with a request id; its `type` is explained in the documentation's problems section.",
+            "license": { "name": "EUPL-1.2", "identifier": "EUPL-1.2" },
+        },
+        "servers": [{ "url": ".", "description": "This deployment (relative to the document)" }],
+        "tags": groups.iter().map(|g| json!({ "name": g.tag, "description": g.description })).collect::<Vec<_>>(),
+        "paths": paths,
+        "webhooks": hooks,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "apiKey": { "type": "apiKey", "in": "header", "name": "API-Key", "description": "A connector API key (`kpl_key_…`), sent together with `API-Interface-Id` (the Zaaksysteem koppelprofiel)." },
+                "interfaceId": { "type": "apiKey", "in": "header", "name": "API-Interface-Id", "description": "The connector id the API key belongs to." },
+                "bearer": { "type": "http", "scheme": "bearer", "description": "A personal access token (`kpl_pat_…`), a connector token (`kpl_ct_…`) or a JWT signed with a key registered on the connector." },
+                "jwt": { "type": "apiKey", "in": "header", "name": "JWT", "description": "A JWT signed with a key registered on the connector (OSR)." },
+            },
+            "headers": rate_limit_headers(),
+        },
+    })
+}
+
+fn operation(tag: &str, r: &RouteInfo, g: &mut schemars::SchemaGenerator) -> Value {
+    let d = &r.doc;
+    let mut params: Vec<Value> = r
+        .path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect();
+    for q in d.query {
+        let schema = if q.kind == "array" {
+            json!({ "type": "array", "items": { "type": "string" } })
+        } else {
+            json!({ "type": q.kind })
+        };
+        params.push(json!({ "name": q.name, "in": "query", "required": false, "description": q.description, "schema": schema, "explode": true }));
+    }
+    match d.precondition {
+        Precondition::None => {}
+        p => params.push(json!({
+            "name": "If-Match", "in": "header", "required": p == Precondition::Required,
+            "description": "The `ETag` of the version this change is based on (strong: a weak tag or `*` never matches).",
+            "schema": { "type": "string" },
+        })),
+    }
+    if r.method == "POST" && !r.public {
+        params.push(json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "1 to 255 visible ASCII characters: the same key and body within 24 hours replay the first answer (`Idempotent-Replayed: true`) instead of running again.",
+            "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+        }));
+    }
+    let status = match (d.status, r.method) {
+        (0, "DELETE") => 204,
+        (0, _) => 200,
+        (s, _) => s,
+    };
+    let mut headers = Map::new();
+    if !r.public {
+        for h in [
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+            "RateLimit-Policy",
+        ] {
+            headers.insert(
+                h.into(),
+                json!({ "$ref": format!("#/components/headers/{h}") }),
+            );
+        }
+    }
+    if d.etag {
+        headers.insert("ETag".into(), json!({ "description": "The version of the resource, for `If-Match`.", "schema": { "type": "string" } }));
+    }
+    if status == 201 {
+        headers.insert("Location".into(), json!({ "description": "Where the created resource is.", "schema": { "type": "string" } }));
+    }
+    let mut ok = json!({ "description": reason(status), "headers": headers });
+    if let Some(f) = d.response {
+        ok["content"] = json!({ d.media_type: { "schema": f(g) } });
+    } else if status != 204 && d.media_type != "application/json" {
+        ok["content"] = json!({ d.media_type: { "schema": { "type": "string" } } });
+    }
+    let mut responses = Map::new();
+    responses.insert(status.to_string(), ok);
+    for code in problems(r) {
+        responses.insert(
+            code.to_string(),
+            json!({ "description": reason(code), "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } }),
+        );
+    }
+    let mut description = String::from(d.description);
+    if !r.public {
+        if !description.is_empty() {
+            description.push_str("\n\n");
+        }
+        match r.scope {
+            Some(s) => description.push_str(&format!(
+                "Needs the scope `{s}` and access level `{}`.",
+                r.level
+            )),
+            None => description.push_str(&format!("Needs access level `{}`.", r.level)),
+        }
+    }
+    let mut op = json!({
+        "tags": [tag],
+        "summary": r.summary,
+        "description": description,
+        "operationId": operation_id(r),
+        "parameters": params,
+        "responses": responses,
+        "security": if r.public { json!([]) } else { json!([{ "apiKey": [], "interfaceId": [] }, { "bearer": [] }, { "jwt": [] }]) },
+    });
+    if let Some(scope) = r.scope {
+        op["x-koppel-scope"] = scope.as_str().into();
+    }
+    if let Some(f) = d.request {
+        op["requestBody"] =
+            json!({ "required": true, "content": { "application/json": { "schema": f(g) } } });
+    }
+    op
+}
+
+/// The problem statuses a route may answer: those of every credential route, of a route
+/// with path parameters or a body, and the route's own.
+fn problems(r: &RouteInfo) -> Vec<u16> {
+    let mut codes = vec![];
+    if !r.public {
+        codes.extend([401, 403, 429]);
+    }
+    if r.path.contains('{') {
+        codes.push(404);
+    }
+    if r.doc.request.is_some() {
+        codes.extend([400, 413, 415, 422]);
+    }
+    if r.method == "POST" && !r.public {
+        codes.extend([409, 422]);
+    }
+    match r.doc.precondition {
+        Precondition::None => {}
+        Precondition::Optional => codes.push(412),
+        Precondition::Required => codes.extend([412, 428]),
+    }
+    codes.extend(r.doc.errors);
+    codes.sort_unstable();
+    codes.dedup();
+    codes
+}
+
+/// `GET /v1/cases/{id}` → `get_v1_cases_id`.
+fn operation_id(r: &RouteInfo) -> String {
+    let path: String = r
+        .path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let mut id = format!(
+        "{}_{}",
+        r.method.to_ascii_lowercase(),
+        path.trim_matches('_')
+    );
+    while id.contains("__") {
+        id = id.replace("__", "_");
+    }
+    id
+}
+
+fn reason(code: u16) -> &'static str {
+    http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Answer")
+}
+
+fn rate_limit_headers() -> Value {
+    json!({
+        "RateLimit-Limit": { "description": "Requests allowed per window for this credential.", "schema": { "type": "integer" } },
+        "RateLimit-Remaining": { "description": "Requests left in this window.", "schema": { "type": "integer" } },
+        "RateLimit-Reset": { "description": "Seconds until the window resets.", "schema": { "type": "integer" } },
+        "RateLimit-Policy": { "description": "The policy, e.g. `30;w=60`.", "schema": { "type": "string" } },
+    })
+}
+
+/// RFC 9457, as [`crate::error::ApiError`] writes it.
+fn problem_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": format!("An error (RFC 9457). `type` is `urn:koppel:problem:<slug>`, explained at {PROBLEMS_DOC}."),
+        "required": ["type", "title", "status", "detail", "instance", "request_id"],
+        "properties": {
+            "type": { "type": "string", "examples": ["urn:koppel:problem:invalid-fields"] },
+            "title": { "type": "string" },
+            "status": { "type": "integer" },
+            "detail": { "type": "string" },
+            "instance": { "type": "string", "description": "The path called." },
+            "request_id": { "type": "string" },
+            "errors": {
+                "type": "array",
+                "description": "With 422: every invalid field.",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "message"],
+                    "properties": { "field": { "type": "string" }, "message": { "type": "string" } },
+                },
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Level, Scope};
+    use crate::routes::{Doc, schema};
+
+    #[derive(schemars::JsonSchema, serde::Serialize)]
+    #[allow(dead_code)]
+    struct Thing {
+        id: String,
+        version: u64,
+    }
+
+    fn info(method: &'static str, path: &'static str, doc: Doc) -> RouteInfo {
+        RouteInfo {
+            method,
+            path,
+            scope: Some(Scope::CasesRead),
+            level: Level::Read,
+            summary: "s",
+            public: false,
+            doc,
+        }
+    }
+
+    #[test]
+    fn a_route_becomes_an_operation_with_its_parameters_answers_and_schemas() {
+        let doc = Doc {
+            request: Some(schema::<Thing>),
+            response: Some(schema::<Thing>),
+            precondition: Precondition::Required,
+            etag: true,
+            ..Doc::DEFAULT
+        };
+        let d = document(
+            "1",
+            &[Group {
+                tag: "things",
+                description: "",
+                routes: vec![info("PATCH", "/v1/things/{id}", doc)],
+            }],
+            &[],
+        );
+        let op = &d["paths"]["/v1/things/{id}"]["patch"];
+        assert_eq!(op["operationId"], "patch_v1_things_id");
+        assert_eq!(op["parameters"][0]["name"], "id");
+        assert_eq!(op["parameters"][1]["name"], "If-Match");
+        assert_eq!(op["parameters"][1]["required"], true);
+        let codes: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            codes,
+            [
+                "200", "400", "401", "403", "404", "412", "413", "415", "422", "428", "429"
+            ]
+        );
+        assert_eq!(
+            op["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Thing"
+        );
+        assert!(d["components"]["schemas"]["Thing"]["properties"]["version"].is_object());
+        assert!(op["responses"]["200"]["headers"]["ETag"].is_object());
+        assert_eq!(op["x-koppel-scope"], "cases:read");
+    }
+}
