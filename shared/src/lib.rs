@@ -22,6 +22,7 @@ pub mod jwt;
 pub mod mail;
 pub mod model;
 pub mod openapi;
+pub mod organisation;
 pub mod outbox;
 pub mod paging;
 pub mod pipeline;

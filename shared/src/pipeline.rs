@@ -264,6 +264,36 @@ where
     .await
 }
 
+/// `201 Created` with the resource's `Location` (a path from the API's root: the
+/// pipeline moves it under the base the client called) and its `ETag`.
+pub fn created<T: Serialize>(location: &str, value: &T, version: Option<u64>) -> RouteResult {
+    let mut r = json(StatusCode::CREATED, value)?;
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(location).map_err(ApiError::internal)?,
+    );
+    Ok(match version {
+        Some(v) => crate::preconditions::with_etag(r, v),
+        None => r,
+    })
+}
+
+/// A JSON answer with the resource's `ETag`.
+pub fn versioned<T: Serialize>(status: StatusCode, value: &T, version: u64) -> RouteResult {
+    Ok(crate::preconditions::with_etag(
+        json(status, value)?,
+        version,
+    ))
+}
+
+/// `204 No Content`.
+pub fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .expect("static response")
+}
+
 /// A JSON response.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> RouteResult {
     let body = serde_json::to_string(value).map_err(ApiError::internal)?;
