@@ -38,6 +38,6 @@ pub mod webhook;
 
 pub use ctx::{Ctx, Settings};
 pub use error::ApiError;
-pub use principal::Principal;
 /// For [`handler!`]'s expansion in function crates.
 pub use lambda_http;
+pub use principal::Principal;
