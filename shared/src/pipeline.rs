@@ -108,18 +108,23 @@ async fn public<B: RouteBody>(
     let path = called_path(&req);
     let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %path);
     async {
-        let mut resp = match handler(&req, ctx).await {
+        let resp = match handler(&req, ctx).await {
             Ok(r) => r,
             Err(e) => e.to_response(&request_id, &path).map(Into::into),
         };
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert("x-request-id", v);
-        }
-        tracing::info!(status = resp.status().as_u16(), "done");
-        resp
+        done(resp, &request_id)
     }
     .instrument(span)
     .await
+}
+
+/// Every answer carries its request id, and its status is logged in the request's span.
+fn done<B>(mut resp: Response<B>, request_id: &str) -> Response<B> {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    tracing::info!(status = resp.status().as_u16(), "done");
+    resp
 }
 
 /// The pipeline around one route: request id, span, principal, rate limit, input bounds,
@@ -254,11 +259,7 @@ where
         {
             resp.headers_mut().insert(header::LOCATION, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert("x-request-id", v);
-        }
-        tracing::info!(status = resp.status().as_u16(), "done");
-        resp
+        done(resp, &request_id)
     }
     .instrument(span)
     .await
