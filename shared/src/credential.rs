@@ -23,7 +23,7 @@ const SECRET_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 6;
 
 /// What a credential is; decides its prefix and how the authorizer resolves it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     /// A user's personal access token (`Authorization: Bearer`).

@@ -10,7 +10,9 @@ use crate::credential::CredentialKind;
 
 /// Access level: `read` (raadplegen) or `handle` (behandelen). `Read < Handle`, so the
 /// effective level of a connector acting for an employee is the `min` of the two.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Read,
@@ -44,7 +46,19 @@ impl fmt::Display for Level {
 }
 
 /// The operations a connector can be linked to (AFAS: only linked connectors are callable).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum Scope {
     #[serde(rename = "cases:read")]
     CasesRead,
