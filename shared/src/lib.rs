@@ -23,6 +23,7 @@ pub mod mail;
 pub mod model;
 pub mod openapi;
 pub mod organisation;
+pub mod problems;
 pub mod outbox;
 pub mod paging;
 pub mod pipeline;

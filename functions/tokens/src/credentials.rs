@@ -20,8 +20,10 @@ use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::store::{PageQuery, StoreError};
 use koppel_shared::time_util::{now, parse_rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+
+use crate::views::{CredentialView, IssuedCredential, Items, Page, UserView};
 
 /// The audit trail keeps the page sizes it had before lists shared one pager.
 const AUDIT_LIMITS: paging::Limits = paging::Limits {
@@ -29,27 +31,12 @@ const AUDIT_LIMITS: paging::Limits = paging::Limits {
     max: 500,
 };
 
-pub fn credential_json(c: &Credential) -> Value {
-    json!({
-        "id": c.credential_id, "kind": c.kind.as_str(), "name": c.name,
-        "user_id": c.user_id, "connector_id": c.connector_id, "scopes": c.scopes,
-        "rate_limit": c.rate_limit, "expires_at": c.expires_at, "created_at": c.created_at,
-        "created_by": c.created_by, "last_used_at": c.last_used_at, "revoked_at": c.revoked_at,
-    })
-}
-
-pub fn user_json(u: &User) -> Value {
-    json!({
-        "id": u.user_id, "email": u.email, "name": u.name, "rights": u.rights,
-        "api_access": u.api_access, "manage_users": u.manage_users,
-        "manage_connectors": u.manage_connectors, "owner": u.owner,
-    })
-}
-
 /// A create response that shows a secret: never cached, never kept for idempotent replay.
 pub fn created_with_secret(cred: &Credential, secret: &str, location: String) -> RouteResult {
-    let mut v = credential_json(cred);
-    v["secret"] = secret.into();
+    let v = IssuedCredential {
+        credential: CredentialView::of(cred),
+        secret: secret.to_owned(),
+    };
     let mut r = pipeline::json(StatusCode::CREATED, &v)?;
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
@@ -91,21 +78,35 @@ fn require_flag(ok: bool, flag: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Body of a new token or key.
-#[derive(Debug, Deserialize)]
+/// Body of a new token or key. `kind` and `replaces` are for connector credentials only
+/// (a personal token with either is a 422).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
+    /// What it is for, 1 to 100 characters (trimmed).
+    #[schemars(length(min = 1, max = 100))]
     name: String,
+    /// Narrows it to these scopes, each within the creating token's (and the connector's);
+    /// absent: all of those.
     #[serde(default)]
+    #[schemars(with = "Option<Vec<Scope>>")]
     scopes: Option<Vec<String>>,
+    /// RFC 3339, in the future and not after the creating token's own expiry; absent: that
+    /// expiry (none: never).
     #[serde(default)]
+    #[schemars(extend("format" = "date-time"))]
     expires_at: Option<String>,
+    /// Requests per minute, at most the creating token's own limit.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 100_000))]
     rate_limit: Option<u32>,
-    /// Connector credentials only: `token` (default) or `api_key`.
+    /// Connector credentials only: `token` (default, `Authorization: Bearer`) or `api_key`
+    /// (`API-Interface-Id` + `API-Key`).
     #[serde(default)]
+    #[schemars(extend("enum" = ["token", "api_key", null]))]
     kind: Option<String>,
-    /// Connector credentials only: revoke this credential in the same transaction.
+    /// Connector credentials only: the id of a live credential of this connector to revoke
+    /// in the same transaction (rotation).
     #[serde(default)]
     replaces: Option<String>,
 }
@@ -254,15 +255,15 @@ async fn token_owner(p: &Principal, ctx: &Ctx, path_user: &str) -> Result<(User,
 /// `GET /v1/tokens`, `GET /v1/users/{id}/tokens`: personal tokens, without secrets.
 pub async fn list_personal(p: &Principal, ctx: &Ctx, user_id: &str) -> RouteResult {
     let (_, owner) = token_owner(p, ctx, user_id).await?;
-    let items: Vec<Value> = ctx
+    let items = ctx
         .store
         .credentials_of(&p.workspace_id, &owner.user_id)
         .await?
         .iter()
         .filter(|c| c.kind == CredentialKind::PersonalAccessToken)
-        .map(credential_json)
+        .map(CredentialView::of)
         .collect();
-    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+    pipeline::json(StatusCode::OK, &Items { items })
 }
 
 /// `DELETE /v1/tokens/{id}`, `DELETE /v1/users/{id}/tokens/{tokenId}`.
@@ -308,15 +309,21 @@ pub async fn list_users(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) ->
     let pager = Pager::from_request(req, paging::STANDARD, paging::Scope::new("users", ws))?;
     let q = PageQuery::workspace(ws, "USER#", pager.after.as_deref(), pager.limit);
     let page = ctx.store.page::<User>(&q, |_| true).await?;
-    let items: Vec<Value> = page.items.iter().map(user_json).collect();
-    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
+    let body = Page {
+        items: page.items.iter().map(UserView::of).collect(),
+        next_cursor: page.next.as_deref().map(|n| pager.cursor(n)),
+    };
+    pipeline::json(StatusCode::OK, &body)
 }
 
-#[derive(Debug, Deserialize)]
+/// What `PATCH /v1/users/{id}` changes; absent fields stay as they are.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct UserPatch {
+pub struct UserPatch {
+    /// May hold personal access tokens.
     #[serde(default)]
     api_access: Option<bool>,
+    /// At most the caller's own; not one's own unless the owner.
     #[serde(default)]
     rights: Option<Level>,
 }
@@ -369,7 +376,7 @@ pub async fn update_user(
             ),
             other => other.into(),
         })?;
-    pipeline::json(StatusCode::OK, &user_json(&user))
+    pipeline::json(StatusCode::OK, &UserView::of(&user))
 }
 
 // ---- connector credentials -----------------------------------------------------------------
@@ -470,14 +477,14 @@ pub async fn issue_for_connector(
 /// `GET /v1/connectors/{id}/credentials`: without secrets.
 pub async fn list_for_connector(p: &Principal, ctx: &Ctx, connector_id: &str) -> RouteResult {
     let con = managed_connector(p, ctx, connector_id).await?;
-    let items: Vec<Value> = ctx
+    let items = ctx
         .store
         .credentials_of(&p.workspace_id, &con.connector_id)
         .await?
         .iter()
-        .map(credential_json)
+        .map(CredentialView::of)
         .collect();
-    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+    pipeline::json(StatusCode::OK, &Items { items })
 }
 
 /// `DELETE /v1/connectors/{id}/credentials/{credentialId}`.
@@ -508,6 +515,9 @@ pub async fn audit(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rout
     let pager = Pager::from_request(req, AUDIT_LIMITS, paging::Scope::new("audit", ws))?;
     let page =
         koppel_shared::audit::list(&ctx.store, ws, pager.limit, pager.after.as_deref()).await?;
-    let items: Vec<Value> = page.items.iter().map(|e| json!(e)).collect();
-    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
+    let body = Page {
+        items: page.items,
+        next_cursor: page.next.as_deref().map(|n| pager.cursor(n)),
+    };
+    pipeline::json(StatusCode::OK, &body)
 }

@@ -3,16 +3,31 @@
 
 pub mod credentials;
 pub mod otp;
+pub mod views;
 
-use credentials as c;
+use credentials::{self as c, NewTokenBody, UserPatch};
 use http::{Method, StatusCode};
 use koppel_shared::handler;
 use koppel_shared::model::Level;
 use koppel_shared::pipeline::{self, RouteResult};
-use koppel_shared::routes::{Doc, Route};
+use koppel_shared::routes::{Doc, Query, Route, schema};
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use views::{AuditView, CredentialView, IssuedCredential, Items, Me, OtpAccepted, Page, UserView};
+
+/// `?limit=&cursor=` of the shared pager (koppel_shared::paging::STANDARD).
+const PAGED: &[Query] = &[
+    Query {
+        name: "limit",
+        description: "Items per page, 1 to 200 (default 50).",
+        kind: "integer",
+    },
+    Query {
+        name: "cursor",
+        description: "The `next_cursor` of the previous page of this same list.",
+        kind: "string",
+    },
+];
 
 /// The routes of the function, as template.yaml declares them (checked by a test).
 pub static ROUTES: &[Route] = &[
@@ -23,7 +38,13 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Who am I: workspace, user, connector, credential, scopes, level, rate limit",
         handler: handler!(|c| me(c.p, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<Me>),
+            // The credential's workspace or user is gone (deleted meanwhile).
+            errors: &[404],
+            description: "Any credential. What Koppel makes of it: the workspace, the user it acts for, the connector (`null` for a personal token), the credential, the effective scopes and access level, and the rate limit.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -32,7 +53,13 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Create a personal access token (shown once)",
         handler: handler!(|c| c::create_own(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<NewTokenBody>),
+            response: Some(schema::<IssuedCredential>),
+            status: 201,
+            description: "A personal access token of the calling user (who needs `api_access` and a personal token: connector credentials get 403). Its scopes, expiry and rate limit stay within the calling token's. The `secret` is in this answer only (`Cache-Control: no-store`; an idempotent replay does not show it again: 409 `idempotency-secret-shown`). 409 `token-limit` at 50 live tokens.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -41,7 +68,11 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List your personal access tokens",
         handler: handler!(|c| c::list_personal(c.p, c.ctx, &c.p.user_id)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<Items<CredentialView>>),
+            description: "The calling user's personal access tokens, revoked and expired ones included, never their secrets.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::DELETE,
@@ -50,7 +81,10 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Revoke one of your personal access tokens",
         handler: handler!(|c| c::revoke_personal(c.p, c.ctx, &c.p.user_id, &c.param("id"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            description: "Revokes it at once: the next request with it is a 401.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -59,7 +93,14 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List the workspace's users",
         handler: handler!(|c| c::list_users(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<Page<UserView>>),
+            query: PAGED,
+            // A bad `limit` or `cursor`, named.
+            errors: &[422],
+            description: "Needs `manage_users`. In id order.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::PATCH,
@@ -68,7 +109,14 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Change a user's API access or rights",
         handler: handler!(|c| c::update_user(c.p, c.req, c.ctx, &c.param("id"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<UserPatch>),
+            response: Some(schema::<UserView>),
+            // The user changed meanwhile.
+            errors: &[409],
+            description: "Needs `manage_users`. Only the owner changes the owner; nobody but the owner changes their own rights or grants rights above their own (403).",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -77,7 +125,11 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List a user's personal access tokens",
         handler: handler!(|c| c::list_personal(c.p, c.ctx, &c.param("id"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<Items<CredentialView>>),
+            description: "Needs `manage_users`, or the user oneself.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::DELETE,
@@ -86,7 +138,10 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Revoke a user's personal access token",
         handler: handler!(|c| c::revoke_personal(c.p, c.ctx, &c.param("id"), &c.param("tokenId"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            description: "Needs `manage_users`, or the user oneself; only the owner revokes the owner's tokens (PlanRadar).",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -95,7 +150,13 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Issue a connector token or API key (shown once)",
         handler: handler!(|c| c::issue_for_connector(c.p, c.req, c.ctx, &c.param("id"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<NewTokenBody>),
+            response: Some(schema::<IssuedCredential>),
+            status: 201,
+            description: "Needs `manage_connectors` (and rights over the connector's acting user). `kind`: `token` (default) or `api_key`; scopes within the connector's and the calling token's; `replaces` revokes that credential in the same transaction (409 if it was revoked meanwhile: nothing issued). The `secret` is in this answer only (`Cache-Control: no-store`).",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -104,7 +165,11 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List a connector's credentials",
         handler: handler!(|c| c::list_for_connector(c.p, c.ctx, &c.param("id"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<Items<CredentialView>>),
+            description: "Needs `manage_connectors`. Its API keys and tokens (OTP-issued ones included), never their secrets.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::DELETE,
@@ -118,7 +183,10 @@ pub static ROUTES: &[Route] = &[
             &c.param("id"),
             &c.param("credentialId")
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            description: "Needs `manage_connectors`. Revokes it at once.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -127,7 +195,13 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "E-mail a one-time code to an employee (partner app)",
         handler: handler!(|c| otp::request(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<otp::RequestBody>),
+            response: Some(schema::<OtpAccepted>),
+            status: 202,
+            description: "With the partner app's connector credential (others get 403). Mails a 6-digit code, valid 10 minutes, with the connector's description in the subject. The answer is the same whether or not the address belongs to a user.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -136,7 +210,13 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Redeem a one-time code for a token bound to the employee",
         handler: handler!(|c| otp::redeem(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<otp::RedeemBody>),
+            response: Some(schema::<IssuedCredential>),
+            status: 201,
+            description: "With the same connector credential: a connector token bound to the employee and the connector, with the app credential's scopes. A wrong, used or expired code, or an employee without `api_access`, is one 422 naming `code`; five wrong tries kill the code. 409 `token-limit` at 50 live tokens.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -145,7 +225,20 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "The credential audit trail, newest first",
         handler: handler!(|c| c::audit(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<Page<AuditView>>),
+            query: &[
+                Query {
+                    name: "limit",
+                    description: "Entries per page, 1 to 500 (default 50).",
+                    kind: "integer",
+                },
+                PAGED[1],
+            ],
+            errors: &[422],
+            description: "Needs `manage_users`. Every issue and revoke of a credential, newest first: who, when, which credential, on behalf of whom.",
+            ..Doc::DEFAULT
+        },
     },
 ];
 
@@ -170,31 +263,10 @@ async fn me(p: &Principal, ctx: &Ctx) -> RouteResult {
         workspace?.ok_or_else(ApiError::not_found)?,
         user?.ok_or_else(ApiError::not_found)?,
     );
-    let connector = connector?.map(|c| {
-        json!({
-            "id": c.connector_id,
-            "description": c.description,
-            "access_level": c.access_level,
-            "scopes": c.scopes,
-            "acting_user_id": c.acting_user_id,
-        })
-    });
+    let connector = connector?;
     pipeline::json(
         StatusCode::OK,
-        &json!({
-            "workspace": { "id": workspace.workspace_id, "name": workspace.name },
-            "user": {
-                "id": user.user_id,
-                "email": user.email,
-                "name": user.name,
-                "rights": user.rights,
-            },
-            "connector": connector,
-            "credential": { "id": p.credential_id, "kind": p.credential_kind.as_str() },
-            "scopes": p.scopes,
-            "access_level": p.access_level,
-            "rate_limit": { "limit": p.rate_limit, "window_seconds": koppel_shared::rate_limit::WINDOW_SECS },
-        }),
+        &Me::of(p, &workspace, &user, connector.as_ref()),
     )
 }
 

@@ -26,10 +26,11 @@ use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::store::{Key, StoreError, item, with_ttl};
 use koppel_shared::{ApiError, Ctx, Principal, time_util};
 use rand::Rng;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::credentials::created_with_secret;
+use crate::views::OtpAccepted;
 
 pub const VALID_SECS: i64 = 600;
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -82,16 +83,22 @@ fn supplier(p: &Principal) -> Result<&str, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/otp`: whom to send a code.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RequestBody {
+pub struct RequestBody {
+    /// The employee's e-mail address (case and surrounding space do not matter).
+    #[schemars(extend("format" = "email"))]
     email: String,
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/otp/redeem`: the address and the code mailed to it.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RedeemBody {
+pub struct RedeemBody {
+    #[schemars(extend("format" = "email"))]
     email: String,
+    /// The 6-digit code; valid 10 minutes, once, and dead after 5 wrong tries.
     code: String,
 }
 
@@ -172,13 +179,7 @@ pub async fn request(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Ro
             Err(e) => return Err(e.into()),
         }
     }
-    pipeline::json(
-        StatusCode::ACCEPTED,
-        &json!({
-            "status": "accepted",
-            "detail": "If the address belongs to a user of this workspace, a one-time code has been sent to it.",
-        }),
-    )
+    pipeline::json(StatusCode::ACCEPTED, &OtpAccepted::ANSWER)
 }
 
 fn invalid_code() -> ApiError {
