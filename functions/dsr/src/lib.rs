@@ -33,15 +33,88 @@ use koppel_shared::model::{Level, Scope};
 use koppel_shared::outbox::{self, Event};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::preconditions;
-use koppel_shared::routes::{Call, Doc, Route};
+use koppel_shared::routes::{Call, Doc, Precondition, Query, Route, schema};
 use koppel_shared::store::StoreError;
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 use crate::closing::Change;
-use crate::model::{Dsr, Instant, UserRef};
+use crate::model::{Dsr, DsrPage, Instant, NewDsr, UserRef};
 use crate::records::Stored;
+
+/// The list's query parameters, as `list_query` reads them (Dastra's names).
+const LIST_QUERY: &[Query] = &[
+    Query {
+        name: "page",
+        description: "The page, from 1 (default 1).",
+        kind: "integer",
+    },
+    Query {
+        name: "size",
+        description: "Requests per page: 1 to 500 (default 20; larger is a 422, not clamped).",
+        kind: "integer",
+    },
+    Query {
+        name: "q",
+        description: "Text (any case) in the title, given or family name, e-mail or description; at most 200 characters.",
+        kind: "string",
+    },
+    Query {
+        name: "states[]",
+        description: "Only these states (`Open`, `Pending`, `InProgress`, `Closed`): repeated, \
+                      or comma-separated; `states` without `[]` too.",
+        kind: "array",
+    },
+    Query {
+        name: "purposes[]",
+        description: "Only requests with one of these purposes (at most 20).",
+        kind: "array",
+    },
+    Query {
+        name: "areaId",
+        description: "Only requests of this area.",
+        kind: "integer",
+    },
+    Query {
+        name: "archived",
+        description: "`true`: only archived requests; `false`: only those not archived.",
+        kind: "boolean",
+    },
+    Query {
+        name: "overtaking",
+        description: "`true`: only requests past their deadline (`expiryTime`) and not closed.",
+        kind: "boolean",
+    },
+    Query {
+        name: "tags[]",
+        description: "Only requests with one of these tags, by id or label (at most 20).",
+        kind: "array",
+    },
+    Query {
+        name: "ids[]",
+        description: "Only these request ids (at most 100).",
+        kind: "array",
+    },
+    Query {
+        name: "sortBy",
+        description: "`id` (default), `dateCreation`, `dateUpdate`, `expiryTime`, `title` or \
+                      `state`.",
+        kind: "string",
+    },
+    Query {
+        name: "asc",
+        description: "`true`: ascending; default descending.",
+        kind: "boolean",
+    },
+];
+
+/// What the server sets on every write, for the document.
+const SERVER_OWNED: &str = "Server-owned fields are computed, not taken from the body: ids, \
+    dates, `creator`, `expiryTime` (one month after receipt, three months when `complex`, \
+    GDPR art. 12(3)), `remainingDays`, and `closingTime`, `dateClosed` and `closedByUser` on \
+    closing (closing needs a `closedReason`). `operator`/`operatorId` and `userId` must name \
+    users of the workspace.";
 
 /// The routes of the function, as template.yaml declares them (checked by a test).
 pub static ROUTES: &[Route] = &[
@@ -52,7 +125,14 @@ pub static ROUTES: &[Route] = &[
         level: Level::Handle,
         summary: "Create a data-subject request",
         handler: handler!(|c| in_workspace(c, create(c.p, c.req, c.ctx))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<NewDsr>),
+            response: Some(schema::<Dsr>),
+            status: 201,
+            etag: true,
+            description: SERVER_OWNED,
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -61,7 +141,14 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List data-subject requests (paged, filtered)",
         handler: handler!(|c| in_workspace(c, list(c.p, c.req, c.ctx))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<DsrPage>),
+            query: LIST_QUERY,
+            errors: &[422],
+            description: "Dastra's paged list: `{items, total, size, page}`. Every bad \
+                          parameter is named in one 422; unknown parameters are ignored.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -70,7 +157,11 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Read a data-subject request",
         handler: handler!(|c| in_workspace(c, get(c.p, &c.param("id"), c.ctx))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<Dsr>),
+            etag: true,
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::PUT,
@@ -79,7 +170,18 @@ pub static ROUTES: &[Route] = &[
         level: Level::Handle,
         summary: "Update a data-subject request",
         handler: handler!(|c| in_workspace(c, update(c.p, &c.param("id"), c.req, c.ctx))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<Dsr>),
+            response: Some(schema::<Dsr>),
+            precondition: Precondition::Optional,
+            etag: true,
+            errors: &[409],
+            description: "Fields in the body replace the stored ones (`null` clears); fields \
+                          left out are kept. With `If-Match` the change is made only on that \
+                          version (412); without, on the version read (409 if it changed \
+                          meanwhile), as Dastra's clients send none.",
+            ..Doc::DEFAULT
+        },
     },
 ];
 
@@ -255,10 +357,13 @@ async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
         .iter()
         .map(|s| s.dsr().map(|d| closing::for_reading(d, at)))
         .collect::<Result<Vec<_>, _>>()?;
-    pipeline::json(
-        StatusCode::OK,
-        &json!({ "items": items, "total": page.total, "size": q.size, "page": q.page }),
-    )
+    let body = DsrPage {
+        items,
+        total: page.total,
+        size: q.size,
+        page: q.page,
+    };
+    pipeline::json(StatusCode::OK, &body)
 }
 
 /// A JSON object body: 415 for another content type, 400 for malformed JSON, 422 for

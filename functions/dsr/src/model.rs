@@ -6,6 +6,7 @@
 use std::fmt;
 
 use jiff::Timestamp;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
@@ -46,6 +47,21 @@ impl Instant {
             .to_zoned_datetime(jiff::tz::TimeZone::UTC)
             .ok()
             .map(|z| Self(z.timestamp()))
+    }
+}
+
+impl JsonSchema for Instant {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DastraInstant".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "UTC with milliseconds, e.g. `2022-08-31T10:24:32.381Z`. On input \
+                any RFC 3339 time (converted to UTC) or one without offset (taken as UTC).",
+        })
     }
 }
 
@@ -97,6 +113,22 @@ impl Label {
 
     pub fn is_none(&self) -> bool {
         self.0 == "None"
+    }
+}
+
+impl JsonSchema for Label {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DastraEnumValue".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
+            "maxLength": 64,
+            "description": "A Dastra enum value, e.g. `Access` or `None`. On input, translated \
+                spellings (`Geen`, `Onbekend`) and other casings are taken as Dastra's.",
+        })
     }
 }
 
@@ -152,6 +184,21 @@ impl fmt::Display for State {
     }
 }
 
+impl JsonSchema for State {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DastraState".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
+        json_schema!({
+            "type": "string",
+            "enum": names,
+            "description": "Where the request is in its life (any casing on input).",
+        })
+    }
+}
+
 impl Serialize for State {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
@@ -167,8 +214,9 @@ impl<'de> Deserialize<'de> for State {
 
 /// A user as Dastra shows one. Dastra's user ids are numbers; Koppel's are strings, so
 /// `id` is a stable number derived from the Koppel user id, which `koppelUserId` carries.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "DastraUser")]
 pub struct UserRef {
     pub id: Option<i64>,
     pub display_name: Option<String>,
@@ -200,8 +248,9 @@ impl UserRef {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "DastraTeam")]
 pub struct Team {
     pub id: Option<i64>,
     pub label: Option<String>,
@@ -211,8 +260,9 @@ pub struct Team {
 }
 
 /// An actor (DPO, referent, representative) of an area.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "DastraActor")]
 pub struct Actor {
     pub id: Option<i64>,
     pub display_name: Option<String>,
@@ -239,8 +289,9 @@ pub struct Actor {
     pub city: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "DastraAuthority")]
 pub struct Authority {
     pub id: Option<i64>,
     pub label: Option<String>,
@@ -254,8 +305,9 @@ pub struct Authority {
     pub zip_code: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "DastraArea")]
 pub struct Area {
     pub order: Option<i64>,
     /// Dastra's documentation shows strings here; kept as sent.
@@ -281,8 +333,9 @@ pub struct Area {
     pub data_protection_authority: Option<Authority>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "DastraAttachment")]
 pub struct Attachment {
     pub id: Option<String>,
     pub extension: Option<String>,
@@ -304,8 +357,9 @@ pub struct Attachment {
     pub color: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "DastraTag")]
 pub struct Tag {
     pub id: Option<i64>,
     pub label: Option<String>,
@@ -313,8 +367,9 @@ pub struct Tag {
     pub color: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "DastraWorkFlowStep")]
 pub struct WorkFlowStep {
     pub id: Option<i64>,
     pub label: Option<String>,
@@ -328,24 +383,32 @@ pub struct WorkFlowStep {
     pub mapped_state: Option<String>,
 }
 
-/// A data-subject request, field for field as in Dastra's model.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// A data-subject request, field for field as in Dastra's model. On input the read-only
+/// fields (server-owned) and unknown fields are ignored, and the translated keys
+/// (`doeleinden`, `gebieden`, `gebruikers`, `volgorde`) are taken as Dastra's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "DataSubjectRequest")]
 pub struct Dsr {
+    #[schemars(extend("readOnly" = true))]
     pub closed_by_user: Option<UserRef>,
     pub area: Option<Area>,
+    #[schemars(extend("readOnly" = true))]
     pub creator: Option<UserRef>,
     pub operator: Option<UserRef>,
     pub operator_id: Option<i64>,
     pub attachments: Option<Vec<Attachment>>,
     pub tags: Option<Vec<Tag>>,
+    #[schemars(extend("readOnly" = true))]
     pub id: i64,
     pub title: Option<String>,
     pub locale: Option<String>,
     pub archived: bool,
+    #[schemars(extend("readOnly" = true))]
     pub archived_date: Option<Instant>,
     pub person_category: Option<Label>,
     pub complex: bool,
+    #[schemars(extend("readOnly" = true))]
     pub date_closed: Option<Instant>,
     pub area_id: Option<i64>,
     pub state: State,
@@ -356,7 +419,9 @@ pub struct Dsr {
     pub phone_number: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
+    #[schemars(extend("readOnly" = true))]
     pub date_creation: Option<Instant>,
+    #[schemars(extend("readOnly" = true))]
     pub date_update: Option<Instant>,
     pub work_flow_step: Option<WorkFlowStep>,
     pub work_flow_step_id: Option<i64>,
@@ -366,6 +431,7 @@ pub struct Dsr {
     pub purposes: Vec<Label>,
     pub closed_reason: Option<Label>,
     pub closed_reason_description: Option<String>,
+    #[schemars(extend("readOnly" = true))]
     pub expiry_time: Option<Instant>,
     pub address: Option<String>,
     pub zip_code: Option<String>,
@@ -374,7 +440,9 @@ pub struct Dsr {
     pub nb_messages: i64,
     pub nb_messages_not_viewed: i64,
     /// Computed when the request is read; never stored.
+    #[schemars(extend("readOnly" = true))]
     pub remaining_days: Option<i64>,
+    #[schemars(extend("readOnly" = true))]
     pub closing_time: Option<i64>,
     pub additional_datas: Option<String>,
     pub user_notified: Option<bool>,
@@ -387,6 +455,37 @@ pub struct Dsr {
     pub identity_validated: Option<bool>,
     pub date_identity_validated: Option<Instant>,
     pub widget_id: Option<i64>,
+}
+
+/// The create body: a [`Dsr`] with at least one purpose.
+pub struct NewDsr;
+
+impl JsonSchema for NewDsr {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NewDataSubjectRequest".into()
+    }
+
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        let dsr = g.subschema_for::<Dsr>();
+        json_schema!({
+            "description": "A data-subject request to create: at least one purpose.",
+            "allOf": [dsr],
+            "required": ["purposes"],
+            "properties": { "purposes": { "minItems": 1 } },
+        })
+    }
+}
+
+/// A page of the list, as Dastra answers it.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "DataSubjectRequestPage")]
+pub struct DsrPage {
+    pub items: Vec<Dsr>,
+    /// How many requests match, on every page.
+    pub total: usize,
+    pub size: u32,
+    /// From 1.
+    pub page: u32,
 }
 
 /// A body as a client sent it, made ready to read: translated keys renamed, read-only
@@ -447,6 +546,77 @@ mod tests {
         assert_eq!(v, json!({ "title": "t", "purposes": ["Onbekend"] }));
         let d: Dsr = serde_json::from_value(v).unwrap();
         assert_eq!(d.purposes, vec![Label("Unknown".into())]);
+    }
+
+    /// The document's schemas, as the OpenAPI generator builds them.
+    fn definitions() -> serde_json::Map<String, Value> {
+        let mut g = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+        g.subschema_for::<NewDsr>();
+        g.subschema_for::<DsrPage>();
+        g.take_definitions(true)
+    }
+
+    #[test]
+    fn the_schema_has_dastras_names_marks_the_read_only_fields_and_allows_others() {
+        let defs = definitions();
+        let dsr = &defs["DataSubjectRequest"];
+        let props = dsr["properties"].as_object().unwrap();
+        // Every field of the JSON a request is written as, by its camelCase name.
+        let written = serde_json::to_value(Dsr::default()).unwrap();
+        let mut want: Vec<&String> = written.as_object().unwrap().keys().collect();
+        let mut have: Vec<&String> = props.keys().collect();
+        have.sort();
+        want.sort();
+        assert_eq!(have, want);
+        let mut read_only: Vec<&str> = props
+            .iter()
+            .filter(|(_, v)| v["readOnly"] == json!(true))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        read_only.sort();
+        let mut owned = READ_ONLY.to_vec();
+        owned.sort();
+        assert_eq!(read_only, owned);
+        // Unknown fields are ignored, so nothing forbids them; nothing is required.
+        assert!(dsr.get("additionalProperties").is_none());
+        assert!(dsr.get("required").is_none());
+        assert_eq!(props["state"]["$ref"], "#/$defs/DastraState");
+        assert_eq!(
+            defs["DastraState"]["enum"],
+            json!(["Open", "Pending", "InProgress", "Closed"])
+        );
+        assert_eq!(
+            props["purposes"]["items"]["$ref"],
+            "#/$defs/DastraEnumValue"
+        );
+        let area = defs["DastraArea"]["properties"].as_object().unwrap();
+        assert!(area.contains_key("dataProtectionAuthority") && area.contains_key("parentId"));
+        assert!(defs["DastraAuthority"]["properties"]["siteURL"].is_object());
+    }
+
+    #[test]
+    fn a_create_needs_a_purpose_and_a_list_page_is_dastras() {
+        let defs = definitions();
+        let new = &defs["NewDataSubjectRequest"];
+        assert_eq!(new["allOf"][0]["$ref"], "#/$defs/DataSubjectRequest");
+        assert_eq!(new["required"], json!(["purposes"]));
+        assert_eq!(new["properties"]["purposes"]["minItems"], 1);
+        let page = &defs["DataSubjectRequestPage"];
+        let mut keys: Vec<&String> = page["properties"].as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["items", "page", "size", "total"]);
+        let body = DsrPage {
+            items: vec![Dsr::default()],
+            total: 41,
+            size: 20,
+            page: 3,
+        };
+        let v = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            (v["total"].clone(), v["size"].clone(), v["page"].clone()),
+            (json!(41), json!(20), json!(3))
+        );
+        assert_eq!(v["items"][0]["state"], "Open");
     }
 
     #[test]

@@ -21,16 +21,63 @@ use koppel_shared::model::{Level, Scope, User};
 use koppel_shared::outbox::{self, Event};
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
-use koppel_shared::routes::{Doc, Route};
+use koppel_shared::routes::{Doc, Query, Route, schema};
 use koppel_shared::store::{StoreError, item, put_new};
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal, calendar};
 use lambda_http::{Body, Request, RequestExt, Response};
 use rand::Rng;
-use serde_json::Value;
+use serde::Serialize;
 
-use model::{Endpoint, Mandate, ServiceVersion, Slot, SlotEntry};
+use model::{
+    Endpoint, EndpointBody, EndpointView, Mandate, MandateBody, MandateView, Page, ServiceVersion,
+    ServiceVersionBody, ServiceVersionView, Slot, SlotEntry,
+};
 use rules::Interval;
+
+/// The `?limit=&cursor=` of every list (shared/src/paging.rs).
+const PAGING: [Query; 2] = [
+    Query {
+        name: "limit",
+        description: "Items per page: 1 to 200, default 50.",
+        kind: "integer",
+    },
+    Query {
+        name: "cursor",
+        description: "The `next_cursor` of the previous page of this same list (same filters).",
+        kind: "string",
+    },
+];
+
+const ENDPOINT_QUERY: &[Query] = &[
+    Query {
+        name: "administration_id",
+        description: "Only this administration's endpoints. With `service_version_namespace`: \
+                      every endpoint the pair ever had, in start-date order.",
+        kind: "string",
+    },
+    Query {
+        name: "service_version_namespace",
+        description: "Only endpoints of this service version.",
+        kind: "string",
+    },
+    Query {
+        name: "date",
+        description: "`YYYY-MM-DD`: only endpoints active on that day (Europe/Amsterdam).",
+        kind: "string",
+    },
+    PAGING[0],
+    PAGING[1],
+];
+
+/// The rules of an endpoint body (seed 003), for the document.
+const ENDPOINT_RULES: &str = "Needs a live mandate of the calling connector for exactly this \
+    administration and service version (403 otherwise). `start_date` defaults to today and is \
+    never in the past; `end_date` is never in the past nor before the start (dates in \
+    Europe/Amsterdam, inclusive). At most one endpoint is active at any moment for an \
+    (administration, service version): an overlap is a 409 naming the other endpoint. A JWT \
+    may carry a `hash` claim, the base64 SHA-256 of the body (401 if it does not match). \
+    Read-only and unknown fields are ignored.";
 
 /// The routes of the function, as template.yaml declares them (checked by a test).
 pub static ROUTES: &[Route] = &[
@@ -41,7 +88,13 @@ pub static ROUTES: &[Route] = &[
         level: Level::Handle,
         summary: "Register a service endpoint (OSR)",
         handler: handler!(|c| save_endpoint(c.p, c.req, c.ctx, None)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<EndpointBody>),
+            response: Some(schema::<EndpointView>),
+            status: 201,
+            description: ENDPOINT_RULES,
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -50,7 +103,14 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List service endpoints",
         handler: handler!(|c| list_endpoints(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<Page<EndpointView>>),
+            query: ENDPOINT_QUERY,
+            errors: &[422],
+            description: "A supplier's connector sees its own endpoints, the organisation's \
+                          users all. In id order, or by (start date, id) for one pair.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -59,7 +119,10 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Read a service endpoint",
         handler: handler!(|c| get_endpoint(c.p, c.ctx, &c.param("id"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<EndpointView>),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::PUT,
@@ -68,7 +131,15 @@ pub static ROUTES: &[Route] = &[
         level: Level::Handle,
         summary: "Update a service endpoint",
         handler: handler!(|c| save_endpoint(c.p, c.req, c.ctx, Some(c.param("id")))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<EndpointBody>),
+            response: Some(schema::<EndpointView>),
+            errors: &[409],
+            description: "The whole endpoint, as on registering; `administration_id` and \
+                          `service_version_namespace` cannot change. An endpoint that has \
+                          ended is not changed again (409).",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -77,7 +148,15 @@ pub static ROUTES: &[Route] = &[
         level: Level::Handle,
         summary: "Grant a supplier a mandate",
         handler: handler!(|c| grant_mandate(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<MandateBody>),
+            response: Some(schema::<MandateView>),
+            status: 201,
+            description: "By the organisation's users with a personal access token. The \
+                          answer's `mandate_token` is what the supplier sends with its \
+                          endpoints.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -86,7 +165,14 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List mandates",
         handler: handler!(|c| list_mandates(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<Page<MandateView>>),
+            query: &PAGING,
+            errors: &[422],
+            description: "In token order. A supplier's connector sees the mandates granted \
+                          to it, the organisation's users all.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::DELETE,
@@ -95,7 +181,13 @@ pub static ROUTES: &[Route] = &[
         level: Level::Handle,
         summary: "Revoke a mandate",
         handler: handler!(|c| revoke_mandate(c.p, c.ctx, &c.param("mandate_token"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<MandateView>),
+            status: 200,
+            description: "By the organisation's users with a personal access token; answers \
+                          the revoked mandate (again on a repeat).",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -104,7 +196,14 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Register a service version namespace",
         handler: handler!(|c| create_service_version(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<ServiceVersionBody>),
+            response: Some(schema::<ServiceVersionView>),
+            status: 201,
+            description: "By the organisation's users with `manage_connectors`, with a \
+                          personal access token. A namespace is registered once (409).",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -113,7 +212,13 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List service versions",
         handler: handler!(|c| list_service_versions(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<Page<ServiceVersionView>>),
+            query: &PAGING,
+            errors: &[422],
+            description: "In id order.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -122,7 +227,14 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Retire a service version",
         handler: handler!(|c| retire_service_version(c.p, c.ctx, &c.param("id"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<ServiceVersionView>),
+            status: 200,
+            description: "By the organisation's users with `manage_connectors`. No new \
+                          mandate or endpoint names it afterwards; existing ones stay. \
+                          Retiring again answers the same.",
+            ..Doc::DEFAULT
+        },
     },
 ];
 
@@ -134,7 +246,7 @@ fn today() -> jiff::civil::Date {
     calendar::today(Timestamp::now())
 }
 
-fn created(location: String, value: &Value) -> RouteResult {
+fn created(location: String, value: &impl Serialize) -> RouteResult {
     let mut r = pipeline::json(StatusCode::CREATED, value)?;
     r.headers_mut().insert(
         header::LOCATION,
@@ -180,10 +292,8 @@ fn conflict(detail: String) -> ApiError {
 
 // ---- service versions ----------------------------------------------------------------
 
-async fn create_service_version(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
-    let user = organisation_user(p, ctx, true).await?;
-    let body = Object::map(req)?;
-    let o = Object(&body);
+/// The fields of a service version body ([`ServiceVersionBody`]), every bad one in one 422.
+fn service_version_input<'a>(o: &Object<'a>) -> Result<(&'a str, Option<&'a str>), ApiError> {
     let mut errors = Fields::new();
     let namespace = o.str("namespace", &mut errors);
     let description = o.opt_str("description", &mut errors);
@@ -199,10 +309,17 @@ async fn create_service_version(p: &Principal, req: &Request, ctx: &Ctx) -> Rout
         rules::check_len(d, 500, "description", &mut errors);
     }
     errors.finish()?;
+    Ok((namespace.expect("checked"), description))
+}
+
+async fn create_service_version(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    let user = organisation_user(p, ctx, true).await?;
+    let body = Object::map(req)?;
+    let (namespace, description) = service_version_input(&Object(&body))?;
     let sv = ServiceVersion {
         workspace_id: p.workspace_id.clone(),
         id: koppel_shared::ids::new_id("svc"),
-        namespace: namespace.expect("checked").to_owned(),
+        namespace: namespace.to_owned(),
         description: description.map(str::to_owned),
         created_by: user.user_id,
         created_at: rfc3339(now()),
@@ -213,7 +330,7 @@ async fn create_service_version(p: &Principal, req: &Request, ctx: &Ctx) -> Rout
         .transact(repo::create_service_version_steps(ctx, &sv)?)
         .await
     {
-        Ok(()) => created(format!("/api/v1/service-versions/{}", sv.id), &sv.to_json()),
+        Ok(()) => created(format!("/api/v1/service-versions/{}", sv.id), &sv.view()),
         Err(StoreError::Conflict(_)) => Err(conflict(format!(
             "The namespace {} is registered already.",
             sv.namespace
@@ -228,8 +345,11 @@ async fn list_service_versions(p: &Principal, req: &Request, ctx: &Ctx) -> Route
     let scope = paging::Scope::new("service-versions", ws);
     let pager = Pager::from_request(req, paging::STANDARD, scope)?;
     let page = repo::page::<ServiceVersion>(ctx, ws, "SVCVER#", &pager, |_| true).await?;
-    let items: Vec<Value> = page.items.iter().map(ServiceVersion::to_json).collect();
-    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
+    let body = Page {
+        items: page.items.iter().map(ServiceVersion::view).collect(),
+        next_cursor: page.next.map(|p| pager.cursor(&p)),
+    };
+    pipeline::json(StatusCode::OK, &body)
 }
 
 async fn retire_service_version(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
@@ -240,23 +360,28 @@ async fn retire_service_version(p: &Principal, ctx: &Ctx, id: &str) -> RouteResu
         sv.retired_at = Some(rfc3339(now()));
         ctx.store.replace(item(&key, &sv)?).await?;
     }
-    pipeline::json(StatusCode::OK, &sv.to_json())
+    pipeline::json(StatusCode::OK, &sv.view())
 }
 
 // ---- mandates -------------------------------------------------------------------------
 
-async fn grant_mandate(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
-    let user = organisation_user(p, ctx, false).await?;
-    let body = Object::map(req)?;
-    let o = Object(&body);
-    let mut errors = Fields::new();
-    let connector_id = o.str("connector_id", &mut errors);
-    let administration = o.str("administration_id", &mut errors);
-    let namespace = o.str("service_version_namespace", &mut errors);
-    let start = o.opt_str("start_date", &mut errors);
-    let end = o.opt_str("end_date", &mut errors);
+/// The fields of a mandate body ([`MandateBody`]) that read; what did not is in `errors`.
+struct MandateInput<'a> {
+    connector_id: Option<&'a str>,
+    administration: Option<&'a str>,
+    namespace: Option<&'a str>,
+    start: Option<&'a str>,
+    interval: Option<Interval>,
+}
+
+fn mandate_input<'a>(o: &Object<'a>, errors: &mut Fields) -> MandateInput<'a> {
+    let connector_id = o.str("connector_id", errors);
+    let administration = o.str("administration_id", errors);
+    let namespace = o.str("service_version_namespace", errors);
+    let start = o.opt_str("start_date", errors);
+    let end = o.opt_str("end_date", errors);
     if let Some(a) = administration {
-        rules::check_len(a, 100, "administration_id", &mut errors);
+        rules::check_len(a, 100, "administration_id", errors);
     }
     // A mandate may have started already; only its end is held to "not in the past".
     let interval = rules::check_dates(
@@ -264,8 +389,28 @@ async fn grant_mandate(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
         end,
         today(),
         start.and_then(calendar::parse_date),
-        &mut errors,
+        errors,
     );
+    MandateInput {
+        connector_id,
+        administration,
+        namespace,
+        start,
+        interval,
+    }
+}
+
+async fn grant_mandate(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
+    let user = organisation_user(p, ctx, false).await?;
+    let body = Object::map(req)?;
+    let mut errors = Fields::new();
+    let MandateInput {
+        connector_id,
+        administration,
+        namespace,
+        start,
+        interval,
+    } = mandate_input(&Object(&body), &mut errors);
     let ws = &p.workspace_id;
     if let Some(c) = connector_id
         && ctx.store.connector(ws, c).await?.is_none()
@@ -304,10 +449,7 @@ async fn grant_mandate(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     );
     let event = Event::new("mandate.granted", ws, m.to_json());
     outbox::commit(ctx, vec![step], &[event]).await?;
-    created(
-        format!("/api/v1/mandates/{}", m.mandate_token),
-        &m.to_json(),
-    )
+    created(format!("/api/v1/mandates/{}", m.mandate_token), &m.view())
 }
 
 /// `GET /api/v1/mandates?limit=&cursor=`: a page of mandates, in token order. A supplier
@@ -321,8 +463,11 @@ async fn list_mandates(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
         viewer.is_none_or(|c| c == m.connector_id)
     })
     .await?;
-    let items: Vec<Value> = page.items.iter().map(Mandate::to_json).collect();
-    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
+    let body = Page {
+        items: page.items.iter().map(Mandate::view).collect(),
+        next_cursor: page.next.map(|p| pager.cursor(&p)),
+    };
+    pipeline::json(StatusCode::OK, &body)
 }
 
 async fn revoke_mandate(p: &Principal, ctx: &Ctx, token: &str) -> RouteResult {
@@ -347,7 +492,7 @@ async fn revoke_mandate(p: &Principal, ctx: &Ctx, token: &str) -> RouteResult {
         let event = Event::new("mandate.revoked", ws, m.to_json());
         outbox::commit(ctx, vec![step], &[event]).await?;
     }
-    pipeline::json(StatusCode::OK, &m.to_json())
+    pipeline::json(StatusCode::OK, &m.view())
 }
 
 // ---- endpoints ------------------------------------------------------------------------
@@ -565,20 +710,22 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
             end_date: endpoint.end_date.clone(),
         };
         let next = slot.written(entry, today());
-        let steps = vec![
+        let mut steps = vec![
             repo::versioned_put(ctx, &slot_key, &next, slot.version)?,
             repo::versioned_put(ctx, &endpoint_key, &endpoint, endpoint.version - 1)?,
         ];
+        steps.extend(repo::list_entry_steps(
+            ctx.store.table(),
+            &endpoint,
+            current.as_ref(),
+        )?);
         let event = Event::new(event_type, ws, endpoint.to_json());
         match outbox::commit(ctx, steps, &[event]).await {
             Ok(()) if existing.is_some() => {
-                return pipeline::json(StatusCode::OK, &endpoint.to_json());
+                return pipeline::json(StatusCode::OK, &endpoint.view());
             }
             Ok(()) => {
-                return created(
-                    format!("/api/v1/endpoints/{endpoint_id}"),
-                    &endpoint.to_json(),
-                );
+                return created(format!("/api/v1/endpoints/{endpoint_id}"), &endpoint.view());
             }
             // Someone changed the slot or the endpoint meanwhile: look again.
             Err(StoreError::Conflict(_)) => continue,
@@ -601,12 +748,14 @@ async fn get_endpoint(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
         .await?
         .filter(|e| visible(p, e))
         .ok_or_else(ApiError::not_found)?;
-    pipeline::json(StatusCode::OK, &e.to_json())
+    pipeline::json(StatusCode::OK, &e.view())
 }
 
 /// `?administration_id=&service_version_namespace=&date=&limit=&cursor=`: with both of the
-/// pair, the slot says which endpoints exist, listed by (start date, id); otherwise a paged
-/// query of the workspace's endpoints in id order. `date` keeps those active on that day.
+/// pair, a paged query of the administration's list entries, in (start date, id) order,
+/// keeping the namespace: every endpoint the pair ever had (not the slot, which forgets the
+/// ended ones); otherwise a paged query of the workspace's endpoints in id order. `date`
+/// keeps those active on that day.
 async fn list_endpoints(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     let q = req.query_string_parameters();
     let administration = q.first("administration_id");
@@ -641,23 +790,23 @@ async fn list_endpoints(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult 
     };
     let (found, next) = match (administration, namespace) {
         (Some(a), Some(n)) => {
-            let mut entries = repo::slot(ctx, ws, a, n).await?.entries;
-            entries.retain(|e| active(&e.start_date, e.end_date.as_deref()));
-            entries.sort_by(|a, b| (&a.start_date, &a.id).cmp(&(&b.start_date, &b.id)));
-            let positioned = entries
-                .into_iter()
-                .map(|e| (format!("{}#{}", e.start_date, e.id), e.id));
-            let (ids, next) = paging::page_of(positioned, pager.after.as_deref(), pager.limit);
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(e) = repo::endpoint(ctx, ws, &id)
+            let page = repo::list_entries(ctx, ws, a, &pager, |e| {
+                e.service_version_namespace == n
+                    && viewer.is_none_or(|c| c == e.connector_id)
+                    && active(&e.start_date, e.end_date.as_deref())
+            })
+            .await?;
+            let mut out = Vec::with_capacity(page.items.len());
+            for entry in page.items {
+                // Written with its endpoint, so it is found; checked again all the same.
+                if let Some(e) = repo::endpoint(ctx, ws, &entry.id)
                     .await?
                     .filter(|e| visible(p, e))
                 {
                     out.push(e);
                 }
             }
-            (out, next)
+            (out, page.next)
         }
         _ => {
             let page = repo::page::<Endpoint>(ctx, ws, "ENDPOINT#", &pager, |e| {
@@ -670,6 +819,152 @@ async fn list_endpoints(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult 
             (page.items, page.next)
         }
     };
-    let items: Vec<Value> = found.iter().map(Endpoint::to_json).collect();
-    pipeline::json(StatusCode::OK, &pager.body(items, next.as_deref()))
+    let body = Page {
+        items: found.iter().map(Endpoint::view).collect(),
+        next_cursor: next.map(|p| pager.cursor(&p)),
+    };
+    pipeline::json(StatusCode::OK, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// The properties of `T`'s schema, and the required ones.
+    fn contract<T: schemars::JsonSchema>() -> (Vec<String>, Vec<String>) {
+        let s = schemars::schema_for!(T);
+        let props = s.get("properties").and_then(Value::as_object).unwrap();
+        let names = |v: Option<&Value>| -> Vec<String> {
+            let mut n: Vec<String> = v
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+                .unwrap_or_default();
+            n.sort();
+            n
+        };
+        let mut all: Vec<String> = props.keys().cloned().collect();
+        all.sort();
+        // Nothing forbids the read-only and unknown fields OSR clients send.
+        assert!(s.get("additionalProperties").is_none());
+        (all, names(s.get("required")))
+    }
+
+    /// Holds a body reader to the schema the document gives for it: every property is read
+    /// (a wrong type is named), exactly the required ones are required, and the valid body
+    /// reads.
+    fn holds_to<T: schemars::JsonSchema>(valid: Value, reads: impl Fn(&Value) -> Vec<String>) {
+        let (all, required) = contract::<T>();
+        let mut sent: Vec<String> = valid.as_object().unwrap().keys().cloned().collect();
+        sent.sort();
+        assert_eq!(sent, all, "the valid body sends every property");
+        assert_eq!(reads(&valid), Vec::<String>::new());
+        for name in &all {
+            let mut wrong = valid.clone();
+            wrong[name] = json!(5);
+            assert_eq!(reads(&wrong), [name.clone()], "{name} as a number");
+            let mut left_out = valid.clone();
+            left_out.as_object_mut().unwrap().remove(name);
+            let named = reads(&left_out);
+            if required.contains(name) {
+                assert_eq!(named, [name.clone()], "{name} left out");
+            } else {
+                assert!(named.is_empty(), "{name} is optional: {named:?}");
+            }
+        }
+        let mut unknown = valid.clone();
+        unknown["id"] = json!("read-only");
+        unknown["extra"] = json!([1]);
+        assert!(reads(&unknown).is_empty(), "unknown fields are ignored");
+    }
+
+    fn fields_of(e: ApiError) -> Vec<String> {
+        e.errors.into_iter().map(|f| f.field).collect()
+    }
+
+    fn day(offset: i64) -> String {
+        use jiff::ToSpan;
+        today().checked_add(offset.days()).unwrap().to_string()
+    }
+
+    #[test]
+    fn the_endpoint_schema_is_what_endpoint_input_reads() {
+        let valid = json!({
+            "mandate_token": "6a47bfdd-81a7-46cd-b41f-d907e91ebdfc",
+            "administration_id": "0000000700004HR77707",
+            "service_version_namespace": "http://xml.eld.nl/schemas/Overstapservice/20170601",
+            "url": "https://t2.nl", "attributes": "LAS",
+            "start_date": day(0), "end_date": day(1),
+        });
+        holds_to::<EndpointBody>(valid, |v| {
+            match endpoint_input(&Object(v.as_object().unwrap()), None) {
+                Ok(_) => vec![],
+                Err(e) => fields_of(e),
+            }
+        });
+    }
+
+    #[test]
+    fn the_mandate_schema_is_what_mandate_input_reads() {
+        let valid = json!({
+            "connector_id": "con_1", "administration_id": "0000000700004HR77707",
+            "service_version_namespace": "http://xml.eld.nl/schemas/Overstapservice/20170601",
+            "start_date": day(-10), "end_date": day(10),
+        });
+        holds_to::<MandateBody>(valid, |v| {
+            let mut errors = Fields::new();
+            mandate_input(&Object(v.as_object().unwrap()), &mut errors);
+            errors.finish().err().map(fields_of).unwrap_or_default()
+        });
+    }
+
+    #[test]
+    fn the_service_version_schema_is_what_service_version_input_reads() {
+        let valid = json!({ "namespace": "https://ns.example/v1", "description": "d" });
+        holds_to::<ServiceVersionBody>(valid, |v| {
+            match service_version_input(&Object(v.as_object().unwrap())) {
+                Ok(_) => vec![],
+                Err(e) => fields_of(e),
+            }
+        });
+    }
+
+    #[test]
+    fn views_are_the_json_the_api_answers() {
+        let e = Endpoint {
+            workspace_id: "ws".into(),
+            id: "e1".into(),
+            connector_id: "con".into(),
+            mandate_token: "m".into(),
+            administration_id: "a".into(),
+            service_version_namespace: "n".into(),
+            url: "https://t2.nl".into(),
+            attributes: None,
+            start_date: "2027-01-01".into(),
+            end_date: None,
+            created_at: "c".into(),
+            updated_at: "u".into(),
+            version: 3,
+        };
+        // Every field, `null` when unset; not the workspace nor the version.
+        assert_eq!(
+            e.to_json(),
+            json!({
+                "id": "e1", "mandate_token": "m", "administration_id": "a",
+                "service_version_namespace": "n", "url": "https://t2.nl", "attributes": null,
+                "start_date": "2027-01-01", "end_date": null, "connector_id": "con",
+                "created_at": "c", "updated_at": "u",
+            })
+        );
+        let (names, required) = contract::<EndpointView>();
+        let mut keys: Vec<String> = e.to_json().as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(names, keys);
+        let mut must: Vec<String> = keys
+            .into_iter()
+            .filter(|k| !["attributes", "end_date"].contains(&k.as_str()))
+            .collect();
+        must.sort();
+        assert_eq!(required, must, "only the nullable ones may be null");
+    }
 }

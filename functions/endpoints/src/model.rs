@@ -1,8 +1,8 @@
 //! Service versions, mandates and endpoints, and the slot that keeps one endpoint active
 //! per (administration, service version).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 /// A registered service version namespace, e.g.
 /// `http://xml.eld.nl/schemas/Overstapservice/20170601`.
@@ -19,12 +19,30 @@ pub struct ServiceVersion {
     pub retired_at: Option<String>,
 }
 
+/// A service version as the API shows it (not its workspace or creator).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "ServiceVersion")]
+pub struct ServiceVersionView<'a> {
+    pub id: &'a str,
+    /// The service version's namespace URI, e.g.
+    /// `http://xml.eld.nl/schemas/Overstapservice/20170601`.
+    pub namespace: &'a str,
+    pub description: Option<&'a str>,
+    /// RFC 3339.
+    pub created_at: &'a str,
+    /// When it was retired (RFC 3339): no new mandates or endpoints name it then.
+    pub retired_at: Option<&'a str>,
+}
+
 impl ServiceVersion {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id, "namespace": self.namespace, "description": self.description,
-            "created_at": self.created_at, "retired_at": self.retired_at,
-        })
+    pub fn view(&self) -> ServiceVersionView<'_> {
+        ServiceVersionView {
+            id: &self.id,
+            namespace: &self.namespace,
+            description: self.description.as_deref(),
+            created_at: &self.created_at,
+            retired_at: self.retired_at.as_deref(),
+        }
     }
 }
 
@@ -48,16 +66,46 @@ pub struct Mandate {
     pub revoked_at: Option<String>,
 }
 
+/// A mandate as the API shows it.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Mandate")]
+pub struct MandateView<'a> {
+    /// A UUID: what the supplier sends as `mandate_token` with its endpoints.
+    pub mandate_token: &'a str,
+    /// The supplier's connector the mandate is granted to.
+    pub connector_id: &'a str,
+    pub administration_id: &'a str,
+    pub service_version_namespace: &'a str,
+    /// First day it is valid (`YYYY-MM-DD`, Europe/Amsterdam); `null`: from the grant.
+    pub start_date: Option<&'a str>,
+    /// Last day it is valid (`YYYY-MM-DD`, inclusive); `null`: no end.
+    pub end_date: Option<&'a str>,
+    /// The user who granted it.
+    pub granted_by: &'a str,
+    /// RFC 3339.
+    pub created_at: &'a str,
+    /// When it was revoked (RFC 3339); it covers no endpoint write from then on.
+    pub revoked_at: Option<&'a str>,
+}
+
 impl Mandate {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "mandate_token": self.mandate_token, "connector_id": self.connector_id,
-            "administration_id": self.administration_id,
-            "service_version_namespace": self.service_version_namespace,
-            "start_date": self.start_date, "end_date": self.end_date,
-            "granted_by": self.granted_by, "created_at": self.created_at,
-            "revoked_at": self.revoked_at,
-        })
+    /// The view's JSON (event payloads carry what the API shows).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.view()).expect("a view of strings is JSON")
+    }
+
+    pub fn view(&self) -> MandateView<'_> {
+        MandateView {
+            mandate_token: &self.mandate_token,
+            connector_id: &self.connector_id,
+            administration_id: &self.administration_id,
+            service_version_namespace: &self.service_version_namespace,
+            start_date: self.start_date.as_deref(),
+            end_date: self.end_date.as_deref(),
+            granted_by: &self.granted_by,
+            created_at: &self.created_at,
+            revoked_at: self.revoked_at.as_deref(),
+        }
     }
 
     /// Not revoked and `today` within its dates.
@@ -96,16 +144,144 @@ impl Endpoint {
         ended_before(self.end_date.as_deref(), today)
     }
 
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id, "mandate_token": self.mandate_token,
-            "administration_id": self.administration_id,
-            "service_version_namespace": self.service_version_namespace,
-            "url": self.url, "attributes": self.attributes,
-            "start_date": self.start_date, "end_date": self.end_date,
-            "connector_id": self.connector_id,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-        })
+    /// The view's JSON (event payloads carry what the API shows).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.view()).expect("a view of strings is JSON")
+    }
+
+    pub fn view(&self) -> EndpointView<'_> {
+        EndpointView {
+            id: &self.id,
+            mandate_token: &self.mandate_token,
+            administration_id: &self.administration_id,
+            service_version_namespace: &self.service_version_namespace,
+            url: &self.url,
+            attributes: self.attributes.as_deref(),
+            start_date: &self.start_date,
+            end_date: self.end_date.as_deref(),
+            connector_id: &self.connector_id,
+            created_at: &self.created_at,
+            updated_at: &self.updated_at,
+        }
+    }
+}
+
+/// An OSR endpoint as the API shows it: the seed's fields, with the server's.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Endpoint")]
+pub struct EndpointView<'a> {
+    /// A UUID.
+    pub id: &'a str,
+    pub mandate_token: &'a str,
+    pub administration_id: &'a str,
+    pub service_version_namespace: &'a str,
+    /// Absolute https URL: the supplier's technical location.
+    pub url: &'a str,
+    pub attributes: Option<&'a str>,
+    /// First day (`YYYY-MM-DD`), from midnight at its start (Europe/Amsterdam).
+    pub start_date: &'a str,
+    /// Last day (`YYYY-MM-DD`), to midnight at its end; `null`: no end.
+    pub end_date: Option<&'a str>,
+    /// The supplier's connector that registered it.
+    pub connector_id: &'a str,
+    /// RFC 3339.
+    pub created_at: &'a str,
+    /// RFC 3339.
+    pub updated_at: &'a str,
+}
+
+/// A page of a list: `next_cursor` continues it (`null` on the last page).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "{T}Page")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// The body of `POST /api/v1/endpoints` and `PUT /api/v1/endpoints/{id}` (seed 003).
+/// Read field by field (every bad field in one 422); read-only and unknown fields are
+/// ignored, as OSR clients expect, so the schema allows them.
+#[derive(JsonSchema)]
+#[schemars(rename = "EndpointRequest")]
+#[allow(dead_code)] // A contract: `endpoint_input` reads these names (its tests hold it to this).
+pub struct EndpointBody {
+    /// The token of a live mandate of the calling connector for this pair.
+    #[schemars(extend("format" = "uuid"))]
+    pub mandate_token: String,
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
+    pub administration_id: String,
+    /// A registered, not retired service version namespace. Neither it nor
+    /// `administration_id` can change on update.
+    #[schemars(length(min = 1, max = 500), regex(pattern = r"\S"))]
+    pub service_version_namespace: String,
+    /// Absolute https URL.
+    #[schemars(length(min = 1, max = 2000), regex(pattern = "^https://"))]
+    pub url: String,
+    #[schemars(length(max = 1000))]
+    pub attributes: Option<String>,
+    /// `YYYY-MM-DD`, not in the past; default today (on update: the stored one, which may
+    /// be repeated once passed).
+    #[schemars(extend("format" = "date"))]
+    pub start_date: Option<String>,
+    /// `YYYY-MM-DD`, inclusive, not in the past nor before the start; `null`: no end.
+    #[schemars(extend("format" = "date"))]
+    pub end_date: Option<String>,
+}
+
+/// The body of `POST /api/v1/mandates`.
+#[derive(JsonSchema)]
+#[schemars(rename = "MandateRequest")]
+#[allow(dead_code)] // A contract: `grant_mandate` reads these names (its tests hold it to this).
+pub struct MandateBody {
+    /// A connector of this workspace: the supplier.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub connector_id: String,
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
+    pub administration_id: String,
+    /// A registered, not retired service version namespace.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub service_version_namespace: String,
+    /// `YYYY-MM-DD`; may lie in the past. Absent: valid from the grant.
+    #[schemars(extend("format" = "date"))]
+    pub start_date: Option<String>,
+    /// `YYYY-MM-DD`, inclusive, not in the past nor before the start.
+    #[schemars(extend("format" = "date"))]
+    pub end_date: Option<String>,
+}
+
+/// The body of `POST /api/v1/service-versions`.
+#[derive(JsonSchema)]
+#[schemars(rename = "ServiceVersionRequest")]
+#[allow(dead_code)] // A contract: `create_service_version` reads these names (its tests hold it to this).
+pub struct ServiceVersionBody {
+    /// An absolute URI, unique in the workspace.
+    #[schemars(length(min = 1, max = 500), extend("format" = "uri"))]
+    pub namespace: String,
+    #[schemars(length(max = 500))]
+    pub description: Option<String>,
+}
+
+/// An endpoint as its administration's list holds it (see `repo`): enough to filter a
+/// page by namespace, viewer and date before the endpoints themselves are read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListEntry {
+    pub id: String,
+    pub connector_id: String,
+    pub service_version_namespace: String,
+    pub start_date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+}
+
+impl ListEntry {
+    pub fn of(e: &Endpoint) -> Self {
+        Self {
+            id: e.id.clone(),
+            connector_id: e.connector_id.clone(),
+            service_version_namespace: e.service_version_namespace.clone(),
+            start_date: e.start_date.clone(),
+            end_date: e.end_date.clone(),
+        }
     }
 }
 
