@@ -23,6 +23,24 @@ ensure_python_tools() {
   cp "$req" "$stamp"
 }
 
+# Debian's Chromium and tests/browser's pinned playwright-core, for the browser test of
+# /docs: installed when missing, playwright-core again when its lockfile changes.
+ensure_browser_tools() {
+  local sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  if [[ ! -x /usr/bin/chromium ]]; then
+    log "installing Debian's chromium (apt-get)"
+    $sudo timeout 600 apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo timeout 900 apt-get install -y -qq chromium >/dev/null
+  fi
+  local dir="$ROOT/tests/browser"
+  local stamp="$dir/node_modules/.koppel-package-lock.json"
+  if [[ -d "$dir/node_modules/playwright-core" ]] && cmp -s "$dir/package-lock.json" "$stamp"; then return; fi
+  log "installing playwright-core into tests/browser/node_modules (npm ci)"
+  (cd "$dir" && timeout 600 npm ci --no-audit --no-fund --silent)
+  cp "$dir/package-lock.json" "$stamp"
+}
+
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

@@ -85,5 +85,25 @@ if ! cargo test -p koppel-e2e "$@" 2>&1 | tee -a "$RESULTS"; then
   exit 1
 fi
 
-# One closing line over every cargo test run above.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "koppel: %d passed, %d failed\n", p, f; exit (f > 0) }' "$RESULTS"
+# The /docs page in headless Chromium against the same stack (it must still be running).
+# A narrowed run (arguments) skips it unless KOPPEL_BROWSER=1; CI passes none.
+if [[ $# -eq 0 || "${KOPPEL_BROWSER:-}" == 1 ]]; then
+  log "browser test of /docs (headless Chromium)"
+  ensure_browser_tools
+  BROWSER_TAP="$TEST_STATE/browser.tap"
+  if ! KOPPEL_SCREENSHOTS="$STATE/screenshots" timeout 300 node --test --test-timeout=180000 \
+      --test-reporter=spec --test-reporter-destination=stdout \
+      --test-reporter=tap --test-reporter-destination="$BROWSER_TAP" \
+      tests/browser/docs.test.mjs; then
+    grep -E '^# (pass|fail) ' "$BROWSER_TAP" | sed 's/^# /browser: /' >>"$RESULTS" || true
+    echo "--- last gateway log lines ---" >&2
+    tail -n 40 "$TEST_STATE/gateway.log" >&2
+    exit 1
+  fi
+  grep -E '^# (pass|fail) ' "$BROWSER_TAP" | sed 's/^# /browser: /' >>"$RESULTS"
+  log "screenshots: $STATE/screenshots/docs.png, docs-top.png, docs-problems.png"
+fi
+
+# One closing line over every cargo test run and the browser test above.
+awk '/^test result:/ { p += $4; f += $6 } /^browser: pass / { p += $3 } /^browser: fail / { f += $3 }
+  END { printf "koppel: %d passed, %d failed\n", p, f; exit (f > 0) }' "$RESULTS"

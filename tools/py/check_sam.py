@@ -8,7 +8,8 @@ and CloudFormation use, and checks what comes out:
 - every route of a streaming function (its runtime always answers in the streaming format)
   is a response-streaming integration, and every other route is not;
 - every `Api` event of template.yaml is a path and method of the translated API;
-- the authorizer is on every route except those whose event says `Authorizer: NONE`;
+- the authorizer is on every route except the public ones (the API's own documentation,
+  PUBLIC_ROUTES), whose events say `Authorizer: NONE`; no other route may say so;
 - least privilege: no function policy allows a wildcard action or resource, no managed
   policy beyond logs and traces, and the authorizer never scans, batch-writes or deletes;
 - every `KOPPEL_*` setting of the functions is a stack output (koppel-admin reads them).
@@ -47,6 +48,14 @@ AUTHORIZER_FORBIDDEN = {
 # Shapes samtranslator writes (model/eventsources/push.py, swagger/swagger.py).
 STREAMING_URI = "/2021-11-15/functions/${%s.Arn}/response-streaming-invocations"
 BUFFERED_URI = "/2015-03-31/functions/${%s.Arn}/invocations"
+# Served without a credential: the OpenAPI document and the /docs page with its assets
+# (the tokens function). Any other route without the authorizer is a mistake.
+PUBLIC_ROUTES = {
+    ("TokensFunction", "/openapi.json", "get"),
+    ("TokensFunction", "/docs", "get"),
+    ("TokensFunction", "/docs/assets/docs.js", "get"),
+    ("TokensFunction", "/docs/assets/docs.css", "get"),
+}
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "x-amazon-apigateway-any-method"}
 
 
@@ -127,8 +136,12 @@ def check_routes(template, translated, problems):
         security = [name for s in op.get("security", []) for name in s]
         if authorized and security != ["KoppelAuthorizer"]:
             problems.append(f"{where}: authorizer KoppelAuthorizer not attached (security {security})")
+        if not authorized and (fid, path, method) not in PUBLIC_ROUTES:
+            problems.append(f"{where}: Authorizer: NONE, but only the documentation routes are public")
         if not authorized and "KoppelAuthorizer" in security:
             problems.append(f"{where}: a public route, yet the authorizer is attached")
+        if authorized and (fid, path, method) in PUBLIC_ROUTES:
+            problems.append(f"{where}: a documentation route behind the authorizer (needs Auth: {{Authorizer: NONE}})")
     known = {(p, m) for _, p, m, _ in declared}
     for path, item in paths.items():
         for method in item:

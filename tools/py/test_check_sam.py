@@ -53,12 +53,19 @@ class CheckSam(unittest.TestCase):
         def change(t):
             self.fn(t, "TokensFunction")["Events"]["Me"]["Properties"]["Auth"] = {"Authorizer": "NONE"}
 
-        found = self.problems(change)
-        # Declared public, so that is allowed; the check follows the event's Auth.
-        self.assertEqual(found, [])
+        # Only the documentation routes may be public.
+        self.assert_named(change, "GET /v1/me (TokensFunction): Authorizer: NONE, but only the documentation routes are public")
+
+        def docs_behind_authorizer(t):
+            del self.fn(t, "TokensFunction")["Events"]["Docs"]["Properties"]["Auth"]
+
+        self.assert_named(docs_behind_authorizer, "GET /docs (TokensFunction): a documentation route behind the authorizer")
 
         def no_default(t):
             del t["Resources"]["KoppelApi"]["Properties"]["Auth"]["DefaultAuthorizer"]
+            # `Authorizer: NONE` translates only beside a default authorizer.
+            for ev in self.fn(t, "TokensFunction")["Events"].values():
+                ev["Properties"].pop("Auth", None)
 
         self.assert_named(no_default, "GET /v1/me (TokensFunction): authorizer KoppelAuthorizer not attached")
 
