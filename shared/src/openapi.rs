@@ -126,7 +126,7 @@ fn operation(tag: &str, r: &RouteInfo, g: &mut schemars::SchemaGenerator) -> Val
         params.push(json!({
             "name": "Idempotency-Key", "in": "header", "required": false,
             "description": "1 to 255 visible ASCII characters: the same key and body within 24 hours replay the first answer (`Idempotent-Replayed: true`) instead of running again.",
-            "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+            "schema": { "type": "string", "pattern": "^[!-~]{1,255}$" },
         }));
     }
     let status = match (d.status, r.method) {
@@ -201,7 +201,7 @@ fn operation(tag: &str, r: &RouteInfo, g: &mut schemars::SchemaGenerator) -> Val
 }
 
 /// The problem statuses a route may answer: those of every credential route, of a route
-/// with path parameters or a body, and the route's own.
+/// with path parameters, a body, query parameters or `If-Match`, and the route's own.
 fn problems(r: &RouteInfo) -> Vec<u16> {
     let mut codes = vec![];
     if !r.public {
@@ -213,13 +213,19 @@ fn problems(r: &RouteInfo) -> Vec<u16> {
     if r.doc.request.is_some() {
         codes.extend([400, 413, 415, 422]);
     }
+    // A malformed `Idempotency-Key` is 400 before the body is read.
     if r.method == "POST" && !r.public {
-        codes.extend([409, 422]);
+        codes.extend([400, 409, 422]);
+    }
+    // A query parameter out of its bounds is 422 naming it.
+    if !r.doc.query.is_empty() {
+        codes.push(422);
     }
     match r.doc.precondition {
         Precondition::None => {}
-        Precondition::Optional => codes.push(412),
-        Precondition::Required => codes.extend([412, 428]),
+        // An `If-Match` that is not text is 400.
+        Precondition::Optional => codes.extend([400, 412]),
+        Precondition::Required => codes.extend([400, 412, 428]),
     }
     codes.extend(r.doc.errors);
     codes.sort_unstable();
@@ -349,5 +355,65 @@ mod tests {
         assert!(d["components"]["schemas"]["Thing"]["properties"]["version"].is_object());
         assert!(op["responses"]["200"]["headers"]["ETag"].is_object());
         assert_eq!(op["x-koppel-scope"], "cases:read");
+    }
+
+    fn codes(r: RouteInfo) -> Vec<u16> {
+        problems(&r)
+    }
+
+    #[test]
+    fn problems_follow_what_the_pipeline_can_refuse() {
+        // Only the credential's problems for a plain read.
+        assert_eq!(
+            codes(info("GET", "/v1/things", Doc::DEFAULT)),
+            [401, 403, 429]
+        );
+        // A POST without a described body still reads `Idempotency-Key` (400 if malformed).
+        assert_eq!(
+            codes(info("POST", "/v1/things/{id}/ping", Doc::DEFAULT)),
+            [400, 401, 403, 404, 409, 422, 429]
+        );
+        // Query parameters out of bounds are 422.
+        let query = Doc {
+            query: &[crate::routes::Query {
+                name: "limit",
+                description: "",
+                kind: "integer",
+            }],
+            ..Doc::DEFAULT
+        };
+        assert_eq!(
+            codes(info("GET", "/v1/things", query)),
+            [401, 403, 422, 429]
+        );
+        // An unreadable `If-Match` is 400, a stale one 412.
+        let optional = Doc {
+            precondition: Precondition::Optional,
+            ..Doc::DEFAULT
+        };
+        assert_eq!(
+            codes(info("DELETE", "/v1/things/{id}", optional)),
+            [400, 401, 403, 404, 412, 429]
+        );
+    }
+
+    #[test]
+    fn the_idempotency_key_schema_is_the_pipeline_rule() {
+        let d = document(
+            "1",
+            &[Group {
+                tag: "things",
+                description: "",
+                routes: vec![info("POST", "/v1/things", Doc::DEFAULT)],
+            }],
+            &[],
+        );
+        let key = &d["paths"]["/v1/things"]["post"]["parameters"][0];
+        assert_eq!(key["name"], "Idempotency-Key");
+        let re = key["schema"]["pattern"].as_str().unwrap();
+        assert_eq!(re, "^[!-~]{1,255}$");
+        // `!`..`~` is exactly the visible ASCII the pipeline accepts.
+        assert!((b'!'..=b'~').all(|b| b.is_ascii_graphic()));
+        assert!(!b' '.is_ascii_graphic() && !0x7f_u8.is_ascii_graphic());
     }
 }
