@@ -16,6 +16,7 @@ use koppel_shared::time_util::{now, rfc3339};
 use p256::elliptic_curve::rand_core::OsRng;
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use serde_json::{Value, json};
+use tokens::views::{CredentialView, IssuedCredential, UserView};
 
 use crate::Output;
 
@@ -58,12 +59,9 @@ pub struct Issue {
     pub expires_in: Option<time::Duration>,
 }
 
+/// A user as the API shows one (`GET /v1/users`).
 fn user_json(u: &User) -> Value {
-    json!({
-        "id": u.user_id, "email": u.email, "name": u.name, "rights": u.rights,
-        "api_access": u.api_access, "manage_users": u.manage_users,
-        "manage_connectors": u.manage_connectors, "owner": u.owner,
-    })
+    json!(UserView::of(u))
 }
 
 fn connector_json(c: &Connector) -> Value {
@@ -75,11 +73,11 @@ fn connector_json(c: &Connector) -> Value {
     })
 }
 
+/// A credential just issued, as the API shows one (the only time its secret is shown).
 fn credential_json(c: &Credential, secret: &str) -> Value {
-    json!({
-        "id": c.credential_id, "kind": c.kind.as_str(), "name": c.name,
-        "user_id": c.user_id, "connector_id": c.connector_id, "scopes": c.scopes,
-        "rate_limit": c.rate_limit, "expires_at": c.expires_at, "secret": secret,
+    json!(IssuedCredential {
+        credential: CredentialView::of(c),
+        secret: secret.to_owned(),
     })
 }
 
