@@ -7,12 +7,15 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::body::Fields;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Open,
@@ -45,7 +48,18 @@ impl Status {
 
 /// Ordered: a search with `max_confidentiality: internal` sees public and internal cases.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Confidentiality {
@@ -57,7 +71,7 @@ pub enum Confidentiality {
 
 /// The person or organisation that asked for the case: personal data, so each part is a
 /// column of its own.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Requester {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -342,7 +356,7 @@ pub fn is_bsn(s: &str) -> bool {
 }
 
 /// An inclusive date range; an open end is unbounded.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DateRange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -361,7 +375,7 @@ impl DateRange {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttrOp {
     Eq,
@@ -373,7 +387,7 @@ pub enum AttrOp {
     Exists,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttrFilter {
     pub name: String,
@@ -415,7 +429,7 @@ impl AttrFilter {
 }
 
 /// A saved search's filters; every given filter must match (an empty list matches all).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filters {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -561,6 +575,94 @@ pub fn validate_columns(columns: &[String], e: &mut Fields) {
     }
 }
 
+/// A case as a caller sees it ([`View::view`]): the base fields always (seed 000's
+/// metadata), every other field only when the caller's saved search lists it as a column
+/// and it has a value (an absent field is never `null`). The answer of `GET
+/// /v1/cases/{id}`, the list, and webhooks.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct CaseView {
+    /// The workspace's running number.
+    pub id: u64,
+    pub uuid: String,
+    pub case_type: String,
+    pub status: Status,
+    /// `YYYY-MM-DD`, Europe/Amsterdam.
+    pub registration_date: String,
+    /// `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub target_date: Option<String>,
+    /// Set by Koppel when the status becomes `closed` (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub closing_date: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// A column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub subject: Option<String>,
+    /// A column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub phase: Option<String>,
+    /// Each part is a column (`requester.name`, `requester.bsn`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Requester")]
+    pub requester: Option<Requester>,
+    /// A workspace user id; a column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub assignee: Option<String>,
+    /// A column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub department: Option<String>,
+    /// A column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub result: Option<String>,
+    /// A column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Confidentiality")]
+    pub confidentiality: Option<Confidentiality>,
+    /// Custom attributes, each a column (`attributes.<name>`): text, number, boolean, or a
+    /// date as `YYYY-MM-DD` text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "attribute_values")]
+    pub attributes: BTreeMap<String, Value>,
+}
+
+/// The schema of a case's `attributes`: names to text, numbers or booleans.
+pub fn attribute_values(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "propertyNames": { "pattern": "^[a-z][a-z0-9_]{0,63}$" },
+        "additionalProperties": { "type": ["string", "number", "boolean"] },
+    })
+}
+
+/// The answer to a change that moved the case out of the caller's saved search (header
+/// `Koppel-Case-Visible: false`): from then on the case does not exist for that caller.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct CaseMovedOut {
+    pub id: u64,
+    pub uuid: String,
+    /// Always `false`.
+    #[schemars(extend("const" = false))]
+    pub visible: bool,
+    pub detail: String,
+}
+
+/// What a create or change of a case answers: the case as the caller sees it, or, when the
+/// change moved it out of the caller's saved search, [`CaseMovedOut`].
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CaseAnswer {
+    Visible(Box<CaseView>),
+    MovedOut(CaseMovedOut),
+}
+
 /// How a caller sees cases.
 #[derive(Clone, Debug)]
 pub enum View {
@@ -590,32 +692,48 @@ impl View {
         }
     }
 
-    /// The case as this view shows it: hidden fields removed (nested ones too).
+    /// The case as this view shows it: hidden fields removed (nested ones too), and no
+    /// `version` (that is the `ETag`).
+    pub fn view(&self, c: &Case) -> CaseView {
+        let shown = |path: &str, v: &Option<String>| v.clone().filter(|_| self.sees_field(path));
+        let requester = c.requester.as_ref().map(|r| Requester {
+            name: shown("requester.name", &r.name),
+            email: shown("requester.email", &r.email),
+            bsn: shown("requester.bsn", &r.bsn),
+            kvk: shown("requester.kvk", &r.kvk),
+        });
+        let attributes: BTreeMap<String, Value> = c
+            .attributes
+            .iter()
+            .filter(|(k, _)| self.sees_field(&format!("attributes.{k}")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        CaseView {
+            id: c.id,
+            uuid: c.uuid.clone(),
+            case_type: c.case_type.clone(),
+            status: c.status,
+            registration_date: c.registration_date.clone(),
+            target_date: c.target_date.clone(),
+            closing_date: c.closing_date.clone(),
+            created_at: c.created_at.clone(),
+            updated_at: c.updated_at.clone(),
+            subject: self.sees_field("subject").then(|| c.subject.clone()),
+            phase: shown("phase", &c.phase),
+            requester: requester.filter(|r| *r != Requester::default()),
+            assignee: shown("assignee", &c.assignee),
+            department: shown("department", &c.department),
+            result: shown("result", &c.result),
+            confidentiality: self
+                .sees_field("confidentiality")
+                .then_some(c.confidentiality),
+            attributes,
+        }
+    }
+
+    /// [`View::view`] as JSON.
     pub fn project(&self, c: &Case) -> Value {
-        let full = serde_json::to_value(c).unwrap_or(Value::Null);
-        let Value::Object(mut map) = full else {
-            return Value::Null;
-        };
-        map.remove("version");
-        if matches!(self, View::All) {
-            return Value::Object(map);
-        }
-        let keys: Vec<String> = map.keys().cloned().collect();
-        for k in keys {
-            match map.get_mut(&k) {
-                Some(Value::Object(inner)) if k == "requester" || k == "attributes" => {
-                    inner.retain(|sub, _| self.sees_field(&format!("{k}.{sub}")));
-                    if inner.is_empty() {
-                        map.remove(&k);
-                    }
-                }
-                _ if !self.sees_field(&k) => {
-                    map.remove(&k);
-                }
-                _ => {}
-            }
-        }
-        Value::Object(map)
+        serde_json::to_value(self.view(c)).unwrap_or(Value::Null)
     }
 
     /// CSV column names, in order: the base fields, then the search's columns. A workspace
@@ -825,6 +943,47 @@ mod tests {
         assert!(bare.get("requester").is_none() && bare.get("attributes").is_none());
         assert!(!v.sees_field("requester.bsn"));
         assert!(v.sees_field("registration_date"));
+    }
+
+    #[test]
+    fn a_workspace_user_sees_the_whole_case_but_its_version() {
+        let c = case();
+        let mut full = serde_json::to_value(&c).unwrap();
+        full.as_object_mut().unwrap().remove("version");
+        assert_eq!(View::All.project(&c), full);
+        let mut bare = c.clone();
+        bare.requester = None;
+        bare.attributes.clear();
+        let shown = View::All.project(&bare);
+        assert!(shown.get("requester").is_none() && shown.get("attributes").is_none());
+    }
+
+    #[test]
+    fn the_case_schema_requires_the_base_fields_only() {
+        let s = schemars::generate::SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<CaseView>();
+        let v = s.as_value();
+        assert_eq!(
+            v["required"],
+            json!([
+                "id",
+                "uuid",
+                "case_type",
+                "status",
+                "registration_date",
+                "created_at",
+                "updated_at"
+            ])
+        );
+        // Present fields are never null.
+        assert_eq!(v["properties"]["subject"]["type"], "string");
+        assert_eq!(v["properties"]["target_date"]["type"], "string");
+        // Every column of a saved search is a property.
+        for col in COLUMNS {
+            let top = col.split('.').next().unwrap();
+            assert!(v["properties"].get(top).is_some(), "{col}");
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub const PING: &str = "webhook.ping";
 /// The event that says a subscription was disabled by the dispatcher.
 pub const SUBSCRIPTION_DISABLED: &str = "webhook.subscription_disabled";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Queued or waiting for its next try.
@@ -41,7 +41,7 @@ pub enum Status {
 }
 
 /// One HTTP try (or a try refused before connecting).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Attempt {
     pub at: String,
     /// The delivery's sequence this try belongs to (1, then +1 per replay).

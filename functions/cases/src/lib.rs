@@ -30,19 +30,21 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, StreamBody};
-use koppel_shared::cases::{Case, View};
+use koppel_shared::cases::{Case, CaseAnswer, CaseMovedOut, CaseView, View};
 use koppel_shared::handler;
 use koppel_shared::model::{Level, Scope};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::preconditions;
-use koppel_shared::routes::{Answer, Doc, Route, RouteBody};
+use koppel_shared::routes::{Answer, Doc, Precondition, Query, Route, RouteBody, schema};
 use koppel_shared::store::Store;
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
 use tracing::Instrument;
 
 use query::ListQuery;
+use repo::HistoryEntry;
 
 /// How many cases a list request may read (in DynamoDB pages) looking for matches before it
 /// answers with what it found and a cursor: a narrow search must not make one request
@@ -60,7 +62,13 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "List the visible cases",
         handler: handler!(ResponseBody, |c| list(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<CaseList>),
+            query: LIST_QUERY,
+            errors: &[400, 422],
+            description: "The cases the caller's saved search shows (a workspace user: all), with the caller's own filters on top, in case id order. A page may hold fewer than `limit` cases: follow `next_cursor` until it is `null`. A filter on a field outside the saved search's columns is a 400; a bad `limit` or `cursor` a 422 naming it.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -69,7 +77,14 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Handle,
         summary: "Create a case",
         handler: handler!(ResponseBody, |c| create(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<write::NewCase>),
+            response: Some(schema::<CaseAnswer>),
+            status: 201,
+            etag: true,
+            description: "A JSON merge patch over an empty case. Fields outside the caller's saved search cannot be written (422 naming each). A case created outside the caller's saved search is answered with `Koppel-Case-Visible: false` and `{id, uuid, visible: false, detail}` (no `ETag`).",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -78,7 +93,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "Export the saved search as CSV",
         handler: handler!(ResponseBody, |c| export(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: CSV_DOC,
     },
     Route {
         method: Method::GET,
@@ -87,7 +102,7 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "Export the saved search as CSV (Zaaksysteem koppelprofiel path)",
         handler: handler!(ResponseBody, |c| export(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: CSV_DOC,
     },
     Route {
         method: Method::GET,
@@ -96,7 +111,12 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "Read a case",
         handler: handler!(ResponseBody, |c| get(c.p, c.ctx, &c.param("id"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<CaseView>),
+            etag: true,
+            description: "The case with the fields the caller's saved search shows. A case outside it is a 404.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::PATCH,
@@ -105,7 +125,14 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Handle,
         summary: "Change a case (JSON merge patch)",
         handler: handler!(ResponseBody, |c| update(c.p, c.req, c.ctx, &c.param("id"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<write::CasePatch>),
+            response: Some(schema::<CaseAnswer>),
+            precondition: Precondition::Required,
+            etag: true,
+            description: "A JSON merge patch (RFC 7396) over the case: `null` clears a field. Fields outside the caller's saved search cannot be written (422 naming each). A change that moves the case out of the caller's saved search is saved and answered with `Koppel-Case-Visible: false` and `{id, uuid, visible: false, detail}` (no `ETag`).",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -114,7 +141,24 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "A case's history",
         handler: handler!(ResponseBody, |c| history(c.p, c.req, c.ctx, &c.param("id"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<HistoryPage>),
+            query: &[
+                Query {
+                    name: "after_version",
+                    description: "Continue after this version (the previous page's `next_after_version`).",
+                    kind: "integer",
+                },
+                Query {
+                    name: "limit",
+                    description: "Versions per page, 1 to 500 (default 100).",
+                    kind: "integer",
+                },
+            ],
+            errors: &[400, 422],
+            description: "Who changed what, when, on behalf of which employee and through which connector, oldest first; only the fields the caller can see, and only versions that changed one of them. An unknown query parameter is a 400; a bad `limit` or `after_version` a 422 naming it.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -123,7 +167,11 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "List saved searches",
         handler: handler!(ResponseBody, |c| searches::list(c.p, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<searches::SavedSearchList>),
+            description: searches::MANAGED,
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -132,7 +180,14 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "Create a saved search",
         handler: handler!(ResponseBody, |c| searches::create(c.p, c.req, c.ctx)),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<searches::NewSavedSearch>),
+            response: Some(schema::<searches::SavedSearchView>),
+            status: 201,
+            etag: true,
+            description: searches::MANAGED,
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -141,7 +196,12 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
         level: Level::Read,
         summary: "Read a saved search",
         handler: handler!(ResponseBody, |c| searches::get(c.p, c.ctx, &c.param("id"))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<searches::SavedSearchView>),
+            etag: true,
+            description: searches::MANAGED,
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::PATCH,
@@ -155,7 +215,14 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
             c.ctx,
             &c.param("id")
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<searches::Input>),
+            response: Some(schema::<searches::SavedSearchView>),
+            precondition: Precondition::Required,
+            etag: true,
+            description: "An absent field stays as it is. Managed by the workspace's users with `manage_connectors`, with a personal access token.",
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::DELETE,
@@ -169,9 +236,117 @@ pub static ROUTES: &[Route<ResponseBody>] = &[
             c.ctx,
             &c.param("id")
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            precondition: Precondition::Optional,
+            errors: &[409],
+            description: "Refused (409) while a connector uses it. Managed by the workspace's users with `manage_connectors`, with a personal access token.",
+            ..Doc::DEFAULT
+        },
     },
 ];
+
+/// The filters the list and the CSV export read (`ListQuery::parse`).
+const FILTERS: [Query; 8] = [
+    Query {
+        name: "status",
+        description: "open, in_progress, suspended or closed; comma-separated or repeated (any of them).",
+        kind: "array",
+    },
+    Query {
+        name: "case_type",
+        description: "Comma-separated or repeated (any of them).",
+        kind: "array",
+    },
+    Query {
+        name: "department",
+        description: "Comma-separated or repeated (any of them); only when `department` is one of the saved search's columns (400 otherwise).",
+        kind: "array",
+    },
+    Query {
+        name: "assignee",
+        description: "A user id; comma-separated or repeated (any of them); only when `assignee` is one of the saved search's columns (400 otherwise).",
+        kind: "array",
+    },
+    Query {
+        name: "registered_from",
+        description: "Registration date on or after (YYYY-MM-DD).",
+        kind: "string",
+    },
+    Query {
+        name: "registered_to",
+        description: "Registration date on or before (YYYY-MM-DD).",
+        kind: "string",
+    },
+    Query {
+        name: "updated_since",
+        description: "Changed at or after (RFC 3339).",
+        kind: "string",
+    },
+    Query {
+        name: "order",
+        description: "`asc` (default) or `desc`, by case id.",
+        kind: "string",
+    },
+];
+
+const LIST_QUERY: &[Query] = &[
+    FILTERS[0],
+    FILTERS[1],
+    FILTERS[2],
+    FILTERS[3],
+    FILTERS[4],
+    FILTERS[5],
+    FILTERS[6],
+    FILTERS[7],
+    Query {
+        name: "limit",
+        description: "Cases per page, 1 to 500 (default 50).",
+        kind: "integer",
+    },
+    Query {
+        name: "cursor",
+        description: "The previous page's `next_cursor` (same order and filters).",
+        kind: "string",
+    },
+];
+
+const CSV_DOC: Doc = Doc {
+    media_type: "text/csv",
+    query: &[
+        FILTERS[0],
+        FILTERS[1],
+        FILTERS[2],
+        FILTERS[3],
+        FILTERS[4],
+        FILTERS[5],
+        FILTERS[6],
+        FILTERS[7],
+        Query {
+            name: "bom",
+            description: "Start with a UTF-8 byte order mark (for Excel): `true`/`1` or `false`/`0`.",
+            kind: "boolean",
+        },
+    ],
+    errors: &[400],
+    description: "The saved search as CSV (RFC 4180, UTF-8, `header=present`), streamed: the base fields, then the saved search's columns in its order (a workspace user: every column, custom attributes as one JSON column). Text cells that would start a spreadsheet formula begin with `'`.",
+    ..Doc::DEFAULT
+};
+
+/// A page of `GET /v1/cases`.
+#[derive(Serialize, JsonSchema)]
+pub struct CaseList {
+    pub items: Vec<CaseView>,
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of `GET /v1/cases/{id}/history`.
+#[derive(Serialize, JsonSchema)]
+pub struct HistoryPage {
+    pub items: Vec<HistoryEntry>,
+    /// Pass as `after_version` for the next page; `null` on the last page.
+    pub next_after_version: Option<u64>,
+}
 
 pub async fn handler(req: Request, ctx: &Ctx) -> Response<ResponseBody> {
     pipeline::serve(req, ctx, ROUTES).await
@@ -232,7 +407,7 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
 /// The saved search as CSV, streamed page by page inside the request's span.
 async fn export(p: &Principal, req: &Request, ctx: &Ctx) -> Answer<ResponseBody> {
     let view = view_of(p, ctx).await?;
-    let query = ListQuery::parse(pairs(&query_pairs(req)), &view, true)?;
+    let query = ListQuery::parse(pairs(&query_pairs(req)), &view, true, &p.workspace_id)?;
     let body = csv_stream(ctx.store.clone(), p.workspace_id.clone(), view, query);
     Response::builder()
         .status(StatusCode::OK)
@@ -257,7 +432,7 @@ fn number(id: &str) -> Result<u64, ApiError> {
 async fn get(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
     let view = view_of(p, ctx).await?;
     let c = visible(p, ctx, &view, number(id)?).await?;
-    versioned(StatusCode::OK, &view.project(&c), c.version)
+    versioned(StatusCode::OK, &view.view(&c), c.version)
 }
 
 async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
@@ -301,7 +476,7 @@ async fn visible(p: &Principal, ctx: &Ctx, view: &View, id: u64) -> Result<Case,
         .ok_or_else(ApiError::not_found)
 }
 
-pub(crate) fn versioned(status: StatusCode, value: &Value, version: u64) -> RouteResult {
+pub(crate) fn versioned(status: StatusCode, value: &impl Serialize, version: u64) -> RouteResult {
     Ok(preconditions::with_etag(
         pipeline::json(status, value)?,
         version,
@@ -310,7 +485,7 @@ pub(crate) fn versioned(status: StatusCode, value: &Value, version: u64) -> Rout
 
 async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     let view = view_of(p, ctx).await?;
-    let q = ListQuery::parse(pairs(&query_pairs(req)), &view, false)?;
+    let q = ListQuery::parse(pairs(&query_pairs(req)), &view, false, &p.workspace_id)?;
     let mut items = Vec::new();
     let mut after = q.after;
     let mut read = 0;
@@ -323,7 +498,7 @@ async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
                 read += 1;
                 after = Some(c.id);
                 if view.sees(c) && q.matches(c) {
-                    items.push(view.project(c));
+                    items.push(view.view(c));
                     if items.len() == q.limit {
                         next = Some(c.id);
                         break 'pages;
@@ -341,10 +516,10 @@ async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     }
     pipeline::json(
         StatusCode::OK,
-        &json!({
-            "items": items,
-            "next_cursor": next.map(|id| query::encode_cursor(id, q.order)),
-        }),
+        &CaseList {
+            items,
+            next_cursor: next.map(|id| q.next_cursor(id)),
+        },
     )
 }
 
@@ -352,48 +527,23 @@ async fn history(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResu
     let view = view_of(p, ctx).await?;
     let id = number(id)?;
     visible(p, ctx, &view, id).await?;
-    let params = query_pairs(req);
-    let mut after = 0;
-    let mut limit = 100;
-    for (k, v) in pairs(&params) {
-        match k {
-            "after_version" => {
-                after = v.parse().map_err(|_| {
-                    ApiError::bad_request("Query parameter `after_version` must be a number.")
-                })?;
-            }
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=500).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request("Query parameter `limit` must be 1 to 500.")
-                    })?;
-            }
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "Query parameter `{k}` is not known."
-                )));
-            }
-        }
-    }
+    let (after, limit) = query::history_query(pairs(&query_pairs(req)))?;
     let (entries, more) = repo::history(&ctx.store, &p.workspace_id, id, after, limit).await?;
     let last = entries.last().map(|e| e.version);
     // Only fields the caller may see, and only versions that changed one of them.
-    let items: Vec<Value> = entries
+    let items: Vec<HistoryEntry> = entries
         .into_iter()
         .filter_map(|mut e| {
             e.changes.retain(|c| view.sees_field(&c.field));
-            (!e.changes.is_empty()).then(|| serde_json::to_value(e).unwrap_or(Value::Null))
+            (!e.changes.is_empty()).then_some(e)
         })
         .collect();
     pipeline::json(
         StatusCode::OK,
-        &json!({
-            "items": items,
-            "next_after_version": if more { last } else { None },
-        }),
+        &HistoryPage {
+            items,
+            next_after_version: if more { last } else { None },
+        },
     )
 }
 
@@ -469,16 +619,15 @@ fn csv_stream(
 /// The `Koppel-Case-Visible: false` answer to a change that moved the case out of the
 /// caller's saved search.
 pub(crate) fn no_longer_visible(status: StatusCode, c: &Case) -> RouteResult {
-    let mut r = pipeline::json(
-        status,
-        &json!({
-            "id": c.id,
-            "uuid": c.uuid,
-            "visible": false,
-            "detail": "The change was saved, and moved the case out of this connector's saved \
-                       search: from now on it does not exist for this connector.",
-        }),
-    )?;
+    let moved = CaseMovedOut {
+        id: c.id,
+        uuid: c.uuid.clone(),
+        visible: false,
+        detail: "The change was saved, and moved the case out of this connector's saved \
+                 search: from now on it does not exist for this connector."
+            .into(),
+    };
+    let mut r = pipeline::json(status, &CaseAnswer::MovedOut(moved))?;
     r.headers_mut()
         .insert("koppel-case-visible", HeaderValue::from_static("false"));
     Ok(r)
@@ -495,7 +644,7 @@ mod tests {
         assert_eq!(pipeline::resource(&req), "/app/api2csv");
         let p = pipeline::principal(&req).unwrap();
         assert!(p.scopes.contains(&Scope::CasesExport));
-        let q = ListQuery::parse(pairs(&query_pairs(&req)), &View::All, true).unwrap();
+        let q = ListQuery::parse(pairs(&query_pairs(&req)), &View::All, true, "ws").unwrap();
         assert!(q.bom);
     }
 }

@@ -1,14 +1,23 @@
 //! The query parameters of the list and the CSV export: the caller's own filters on top of
-//! the saved search, the order, the page size and the opaque cursor.
+//! the saved search, the order, the page size and the opaque cursor; and those of a case's
+//! history.
+//!
+//! `limit` and `cursor` are read by the shared pager (`koppel_shared::paging`), as on every
+//! list: a bad one is a 422 naming it, and a cursor is bound to the list it came from (the
+//! workspace, the caller's view, the order and the filters). Other bad parameters are a 400.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use koppel_shared::ApiError;
+use koppel_shared::body::Fields;
 use koppel_shared::cases::{Case, Status, View};
+use koppel_shared::error::FieldError;
+use koppel_shared::paging::{self, Limits, Pager};
 use serde::{Deserialize, Serialize};
 
-pub const DEFAULT_LIMIT: usize = 50;
-pub const MAX_LIMIT: usize = 500;
+/// The case list's page sizes (larger than the standard lists': cases are read in bulk).
+pub const LIMITS: Limits = Limits {
+    default: 50,
+    max: 500,
+};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Order {
@@ -36,18 +45,8 @@ pub struct ListQuery {
     pub after: Option<u64>,
     /// CSV only: start with a UTF-8 byte order mark, for Excel.
     pub bom: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Cursor {
-    /// The last case id the previous page looked at.
-    a: u64,
-    o: Order,
-}
-
-pub fn encode_cursor(after: u64, order: Order) -> String {
-    let raw = serde_json::to_vec(&Cursor { a: after, o: order }).expect("plain struct");
-    URL_SAFE_NO_PAD.encode(raw)
+    /// What the list's cursors are bound to (`None` for the CSV, which has none).
+    pub cursor_scope: Option<paging::Scope>,
 }
 
 fn bad(param: &str, why: &str) -> ApiError {
@@ -62,18 +61,51 @@ fn list(v: &str) -> Vec<String> {
         .collect()
 }
 
+/// A history page's size: default and most.
+pub const HISTORY_LIMITS: Limits = Limits {
+    default: 100,
+    max: 500,
+};
+
+/// `after_version` and `limit` of `GET /v1/cases/{id}/history`: a bad value is a 422
+/// naming each bad one, as on the lists; an unknown parameter a 400.
+pub fn history_query<'a>(
+    params: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(u64, i32), ApiError> {
+    let mut e = Fields::new();
+    let (mut after, mut limit) = (0, HISTORY_LIMITS.default);
+    for (k, v) in params {
+        match k {
+            "after_version" => match v.parse() {
+                Ok(n) => after = n,
+                Err(_) => e.push(k, "must be a whole number (a version)"),
+            },
+            "limit" => match v.parse() {
+                Ok(n) if (1..=HISTORY_LIMITS.max).contains(&n) => limit = n,
+                _ => e.push(
+                    k,
+                    format!("must be a whole number from 1 to {}", HISTORY_LIMITS.max),
+                ),
+            },
+            _ => return Err(bad(k, "is not known")),
+        }
+    }
+    e.finish()?;
+    // At most HISTORY_LIMITS.max, so it fits.
+    Ok((after, limit as i32))
+}
+
 impl ListQuery {
-    /// Reads `params` (name, value; repeated names allowed) for a caller with `view`.
+    /// Reads `params` (name, value; repeated names allowed) for a caller in workspace `ws`
+    /// with `view`.
     pub fn parse<'a>(
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
         view: &View,
         csv: bool,
+        ws: &str,
     ) -> Result<Self, ApiError> {
-        let mut q = ListQuery {
-            limit: DEFAULT_LIMIT,
-            ..Default::default()
-        };
-        let mut cursor = None;
+        let mut q = ListQuery::default();
+        let (mut limit, mut cursor) = (None, None);
         for (k, v) in params {
             let date = |v: &str| {
                 koppel_shared::calendar::parse_date(v)
@@ -108,14 +140,8 @@ impl ListQuery {
                         _ => return Err(bad(k, "is `asc` or `desc` (by case id)")),
                     }
                 }
-                "limit" if !csv => {
-                    q.limit = v
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=MAX_LIMIT).contains(n))
-                        .ok_or_else(|| bad(k, &format!("must be 1 to {MAX_LIMIT}")))?;
-                }
-                "cursor" if !csv => cursor = Some(v.to_owned()),
+                "limit" if !csv => limit = Some(v),
+                "cursor" if !csv => cursor = Some(v),
                 "bom" if csv => {
                     q.bom = match v {
                         "true" | "1" => true,
@@ -126,18 +152,62 @@ impl ListQuery {
                 _ => return Err(bad(k, "is not known")),
             }
         }
-        if let Some(c) = cursor {
-            let c: Cursor = URL_SAFE_NO_PAD
-                .decode(c.as_bytes())
-                .ok()
-                .and_then(|raw| serde_json::from_slice(&raw).ok())
-                .ok_or_else(|| bad("cursor", "is not a cursor this API gave out"))?;
-            if c.o != q.order {
-                return Err(bad("cursor", "belongs to the other order"));
-            }
-            q.after = Some(c.a);
+        if csv {
+            return Ok(q);
         }
+        let scope = q.scope(ws, view);
+        let pager = Pager::parse(limit, cursor, LIMITS, scope.clone())?;
+        q.limit = pager.limit;
+        // A position is a case id this list sealed: anything else cannot pass the check.
+        q.after = match pager.after {
+            None => None,
+            Some(p) => Some(p.parse().map_err(|_| {
+                ApiError::unprocessable(vec![FieldError {
+                    field: "cursor".into(),
+                    message: "must be the `next_cursor` of an earlier page of this same list"
+                        .into(),
+                }])
+            })?),
+        };
+        q.cursor_scope = Some(scope);
         Ok(q)
+    }
+
+    /// The list a cursor belongs to: the workspace, who sees it how, the order and every
+    /// filter (a cursor of another order or other filters would start in the wrong place).
+    fn scope(&self, ws: &str, view: &View) -> paging::Scope {
+        let joined = |v: &[String]| v.join(",");
+        let statuses: Vec<String> = self.status.iter().map(|s| s.as_str().to_owned()).collect();
+        let seen_by = match view {
+            View::All => "all".to_owned(),
+            View::Search(s) => format!("search:{}", s.saved_search_id),
+            View::Nothing => "nothing".to_owned(),
+        };
+        paging::Scope::new("cases", ws)
+            .with("view", Some(&seen_by))
+            .with(
+                "order",
+                Some(if self.order == Order::Asc {
+                    "asc"
+                } else {
+                    "desc"
+                }),
+            )
+            .with("status", Some(&joined(&statuses)))
+            .with("case_type", Some(&joined(&self.case_type)))
+            .with("department", Some(&joined(&self.department)))
+            .with("assignee", Some(&joined(&self.assignee)))
+            .with("registered_from", self.registered_from.as_deref())
+            .with("registered_to", self.registered_to.as_deref())
+            .with("updated_since", self.updated_since.as_deref())
+    }
+
+    /// The cursor that continues this list after case `id`.
+    pub fn next_cursor(&self, id: u64) -> String {
+        match &self.cursor_scope {
+            Some(scope) => paging::seal(scope, &id.to_string()),
+            None => String::new(),
+        }
     }
 
     pub fn matches(&self, c: &Case) -> bool {
@@ -182,10 +252,23 @@ mod tests {
         }))
     }
 
+    fn parse<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+        view: &View,
+    ) -> Result<ListQuery, ApiError> {
+        ListQuery::parse(params, view, false, "ws_1")
+    }
+
+    fn fields(e: ApiError) -> Vec<String> {
+        assert_eq!(e.status, 422, "{}", e.detail);
+        e.errors.into_iter().map(|f| f.field).collect()
+    }
+
     #[test]
     fn parses_and_round_trips_the_cursor() {
-        let c = encode_cursor(42, Order::Desc);
-        let q = ListQuery::parse(
+        let first = parse([("status", "open,closed"), ("order", "desc")], &View::All).unwrap();
+        let c = first.next_cursor(42);
+        let q = parse(
             [
                 ("status", "open,closed"),
                 ("order", "desc"),
@@ -193,11 +276,53 @@ mod tests {
                 ("limit", "10"),
             ],
             &View::All,
-            false,
         )
         .unwrap();
         assert_eq!(q.status, [Status::Open, Status::Closed]);
         assert_eq!((q.after, q.order, q.limit), (Some(42), Order::Desc, 10));
+        assert_eq!(parse([], &View::All).unwrap().limit, 50);
+        assert_eq!(parse([("limit", "500")], &View::All).unwrap().limit, 500);
+    }
+
+    #[test]
+    fn a_bad_limit_or_cursor_is_a_422_naming_it() {
+        let v = search(&["subject"]);
+        for l in ["0", "501", "-1", "ten", "", "1.5"] {
+            assert_eq!(
+                fields(parse([("limit", l)], &v).unwrap_err()),
+                ["limit"],
+                "{l}"
+            );
+        }
+        let asc = parse([], &v).unwrap().next_cursor(7);
+        let other_ws = ListQuery::parse([], &v, false, "ws_2")
+            .unwrap()
+            .next_cursor(7);
+        let other_view = parse([], &View::All).unwrap().next_cursor(7);
+        let filtered = parse([("status", "open")], &v).unwrap().next_cursor(7);
+        for c in [
+            "garbage",
+            "",
+            "eyJhIjo3LCJvIjoiYXNjIn0",
+            other_ws.as_str(),
+            other_view.as_str(),
+            filtered.as_str(),
+        ] {
+            assert_eq!(
+                fields(parse([("cursor", c)], &v).unwrap_err()),
+                ["cursor"],
+                "{c}"
+            );
+        }
+        // Another order is another list.
+        let e = parse([("cursor", asc.as_str()), ("order", "desc")], &v).unwrap_err();
+        assert_eq!(fields(e), ["cursor"]);
+        let e = parse([("limit", "0"), ("cursor", "junk")], &v).unwrap_err();
+        assert_eq!(fields(e), ["limit", "cursor"]);
+        assert_eq!(
+            parse([("cursor", asc.as_str())], &v).unwrap().after,
+            Some(7)
+        );
     }
 
     #[test]
@@ -205,23 +330,31 @@ mod tests {
         let v = search(&["subject"]);
         for p in [
             ("department", "x"),
-            ("limit", "501"),
-            ("limit", "0"),
             ("status", "gone"),
-            ("cursor", "garbage"),
             ("colour", "red"),
             ("bom", "true"),
             ("registered_from", "2026-13-01"),
         ] {
-            let e = ListQuery::parse([p], &v, false).unwrap_err();
+            let e = parse([p], &v).unwrap_err();
+            assert_eq!(e.status, 400);
             assert!(e.detail.contains(p.0), "{p:?}: {}", e.detail);
         }
-        let asc = encode_cursor(1, Order::Asc);
-        assert!(
-            ListQuery::parse([("cursor", asc.as_str()), ("order", "desc")], &v, false).is_err()
+        let csv = |p| ListQuery::parse(p, &v, true, "ws_1");
+        assert!(csv([("bom", "true")]).unwrap().bom);
+        assert!(csv([("limit", "5")]).is_err());
+        assert!(csv([("cursor", "x")]).is_err());
+        assert!(parse([("department", "x")], &search(&["department"])).is_ok());
+    }
+
+    #[test]
+    fn history_parameters() {
+        assert_eq!(history_query([]).unwrap(), (0, 100));
+        assert_eq!(
+            history_query([("after_version", "3"), ("limit", "500")]).unwrap(),
+            (3, 500)
         );
-        assert!(ListQuery::parse([("bom", "true")], &v, true).unwrap().bom);
-        assert!(ListQuery::parse([("limit", "5")], &v, true).is_err());
-        assert!(ListQuery::parse([("department", "x")], &search(&["department"]), false).is_ok());
+        let e = history_query([("after_version", "x"), ("limit", "501")]).unwrap_err();
+        assert_eq!(fields(e), ["after_version", "limit"]);
+        assert_eq!(history_query([("colour", "red")]).unwrap_err().status, 400);
     }
 }

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use crate::query::Order;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One field of a version: its path (`subject`, `requester.bsn`, `attributes.x`) and its
+/// values before and after (`null`: absent).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Change {
     pub field: String,
     pub old: Value,
@@ -19,7 +21,7 @@ pub struct Change {
 
 /// One version of a case: what changed, when, by which employee, through which connector
 /// and credential.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistoryEntry {
     pub version: u64,
     pub at: String,

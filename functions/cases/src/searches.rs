@@ -12,33 +12,72 @@ use koppel_shared::store::{Key, StoreError};
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::Request;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::repo;
 
-/// A create or update body. On update an absent field stays as it is.
-#[derive(Debug, Deserialize)]
+/// Who may use the saved-search routes (for the contract).
+pub const MANAGED: &str = "Managed by the workspace's users with `manage_connectors`, with a personal access token (a connector's credentials get 403).";
+
+/// A create or update body. On update an absent (or `null`) field stays as it is.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Input {
+pub struct Input {
+    /// 1 to 200 characters.
     name: Option<String>,
+    /// Which cases the connectors using the search see; every given filter must match.
     filters: Option<Filters>,
+    /// The fields shown besides the base fields, in CSV order: `subject`, `phase`,
+    /// `requester.name`, `requester.email`, `requester.bsn`, `requester.kvk`, `assignee`,
+    /// `department`, `result`, `confidentiality`, or `attributes.<name>`.
     columns: Option<Vec<String>>,
+}
+
+/// What `POST /v1/saved-searches` accepts: [`Input`] with `name` required (a schema only;
+/// the body is read as `Input`).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct NewSavedSearch {
+    /// 1 to 200 characters.
+    name: String,
+    filters: Option<Filters>,
+    /// As in [`Input`].
+    columns: Option<Vec<String>>,
+}
+
+/// A saved search as the API shows it.
+#[derive(Serialize, JsonSchema)]
+pub struct SavedSearchView {
+    pub id: String,
+    pub name: String,
+    pub filters: Filters,
+    pub columns: Vec<String>,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `GET /v1/saved-searches`: every saved search of the workspace.
+#[derive(Serialize, JsonSchema)]
+pub struct SavedSearchList {
+    pub items: Vec<SavedSearchView>,
 }
 
 /// Far above any real search, far below DynamoDB's 400 KB item limit.
 const MAX_SEARCH_BYTES: usize = 32 * 1024;
 
-fn to_json(s: &SavedSearch) -> Value {
-    json!({
-        "id": s.saved_search_id,
-        "name": s.name,
-        "filters": s.filters,
-        "columns": s.columns,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-    })
+fn view(s: &SavedSearch) -> SavedSearchView {
+    SavedSearchView {
+        id: s.saved_search_id.clone(),
+        name: s.name.clone(),
+        filters: s.filters.clone(),
+        columns: s.columns.clone(),
+        version: s.version,
+        created_at: s.created_at.clone(),
+        updated_at: s.updated_at.clone(),
+    }
 }
 
 fn apply(input: Input, s: &mut SavedSearch, creating: bool) -> Result<(), ApiError> {
@@ -115,12 +154,12 @@ async fn save(ctx: &Ctx, s: &SavedSearch, expected: Option<u64>) -> Result<(), A
 /// `GET /v1/saved-searches`.
 pub async fn list(p: &Principal, ctx: &Ctx) -> RouteResult {
     manager(p, ctx).await?;
-    let items: Vec<Value> = repo::saved_searches(&ctx.store, &p.workspace_id)
+    let items = repo::saved_searches(&ctx.store, &p.workspace_id)
         .await?
         .iter()
-        .map(to_json)
+        .map(view)
         .collect();
-    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+    pipeline::json(StatusCode::OK, &SavedSearchList { items })
 }
 
 /// `POST /v1/saved-searches`.
@@ -140,7 +179,7 @@ pub async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     };
     apply(input, &mut s, true)?;
     save(ctx, &s, None).await?;
-    let mut r = crate::versioned(StatusCode::CREATED, &to_json(&s), s.version)?;
+    let mut r = crate::versioned(StatusCode::CREATED, &view(&s), s.version)?;
     let location = format!("/v1/saved-searches/{}", s.saved_search_id);
     r.headers_mut().insert(
         header::LOCATION,
@@ -153,7 +192,7 @@ pub async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
 pub async fn get(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
     manager(p, ctx).await?;
     let s = find(p, ctx, id).await?;
-    crate::versioned(StatusCode::OK, &to_json(&s), s.version)
+    crate::versioned(StatusCode::OK, &view(&s), s.version)
 }
 
 /// `PATCH /v1/saved-searches/{id}`: `If-Match` required.
@@ -167,7 +206,7 @@ pub async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteR
     s.version += 1;
     s.updated_at = rfc3339(now());
     save(ctx, &s, Some(expected)).await?;
-    crate::versioned(StatusCode::OK, &to_json(&s), s.version)
+    crate::versioned(StatusCode::OK, &view(&s), s.version)
 }
 
 /// `DELETE /v1/saved-searches/{id}`: refused while a connector uses it.

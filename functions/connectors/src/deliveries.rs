@@ -11,35 +11,68 @@
 //! Answers carry no credentials: a delivery holds the body sent, never the headers.
 
 use http::{HeaderValue, StatusCode, header};
-use koppel_shared::delivery::{self, Delivery, Job, Status};
+use koppel_shared::delivery::{self, Attempt, Delivery, Job, Status};
 use koppel_shared::outbox::Event;
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::store::StoreError;
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::Request;
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::subscriptions::{require_scope, subscription_of};
 
-pub fn delivery_json(d: &Delivery, with_attempts: bool) -> Value {
-    let mut v = json!({
-        "id": d.event_id,
-        "event_type": d.event_type,
-        "status": d.status,
-        "sequence": d.sequence,
-        "attempt_count": d.attempts.len(),
-        "last_attempt": d.attempts.last(),
-        "next_attempt_at": d.next_attempt_at,
-        "final_reason": d.final_reason,
-        "created_at": d.created_at,
-        "updated_at": d.updated_at,
-    });
-    if with_attempts {
-        v["attempts"] = json!(d.attempts);
-        v["payload"] = serde_json::from_str(&d.body).unwrap_or(Value::Null);
+/// A webhook delivery (one event to one subscription) as the API shows it.
+#[derive(Serialize, JsonSchema)]
+pub struct DeliveryView {
+    /// The event id, also the `webhook-id` header: the same on every try and replay.
+    pub id: String,
+    pub event_type: String,
+    pub status: Status,
+    /// 1, then one more per replay.
+    pub sequence: u32,
+    pub attempt_count: usize,
+    pub last_attempt: Option<Attempt>,
+    pub next_attempt_at: Option<String>,
+    /// Why no more tries are made (`failed`).
+    pub final_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// One delivery's answers only (not the list): every try kept, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<Attempt>>,
+    /// One delivery's answers only: the body as last sent, `{type, timestamp, data}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+}
+
+impl DeliveryView {
+    pub fn of(d: &Delivery, with_attempts: bool) -> Self {
+        Self {
+            id: d.event_id.clone(),
+            event_type: d.event_type.clone(),
+            status: d.status,
+            sequence: d.sequence,
+            attempt_count: d.attempts.len(),
+            last_attempt: d.attempts.last().cloned(),
+            next_attempt_at: d.next_attempt_at.clone(),
+            final_reason: d.final_reason.clone(),
+            created_at: d.created_at.clone(),
+            updated_at: d.updated_at.clone(),
+            attempts: with_attempts.then(|| d.attempts.clone()),
+            payload: with_attempts.then(|| serde_json::from_str(&d.body).unwrap_or(Value::Null)),
+        }
     }
-    v
+}
+
+/// A page of a subscription's deliveries, newest first.
+#[derive(Serialize, JsonSchema)]
+pub struct DeliveryList {
+    pub items: Vec<DeliveryView>,
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// An event id as Koppel makes them (`evt_` + 32 hex digits); anything else is no delivery.
@@ -60,8 +93,15 @@ pub async fn list(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str)
     let scope = paging::Scope::new("deliveries", &p.workspace_id).with("subscription", Some(sub));
     let pager = Pager::from_request(req, LIMITS, scope)?;
     let page = delivery::list(ctx, &s.subscription_id, pager.limit, pager.after.as_deref()).await?;
-    let items: Vec<Value> = page.items.iter().map(|d| delivery_json(d, false)).collect();
-    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
+    let list = DeliveryList {
+        items: page
+            .items
+            .iter()
+            .map(|d| DeliveryView::of(d, false))
+            .collect(),
+        next_cursor: page.next.as_deref().map(|p| pager.cursor(p)),
+    };
+    pipeline::json(StatusCode::OK, &list)
 }
 
 async fn delivery_of(
@@ -83,11 +123,11 @@ async fn delivery_of(
 pub async fn get(p: &Principal, ctx: &Ctx, con: &str, sub: &str, id: &str) -> RouteResult {
     require_scope(p)?;
     let d = delivery_of(p, ctx, con, sub, id).await?;
-    pipeline::json(StatusCode::OK, &delivery_json(&d, true))
+    pipeline::json(StatusCode::OK, &DeliveryView::of(&d, true))
 }
 
 fn accepted(d: &Delivery) -> RouteResult {
-    let mut r = pipeline::json(StatusCode::ACCEPTED, &delivery_json(d, true))?;
+    let mut r = pipeline::json(StatusCode::ACCEPTED, &DeliveryView::of(d, true))?;
     let location = format!(
         "/v1/connectors/{}/subscriptions/{}/deliveries/{}",
         d.connector_id, d.subscription_id, d.event_id

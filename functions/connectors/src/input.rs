@@ -1,8 +1,14 @@
 //! Reading a v1 JSON object field by field, so that one 422 lists every bad field
 //! (wrong types, missing and unknown fields alike). On create every required field must be
 //! present; on `PATCH` an absent field is left as it is and `null` clears an optional one.
+//!
+//! The bodies read this way (connectors in `lib.rs`, subscriptions in `subscriptions.rs`)
+//! are described for the contract by the schema-only types at the end of this file, kept
+//! here in one place; a test holds their fields to the parsers' lists of known fields.
 
 use koppel_shared::body::Fields;
+use koppel_shared::model::{Level, Scope};
+use schemars::JsonSchema;
 use serde_json::{Map, Value};
 
 pub struct Input<'a> {
@@ -132,6 +138,168 @@ impl<'a> Input<'a> {
     }
 }
 
+// What the parsers accept, as JSON Schema (types for the OpenAPI document only: bodies are
+// read with `Input`). A field that is optional but may not be `null` is an `Option` with
+// `serde(default, skip_serializing_if)` and `schemars(with)` the non-null type; a plain
+// `Option` may be `null` (which clears it).
+
+/// `POST /v1/connectors`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct NewConnector {
+    /// 1 to 200 characters; the subject of its OTP mails.
+    #[schemars(length(min = 1, max = 200))]
+    pub description: String,
+    /// A user of this workspace the connector acts for: yourself, or anyone if you are the
+    /// owner or hold `manage_users`.
+    pub acting_user_id: String,
+    /// At most your own rights.
+    pub access_level: Level,
+    pub scopes: Vec<Scope>,
+    /// IPv4/IPv6 CIDRs or addresses, at most 100; empty or absent allows every address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<String>", length(max = 100))]
+    pub ip_allow_list: Option<Vec<String>>,
+    /// Requests per minute per credential, 1 to 100000; `null`: the deployment default.
+    #[schemars(range(min = 1, max = 100_000))]
+    pub rate_limit: Option<u32>,
+    /// Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    pub enabled: Option<bool>,
+    pub jwt: Option<JwtInput>,
+    /// A saved search of this workspace; none: the connector sees no cases.
+    pub saved_search_id: Option<String>,
+}
+
+/// `PATCH /v1/connectors/{id}`: any fields of [`NewConnector`].
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct ConnectorPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(min = 1, max = 200))]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub acting_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Level")]
+    pub access_level: Option<Level>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<Scope>")]
+    pub scopes: Option<Vec<Scope>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<String>", length(max = 100))]
+    pub ip_allow_list: Option<Vec<String>>,
+    #[schemars(range(min = 1, max = 100_000))]
+    pub rate_limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    pub enabled: Option<bool>,
+    pub jwt: Option<JwtInput>,
+    pub saved_search_id: Option<String>,
+}
+
+/// A connector's JWT issuer (unique across Koppel) and its public keys.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct JwtInput {
+    pub issuer: String,
+    /// Public JWKs with a `kid`; asymmetric keys only; at most 10.
+    #[schemars(length(max = 10))]
+    pub keys: Option<Vec<Map<String, Value>>>,
+}
+
+/// `POST /v1/connectors/{id}/subscriptions`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct NewSubscription {
+    /// Absolute `https://` URL, at most 2000 characters.
+    #[schemars(length(max = 2000))]
+    pub url: String,
+    /// PEM `CERTIFICATE` block(s) to trust for `url` (not expired; no private key).
+    pub ca_certificate_pem: Option<String>,
+    #[schemars(schema_with = "event_type_names")]
+    pub event_types: Vec<String>,
+    pub basic_auth: Option<BasicAuthInput>,
+    /// At most 20; the names the dispatcher sets itself are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<HeaderInput>", length(max = 20))]
+    pub headers: Option<Vec<HeaderInput>>,
+    /// Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    pub enabled: Option<bool>,
+}
+
+/// `PATCH /v1/connectors/{id}/subscriptions/{subscriptionId}`: any fields of
+/// [`NewSubscription`]; `headers` replaces the list.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct SubscriptionPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(max = 2000))]
+    pub url: Option<String>,
+    pub ca_certificate_pem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "event_type_names")]
+    pub event_types: Option<Vec<String>>,
+    pub basic_auth: Option<BasicAuthInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<HeaderInput>", length(max = 20))]
+    pub headers: Option<Vec<HeaderInput>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    pub enabled: Option<bool>,
+}
+
+/// HTTP Basic credentials for the receiver.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct BasicAuthInput {
+    /// No `:` or control characters.
+    pub username: String,
+    /// Required unless a password is stored (then absent keeps it); never shown again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub password: Option<String>,
+}
+
+/// A custom header sent with every delivery.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct HeaderInput {
+    pub name: String,
+    /// Required unless the header is hidden and has a stored value (absent keeps it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(max = 4000))]
+    pub value: Option<String>,
+    /// A hidden value is never shown again. Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    pub hidden: Option<bool>,
+}
+
+/// At least one of the published event types (`GET /v1/webhook-event-types`).
+fn event_type_names(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = koppel_shared::webhook::EVENT_TYPES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    schemars::json_schema!({
+        "type": "array",
+        "minItems": 1,
+        "items": { "type": "string", "enum": names },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +334,77 @@ mod tests {
         let mut e = Fields::new();
         i.unknown_fields(&mut e);
         assert_eq!(e.finish().unwrap_err().errors[0].field, "jwt.x");
+    }
+
+    fn properties<T: JsonSchema>() -> Vec<String> {
+        let s = schemars::generate::SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<T>();
+        let mut names: Vec<String> = s
+            .get("properties")
+            .and_then(Value::as_object)
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn sorted(names: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+        v.sort();
+        v
+    }
+
+    fn required<T: JsonSchema>() -> Vec<String> {
+        let s = schemars::generate::SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<T>();
+        let mut names: Vec<String> = s
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_schemas_name_what_the_parsers_read() {
+        let connector = sorted(&crate::CONNECTOR_FIELDS);
+        assert_eq!(properties::<NewConnector>(), connector);
+        assert_eq!(properties::<ConnectorPatch>(), connector);
+        assert_eq!(
+            required::<NewConnector>(),
+            ["access_level", "acting_user_id", "description", "scopes"]
+        );
+        assert!(required::<ConnectorPatch>().is_empty());
+        let subscription = sorted(&crate::subscriptions::FIELDS);
+        assert_eq!(properties::<NewSubscription>(), subscription);
+        assert_eq!(properties::<SubscriptionPatch>(), subscription);
+        assert_eq!(required::<NewSubscription>(), ["event_types", "url"]);
+        assert!(required::<SubscriptionPatch>().is_empty());
+        assert_eq!(properties::<JwtInput>(), ["issuer", "keys"]);
+        assert_eq!(properties::<BasicAuthInput>(), ["password", "username"]);
+        assert_eq!(properties::<HeaderInput>(), ["hidden", "name", "value"]);
+    }
+
+    #[test]
+    fn optional_fields_that_refuse_null_do_not_allow_it() {
+        let s = schemars::generate::SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<ConnectorPatch>();
+        let p = &s.as_value()["properties"];
+        assert_eq!(p["enabled"]["type"], "boolean");
+        assert_eq!(p["description"]["type"], "string");
+        // `null` clears these.
+        assert_eq!(p["rate_limit"]["type"], json!(["integer", "null"]));
+        assert_eq!(p["saved_search_id"]["type"], json!(["string", "null"]));
+        assert_eq!(s.as_value()["additionalProperties"], false);
     }
 }

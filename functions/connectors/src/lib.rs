@@ -30,18 +30,32 @@ use koppel_shared::connector_rules as rules;
 use koppel_shared::handler;
 use koppel_shared::ids::new_id;
 use koppel_shared::model::{Connector, JwtConfig, User};
-use koppel_shared::model::{Level, Scope};
+use koppel_shared::model::{Level, Scope, Scopes};
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
-use koppel_shared::routes::{Call, Doc, Route};
+use koppel_shared::routes::{Call, Doc, Precondition, Query, Route, schema};
 use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::webhook::EVENT_TYPES;
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, Response};
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
+use deliveries::{DeliveryList, DeliveryView};
 use input::Input;
+use subscriptions::{SubscriptionList, SubscriptionView};
+
+/// A route's description, ending with who may call every route of the function.
+macro_rules! managed {
+    () => {
+        "Managed by the workspace's users with `manage_connectors`, with a personal access token (a connector's credentials get 403)."
+    };
+    ($d:literal) => {
+        concat!($d, " ", managed!())
+    };
+}
 
 /// The routes of the function, as template.yaml declares them (checked by a test).
 pub static ROUTES: &[Route] = &[
@@ -52,7 +66,10 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "The published webhook event types",
         handler: handler!(|_c| async { event_types() }),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<EventTypeList>),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -61,7 +78,16 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Create a connector",
         handler: handler!(|c| managed(c, create(c.p, c.req, c.ctx))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<input::NewConnector>),
+            response: Some(schema::<ConnectorView>),
+            status: 201,
+            etag: true,
+            description: managed!(
+                "409 when the JWT issuer is registered by another connector. Acting for someone else needs the owner or `manage_users` (403)."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -70,7 +96,15 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List connectors",
         handler: handler!(|c| managed(c, list(c.p, c.req, c.ctx))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<ConnectorList>),
+            query: PAGE_QUERY,
+            errors: &[422],
+            description: managed!(
+                "The workspace's connectors in id order, paged (`limit` 1 to 200, default 50)."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -79,7 +113,12 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Read a connector",
         handler: handler!(|c| managed(c, get(c.p, c.ctx, &c.param("id")))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<ConnectorView>),
+            etag: true,
+            description: managed!(),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::PATCH,
@@ -88,7 +127,17 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Change a connector",
         handler: handler!(|c| managed(c, update(c.p, c.req, c.ctx, &c.param("id")))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<input::ConnectorPatch>),
+            response: Some(schema::<ConnectorView>),
+            precondition: Precondition::Required,
+            etag: true,
+            errors: &[409],
+            description: managed!(
+                "An absent field stays as it is; `null` clears `rate_limit`, `jwt` or `saved_search_id`. 409 when the JWT issuer is registered by another connector."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::DELETE,
@@ -97,7 +146,13 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Delete a connector",
         handler: handler!(|c| managed(c, delete(c.p, c.req, c.ctx, &c.param("id")))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            precondition: Precondition::Optional,
+            description: managed!(
+                "With its subscriptions; every credential of it fails (401) from the next request on."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -106,7 +161,15 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Disable a connector",
         handler: handler!(|c| managed(c, set_enabled(c.p, c.req, c.ctx, &c.param("id"), false))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<ConnectorView>),
+            precondition: Precondition::Optional,
+            etag: true,
+            description: managed!(
+                "Every credential of the connector gets 403 from the next request on. Safe to repeat."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -115,7 +178,15 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "Enable a connector",
         handler: handler!(|c| managed(c, set_enabled(c.p, c.req, c.ctx, &c.param("id"), true))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<ConnectorView>),
+            precondition: Precondition::Optional,
+            etag: true,
+            description: managed!(
+                "Its credentials work again from the next request on. Safe to repeat."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -127,7 +198,16 @@ pub static ROUTES: &[Route] = &[
             c,
             subscriptions::create(c.p, c.req, c.ctx, &c.param("id"))
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<input::NewSubscription>),
+            response: Some(schema::<SubscriptionView>),
+            status: 201,
+            etag: true,
+            description: managed!(
+                "The answer holds the signing secret (`signing_secret`), shown this once (`Cache-Control: no-store`). A connector has at most 20 subscriptions (409)."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -136,7 +216,11 @@ pub static ROUTES: &[Route] = &[
         level: Level::Read,
         summary: "List a connector's subscriptions",
         handler: handler!(|c| managed(c, subscriptions::list(c.p, c.ctx, &c.param("id")))),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<SubscriptionList>),
+            description: managed!("Oldest first."),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -148,7 +232,12 @@ pub static ROUTES: &[Route] = &[
             c,
             subscriptions::get(c.p, c.ctx, &c.param("id"), &c.param("subscriptionId"))
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<SubscriptionView>),
+            etag: true,
+            description: managed!(),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::PATCH,
@@ -166,7 +255,16 @@ pub static ROUTES: &[Route] = &[
                 &c.param("subscriptionId")
             )
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            request: Some(schema::<input::SubscriptionPatch>),
+            response: Some(schema::<SubscriptionView>),
+            precondition: Precondition::Required,
+            etag: true,
+            description: managed!(
+                "An absent field stays as it is. A hidden header sent without `value` keeps its stored value; a new URL on another origin (scheme, host, port) needs the Basic password and hidden header values again (422 naming them)."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::DELETE,
@@ -184,7 +282,11 @@ pub static ROUTES: &[Route] = &[
                 &c.param("subscriptionId")
             )
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            precondition: Precondition::Optional,
+            description: managed!(),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -202,7 +304,15 @@ pub static ROUTES: &[Route] = &[
                 &c.param("subscriptionId")
             )
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<SubscriptionView>),
+            precondition: Precondition::Optional,
+            etag: true,
+            description: managed!(
+                "A new signing secret (`signing_secret`), shown this once (`Cache-Control: no-store`); the one it replaces keeps signing for 24 hours."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -220,7 +330,15 @@ pub static ROUTES: &[Route] = &[
                 &c.param("subscriptionId")
             )
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<SubscriptionView>),
+            precondition: Precondition::Optional,
+            etag: true,
+            description: managed!(
+                "After the dispatcher disabled it (410 Gone, or failing too long): its failing streak starts afresh."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -232,7 +350,14 @@ pub static ROUTES: &[Route] = &[
             c,
             deliveries::ping(c.p, c.ctx, &c.param("id"), &c.param("subscriptionId"))
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<DeliveryView>),
+            status: 202,
+            description: managed!(
+                "A `webhook.ping` event, delivered like any other; the answer is its delivery (`Location`). 409 while the subscription is disabled."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -250,7 +375,15 @@ pub static ROUTES: &[Route] = &[
                 &c.param("subscriptionId")
             )
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<DeliveryList>),
+            query: PAGE_QUERY,
+            errors: &[422],
+            description: managed!(
+                "Newest first, kept 30 days, paged (`limit` 1 to 100, default 20); without attempts and payload."
+            ),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::GET,
@@ -268,7 +401,11 @@ pub static ROUTES: &[Route] = &[
                 &c.param("deliveryId")
             )
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<DeliveryView>),
+            description: managed!("With every attempt and the body sent (never the headers)."),
+            ..Doc::DEFAULT
+        },
     },
     Route {
         method: Method::POST,
@@ -286,7 +423,28 @@ pub static ROUTES: &[Route] = &[
                 &c.param("deliveryId")
             )
         )),
-        doc: Doc::DEFAULT,
+        doc: Doc {
+            response: Some(schema::<DeliveryView>),
+            status: 202,
+            description: managed!(
+                "A new sequence of tries with the same `webhook-id`, cut to what the connector may see now. 409 while it is still being tried or the subscription is disabled."
+            ),
+            ..Doc::DEFAULT
+        },
+    },
+];
+
+/// `?limit=&cursor=` of a paged list (`koppel_shared::paging`).
+const PAGE_QUERY: &[Query] = &[
+    Query {
+        name: "limit",
+        description: "Items per page.",
+        kind: "integer",
+    },
+    Query {
+        name: "cursor",
+        description: "The previous page's `next_cursor`.",
+        kind: "string",
     },
 ];
 
@@ -323,12 +481,25 @@ async fn manager(p: &Principal, ctx: &Ctx) -> Result<User, ApiError> {
         .ok_or_else(|| ApiError::forbidden("This needs the `manage_connectors` permission."))
 }
 
+/// A published webhook event type.
+#[derive(Serialize, JsonSchema)]
+pub struct EventType {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// `GET /v1/webhook-event-types`.
+#[derive(Serialize, JsonSchema)]
+pub struct EventTypeList {
+    pub items: Vec<EventType>,
+}
+
 fn event_types() -> RouteResult {
-    let items: Vec<Value> = EVENT_TYPES
+    let items = EVENT_TYPES
         .iter()
-        .map(|(name, description)| json!({ "name": name, "description": description }))
+        .map(|&(name, description)| EventType { name, description })
         .collect();
-    pipeline::json(StatusCode::OK, &json!({ "items": items }))
+    pipeline::json(StatusCode::OK, &EventTypeList { items })
 }
 
 pub(crate) fn conflict(detail: impl Into<String>) -> ApiError {
@@ -336,14 +507,14 @@ pub(crate) fn conflict(detail: impl Into<String>) -> ApiError {
 }
 
 /// A JSON answer with the resource's `ETag`.
-pub(crate) fn versioned(status: StatusCode, value: &Value, version: u64) -> RouteResult {
+pub(crate) fn versioned(status: StatusCode, value: &impl Serialize, version: u64) -> RouteResult {
     Ok(preconditions::with_etag(
         pipeline::json(status, value)?,
         version,
     ))
 }
 
-pub(crate) fn created(location: &str, value: &Value, version: u64) -> RouteResult {
+pub(crate) fn created(location: &str, value: &impl Serialize, version: u64) -> RouteResult {
     let mut r = versioned(StatusCode::CREATED, value, version)?;
     r.headers_mut().insert(
         header::LOCATION,
@@ -375,22 +546,67 @@ async fn administered(
     Ok(con)
 }
 
-pub fn connector_json(c: &Connector) -> Value {
-    json!({
-        "id": c.connector_id,
-        "description": c.description,
-        "acting_user_id": c.acting_user_id,
-        "access_level": c.access_level,
-        "scopes": c.scopes,
-        "ip_allow_list": c.ip_allow_list,
-        "rate_limit": c.rate_limit,
-        "enabled": c.enabled,
-        "jwt": c.jwt.as_ref().map(|j| json!({ "issuer": j.issuer, "keys": j.keys })),
-        "saved_search_id": c.saved_search_id,
-        "version": c.version,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
-    })
+/// A connector profile as the API shows it.
+#[derive(Serialize, JsonSchema)]
+pub struct ConnectorView {
+    pub id: String,
+    pub description: String,
+    /// The employee the connector acts for; their rights cap its level.
+    pub acting_user_id: String,
+    pub access_level: Level,
+    /// The operations the connector is linked to.
+    pub scopes: Scopes,
+    /// CIDRs (IPv4, IPv6); empty allows every address.
+    pub ip_allow_list: Vec<String>,
+    /// Requests per minute per credential; `null` is the deployment default (30).
+    pub rate_limit: Option<u32>,
+    /// A disabled connector's credentials get 403.
+    pub enabled: bool,
+    pub jwt: Option<JwtView>,
+    /// The saved search that decides which cases and fields it sees; none: no cases.
+    pub saved_search_id: Option<String>,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The JWT issuer a connector registered and its public keys.
+#[derive(Serialize, JsonSchema)]
+pub struct JwtView {
+    pub issuer: String,
+    /// Public JWKs (`kid`, asymmetric keys only).
+    pub keys: Vec<Value>,
+}
+
+impl ConnectorView {
+    pub fn of(c: &Connector) -> Self {
+        Self {
+            id: c.connector_id.clone(),
+            description: c.description.clone(),
+            acting_user_id: c.acting_user_id.clone(),
+            access_level: c.access_level,
+            scopes: c.scopes.clone(),
+            ip_allow_list: c.ip_allow_list.clone(),
+            rate_limit: c.rate_limit,
+            enabled: c.enabled,
+            jwt: c.jwt.as_ref().map(|j| JwtView {
+                issuer: j.issuer.clone(),
+                keys: j.keys.clone(),
+            }),
+            saved_search_id: c.saved_search_id.clone(),
+            version: c.version,
+            created_at: c.created_at.clone(),
+            updated_at: c.updated_at.clone(),
+        }
+    }
+}
+
+/// A page of `GET /v1/connectors`.
+#[derive(Serialize, JsonSchema)]
+pub struct ConnectorList {
+    pub items: Vec<ConnectorView>,
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 const CONNECTOR_FIELDS: [&str; 9] = [
@@ -558,7 +774,7 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     tracing::info!(connector = %con.connector_id, "connector created");
     created(
         &format!("/v1/connectors/{}", con.connector_id),
-        &connector_json(&con),
+        &ConnectorView::of(&con),
         con.version,
     )
 }
@@ -569,13 +785,16 @@ async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     let scope = paging::Scope::new("connectors", ws);
     let pager = Pager::from_request(req, paging::STANDARD, scope)?;
     let page = repo::connectors(ctx, ws, pager.after.as_deref(), pager.limit).await?;
-    let items: Vec<Value> = page.items.iter().map(connector_json).collect();
-    pipeline::json(StatusCode::OK, &pager.body(items, page.next.as_deref()))
+    let list = ConnectorList {
+        items: page.items.iter().map(ConnectorView::of).collect(),
+        next_cursor: page.next.as_deref().map(|p| pager.cursor(p)),
+    };
+    pipeline::json(StatusCode::OK, &list)
 }
 
 async fn get(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
     let con = connector_of(p, ctx, id).await?;
-    versioned(StatusCode::OK, &connector_json(&con), con.version)
+    versioned(StatusCode::OK, &ConnectorView::of(&con), con.version)
 }
 
 /// Saves `con` over `expected`; a lost race is a 412.
@@ -604,7 +823,7 @@ async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResul
     apply(ctx, me, &body, &mut con, false).await?;
     issuer_free(ctx, &con).await?;
     save_over(ctx, &mut con, expected, previous_issuer.as_deref()).await?;
-    versioned(StatusCode::OK, &connector_json(&con), con.version)
+    versioned(StatusCode::OK, &ConnectorView::of(&con), con.version)
 }
 
 /// Disable or enable. Safe without `If-Match` (checked when sent); takes effect on the
@@ -621,7 +840,7 @@ async fn set_enabled(
         let mut con = administered(p, me, ctx, id).await?;
         let pinned = preconditions::optional(req, con.version)?;
         if con.enabled == enabled {
-            return versioned(StatusCode::OK, &connector_json(&con), con.version);
+            return versioned(StatusCode::OK, &ConnectorView::of(&con), con.version);
         }
         con.enabled = enabled;
         let expected = con.version;
@@ -629,7 +848,7 @@ async fn set_enabled(
         match save_over(ctx, &mut con, expected, issuer.as_deref()).await {
             Ok(()) => {
                 tracing::info!(connector = %id, enabled, "connector switched");
-                return versioned(StatusCode::OK, &connector_json(&con), con.version);
+                return versioned(StatusCode::OK, &ConnectorView::of(&con), con.version);
             }
             // Without a pinned version, someone else's change is no reason to fail.
             Err(e) if e.status == StatusCode::PRECONDITION_FAILED && !pinned => continue,

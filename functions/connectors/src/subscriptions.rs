@@ -24,7 +24,9 @@ use koppel_shared::webhook::{
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, Response};
 use rand::RngCore;
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::input::Input;
 use crate::subscription_rules as rules;
@@ -36,7 +38,7 @@ pub const MAX_PER_CONNECTOR: usize = 20;
 /// Secrets kept per subscription: the current one and recently replaced ones.
 const MAX_SIGNING_SECRETS: usize = 3;
 
-const FIELDS: [&str; 6] = [
+pub(crate) const FIELDS: [&str; 6] = [
     "url",
     "ca_certificate_pem",
     "event_types",
@@ -57,37 +59,121 @@ pub fn new_signing_secret() -> String {
 }
 
 /// What a client may see of a subscription: hidden values and secrets only as "set".
-pub fn subscription_json(s: &Subscription) -> Value {
-    let headers: Vec<Value> = s
-        .headers
-        .iter()
-        .map(|h| {
-            if h.hidden {
-                json!({ "name": h.name, "hidden": true, "value_set": h.value_sealed.is_some() })
-            } else {
-                json!({ "name": h.name, "hidden": false, "value": h.value })
-            }
-        })
-        .collect();
-    let secrets: Vec<Value> = s
-        .live_secrets(now())
-        .map(|k| json!({ "id": k.id, "created_at": k.created_at, "expires_at": k.expires_at }))
-        .collect();
-    json!({
-        "id": s.subscription_id,
-        "connector_id": s.connector_id,
-        "url": s.url,
-        "ca_certificate_pem": s.ca_certificate_pem,
-        "event_types": s.event_types,
-        "basic_auth": s.basic_auth.as_ref().map(|b| json!({ "username": b.username, "password_set": true })),
-        "headers": headers,
-        "signing_secrets": secrets,
-        "enabled": s.enabled,
-        "disabled_reason": s.disabled_reason,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-    })
+#[derive(Serialize, JsonSchema)]
+pub struct SubscriptionView {
+    pub id: String,
+    pub connector_id: String,
+    /// Absolute `https://` URL.
+    pub url: String,
+    /// The CA certificate(s) trusted for `url` (PEM), if any.
+    pub ca_certificate_pem: Option<String>,
+    pub event_types: Vec<String>,
+    pub basic_auth: Option<BasicAuthView>,
+    pub headers: Vec<HeaderView>,
+    /// The secrets signing deliveries now: the current one first; a replaced one until
+    /// `expires_at`. Their values are shown only once, as `signing_secret`.
+    pub signing_secrets: Vec<SigningSecretView>,
+    /// Only in the answers of create and rotate-secret: the new signing secret
+    /// (`whsec_…`), shown this once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
+    pub enabled: bool,
+    /// Why the dispatcher disabled it (410 Gone, failing too long).
+    pub disabled_reason: Option<String>,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// HTTP Basic credentials: the password is never shown again.
+#[derive(Serialize, JsonSchema)]
+pub struct BasicAuthView {
+    pub username: String,
+    /// Always `true`.
+    #[schemars(extend("const" = true))]
+    pub password_set: bool,
+}
+
+/// A custom header: a hidden one's value is never shown again.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HeaderView {
+    Hidden {
+        name: String,
+        /// `true`.
+        #[schemars(extend("const" = true))]
+        hidden: bool,
+        value_set: bool,
+    },
+    Visible {
+        name: String,
+        /// `false`.
+        #[schemars(extend("const" = false))]
+        hidden: bool,
+        value: Option<String>,
+    },
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SigningSecretView {
+    pub id: String,
+    pub created_at: String,
+    /// When a newer secret replaced this one: it signs until then.
+    pub expires_at: Option<String>,
+}
+
+/// `GET /v1/connectors/{id}/subscriptions`.
+#[derive(Serialize, JsonSchema)]
+pub struct SubscriptionList {
+    pub items: Vec<SubscriptionView>,
+}
+
+impl SubscriptionView {
+    pub fn of(s: &Subscription) -> Self {
+        let headers = s
+            .headers
+            .iter()
+            .map(|h| match h.hidden {
+                true => HeaderView::Hidden {
+                    name: h.name.clone(),
+                    hidden: true,
+                    value_set: h.value_sealed.is_some(),
+                },
+                false => HeaderView::Visible {
+                    name: h.name.clone(),
+                    hidden: false,
+                    value: h.value.clone(),
+                },
+            })
+            .collect();
+        let signing_secrets = s
+            .live_secrets(now())
+            .map(|k| SigningSecretView {
+                id: k.id.clone(),
+                created_at: k.created_at.clone(),
+                expires_at: k.expires_at.clone(),
+            })
+            .collect();
+        Self {
+            id: s.subscription_id.clone(),
+            connector_id: s.connector_id.clone(),
+            url: s.url.clone(),
+            ca_certificate_pem: s.ca_certificate_pem.clone(),
+            event_types: s.event_types.clone(),
+            basic_auth: s.basic_auth.as_ref().map(|b| BasicAuthView {
+                username: b.username.clone(),
+                password_set: true,
+            }),
+            headers,
+            signing_secrets,
+            signing_secret: None,
+            enabled: s.enabled,
+            disabled_reason: s.disabled_reason.clone(),
+            version: s.version,
+            created_at: s.created_at.clone(),
+            updated_at: s.updated_at.clone(),
+        }
+    }
 }
 
 /// The answer that carries a secret, shown once: never cached, never kept for replay.
@@ -341,8 +427,8 @@ pub async fn create(p: &Principal, req: &Request, ctx: &Ctx, con: &str) -> Route
         Err(StoreError::Conflict(_)) => return Err(ApiError::not_found()),
         Err(e) => return Err(e.into()),
     }
-    let mut out = subscription_json(&s);
-    out["signing_secret"] = secret.into();
+    let mut out = SubscriptionView::of(&s);
+    out.signing_secret = Some(secret);
     Ok(with_secret(created(&location(&s), &out, s.version)?))
 }
 
@@ -378,14 +464,14 @@ pub async fn list(p: &Principal, ctx: &Ctx, con: &str) -> RouteResult {
     all.sort_by(|a, b| {
         (&a.created_at, &a.subscription_id).cmp(&(&b.created_at, &b.subscription_id))
     });
-    let items: Vec<Value> = all.iter().map(subscription_json).collect();
-    koppel_shared::pipeline::json(StatusCode::OK, &json!({ "items": items }))
+    let items = all.iter().map(SubscriptionView::of).collect();
+    koppel_shared::pipeline::json(StatusCode::OK, &SubscriptionList { items })
 }
 
 pub async fn get(p: &Principal, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
     require_scope(p)?;
     let s = subscription_of(p, ctx, con, sub).await?;
-    versioned(StatusCode::OK, &subscription_json(&s), s.version)
+    versioned(StatusCode::OK, &SubscriptionView::of(&s), s.version)
 }
 
 async fn save_over(ctx: &Ctx, s: &mut Subscription, expected: u64) -> Result<(), ApiError> {
@@ -412,7 +498,7 @@ pub async fn update(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &st
     if s.enabled && !was_enabled {
         koppel_shared::delivery::clear_failures(ctx, &s.subscription_id).await?;
     }
-    versioned(StatusCode::OK, &subscription_json(&s), s.version)
+    versioned(StatusCode::OK, &SubscriptionView::of(&s), s.version)
 }
 
 pub async fn delete(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
@@ -443,7 +529,7 @@ pub async fn enable(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &st
         save_over(ctx, &mut s, expected).await?;
     }
     koppel_shared::delivery::clear_failures(ctx, &s.subscription_id).await?;
-    versioned(StatusCode::OK, &subscription_json(&s), s.version)
+    versioned(StatusCode::OK, &SubscriptionView::of(&s), s.version)
 }
 
 /// A new signing secret, shown once. The one it replaces keeps signing for 24 h, so a
@@ -473,8 +559,8 @@ pub async fn rotate_secret(
     s.signing_secrets = std::iter::once(sealed).chain(kept).collect();
     let expected = s.version;
     save_over(ctx, &mut s, expected).await?;
-    let mut out = subscription_json(&s);
-    out["signing_secret"] = secret.into();
+    let mut out = SubscriptionView::of(&s);
+    out.signing_secret = Some(secret);
     Ok(with_secret(versioned(StatusCode::OK, &out, s.version)?))
 }
 
@@ -541,7 +627,7 @@ mod tests {
             created_at: "t".into(),
             updated_at: "t".into(),
         };
-        let text = subscription_json(&sub).to_string();
+        let text = serde_json::to_string(&SubscriptionView::of(&sub)).unwrap();
         assert!(!text.contains("SEALED"), "{text}");
         assert!(text.contains("\"password_set\":true"));
         assert!(text.contains("\"value_set\":true"));
