@@ -28,59 +28,6 @@ const PAGED: &[Query] = &[
         description: "The `next_cursor` of the previous page of this same list.",
         kind: "string",
     },
-    // The contract itself, public (template.yaml: `Auth: {Authorizer: NONE}`).
-    Route {
-        method: Method::GET,
-        path: "/openapi.json",
-        scope: None,
-        level: Level::Read,
-        summary: "This API's OpenAPI 3.1 document (no credential needed)",
-        handler: koppel_shared::public_handler!(|req, _ctx| docs::openapi(req)),
-        doc: Doc {
-            response: Some(
-                koppel_shared::routes::schema::<serde_json::Map<String, serde_json::Value>>,
-            ),
-            description: "The committed `openapi.json`, generated from the route tables.",
-            ..Doc::DEFAULT
-        },
-    },
-    Route {
-        method: Method::GET,
-        path: "/docs",
-        scope: None,
-        level: Level::Read,
-        summary: "Interactive documentation: try any operation with your credential, copy the curl line",
-        handler: koppel_shared::public_handler!(|req, _ctx| docs::page(req)),
-        doc: Doc {
-            media_type: "text/html",
-            description: "Swagger UI over `/openapi.json`; the problem types are explained at `/docs#problems`.",
-            ..Doc::DEFAULT
-        },
-    },
-    Route {
-        method: Method::GET,
-        path: "/docs/assets/docs.js",
-        scope: None,
-        level: Level::Read,
-        summary: "The documentation page's script (Swagger UI, vendored)",
-        handler: koppel_shared::public_handler!(|req, _ctx| docs::script(req)),
-        doc: Doc {
-            media_type: "text/javascript",
-            ..Doc::DEFAULT
-        },
-    },
-    Route {
-        method: Method::GET,
-        path: "/docs/assets/docs.css",
-        scope: None,
-        level: Level::Read,
-        summary: "The documentation page's stylesheet (Swagger UI, vendored)",
-        handler: koppel_shared::public_handler!(|req, _ctx| docs::stylesheet(req)),
-        doc: Doc {
-            media_type: "text/css",
-            ..Doc::DEFAULT
-        },
-    },
 ];
 
 /// The routes of the function, as template.yaml declares them (checked by a test).
@@ -291,6 +238,59 @@ pub static ROUTES: &[Route] = &[
             ],
             errors: &[422],
             description: "Needs `manage_users`. Every issue and revoke of a credential, newest first: who, when, which credential, on behalf of whom.",
+            ..Doc::DEFAULT
+        },
+    },
+    // The contract itself, public (template.yaml: `Auth: {Authorizer: NONE}`).
+    Route {
+        method: Method::GET,
+        path: "/openapi.json",
+        scope: None,
+        level: Level::Read,
+        summary: "This API's OpenAPI 3.1 document (no credential needed)",
+        handler: koppel_shared::public_handler!(|req, _ctx| docs::openapi(req)),
+        doc: Doc {
+            response: Some(
+                koppel_shared::routes::schema::<serde_json::Map<String, serde_json::Value>>,
+            ),
+            description: "The committed `openapi.json`, generated from the route tables.",
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/docs",
+        scope: None,
+        level: Level::Read,
+        summary: "Interactive documentation: try any operation with your credential, copy the curl line",
+        handler: koppel_shared::public_handler!(|req, _ctx| docs::page(req)),
+        doc: Doc {
+            media_type: "text/html",
+            description: "Swagger UI over `/openapi.json`; the problem types are explained at `/docs#problems`.",
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/docs/assets/docs.js",
+        scope: None,
+        level: Level::Read,
+        summary: "The documentation page's script (Swagger UI, vendored)",
+        handler: koppel_shared::public_handler!(|req, _ctx| docs::script(req)),
+        doc: Doc {
+            media_type: "text/javascript",
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/docs/assets/docs.css",
+        scope: None,
+        level: Level::Read,
+        summary: "The documentation page's stylesheet (Swagger UI, vendored)",
+        handler: koppel_shared::public_handler!(|req, _ctx| docs::stylesheet(req)),
+        doc: Doc {
+            media_type: "text/css",
             ..Doc::DEFAULT
         },
     },
