@@ -18,11 +18,12 @@ pub struct Group {
     pub routes: Vec<RouteInfo>,
 }
 
-/// A webhook event type and the schema of its payload.
+/// A webhook event type and the schema of its `data`. What a receiver gets is the
+/// envelope `crate::delivery::body` writes: `{type, timestamp, data}`.
 pub struct Webhook {
     pub event_type: &'static str,
     pub description: &'static str,
-    pub payload: SchemaFn,
+    pub data: SchemaFn,
 }
 
 /// Where the problem `type` URIs are explained (`urn:koppel:problem:<slug>`).
@@ -48,7 +49,17 @@ pub fn document(version: &str, groups: &[Group], webhooks: &[Webhook]) -> Value 
     }
     let mut hooks = Map::new();
     for w in webhooks {
-        let payload = (w.payload)(&mut generator);
+        let data = (w.data)(&mut generator);
+        let payload = json!({
+            "type": "object",
+            "required": ["type", "timestamp", "data"],
+            "additionalProperties": false,
+            "properties": {
+                "type": { "const": w.event_type, "description": "The event type." },
+                "timestamp": { "type": "string", "format": "date-time", "description": "When the event occurred (RFC 3339, UTC); the same on every retry." },
+                "data": data,
+            },
+        });
         hooks.insert(
             w.event_type.to_owned(),
             json!({ "post": {
@@ -78,7 +89,7 @@ pub fn document(version: &str, groups: &[Group], webhooks: &[Webhook]) -> Value 
         "info": {
             "title": "Koppel API",
             "version": version,
-            "description": "Koppel connects partners (suppliers, apps, other public systems) to an organisation's cases, data-subject requests and service endpoints. Every error is `application/problem+json` (RFC 9457) with a request id; its `type` is explained in the documentation's problems section.",
+            "description": format!("Koppel connects partners (suppliers, apps, other public systems) to an organisation's cases, data-subject requests and service endpoints. Every error is `application/problem+json` (RFC 9457) with a request id; its `type` is explained under [Problems](#problems).\n\n{}", crate::problems::markdown()),
             "license": { "name": "EUPL-1.2", "identifier": "EUPL-1.2" },
         },
         "servers": [{ "url": ".", "description": "This deployment (relative to the document)" }],
@@ -269,12 +280,18 @@ fn rate_limit_headers() -> Value {
 
 /// RFC 9457, as [`crate::error::ApiError`] writes it.
 fn problem_schema() -> Value {
+    let types: Vec<String> = crate::problems::PROBLEMS
+        .iter()
+        .map(|p| crate::problems::type_uri(p.slug))
+        .collect();
     json!({
         "type": "object",
-        "description": format!("An error (RFC 9457). `type` is `urn:koppel:problem:<slug>`, explained at {PROBLEMS_DOC}."),
-        "required": ["type", "title", "status", "detail", "instance", "request_id"],
+        "description": format!("An error (RFC 9457). `type` is `urn:koppel:problem:<slug>`, explained at {PROBLEMS_DOC} (each at `/docs#problem-<slug>`)."),
+        // The gateway's catch-all answers (`gateway`, `internal`) cannot name their status.
+        "required": ["type", "title", "detail", "instance", "request_id"],
+        "externalDocs": { "description": "What each problem type means and what to do", "url": PROBLEMS_DOC },
         "properties": {
-            "type": { "type": "string", "examples": ["urn:koppel:problem:invalid-fields"] },
+            "type": { "type": "string", "enum": types, "description": format!("One of the problem types explained at {PROBLEMS_DOC}.") },
             "title": { "type": "string" },
             "status": { "type": "integer" },
             "detail": { "type": "string" },
@@ -415,5 +432,42 @@ mod tests {
         // `!`..`~` is exactly the visible ASCII the pipeline accepts.
         assert!((b'!'..=b'~').all(|b| b.is_ascii_graphic()));
         assert!(!b' '.is_ascii_graphic() && !0x7f_u8.is_ascii_graphic());
+    }
+
+    #[test]
+    fn webhooks_carry_the_delivered_envelope_and_problems_are_explained() {
+        let d = document(
+            "1",
+            &[],
+            &[Webhook {
+                event_type: "thing.created",
+                description: "A thing was created.",
+                data: schema::<Thing>,
+            }],
+        );
+        let hook = &d["webhooks"]["thing.created"]["post"];
+        assert_eq!(hook["operationId"], "webhook_thing_created");
+        let body = &hook["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(body["properties"]["type"]["const"], "thing.created");
+        assert_eq!(body["required"], json!(["type", "timestamp", "data"]));
+        assert_eq!(
+            body["properties"]["data"]["$ref"],
+            "#/components/schemas/Thing"
+        );
+        // The delivered body has exactly those members.
+        let sent: Value =
+            serde_json::from_str(&crate::delivery::body("thing.created", "t", json!({}))).unwrap();
+        let mut keys: Vec<&String> = sent.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["data", "timestamp", "type"]);
+
+        let info = d["info"]["description"].as_str().unwrap();
+        assert!(info.contains("<a id=\"problems\"></a>"));
+        assert!(info.contains("<a id=\"problem-token-limit\"></a>"));
+        let types = d["components"]["schemas"]["Problem"]["properties"]["type"]["enum"]
+            .as_array()
+            .unwrap();
+        assert!(types.iter().any(|t| t == "urn:koppel:problem:not-found"));
+        assert_eq!(types.len(), crate::problems::PROBLEMS.len());
     }
 }

@@ -3,7 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use koppel_shared::openapi::{self, Group};
+use koppel_shared::cases::CaseView;
+use koppel_shared::openapi::{self, Group, Webhook};
+use koppel_shared::routes::{SchemaFn, schema};
+use koppel_shared::{delivery, webhook};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::Value;
 
 use crate::gateway::HttpFunction;
@@ -47,7 +51,125 @@ pub fn groups() -> Vec<Group> {
 
 /// The OpenAPI 3.1 document.
 pub fn document() -> Value {
-    openapi::document(env!("CARGO_PKG_VERSION"), &groups(), &[])
+    openapi::document(env!("CARGO_PKG_VERSION"), &groups(), &webhooks())
+}
+
+// The `data` of each webhook, as the dispatcher delivers it (only what the receiving
+// subscription's connector may see). Where the JSON is built with `json!`, the type here
+// describes it and says where; the end-to-end tests hold deliveries to the document.
+
+// Built by `koppel_shared::cases::View::event_data`.
+/// The `data` of a case event, as the receiving connector's saved search shows it.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct CaseEventData {
+    /// The case as the connector's saved search shows it (its columns only); once a change
+    /// took it out of the search (`visible: false`), only its `id` and `uuid`.
+    case: CaseInEvent,
+    /// Whether the case is in the connector's saved search after the change.
+    visible: bool,
+    /// The fields the change touched, only those among the connector's columns (empty on
+    /// create).
+    changed: Vec<String>,
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum CaseInEvent {
+    Visible(Box<CaseView>),
+    Left(CaseLeft),
+}
+
+/// A case that left the connector's saved search.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct CaseLeft {
+    id: u64,
+    uuid: String,
+}
+
+// Built by `event` in functions/dsr.
+/// The `data` of a data-subject request event.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct DsrEventData {
+    id: i64,
+    state: dsr::model::State,
+    /// The request as `GET /v1/ws/{workspaceId}/DataSubjectRequests/{id}` shows it.
+    request: dsr::model::Dsr,
+}
+
+// Built by `disable` in functions/webhook-dispatch.
+/// The `data` of `webhook.subscription_disabled`: which subscription, and why.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct SubscriptionDisabled {
+    connector_id: String,
+    subscription_id: String,
+    /// Why: a 410 Gone answer, or failing for too long.
+    reason: String,
+}
+
+// Built by `ping` in functions/connectors.
+/// The `data` of a test ping: the subscription it was sent to.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct Ping {
+    connector_id: String,
+    subscription_id: String,
+}
+
+/// The success schema the route table documents for `method path` (endpoint and mandate
+/// events carry the same view as the API answers).
+fn answer_of(method: &str, path: &str, g: &mut SchemaGenerator) -> Schema {
+    let f = HttpFunction::ALL
+        .into_iter()
+        .flat_map(|f| f.routes())
+        .find(|r| r.method == method && r.path == path)
+        .and_then(|r| r.doc.response)
+        .unwrap_or_else(|| panic!("{method} {path} documents no answer"));
+    f(g)
+}
+
+fn endpoint_data(g: &mut SchemaGenerator) -> Schema {
+    answer_of("GET", "/api/v1/endpoints/{id}", g)
+}
+
+fn mandate_data(g: &mut SchemaGenerator) -> Schema {
+    answer_of("POST", "/api/v1/mandates", g)
+}
+
+/// The `data` schema of `event_type`; `None` for one this function does not know.
+fn data_of(event_type: &str) -> Option<SchemaFn> {
+    Some(match event_type {
+        "case.created" | "case.updated" | "case.closed" => schema::<CaseEventData>,
+        "dsr.created" | "dsr.updated" | "dsr.closed" => schema::<DsrEventData>,
+        "endpoint.created" | "endpoint.updated" => endpoint_data,
+        "mandate.granted" | "mandate.revoked" => mandate_data,
+        delivery::SUBSCRIPTION_DISABLED => schema::<SubscriptionDisabled>,
+        delivery::PING => schema::<Ping>,
+        _ => return None,
+    })
+}
+
+/// Every published event type, and the test ping.
+pub fn webhooks() -> Vec<Webhook> {
+    webhook::EVENT_TYPES
+        .iter()
+        .copied()
+        .chain([(
+            delivery::PING,
+            "A test ping (`POST /v1/connectors/{id}/subscriptions/{subscriptionId}/ping`); sent to that subscription whatever its event types.",
+        )])
+        .map(|(event_type, description)| Webhook {
+            event_type,
+            description,
+            data: data_of(event_type)
+                .unwrap_or_else(|| panic!("no webhook payload schema for `{event_type}`")),
+        })
+        .collect()
 }
 
 /// `METHOD path` of every route, with the binary that serves it and whether it is public.
@@ -115,6 +237,41 @@ mod tests {
             committed == generated,
             "openapi.json is not the generated document: run KOPPEL_UPDATE_OPENAPI=1 cargo test -p koppel-local contract"
         );
+    }
+
+    #[test]
+    fn every_published_event_type_is_a_webhook_of_the_document() {
+        for (t, _) in webhook::EVENT_TYPES {
+            assert!(data_of(t).is_some(), "`{t}` has no payload schema");
+        }
+        let d = document();
+        let hooks = d["webhooks"].as_object().unwrap();
+        let mut expected: BTreeSet<&str> = webhook::EVENT_TYPES.iter().map(|(t, _)| *t).collect();
+        expected.insert(delivery::PING);
+        assert_eq!(
+            hooks.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+            expected
+        );
+        // Each payload is the delivered envelope with that type and its data.
+        let body =
+            &hooks["case.updated"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(body["properties"]["type"]["const"], "case.updated");
+        assert_eq!(
+            body["properties"]["data"]["$ref"],
+            "#/components/schemas/CaseEventData"
+        );
+        let body = &hooks["endpoint.created"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(
+            body["properties"]["data"],
+            d["paths"]["/api/v1/endpoints/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+                ["schema"]
+        );
+    }
+
+    #[test]
+    fn an_unknown_event_type_has_no_payload_schema() {
+        assert!(data_of("case.deleted").is_none());
     }
 
     #[test]
