@@ -81,6 +81,7 @@ fn require_flag(ok: bool, flag: &str) -> Result<(), ApiError> {
 /// Body of a new token or key. `kind` and `replaces` are for connector credentials only
 /// (a personal token with either is a 422).
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "NewToken")]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
     /// What it is for, 1 to 100 characters (trimmed).

@@ -85,6 +85,7 @@ fn supplier(p: &Principal) -> Result<&str, ApiError> {
 
 /// `POST /v1/otp`: whom to send a code.
 #[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "OtpRequest")]
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {
     /// The employee's e-mail address (case and surrounding space do not matter).
@@ -94,6 +95,7 @@ pub struct RequestBody {
 
 /// `POST /v1/otp/redeem`: the address and the code mailed to it.
 #[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "OtpRedeem")]
 #[serde(deny_unknown_fields)]
 pub struct RedeemBody {
     #[schemars(extend("format" = "email"))]

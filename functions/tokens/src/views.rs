@@ -26,6 +26,7 @@ pub fn always_sent(schema: &mut schemars::Schema) {
 
 /// A credential without its secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(rename = "Credential")]
 #[schemars(transform = always_sent)]
 pub struct CredentialView {
     pub id: String,
@@ -68,6 +69,7 @@ impl CredentialView {
 
 /// A credential just issued: the only answer that ever carries its secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(rename = "IssuedCredential")]
 #[schemars(transform = always_sent)]
 pub struct IssuedCredential {
     #[serde(flatten)]
@@ -79,6 +81,7 @@ pub struct IssuedCredential {
 
 /// A workspace user and what they may do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(rename = "User")]
 pub struct UserView {
     pub id: String,
     pub email: String,
@@ -111,12 +114,14 @@ impl UserView {
 
 /// Every item of a short list (no paging).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "{T}List")]
 pub struct Items<T> {
     pub items: Vec<T>,
 }
 
 /// One page of a list, as `koppel_shared::paging::Pager::body` writes it.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "{T}Page")]
 #[schemars(transform = always_sent)]
 pub struct Page<T> {
     pub items: Vec<T>,

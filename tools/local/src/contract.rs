@@ -104,6 +104,7 @@ struct DsrEventData {
 // Built by `disable` in functions/webhook-dispatch.
 /// The `data` of `webhook.subscription_disabled`: which subscription, and why.
 #[derive(JsonSchema)]
+#[schemars(rename = "SubscriptionDisabledData")]
 #[allow(dead_code)]
 struct SubscriptionDisabled {
     connector_id: String,
@@ -115,6 +116,7 @@ struct SubscriptionDisabled {
 // Built by `ping` in functions/connectors.
 /// The `data` of a test ping: the subscription it was sent to.
 #[derive(JsonSchema)]
+#[schemars(rename = "PingData")]
 #[allow(dead_code)]
 struct Ping {
     connector_id: String,
