@@ -811,3 +811,247 @@ async fn a_user_holds_at_most_fifty_live_tokens() {
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
+
+/// Asserts `r` has `status` and a body the served document describes for that operation.
+fn conforms_to(doc: &Value, method: &str, path: &str, r: &Reply, status: u16) {
+    use koppel_e2e::contract::{assert_conforms, response_schema};
+    assert_eq!(r.status, status, "{method} {path}: {}", r.body);
+    assert_conforms(doc, response_schema(doc, method, path, status), &r.body);
+}
+
+/// Asserts `body` is a valid request body of the operation, as the document describes it.
+fn valid_request(doc: &Value, method: &str, path: &str, body: &Value) {
+    let op = koppel_e2e::contract::operation(doc, method, path);
+    let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {path} documents no request body"
+    );
+    koppel_e2e::contract::assert_conforms(doc, schema, body);
+}
+
+/// Every answer of the tokens function is what the served OpenAPI document says: the same
+/// fields, `null`s where it says so, 201/202/204 where it says so.
+#[tokio::test]
+async fn every_tokens_answer_is_what_the_document_describes() {
+    let doc = koppel_e2e::contract::document().await;
+    let ws = Ws::new();
+    let (uid, email, _) = ws.user("read", false);
+    let (con, app) = ws.connector("Documented app");
+
+    // Who am I, with a personal token (no connector) and with a connector token.
+    let me = call(&ws.owner, "GET", "/v1/me", None).await;
+    conforms_to(&doc, "GET", "/v1/me", &me, 200);
+    assert!(me.body["connector"].is_null());
+    let me = call(&app, "GET", "/v1/me", None).await;
+    conforms_to(&doc, "GET", "/v1/me", &me, 200);
+    assert_eq!(me.body["connector"]["id"], con.as_str());
+
+    let body = json!({ "name": "documented", "scopes": ["cases:read"], "rate_limit": 10 });
+    valid_request(&doc, "POST", "/v1/tokens", &body);
+    let r = call(&ws.owner, "POST", "/v1/tokens", Some(&body)).await;
+    conforms_to(&doc, "POST", "/v1/tokens", &r, 201);
+    assert!(s(&r.body["secret"]).starts_with("kpl_pat_"));
+    assert!(r.body["expires_at"].is_null() && r.body["last_used_at"].is_null());
+    let token_id = s(&r.body["id"]).to_owned();
+    let r = call(&ws.owner, "GET", "/v1/tokens", None).await;
+    conforms_to(&doc, "GET", "/v1/tokens", &r, 200);
+    assert!(
+        !r.body.to_string().contains("kpl_pat_"),
+        "no secrets listed"
+    );
+
+    let r = call(&ws.owner, "GET", "/v1/users?limit=1", None).await;
+    conforms_to(&doc, "GET", "/v1/users", &r, 200);
+    assert!(r.body["next_cursor"].is_string(), "{}", r.body);
+    let patch = json!({ "api_access": true, "rights": "read" });
+    valid_request(&doc, "PATCH", "/v1/users/{id}", &patch);
+    let r = call(
+        &ws.owner,
+        "PATCH",
+        &format!("/v1/users/{uid}"),
+        Some(&patch),
+    )
+    .await;
+    conforms_to(&doc, "PATCH", "/v1/users/{id}", &r, 200);
+    let r = call(&ws.owner, "GET", &format!("/v1/users/{uid}/tokens"), None).await;
+    conforms_to(&doc, "GET", "/v1/users/{id}/tokens", &r, 200);
+
+    let path = format!("/v1/connectors/{con}/credentials");
+    let body = json!({ "name": "documented key", "kind": "api_key" });
+    valid_request(&doc, "POST", "/v1/connectors/{id}/credentials", &body);
+    let r = call(&ws.owner, "POST", &path, Some(&body)).await;
+    conforms_to(&doc, "POST", "/v1/connectors/{id}/credentials", &r, 201);
+    assert_eq!(r.body["kind"], "api_key");
+    let r = call(&ws.owner, "GET", &path, None).await;
+    conforms_to(&doc, "GET", "/v1/connectors/{id}/credentials", &r, 200);
+
+    // OTP: the request answers 202, the redeem 201 with the new token.
+    let body = json!({ "email": email });
+    valid_request(&doc, "POST", "/v1/otp", &body);
+    let r = call(&app, "POST", "/v1/otp", Some(&body)).await;
+    conforms_to(&doc, "POST", "/v1/otp", &r, 202);
+    let code = code_in(&nth_mail(&email, 1).await.1);
+    let body = json!({ "email": email, "code": code });
+    valid_request(&doc, "POST", "/v1/otp/redeem", &body);
+    let r = call(&app, "POST", "/v1/otp/redeem", Some(&body)).await;
+    conforms_to(&doc, "POST", "/v1/otp/redeem", &r, 201);
+    assert_eq!(r.body["user_id"], uid.as_str());
+
+    let r = call(&ws.owner, "GET", "/v1/audit?limit=2", None).await;
+    conforms_to(&doc, "GET", "/v1/audit", &r, 200);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
+
+    // Revokes answer 204 as documented.
+    let op = koppel_e2e::contract::operation(&doc, "DELETE", "/v1/tokens/{id}");
+    assert!(op["responses"]["204"].is_object());
+    let r = call(&ws.owner, "DELETE", &format!("/v1/tokens/{token_id}"), None).await;
+    assert_eq!(r.status, 204);
+}
+
+/// A problem's `type` is explained in the document: in its problem table (an anchor per
+/// type under "Problems", where the docs page's `#problem-<slug>` lands) and in the
+/// Problem schema's list of types; the answer conforms to that schema.
+#[tokio::test]
+async fn every_problem_type_answered_is_explained_in_the_document() {
+    let doc = koppel_e2e::contract::document().await;
+    let problems = doc["info"]["description"].as_str().unwrap();
+    assert!(
+        problems.contains("<a id=\"problems\"></a>"),
+        "a Problems section"
+    );
+    let schema = json!({ "$ref": "#/components/schemas/Problem" });
+    let ws = Ws::new();
+    let (_, app) = ws.connector("Problem app");
+    let base = base_url();
+    let answers = [
+        // The gateway: no credential, an unknown route.
+        get(&base, "/v1/me", &[]).await,
+        get(&base, "/v1/no-such-route", &[("Authorization", &ws.owner)]).await,
+        // The function: a connector credential where a personal token is needed, a bad
+        // field, malformed JSON, a wrong content type, a foreign id.
+        call(&app, "GET", "/v1/tokens", None).await,
+        call(
+            &ws.owner,
+            "POST",
+            "/v1/tokens",
+            Some(&json!({ "name": "" })),
+        )
+        .await,
+        send(
+            &base,
+            "POST",
+            "/v1/otp",
+            &[
+                ("Authorization", &app),
+                ("Content-Type", "application/json"),
+            ],
+            None,
+        )
+        .await,
+        call(&ws.owner, "DELETE", "/v1/tokens/cred_doesnotexist", None).await,
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &answers {
+        assert!(r.status.as_u16() >= 400, "{}", r.body);
+        koppel_e2e::contract::assert_conforms(&doc, &schema, &r.body);
+        let slug = s(&r.body["type"])
+            .strip_prefix("urn:koppel:problem:")
+            .unwrap_or_else(|| panic!("{}", r.body));
+        assert!(
+            problems.contains(&format!("<a id=\"problem-{slug}\"></a>")),
+            "`{slug}` is not explained in the document"
+        );
+        seen.insert(slug.to_owned());
+    }
+    assert!(seen.len() >= 4, "{seen:?}");
+}
+
+/// What a receiver gets is the payload the document's `webhooks` describe for its event
+/// type: a ping, a case event through the connector's saved search, a data-subject request
+/// event.
+#[tokio::test]
+async fn delivered_webhooks_are_the_documented_payloads() {
+    use koppel_e2e::cases::CaseWs;
+    use koppel_e2e::receiver::Receiver;
+    let doc = koppel_e2e::contract::document().await;
+    let ws = CaseWs::create();
+    let search = ws.search(json!({}), &["subject"]).await;
+    let cases = ws.connector(&ws.owner, Some(&search)).await;
+    let dsr = admin(&[
+        "connector",
+        "create",
+        "--workspace",
+        &ws.id,
+        "--description",
+        "dsr writer",
+        "--acting-user",
+        &ws.owner,
+        "--access-level",
+        "handle",
+        "--scope",
+        "dsr:write",
+        "--scope",
+        "dsr:read",
+    ]);
+    let dsr_id = s(&dsr["id"]).to_owned();
+    let rx = Receiver::start(&[]).await;
+    let mut subs = vec![];
+    for (con, types) in [
+        (cases.id.as_str(), ["case.created"]),
+        (dsr_id.as_str(), ["dsr.created"]),
+    ] {
+        let body = json!({ "url": rx.url, "ca_certificate_pem": rx.ca_pem, "event_types": types });
+        let r = ws
+            .call(
+                "POST",
+                &format!("/v1/connectors/{con}/subscriptions"),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        subs.push(r.headers["location"].to_str().unwrap().to_owned());
+    }
+    let r = ws.call("POST", &format!("{}/ping", subs[0]), None).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    ws.case(json!({ "case_type": "Omgevingsvergunning", "subject": "Dakkapel" }))
+        .await;
+    let token = admin(&[
+        "credential",
+        "issue-token",
+        "--workspace",
+        &ws.id,
+        "--connector",
+        &dsr_id,
+    ]);
+    let r = send(
+        &base_url(),
+        "POST",
+        &format!("/v1/ws/{}/DataSubjectRequests", ws.id),
+        &[("Authorization", &bearer(s(&token["secret"])))],
+        Some(&json!({ "purposes": ["Access"] })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let got = rx.wait_for(3, 40).await;
+    let mut types = std::collections::BTreeSet::new();
+    for r in &got {
+        let payload: Value = serde_json::from_str(&r.body).unwrap();
+        let t = s(&payload["type"]).to_owned();
+        let hook = &doc["webhooks"][&t]["post"];
+        assert!(hook.is_object(), "`{t}` is not a webhook of the document");
+        for h in hook["parameters"].as_array().unwrap() {
+            let name = s(&h["name"]);
+            assert!(r.header(name).is_some(), "{t}: no `{name}` header");
+        }
+        let schema = &hook["requestBody"]["content"]["application/json"]["schema"];
+        koppel_e2e::contract::assert_conforms(&doc, schema, &payload);
+        types.insert(t);
+    }
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>(),
+        ["case.created", "dsr.created", "webhook.ping"],
+        "{got:?}"
+    );
+}
