@@ -3,6 +3,7 @@
 //! the `KOPPEL_E2E_*` variables.
 
 pub mod cases;
+pub mod contract;
 pub mod receiver;
 pub mod stack;
 

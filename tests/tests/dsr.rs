@@ -1226,3 +1226,106 @@ async fn operator_and_user_must_be_users_of_the_workspace() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["operator"]["koppelUserId"], owner.as_str());
 }
+
+#[tokio::test]
+async fn the_served_document_describes_the_dastra_routes_and_the_answers_conform() {
+    use koppel_e2e::contract::{self, assert_conforms, operation, parameters, property_names};
+    let doc = contract::document().await;
+    let list_path = "/v1/ws/{workspaceId}/DataSubjectRequests";
+    let one_path = "/v1/ws/{workspaceId}/DataSubjectRequests/{id}";
+
+    // The list takes Dastra's parameters by Dastra's names, arrays as `states[]`.
+    let list = operation(&doc, "GET", list_path);
+    assert_eq!(
+        parameters(list, "query"),
+        [
+            "page",
+            "size",
+            "q",
+            "states[]",
+            "purposes[]",
+            "areaId",
+            "archived",
+            "overtaking",
+            "tags[]",
+            "ids[]",
+            "sortBy",
+            "asc"
+        ]
+    );
+    let states = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "states[]")
+        .unwrap();
+    assert_eq!(states["schema"]["type"], "array");
+    assert_eq!(states["explode"], true);
+    assert!(list["responses"]["422"].is_object());
+    // A create needs a purpose; nothing forbids the read-only and unknown fields clients send.
+    let create = operation(&doc, "POST", list_path);
+    let new = contract::resolve(
+        &doc,
+        &create["requestBody"]["content"]["application/json"]["schema"],
+    );
+    assert_eq!(new["required"], json!(["purposes"]));
+    let dsr = contract::resolve(&doc, &new["allOf"][0]);
+    assert!(dsr.get("additionalProperties").is_none());
+    for owned in [
+        "id",
+        "dateCreation",
+        "expiryTime",
+        "remainingDays",
+        "closedByUser",
+    ] {
+        assert_eq!(dsr["properties"][owned]["readOnly"], true, "{owned}");
+    }
+    assert!(create["responses"]["201"]["headers"]["ETag"].is_object());
+    assert!(create["responses"]["201"]["headers"]["Location"].is_object());
+    let update = operation(&doc, "PUT", one_path);
+    assert!(parameters(update, "header").contains(&"If-Match".to_owned()));
+    for code in ["412", "409", "422", "404"] {
+        assert!(update["responses"][code].is_object(), "PUT answers {code}");
+    }
+    assert!(update["responses"]["200"]["headers"]["ETag"].is_object());
+
+    // What the routes answer is what the document says, field for field.
+    let (api, owner) = Api::new("handle");
+    let mut body = seed_json(POST);
+    body["userId"] = json!(owner);
+    let r = api.call("POST", "", Some(&body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created = contract::response_schema(&doc, "POST", list_path, 201);
+    assert_conforms(&doc, created, &r.body);
+    let mut answered: Vec<String> = r.body.as_object().unwrap().keys().cloned().collect();
+    answered.sort();
+    assert_eq!(answered, property_names(&doc, created));
+    let id = r.body["id"].clone();
+    let g = api.call("GET", &format!("/{id}"), None).await;
+    assert_conforms(
+        &doc,
+        contract::response_schema(&doc, "GET", one_path, 200),
+        &g.body,
+    );
+    let mut put = seed_put_body();
+    put["operator"] = json!({ "koppelUserId": owner });
+    put["userId"] = json!(owner);
+    put["state"] = json!("Closed");
+    put["closedReason"] = json!("Completed");
+    let r = api.put(&id, put).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["closedByUser"]["koppelUserId"], owner.as_str());
+    assert_conforms(
+        &doc,
+        contract::response_schema(&doc, "PUT", one_path, 200),
+        &r.body,
+    );
+    let page = api.list("states[]=Closed&size=5").await;
+    let page_schema = contract::response_schema(&doc, "GET", list_path, 200);
+    assert_conforms(&doc, page_schema, &page);
+    assert_eq!(
+        property_names(&doc, page_schema),
+        ["items", "page", "size", "total"]
+    );
+    assert_eq!(page["items"][0]["id"], id);
+}

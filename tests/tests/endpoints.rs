@@ -886,10 +886,12 @@ async fn slot_item(ctx: &koppel_shared::Ctx, ws: &str) -> Value {
 
 /// Writes `value` under `sk` in `ws`, as the endpoints function stores its items.
 async fn put_raw(ctx: &koppel_shared::Ctx, ws: &str, sk: String, value: &Value) {
-    let key = koppel_shared::store::Key {
-        pk: format!("WS#{ws}"),
-        sk,
-    };
+    put_at(ctx, format!("WS#{ws}"), sk, value).await;
+}
+
+/// Writes `value` under (`pk`, `sk`).
+async fn put_at(ctx: &koppel_shared::Ctx, pk: String, sk: String, value: &Value) {
+    let key = koppel_shared::store::Key { pk, sk };
     let item = koppel_shared::store::item(&key, value).expect("an item");
     ctx.store
         .client()
@@ -995,4 +997,219 @@ async fn an_endpoint_that_has_ended_is_not_changed_again() {
         .as_supplier("GET", &format!("/api/v1/endpoints/{id}"), None)
         .await;
     assert_eq!(g.body["end_date"], day(-1).as_str());
+}
+
+/// Stores an endpoint of the seed's pair that ended yesterday, as a month of use leaves it:
+/// the endpoint and its administration's list entry, and no slot entry (pruned since).
+async fn ended_yesterday(osr: &Osr, ctx: &koppel_shared::Ctx) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    let (start, end) = (day(-30), day(-1));
+    let ended = json!({
+        "workspace_id": osr.ws, "id": id, "connector_id": osr.connector,
+        "mandate_token": osr.mandate, "administration_id": ADMINISTRATION,
+        "service_version_namespace": NAMESPACE, "url": "https://t2.nl",
+        "start_date": start, "end_date": end,
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        "version": 1,
+    });
+    put_raw(ctx, &osr.ws, format!("ENDPOINT#{id}"), &ended).await;
+    let entry = json!({
+        "id": id, "connector_id": osr.connector, "service_version_namespace": NAMESPACE,
+        "start_date": start, "end_date": end,
+    });
+    put_at(
+        ctx,
+        format!("WS#{}#EPADM#{ADMINISTRATION}", osr.ws),
+        format!("EP#{start}#{id}"),
+        &entry,
+    )
+    .await;
+    id
+}
+
+#[tokio::test]
+async fn the_list_of_a_pair_keeps_the_endpoints_that_have_ended() {
+    let osr = Osr::new().await;
+    let ctx = koppel_shared::Ctx::from_env()
+        .await
+        .expect("KOPPEL_* settings");
+    let ended = ended_yesterday(&osr, &ctx).await;
+    let post = |start: String, end: Option<String>| {
+        let osr = &osr;
+        async move {
+            let body = osr.seed_body(&start, end.as_deref());
+            let r = osr
+                .as_supplier("POST", "/api/v1/endpoints", Some(&body))
+                .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            s(&r.body["id"]).to_owned()
+        }
+    };
+    // Registered later, out of start order; the writes prune the slot.
+    let later = post(day(5), None).await;
+    let today = post(day(0), Some(day(2))).await;
+    let slot = slot_item(&ctx, &osr.ws).await;
+    assert!(
+        !slot["entries"].to_string().contains(&ended),
+        "the slot forgot it: {slot}"
+    );
+    // Another service version of the same administration is not this pair's.
+    let other_ns = "https://ns.example/other";
+    let r = osr
+        .as_owner(
+            "POST",
+            "/api/v1/service-versions",
+            Some(&json!({ "namespace": other_ns })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grant = json!({
+        "connector_id": osr.connector, "administration_id": ADMINISTRATION,
+        "service_version_namespace": other_ns,
+    });
+    let r = osr.as_owner("POST", "/api/v1/mandates", Some(&grant)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mut body = osr.seed_body(&day(0), None);
+    body["mandate_token"] = r.body["mandate_token"].clone();
+    body["service_version_namespace"] = json!(other_ns);
+    let r = osr
+        .as_supplier("POST", "/api/v1/endpoints", Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let pair = |extra: String, limit: usize| {
+        format!(
+            "/api/v1/endpoints?administration_id={ADMINISTRATION}\
+             &service_version_namespace={NAMESPACE}{extra}&limit={limit}"
+        )
+    };
+    let ids = |items: Vec<Value>| -> Vec<String> {
+        items.iter().map(|i| s(&i["id"]).to_owned()).collect()
+    };
+    for auth in [&osr.supplier, &osr.owner] {
+        // A past date: the endpoint active then, though it ended yesterday.
+        let got = all_pages(auth, &pair(format!("&date={}", day(-10)), 1), 1, 5).await;
+        assert_eq!(ids(got.clone()), std::slice::from_ref(&ended));
+        assert_eq!(got[0]["end_date"], day(-1).as_str());
+        // Every endpoint the pair ever had, in start-date order, one page at a time.
+        for limit in [1, 2, 50] {
+            let got = all_pages(auth, &pair(String::new(), limit), limit, 10).await;
+            assert_eq!(
+                ids(got),
+                [ended.clone(), today.clone(), later.clone()],
+                "limit={limit}"
+            );
+        }
+        let got = all_pages(auth, &pair(format!("&date={}", day(6)), 50), 50, 2).await;
+        assert_eq!(ids(got), std::slice::from_ref(&later));
+    }
+
+    // A moved start moves the endpoint in the list; it is listed once.
+    let mut moved = osr.seed_body(&day(3), Some(&day(4)));
+    moved["url"] = json!("https://moved.example");
+    let r = osr
+        .as_supplier("PUT", &format!("/api/v1/endpoints/{today}"), Some(&moved))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = all_pages(&osr.owner, &pair(String::new(), 50), 50, 2).await;
+    assert_eq!(
+        ids(got.clone()),
+        [ended.clone(), today.clone(), later.clone()]
+    );
+    assert_eq!(got[1]["start_date"], day(3).as_str());
+    assert_eq!(got[1]["url"], "https://moved.example");
+    let got = all_pages(&osr.owner, &pair(format!("&date={}", day(0)), 50), 50, 2).await;
+    assert!(got.is_empty(), "{got:?}");
+}
+
+#[tokio::test]
+async fn the_served_document_describes_the_osr_routes_and_the_answers_conform() {
+    use koppel_e2e::contract::{self, assert_conforms, operation, parameters, property_names};
+    let doc = contract::document().await;
+    let osr = Osr::new().await;
+    let conforms = |method: &str, path: &str, status: u16, body: &Value| {
+        let schema = contract::response_schema(&doc, method, path, status);
+        assert_conforms(&doc, schema, body);
+        // Every field answered is a documented one, by the seed's own name.
+        let mut answered: Vec<String> = body.as_object().unwrap().keys().cloned().collect();
+        answered.sort();
+        assert_eq!(answered, property_names(&doc, schema), "{method} {path}");
+    };
+
+    // The seed's POST body is the documented request, field for field.
+    let create = operation(&doc, "POST", "/api/v1/endpoints");
+    let request = contract::resolve(
+        &doc,
+        &create["requestBody"]["content"]["application/json"]["schema"],
+    );
+    assert!(request.get("additionalProperties").is_none());
+    let mut required: Vec<&str> = request["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    required.sort();
+    assert_eq!(
+        required,
+        [
+            "administration_id",
+            "mandate_token",
+            "service_version_namespace",
+            "url"
+        ]
+    );
+    let body = osr.seed_body(&day(1), Some(&day(2)));
+    let mut sent: Vec<String> = body.as_object().unwrap().keys().cloned().collect();
+    sent.sort();
+    assert_eq!(sent, property_names(&doc, request));
+    assert_conforms(&doc, request, &body);
+    assert!(create["responses"]["409"].is_object());
+    assert!(create["responses"]["201"]["headers"]["Location"].is_object());
+
+    let r = osr
+        .as_supplier("POST", "/api/v1/endpoints", Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    conforms("POST", "/api/v1/endpoints", 201, &r.body);
+    let path = format!("/api/v1/endpoints/{}", s(&r.body["id"]));
+    let g = osr.as_supplier("GET", &path, None).await;
+    conforms("GET", "/api/v1/endpoints/{id}", 200, &g.body);
+    let u = osr.as_supplier("PUT", &path, Some(&body)).await;
+    assert_eq!(u.status, 200, "{}", u.body);
+    conforms("PUT", "/api/v1/endpoints/{id}", 200, &u.body);
+    let list = operation(&doc, "GET", "/api/v1/endpoints");
+    assert_eq!(
+        parameters(list, "query"),
+        [
+            "administration_id",
+            "service_version_namespace",
+            "date",
+            "limit",
+            "cursor"
+        ]
+    );
+    let l = osr.as_owner("GET", "/api/v1/endpoints?limit=1", None).await;
+    conforms("GET", "/api/v1/endpoints", 200, &l.body);
+    assert!(l.body["next_cursor"].is_null());
+
+    let m = osr.as_owner("GET", "/api/v1/mandates", None).await;
+    conforms("GET", "/api/v1/mandates", 200, &m.body);
+    conforms("POST", "/api/v1/mandates", 201, &m.body["items"][0]);
+    let v = osr.as_owner("GET", "/api/v1/service-versions", None).await;
+    conforms("GET", "/api/v1/service-versions", 200, &v.body);
+    conforms("POST", "/api/v1/service-versions", 201, &v.body["items"][0]);
+    let retire = format!(
+        "/api/v1/service-versions/{}/retire",
+        s(&v.body["items"][0]["id"])
+    );
+    let r = osr.as_owner("POST", &retire, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    conforms("POST", "/api/v1/service-versions/{id}/retire", 200, &r.body);
+    assert!(r.body["retired_at"].is_string());
+    let revoke = format!("/api/v1/mandates/{}", osr.mandate);
+    let r = osr.as_owner("DELETE", &revoke, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    conforms("DELETE", "/api/v1/mandates/{mandate_token}", 200, &r.body);
+    assert!(r.body["revoked_at"].is_string());
 }
