@@ -33,8 +33,8 @@ use http_body_util::{BodyExt, StreamBody};
 use koppel_shared::cases::{Case, CaseAnswer, CaseMovedOut, CaseView, View};
 use koppel_shared::handler;
 use koppel_shared::model::{Level, Scope};
+pub(crate) use koppel_shared::pipeline::versioned;
 use koppel_shared::pipeline::{self, RouteResult};
-use koppel_shared::preconditions;
 use koppel_shared::routes::{Answer, Doc, Precondition, Query, Route, RouteBody, schema};
 use koppel_shared::store::Store;
 use koppel_shared::{ApiError, Ctx, Principal};
@@ -474,13 +474,6 @@ async fn visible(p: &Principal, ctx: &Ctx, view: &View, id: u64) -> Result<Case,
         .await?
         .filter(|c| view.sees(c))
         .ok_or_else(ApiError::not_found)
-}
-
-pub(crate) fn versioned(status: StatusCode, value: &impl Serialize, version: u64) -> RouteResult {
-    Ok(preconditions::with_etag(
-        pipeline::json(status, value)?,
-        version,
-    ))
 }
 
 async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {

@@ -6,6 +6,7 @@ use koppel_shared::body::{self, Fields};
 use koppel_shared::cases::{Filters, SavedSearch, validate_columns};
 use koppel_shared::ids::new_id;
 use koppel_shared::model::Connector;
+use koppel_shared::organisation::{self, Permission};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::preconditions;
 use koppel_shared::store::{Key, StoreError};
@@ -104,18 +105,10 @@ fn apply(input: Input, s: &mut SavedSearch, creating: bool) -> Result<(), ApiErr
     e.finish()
 }
 
+/// Saved searches are managed by the organisation's users holding `manage_connectors`.
 async fn manager(p: &Principal, ctx: &Ctx) -> Result<(), ApiError> {
-    if p.connector_id.is_some() {
-        return Err(ApiError::forbidden(
-            "Saved searches are managed by the organisation's users with a personal access token.",
-        ));
-    }
-    ctx.store
-        .user(&p.workspace_id, &p.user_id)
-        .await?
-        .filter(|u| u.manage_connectors)
-        .map(|_| ())
-        .ok_or_else(|| ApiError::forbidden("This needs the `manage_connectors` permission."))
+    organisation::user(p, ctx, Some(Permission::ManageConnectors)).await?;
+    Ok(())
 }
 
 async fn find(p: &Principal, ctx: &Ctx, id: &str) -> Result<SavedSearch, ApiError> {

@@ -140,7 +140,7 @@ fn accepted(d: &Delivery) -> RouteResult {
 }
 
 fn disabled() -> ApiError {
-    crate::conflict("The subscription is disabled: enable it first (POST …/enable).")
+    ApiError::conflict("The subscription is disabled: enable it first (POST …/enable).")
 }
 
 pub async fn replay(p: &Principal, ctx: &Ctx, con: &str, sub: &str, id: &str) -> RouteResult {
@@ -151,7 +151,7 @@ pub async fn replay(p: &Principal, ctx: &Ctx, con: &str, sub: &str, id: &str) ->
     }
     let d = delivery_of(p, ctx, con, sub, id).await?;
     if d.status == Status::Pending {
-        return Err(crate::conflict(
+        return Err(ApiError::conflict(
             "The delivery is still being tried; replay it once it is delivered or failed.",
         ));
     }

@@ -24,15 +24,16 @@ mod subscriptions;
 
 use std::future::Future;
 
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{Method, StatusCode};
 use koppel_shared::body::{self, Fields};
 use koppel_shared::connector_rules as rules;
 use koppel_shared::handler;
 use koppel_shared::ids::new_id;
 use koppel_shared::model::{Connector, JwtConfig, User};
 use koppel_shared::model::{Level, Scope, Scopes};
+use koppel_shared::organisation::{self, Permission};
 use koppel_shared::paging::{self, Pager};
-use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::pipeline::{self, RouteResult, versioned};
 use koppel_shared::routes::{Call, Doc, Precondition, Query, Route, schema};
 use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, rfc3339};
@@ -469,16 +470,7 @@ async fn changing(c: &Call<'_>, then: impl Future<Output = RouteResult>) -> Rout
 /// Connectors are administered by the organisation's users (personal access token) who
 /// hold `manage_connectors`; never by a connector's own credentials.
 async fn manager(p: &Principal, ctx: &Ctx) -> Result<User, ApiError> {
-    if p.connector_id.is_some() {
-        return Err(ApiError::forbidden(
-            "Connectors are managed by the organisation's users with a personal access token.",
-        ));
-    }
-    ctx.store
-        .user(&p.workspace_id, &p.user_id)
-        .await?
-        .filter(|u| u.manage_connectors)
-        .ok_or_else(|| ApiError::forbidden("This needs the `manage_connectors` permission."))
+    organisation::user(p, ctx, Some(Permission::ManageConnectors)).await
 }
 
 /// A published webhook event type.
@@ -500,27 +492,6 @@ fn event_types() -> RouteResult {
         .map(|&(name, description)| EventType { name, description })
         .collect();
     pipeline::json(StatusCode::OK, &EventTypeList { items })
-}
-
-pub(crate) fn conflict(detail: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "conflict", detail)
-}
-
-/// A JSON answer with the resource's `ETag`.
-pub(crate) fn versioned(status: StatusCode, value: &impl Serialize, version: u64) -> RouteResult {
-    Ok(preconditions::with_etag(
-        pipeline::json(status, value)?,
-        version,
-    ))
-}
-
-pub(crate) fn created(location: &str, value: &impl Serialize, version: u64) -> RouteResult {
-    let mut r = versioned(StatusCode::CREATED, value, version)?;
-    r.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_str(location).map_err(ApiError::internal)?,
-    );
-    Ok(r)
 }
 
 pub(crate) async fn connector_of(
@@ -732,7 +703,7 @@ async fn issuer_free(ctx: &Ctx, con: &Connector) -> Result<(), ApiError> {
         && let Some((_, holder)) = ctx.store.issuer(&j.issuer).await?
         && holder != con.connector_id
     {
-        return Err(conflict(format!(
+        return Err(ApiError::conflict(format!(
             "The JWT issuer {} is registered by another connector.",
             j.issuer
         )));
@@ -765,17 +736,17 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     match repo::save_connector(ctx, &con, None, None).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return Err(conflict(
+            return Err(ApiError::conflict(
                 "The JWT issuer was registered by another connector meanwhile.",
             ));
         }
         Err(e) => return Err(e.into()),
     }
     tracing::info!(connector = %con.connector_id, "connector created");
-    created(
+    pipeline::created(
         &format!("/v1/connectors/{}", con.connector_id),
         &ConnectorView::of(&con),
-        con.version,
+        Some(con.version),
     )
 }
 

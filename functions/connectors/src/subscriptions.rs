@@ -30,7 +30,8 @@ use serde_json::{Map, Value};
 
 use crate::input::Input;
 use crate::subscription_rules as rules;
-use crate::{connector_of, created, preconditions, repo, versioned};
+use crate::{connector_of, preconditions, repo};
+use koppel_shared::pipeline::{created, versioned};
 
 /// Bounded so that deleting a connector removes it and all its subscriptions in one
 /// transaction (at most 100 items).
@@ -398,7 +399,7 @@ pub async fn create(p: &Principal, req: &Request, ctx: &Ctx, con: &str) -> Route
     connector_of(p, ctx, con).await?;
     let body: Map<String, Value> = body::json(req)?;
     if repo::subscriptions(ctx, &p.workspace_id, con).await?.len() >= MAX_PER_CONNECTOR {
-        return Err(crate::conflict(format!(
+        return Err(ApiError::conflict(format!(
             "A connector has at most {MAX_PER_CONNECTOR} subscriptions."
         )));
     }
@@ -429,7 +430,7 @@ pub async fn create(p: &Principal, req: &Request, ctx: &Ctx, con: &str) -> Route
     }
     let mut out = SubscriptionView::of(&s);
     out.signing_secret = Some(secret);
-    Ok(with_secret(created(&location(&s), &out, s.version)?))
+    Ok(with_secret(created(&location(&s), &out, Some(s.version))?))
 }
 
 /// A new signing secret for `s`: the plaintext (shown once) and its sealed record.

@@ -13,11 +13,12 @@ pub mod rules;
 
 use std::time::Duration;
 
-use http::{Method, StatusCode, header};
+use http::{Method, StatusCode};
 use jiff::Timestamp;
 use koppel_shared::body::{Fields, Object};
 use koppel_shared::handler;
 use koppel_shared::model::{Level, Scope, User};
+use koppel_shared::organisation::{self, Permission};
 use koppel_shared::outbox::{self, Event};
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
@@ -27,7 +28,6 @@ use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal, calendar};
 use lambda_http::{Body, Request, RequestExt, Response};
 use rand::Rng;
-use serde::Serialize;
 
 use model::{
     Endpoint, EndpointBody, EndpointView, Mandate, MandateBody, MandateView, Page, ServiceVersion,
@@ -246,15 +246,6 @@ fn today() -> jiff::civil::Date {
     calendar::today(Timestamp::now())
 }
 
-fn created(location: String, value: &impl Serialize) -> RouteResult {
-    let mut r = pipeline::json(StatusCode::CREATED, value)?;
-    r.headers_mut().insert(
-        header::LOCATION,
-        location.parse().map_err(ApiError::internal)?,
-    );
-    Ok(r)
-}
-
 /// The supplier's connector; endpoints belong to a connector.
 fn supplier(p: &Principal) -> Result<&str, ApiError> {
     p.connector_id.as_deref().ok_or_else(|| {
@@ -268,26 +259,8 @@ async fn organisation_user(
     ctx: &Ctx,
     need_manage_connectors: bool,
 ) -> Result<User, ApiError> {
-    if p.connector_id.is_some() {
-        return Err(ApiError::forbidden(
-            "This is done by the organisation's users with a personal access token.",
-        ));
-    }
-    let user = ctx
-        .store
-        .user(&p.workspace_id, &p.user_id)
-        .await?
-        .ok_or_else(|| ApiError::forbidden("Unknown user."))?;
-    if need_manage_connectors && !user.manage_connectors {
-        return Err(ApiError::forbidden(
-            "This needs the `manage_connectors` permission.",
-        ));
-    }
-    Ok(user)
-}
-
-fn conflict(detail: String) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "conflict", detail)
+    let need = need_manage_connectors.then_some(Permission::ManageConnectors);
+    organisation::user(p, ctx, need).await
 }
 
 // ---- service versions ----------------------------------------------------------------
@@ -330,8 +303,12 @@ async fn create_service_version(p: &Principal, req: &Request, ctx: &Ctx) -> Rout
         .transact(repo::create_service_version_steps(ctx, &sv)?)
         .await
     {
-        Ok(()) => created(format!("/api/v1/service-versions/{}", sv.id), &sv.view()),
-        Err(StoreError::Conflict(_)) => Err(conflict(format!(
+        Ok(()) => pipeline::created(
+            &format!("/api/v1/service-versions/{}", sv.id),
+            &sv.view(),
+            None,
+        ),
+        Err(StoreError::Conflict(_)) => Err(ApiError::conflict(format!(
             "The namespace {} is registered already.",
             sv.namespace
         ))),
@@ -449,7 +426,11 @@ async fn grant_mandate(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     );
     let event = Event::new("mandate.granted", ws, m.to_json());
     outbox::commit(ctx, vec![step], &[event]).await?;
-    created(format!("/api/v1/mandates/{}", m.mandate_token), &m.view())
+    pipeline::created(
+        &format!("/api/v1/mandates/{}", m.mandate_token),
+        &m.view(),
+        None,
+    )
 }
 
 /// `GET /api/v1/mandates?limit=&cursor=`: a page of mandates, in token order. A supplier
@@ -608,7 +589,7 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
         None => None,
     };
     if let Some(e) = existing.as_ref().filter(|e| e.ended_before(today())) {
-        return Err(conflict(format!(
+        return Err(ApiError::conflict(format!(
             "Endpoint {} ended on {}; an endpoint that has ended is not changed again: \
              register a new one.",
             e.id,
@@ -680,7 +661,7 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
                     .is_some_and(|i| i.overlaps(&input.interval))
             })
         {
-            return Err(conflict(format!(
+            return Err(ApiError::conflict(format!(
                 "Only one endpoint may be active at a time for an administration and service \
                  version: {}.",
                 describe(other)
@@ -725,16 +706,19 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
                 return pipeline::json(StatusCode::OK, &endpoint.view());
             }
             Ok(()) => {
-                return created(format!("/api/v1/endpoints/{endpoint_id}"), &endpoint.view());
+                return pipeline::created(
+                    &format!("/api/v1/endpoints/{endpoint_id}"),
+                    &endpoint.view(),
+                    None,
+                );
             }
             // Someone changed the slot or the endpoint meanwhile: look again.
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),
         }
     }
-    Err(conflict(
-        "Too many concurrent changes to endpoints of this administration and service version; retry."
-            .into(),
+    Err(ApiError::conflict(
+        "Too many concurrent changes to endpoints of this administration and service version; retry.",
     ))
 }
 
@@ -862,12 +846,16 @@ mod tests {
         for name in &all {
             let mut wrong = valid.clone();
             wrong[name] = json!(5);
-            assert_eq!(reads(&wrong), [name.clone()], "{name} as a number");
+            assert_eq!(
+                reads(&wrong),
+                std::slice::from_ref(name),
+                "{name} as a number"
+            );
             let mut left_out = valid.clone();
             left_out.as_object_mut().unwrap().remove(name);
             let named = reads(&left_out);
             if required.contains(name) {
-                assert_eq!(named, [name.clone()], "{name} left out");
+                assert_eq!(named, std::slice::from_ref(name), "{name} left out");
             } else {
                 assert!(named.is_empty(), "{name} is optional: {named:?}");
             }

@@ -15,6 +15,7 @@ use koppel_shared::body::{self, Fields};
 use koppel_shared::credential::CredentialKind;
 use koppel_shared::issue::{self, NewCredential};
 use koppel_shared::model::{Credential, Level, Scope, Scopes, User};
+use koppel_shared::organisation::{self, Permission};
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::store::{PageQuery, StoreError};
@@ -57,25 +58,7 @@ pub fn actor(p: &Principal) -> Actor {
 /// The calling user, who must be acting with their personal token (not through a
 /// connector): managing people and credentials is the organisation's own business.
 pub async fn calling_user(p: &Principal, ctx: &Ctx) -> Result<User, ApiError> {
-    if p.credential_kind != CredentialKind::PersonalAccessToken {
-        return Err(ApiError::forbidden(
-            "Use a personal access token: this is done by the organisation's users.",
-        ));
-    }
-    ctx.store
-        .user(&p.workspace_id, &p.user_id)
-        .await?
-        .ok_or_else(|| ApiError::forbidden("Unknown user."))
-}
-
-fn require_flag(ok: bool, flag: &str) -> Result<(), ApiError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "This needs the `{flag}` permission."
-        )))
-    }
+    organisation::user(p, ctx, None).await
 }
 
 /// Body of a new token or key. `kind` and `replaces` are for connector credentials only
@@ -244,7 +227,7 @@ async fn token_owner(p: &Principal, ctx: &Ctx, path_user: &str) -> Result<(User,
     if path_user == me.user_id {
         return Ok((me.clone(), me));
     }
-    require_flag(me.manage_users, "manage_users")?;
+    organisation::holds(&me, Permission::ManageUsers)?;
     let other = ctx
         .store
         .user(&p.workspace_id, path_user)
@@ -292,20 +275,13 @@ pub async fn revoke_personal(
         ));
     }
     issue::revoke(ctx, &cred, &actor(p)).await?;
-    Ok(no_content())
-}
-
-pub fn no_content() -> lambda_http::Response<lambda_http::Body> {
-    lambda_http::Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(lambda_http::Body::Empty)
-        .expect("static response")
+    Ok(pipeline::no_content())
 }
 
 /// `GET /v1/users?limit=&cursor=`: a page of the workspace's users, in id order.
 pub async fn list_users(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> RouteResult {
     let me = calling_user(p, ctx).await?;
-    require_flag(me.manage_users, "manage_users")?;
+    organisation::holds(&me, Permission::ManageUsers)?;
     let ws = &p.workspace_id;
     let pager = Pager::from_request(req, paging::STANDARD, paging::Scope::new("users", ws))?;
     let q = PageQuery::workspace(ws, "USER#", pager.after.as_deref(), pager.limit);
@@ -337,7 +313,7 @@ pub async fn update_user(
     user_id: &str,
 ) -> RouteResult {
     let me = calling_user(p, ctx).await?;
-    require_flag(me.manage_users, "manage_users")?;
+    organisation::holds(&me, Permission::ManageUsers)?;
     let patch: UserPatch = body::json(req)?;
     let user = ctx
         .store
@@ -388,7 +364,7 @@ async fn managed_connector(
     connector_id: &str,
 ) -> Result<koppel_shared::model::Connector, ApiError> {
     let me = calling_user(p, ctx).await?;
-    require_flag(me.manage_connectors, "manage_connectors")?;
+    organisation::holds(&me, Permission::ManageConnectors)?;
     let con = ctx
         .store
         .connector(&p.workspace_id, connector_id)
@@ -505,13 +481,13 @@ pub async fn revoke_for_connector(
         })
         .ok_or_else(ApiError::not_found)?;
     issue::revoke(ctx, &cred, &actor(p)).await?;
-    Ok(no_content())
+    Ok(pipeline::no_content())
 }
 
 /// `GET /v1/audit?limit=&cursor=`: the credential audit trail, newest first.
 pub async fn audit(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> RouteResult {
     let me = calling_user(p, ctx).await?;
-    require_flag(me.manage_users, "manage_users")?;
+    organisation::holds(&me, Permission::ManageUsers)?;
     let ws = &p.workspace_id;
     let pager = Pager::from_request(req, AUDIT_LIMITS, paging::Scope::new("audit", ws))?;
     let page =
