@@ -140,7 +140,10 @@ test("GET /v1/me executes with the demo's token and answers 200 with a curl line
   const status = op.locator(".live-responses-table .response .response-col_status").first();
   await status.waitFor();
   assert.equal((await status.textContent()).trim(), "200");
-  const body = await op.locator(".live-responses-table .response-col_description").first().textContent();
+  const body = await op
+    .locator(".live-responses-table .response .response-col_description")
+    .first()
+    .textContent();
   assert.ok(body.includes(DEMO.workspace_id), `the answer names the demo workspace: ${body}`);
   assert.ok(body.includes(DEMO.connector.id), "and the connector whose token it is");
 
@@ -155,21 +158,40 @@ test("GET /v1/me executes with the demo's token and answers 200 with a curl line
   await page.close();
 });
 
-test("/docs#problems lands on the problems section of the description", async (t) => {
+test("/docs#problems and each problem type's fragment land on their section", async (t) => {
   const text = doc.info.description || "";
   if (!/^#+\s*Problems\b/im.test(text) && !/id=["']problems["']/.test(text)) {
     t.skip("openapi.json's info.description has no Problems section yet");
     return;
   }
-  const page = await open("/docs#problems");
-  const target = page.locator(".information-container #problems");
-  await target.waitFor();
-  await page.waitForFunction(() => {
-    const r = document.getElementById("problems").getBoundingClientRect();
-    return r.top >= 0 && r.top < window.innerHeight;
-  });
-  await page.screenshot({ path: join(SHOTS, "docs-problems.png") });
-  await page.close();
+  // The section, and the first problem type the description links to (`#problem-<slug>`).
+  const slug = (text.match(/\(#(problem-[a-z0-9-]+)\)/) || [])[1];
+  for (const fragment of ["problems", slug].filter(Boolean)) {
+    const page = await open(`/docs#${fragment}`);
+    await page.locator(`.information-container [id="${fragment}"]`).waitFor({ state: "attached" });
+    // The section's heading is marked and scrolled to the top of the window.
+    await page.waitForFunction(() => {
+      const el = document.querySelector(".information-container .koppel-target");
+      const r = el && el.getBoundingClientRect();
+      return r && r.top > -2 && r.top < window.innerHeight / 2;
+    });
+    const marked = await page.$eval(".information-container .koppel-target", (el) => {
+      let next = "";
+      for (let n = el.nextElementSibling; n && !/^H[1-4]$/.test(n.tagName); n = n.nextElementSibling) {
+        next += n.textContent + " ";
+      }
+      return { tag: el.tagName, text: el.textContent, next };
+    });
+    assert.match(marked.tag, /^H[1-4]$/, `#${fragment} marks a heading: ${JSON.stringify(marked)}`);
+    if (fragment === "problems") {
+      assert.match(marked.text, /Problems/);
+      await page.screenshot({ path: join(SHOTS, "docs-problems.png") });
+    } else {
+      const urn = `urn:koppel:problem:${fragment.replace(/^problem-/, "")}`;
+      assert.ok(marked.next.includes(urn), `#${fragment} explains ${urn}: ${JSON.stringify(marked)}`);
+    }
+    await page.close();
+  }
 });
 
 test("the page asked nothing of other hosts and raised no errors", () => {

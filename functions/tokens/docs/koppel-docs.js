@@ -40,24 +40,50 @@
   }
 
   // Scrolls to a `#name` fragment once the element exists (Swagger UI renders after the
-  // document has loaded); `#/tag/operation` fragments are Swagger UI's own deep links.
-  function landOnFragment(triesLeft) {
-    var hash = decodeURIComponent(window.location.hash.slice(1));
-    if (!hash || hash.charAt(0) === "/") return;
-    anchorHeadings();
-    var el = document.getElementById(hash);
-    if (el) {
-      el.scrollIntoView();
-      el.classList.add("koppel-target");
-    } else if (triesLeft > 0) {
-      setTimeout(function () {
-        landOnFragment(triesLeft - 1);
-      }, 100);
+  // document has loaded, and may render the description again, dropping what was set on
+  // it: so this looks again for a few seconds); `#/tag/operation` fragments are Swagger
+  // UI's own deep links.
+  // Swagger UI's deep linking takes any fragment for a tag and rewrites it (`#/problems`),
+  // so the fragment asked for is kept from before it loads.
+  var wanted = decodeURIComponent(window.location.hash.slice(1));
+  var landing = 0;
+  function landOnFragment() {
+    var run = ++landing;
+    var last = null;
+    var tries = 50;
+    (function look() {
+      if (run !== landing) return;
+      if (!wanted) return;
+      anchorHeadings();
+      var el = document.getElementById(wanted);
+      if (el && el !== last) {
+        last = el;
+        mark(el).scrollIntoView();
+        if (window.location.hash !== "#" + wanted) {
+          history.replaceState(null, "", "#" + encodeURIComponent(wanted));
+        }
+      }
+      if (--tries > 0) setTimeout(look, 100);
+    })();
+  }
+
+  // An empty anchor (`<a id="problems"></a>`) marks what follows it: highlight that.
+  function mark(el) {
+    var shown = el;
+    if (!el.textContent.trim()) {
+      shown = el.nextElementSibling || (el.parentElement && el.parentElement.nextElementSibling) || el;
     }
+    var old = document.querySelectorAll(".koppel-target");
+    for (var i = 0; i < old.length; i++) old[i].classList.remove("koppel-target");
+    shown.classList.add("koppel-target");
+    return shown;
   }
 
   window.addEventListener("hashchange", function () {
-    landOnFragment(20);
+    var hash = decodeURIComponent(window.location.hash.slice(1));
+    if (hash.charAt(0) === "/") return;
+    wanted = hash;
+    landOnFragment();
   });
 
   fetch(specUrl, { headers: { Accept: "application/json" } })
@@ -85,7 +111,7 @@
         onComplete: function () {
           anchorHeadings();
           window.koppelDocs.ready = true;
-          landOnFragment(50);
+          landOnFragment();
         },
       });
     })

@@ -1,15 +1,20 @@
 //! The demo workspace the run command seeds: an owner and a reader with personal tokens,
-//! a connector with an API key, a token and a JWT key and a saved search, and a few dozen
-//! cases, written to `.koppel/demo.json`.
+//! a connector with an API key, a token and a JWT key and a saved search, a few dozen
+//! cases, data-subject requests, a service version with a mandate and an endpoint under
+//! it, and a webhook subscription, written to `.koppel/demo.json`. What partners' calls
+//! make is made by the functions' own handlers (see [`Caller`]), so every operation tried
+//! from `/docs` finds something.
 
 use std::path::Path;
 
-use koppel_shared::Ctx;
 use koppel_shared::cases::SavedSearch;
+use koppel_shared::credential::CredentialKind;
 use koppel_shared::ids::new_id;
+use koppel_shared::lambda_http::{self, Body, Request, Response};
 use koppel_shared::model::{Level, Scope};
 use koppel_shared::store::put_new;
 use koppel_shared::time_util::{now, rfc3339};
+use koppel_shared::{Ctx, Principal};
 use serde_json::{Value, json};
 
 use crate::Output;
@@ -86,6 +91,10 @@ pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, Strin
         .await?
         .json;
 
+    let as_owner = Caller::new(ctx, &ws_id, owner_id, None);
+    let as_connector = Caller::new(ctx, &ws_id, owner_id, Some(con_id));
+    let seeded = seed_partner_data(&as_owner, &as_connector, con_id).await?;
+
     let demo = json!({
         "base_url": base_url,
         "workspace_id": ws_id,
@@ -103,6 +112,15 @@ pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, Strin
             "connector_id": con_id, "kid": jwt["kid"], "iss": issuer,
             "aud": ctx.settings.jwt_audience, "private_key_pem": jwt["private_key_pem"], "alg": jwt["alg"],
         },
+        "data_subject_requests": seeded.dsr_ids,
+        "osr": {
+            "service_version_id": seeded.service_version["id"],
+            "namespace": DEMO_NAMESPACE,
+            "administration_id": DEMO_ADMINISTRATION,
+            "mandate_token": seeded.mandate["mandate_token"],
+            "endpoint_id": seeded.endpoint["id"],
+        },
+        "webhook_subscription_id": seeded.subscription["id"],
     });
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -126,7 +144,21 @@ pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, Strin
          \n  curl -s {base_url}/v1/me -H 'Authorization: Bearer {token}'\
          \n  curl -s {base_url}/v1/me -H 'Authorization: Bearer {owner_pat}'\
          \n  curl --header \"API-Interface-Id: {con_id}\" --header \"API-Key: {key}\" {base_url}/app/api2csv\n\
-         \n{cases} demo cases; the connector sees those of its saved search \"{search}\".\n",
+         \n{cases} demo cases; the connector sees those of its saved search \"{search}\".\
+         \n{dsrs} data-subject requests (ids {dsr_ids}); OSR: service version {namespace}, a mandate\
+         \n  of administration {administration} for the connector, endpoint {endpoint} under it;\
+         \n  webhook subscription {subscription} (disabled: its receiver is an example).\n",
+        dsrs = seeded.dsr_ids.len(),
+        dsr_ids = seeded
+            .dsr_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        namespace = DEMO_NAMESPACE,
+        administration = DEMO_ADMINISTRATION,
+        endpoint = seeded.endpoint["id"].as_str().unwrap_or_default(),
+        subscription = seeded.subscription["id"].as_str().unwrap_or_default(),
         cases = imported.len(),
         search = search.name,
         out = out.display(),
@@ -138,6 +170,252 @@ pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, Strin
         token = token["secret"].as_str().unwrap_or_default(),
     );
     Ok(Output { text, json: demo })
+}
+
+/// The OSR service version the demo registers (seed 003's namespace form).
+const DEMO_NAMESPACE: &str = "http://purl.edustandaard.nl/koppelpunt/demo/v1";
+/// The administration (institution) that grants the connector its mandate.
+const DEMO_ADMINISTRATION: &str = "0000000700025RB99999";
+
+/// What the partner-facing functions made for the demo.
+struct Seeded {
+    dsr_ids: Vec<i64>,
+    service_version: Value,
+    mandate: Value,
+    endpoint: Value,
+    subscription: Value,
+}
+
+/// Data for every seed beyond cases, through the functions' handlers: data-subject
+/// requests (Dastra, seed 002), a service version, a mandate and an endpoint (OSR, seed
+/// 003), and a webhook subscription with Basic credentials and a hidden header (PlanRadar,
+/// seed 004). The subscription is disabled, as its receiver is an example address: events
+/// are not sent anywhere until a user points it at a receiver of their own.
+async fn seed_partner_data(
+    owner: &Caller<'_>,
+    connector: &Caller<'_>,
+    con_id: &str,
+) -> Result<Seeded, String> {
+    let ws = owner.principal.workspace_id.clone();
+    let dsr_path = format!("/v1/ws/{ws}/DataSubjectRequests");
+    let mut dsr_ids = vec![];
+    for body in demo_dsrs() {
+        let d = connector
+            .call(
+                dsr::handler,
+                "POST",
+                "/v1/ws/{workspaceId}/DataSubjectRequests",
+                &dsr_path,
+                json!({ "workspaceId": ws }),
+                Some(body),
+            )
+            .await?;
+        dsr_ids.push(
+            d["id"]
+                .as_i64()
+                .ok_or("a data-subject request without an id")?,
+        );
+    }
+    let service_version = owner
+        .call(
+            endpoints::handler,
+            "POST",
+            "/api/v1/service-versions",
+            "/api/v1/service-versions",
+            json!(null),
+            Some(json!({ "namespace": DEMO_NAMESPACE, "description": "Demo: leermiddelen bestellen" })),
+        )
+        .await?;
+    let mandate = owner
+        .call(
+            endpoints::handler,
+            "POST",
+            "/api/v1/mandates",
+            "/api/v1/mandates",
+            json!(null),
+            Some(json!({
+                "connector_id": con_id,
+                "administration_id": DEMO_ADMINISTRATION,
+                "service_version_namespace": DEMO_NAMESPACE,
+            })),
+        )
+        .await?;
+    let endpoint = connector
+        .call(
+            endpoints::handler,
+            "POST",
+            "/api/v1/endpoints",
+            "/api/v1/endpoints",
+            json!(null),
+            Some(json!({
+                "mandate_token": mandate["mandate_token"],
+                "administration_id": DEMO_ADMINISTRATION,
+                "service_version_namespace": DEMO_NAMESPACE,
+                "url": "https://leverancier.example/koppelpunt",
+                "attributes": "LAS",
+            })),
+        )
+        .await?;
+    let subscription = owner
+        .call(
+            connectors::handler,
+            "POST",
+            "/v1/connectors/{id}/subscriptions",
+            &format!("/v1/connectors/{con_id}/subscriptions"),
+            json!({ "id": con_id }),
+            Some(json!({
+                "url": "https://partner.example/koppel/webhooks",
+                "event_types": ["case.created", "case.updated", "dsr.created", "endpoint.created"],
+                "basic_auth": { "username": "koppel", "password": "demo-password" },
+                "headers": [
+                    { "name": "X-Partner-Tenant", "value": "voorbeeld", "hidden": false },
+                    { "name": "X-Partner-Secret", "value": "demo-secret", "hidden": true },
+                ],
+                "enabled": false,
+            })),
+        )
+        .await?;
+    Ok(Seeded {
+        dsr_ids,
+        service_version,
+        mandate,
+        endpoint,
+        subscription,
+    })
+}
+
+/// Data-subject requests as a partner app files them (Dastra's model): an access request,
+/// a complex erasure request, a rectification.
+fn demo_dsrs() -> Vec<Value> {
+    vec![
+        json!({
+            "title": "Inzageverzoek J. de Vries",
+            "purposes": ["Access"],
+            "givenName": "Jan", "familyName": "de Vries", "email": "j.devries@example.org",
+            "channel": "Email", "personCategory": "Customer",
+            "description": "Wil weten welke gegevens de gemeente over hem verwerkt.",
+        }),
+        json!({
+            "title": "Verwijderverzoek A. Jansen",
+            "purposes": ["Erasure"],
+            "complex": true,
+            "givenName": "Anna", "familyName": "Jansen", "email": "a.jansen@example.org",
+            "channel": "Form",
+            "description": "Verwijdering van alle gegevens uit het zaakportaal.",
+        }),
+        json!({
+            "title": "Correctie adres M. Bakker",
+            "purposes": ["Rectification"],
+            "givenName": "Mila", "familyName": "Bakker", "email": "m.bakker@example.org",
+            "address": "Dorpsstraat 1", "zipCode": "1234 AB", "city": "Voorbeeld", "countryCode": "NL",
+        }),
+    ]
+}
+
+/// Calls a function's real handler as the gateway would after the authorizer allowed a
+/// credential of this workspace: the demo's records are made by the code partners call,
+/// with every rule it checks. The credential id is the seed's own, so no demo credential's
+/// rate-limit window is spent before the tests use it.
+struct Caller<'a> {
+    ctx: &'a Ctx,
+    principal: Principal,
+}
+
+impl<'a> Caller<'a> {
+    fn new(ctx: &'a Ctx, ws: &str, user: &str, connector: Option<&str>) -> Self {
+        let kind = if connector.is_some() {
+            CredentialKind::ConnectorToken
+        } else {
+            CredentialKind::PersonalAccessToken
+        };
+        Caller {
+            ctx,
+            principal: Principal {
+                workspace_id: ws.to_owned(),
+                user_id: user.to_owned(),
+                connector_id: connector.map(str::to_owned),
+                credential_id: "koppel-admin-demo".into(),
+                credential_kind: kind,
+                scopes: Scope::ALL.iter().copied().collect(),
+                access_level: Level::Handle,
+                rate_limit: 1000,
+                body_hash: None,
+            },
+        }
+    }
+
+    /// `method path` (of template resource `resource`, with `params`) with a JSON body;
+    /// the answer's JSON if it is a success.
+    async fn call<F, Fut>(
+        &self,
+        handler: F,
+        method: &str,
+        resource: &str,
+        path: &str,
+        params: Value,
+        body: Option<Value>,
+    ) -> Result<Value, String>
+    where
+        F: FnOnce(Request, &'a Ctx) -> Fut,
+        Fut: std::future::Future<Output = Response<Body>>,
+    {
+        let req = rest_event(&self.principal, method, resource, path, params, body)?;
+        let resp = handler(req, self.ctx).await;
+        let status = resp.status();
+        let text =
+            String::from_utf8_lossy(koppel_shared::body::body_bytes(resp.body())).into_owned();
+        if !status.is_success() {
+            return Err(format!("demo: {method} {path} answered {status}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("demo: {method} {path}: {e}: {text}"))
+    }
+}
+
+/// The REST (v1) proxy event API Gateway hands a function, with the authorizer's context
+/// for `p` (every value a string, as a REST API passes them).
+fn rest_event(
+    p: &Principal,
+    method: &str,
+    resource: &str,
+    path: &str,
+    params: Value,
+    body: Option<Value>,
+) -> Result<Request, String> {
+    let mut authorizer: serde_json::Map<String, Value> = p
+        .to_context()
+        .into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => (k, Value::String(s)),
+            other => (k, Value::String(other.to_string())),
+        })
+        .collect();
+    authorizer.insert("principalId".into(), p.principal_id().into());
+    let event = json!({
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": { "Content-Type": "application/json", "Host": "koppel-admin.local" },
+        "multiValueHeaders": { "Content-Type": ["application/json"], "Host": ["koppel-admin.local"] },
+        "queryStringParameters": null,
+        "multiValueQueryStringParameters": null,
+        "pathParameters": params,
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "000000000000",
+            "resourceId": resource,
+            "stage": "demo",
+            "requestId": new_id("demo"),
+            "identity": { "sourceIp": "127.0.0.1" },
+            "resourcePath": resource,
+            "path": path,
+            "httpMethod": method,
+            "apiId": "koppel-admin",
+            "authorizer": authorizer,
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false,
+    });
+    lambda_http::request::from_str(&event.to_string()).map_err(|e| format!("demo event: {e}"))
 }
 
 /// The connector's saved search: the running permit and nuisance cases, not the
