@@ -100,3 +100,65 @@ async fn only_get_is_public_and_unknown_documents_are_404() {
     let r = get(&base_url(), "/openapi.yaml", &[]).await;
     r.assert_problem(404);
 }
+
+/// Operations tried from /docs find something: the demo has data for every seed, made
+/// through the functions themselves, and names it in demo.json.
+#[tokio::test]
+async fn the_demo_has_data_for_every_seed() {
+    let d = demo();
+    let ws = s(&d["workspace_id"]);
+    let connector = format!("Bearer {}", s(&d["connector"]["token"]));
+    let owner = format!("Bearer {}", s(&d["users"]["owner"]["pat"]));
+    let base = base_url();
+
+    // Dastra (seed 002): the requests, with the server-owned deadline computed.
+    let ids = d["data_subject_requests"].as_array().expect("dsr ids");
+    assert!(ids.len() >= 3, "{ids:?}");
+    for id in ids {
+        let path = format!("/v1/ws/{ws}/DataSubjectRequests/{id}");
+        let r = get(&base, &path, &[("Authorization", &connector)]).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert!(r.body["purposes"].as_array().is_some_and(|p| !p.is_empty()));
+        assert!(r.body["expiryTime"].is_string(), "{}", r.body);
+    }
+
+    // OSR (seed 003): the service version, the connector's mandate, the endpoint under it.
+    let osr = &d["osr"];
+    let r = get(
+        &base,
+        "/api/v1/service-versions",
+        &[("Authorization", &owner)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.to_string().contains(s(&osr["namespace"])),
+        "{}",
+        r.body
+    );
+    let r = get(&base, "/api/v1/mandates", &[("Authorization", &owner)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.to_string().contains(s(&osr["administration_id"])));
+    let path = format!("/api/v1/endpoints/{}", s(&osr["endpoint_id"]));
+    let r = get(&base, &path, &[("Authorization", &connector)]).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    assert_eq!(r.body["administration_id"], osr["administration_id"]);
+    assert_eq!(r.body["service_version_namespace"], osr["namespace"]);
+
+    // PlanRadar (seed 004): a subscription with Basic credentials and a hidden header whose
+    // value is not shown again; disabled, so nothing is sent to its example receiver.
+    let path = format!(
+        "/v1/connectors/{}/subscriptions/{}",
+        s(&d["connector"]["id"]),
+        s(&d["webhook_subscription_id"])
+    );
+    let r = get(&base, &path, &[("Authorization", &owner)]).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    assert_eq!(r.body["enabled"], false);
+    let text = r.body.to_string();
+    assert!(
+        text.contains("X-Partner-Secret") && !text.contains("demo-secret"),
+        "{text}"
+    );
+    assert!(!text.contains("demo-password"), "{text}");
+}
