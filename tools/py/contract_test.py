@@ -46,6 +46,11 @@ RATE_LIMIT = "100000"
 # How often a path parameter takes a real id rather than a generated one (which is 404).
 REAL_ID_PROBABILITY = 0.8
 
+# Fixtures a parameter always takes: with an id seen in an answer instead (schemathesis
+# reuses them), `DELETE /v1/tokens/{id}` or a user's token revocation could revoke the
+# run's own credential, and `PATCH /v1/users/{id}` take the owner's API access away.
+PINNED = {"spare_token", "user", "user_token"}
+
 # The operations a connector calls, by path: what the partner sees. Everything else is
 # the organisation's own administration (personal tokens only).
 CONNECTOR_PATHS = (
@@ -127,6 +132,9 @@ def render_config(run: Run, document: dict, max_examples: int, seed: int) -> str
         f"max-examples = {max_examples}",
         # The stack keeps what the run creates: no state from a previous run to replay.
         "database = \"none\"",
+        # Only the run's credential: generated `API-Key`/`JWT` headers beside it make every
+        # request an ambiguous credential (401) that never reaches the route.
+        "with-security-parameters = false",
     ]
     bound_paths = {}
     for path in sorted(document["paths"]):
@@ -138,7 +146,7 @@ def render_config(run: Run, document: dict, max_examples: int, seed: int) -> str
         lines += [f"[dictionaries.{name}]", f"values = [{values}]"]
     for path, bound in bound_paths.items():
         params = ", ".join(
-            f'"path.{p}" = {{ dictionary = "{f}", probability = {REAL_ID_PROBABILITY} }}'
+            f'"path.{p}" = {{ dictionary = "{f}", probability = {1.0 if f in PINNED else REAL_ID_PROBABILITY} }}'
             for p, f in sorted(bound.items())
         )
         lines += ["[[operations]]", f"include-path = {toml_str(path)}", f"parameters = {{ {params} }}"]
@@ -325,7 +333,8 @@ def run_schemathesis(st: str, run: Run, document_path: str, base_url: str, out: 
         cmd += ["--include-path-regex", "|".join(f"(?:{p})" for p in run.paths)]
     started = time.monotonic()
     with open(os.path.join(run_dir, "output.txt"), "w") as log:
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+        # In the run's folder: schemathesis keeps a cache folder where it runs.
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=run_dir).returncode
     seconds = time.monotonic() - started
     events = []
     if os.path.exists(ndjson):
@@ -339,9 +348,9 @@ def main() -> int:
     ap.add_argument("--base-url", required=True)
     ap.add_argument("--admin", required=True, help="the koppel-admin binary (its environment points at the stack)")
     ap.add_argument("--demo", required=True, help="the demo workspace's JSON (koppel-admin demo --out)")
-    ap.add_argument("--out", required=True, help="folder for configs, reports and schemathesis's output")
+    ap.add_argument("--out", required=True, type=os.path.abspath, help="folder for configs, reports and schemathesis's output")
     ap.add_argument("--results", help="append `schemathesis: pass N` / `schemathesis: fail N` (operations per run) here")
-    ap.add_argument("--document", default=os.path.join(os.path.dirname(__file__), "..", "..", "openapi.json"))
+    ap.add_argument("--document", type=os.path.abspath, default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "openapi.json"))
     ap.add_argument("--schemathesis", default=os.path.join(os.path.dirname(sys.executable), "st"))
     ap.add_argument("--max-examples", type=int, default=int(os.environ.get("KOPPEL_SCHEMATHESIS_EXAMPLES", "20")))
     # Fixed by default so a CI failure can be replayed; another seed explores further.

@@ -89,6 +89,15 @@ class Config(unittest.TestCase):
         )
         self.assertEqual(ops["/v1/cases/{id}"]["path.id"], {"dictionary": "case", "probability": 0.8})
         self.assertEqual(set(ops["/v1/ws/{workspaceId}/DataSubjectRequests/{id}"]), {"path.workspaceId"})
+        self.assertFalse(cfg["generation"]["with-security-parameters"])
+
+    def test_ids_that_could_revoke_the_run_itself_are_pinned(self):
+        run = ct.Run("owner", "Bearer t", (), {"user": ["usr_r"], "user_token": ["tok_r"], "case": ["1"]})
+        cfg = tomllib.loads(ct.render_config(run, DOCUMENT, 5, 1))
+        ops = {o["include-path"]: o["parameters"] for o in cfg["operations"]}
+        self.assertEqual(ops["/v1/users/{id}/tokens/{tokenId}"]["path.tokenId"]["probability"], 1.0)
+        self.assertEqual(ops["/v1/users/{id}/tokens/{tokenId}"]["path.id"]["probability"], 1.0)
+        self.assertEqual(ops["/v1/cases/{id}"]["path.id"]["probability"], 0.8)
 
     def test_secret_ids(self):
         self.assertEqual(ct.credential_id("kpl_pat_abc123_SeCrEt"), "abc123")
