@@ -352,7 +352,7 @@ def main() -> int:
     ap.add_argument("--results", help="append `schemathesis: pass N` / `schemathesis: fail N` (operations per run) here")
     ap.add_argument("--document", type=os.path.abspath, default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "openapi.json"))
     ap.add_argument("--schemathesis", default=os.path.join(os.path.dirname(sys.executable), "st"))
-    ap.add_argument("--max-examples", type=int, default=int(os.environ.get("KOPPEL_SCHEMATHESIS_EXAMPLES", "20")))
+    ap.add_argument("--max-examples", type=int, default=int(os.environ.get("KOPPEL_SCHEMATHESIS_EXAMPLES", "10")))
     # Fixed by default so a CI failure can be replayed; another seed explores further.
     ap.add_argument("--seed", type=int, default=int(os.environ.get("KOPPEL_SCHEMATHESIS_SEED", "13")))
     args = ap.parse_args()
