@@ -11,8 +11,8 @@ twice over the committed document:
   connector standing in for `{id}` under /v1/connectors so that disabling or deleting it
   harms nothing.
 
-Checks: no server error, and every answer's status, content type and body as the document
-says. Exits non-zero on any failure, after a summary per run (operations, test cases,
+Checks: no server error, and every answer's status, content type, headers and body as the
+document says. Exits non-zero on any failure, after a summary per run (operations, test cases,
 requests by status class, failures by check, wall time).
 
     contract_test.py --base-url URL --admin koppel-admin --demo demo.json --out DIR
@@ -38,6 +38,7 @@ CHECKS = [
     "status_code_conformance",
     "content_type_conformance",
     "response_schema_conformance",
+    "response_headers_conformance",
 ]
 
 # Requests per minute for the run's own credentials: far above what one worker sends.
