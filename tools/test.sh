@@ -24,6 +24,9 @@ log "SAM translation of template.yaml (streaming, routes, authorizer, least priv
 "$VENV/bin/python" -m unittest -q tools/py/test_check_sam.py
 "$VENV/bin/python" -m unittest -q tools/py/test_contract_test.py
 
+log "openapi.json against the OpenAPI 3.1 specification (openapi-spec-validator)"
+"$VENV/bin/openapi-spec-validator" openapi.json
+
 log "cargo fmt --check"
 cargo fmt --all --check
 
