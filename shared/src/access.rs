@@ -50,7 +50,7 @@ pub fn effective_level(connector: Level, employee: Level) -> Level {
 }
 
 fn all_scopes() -> Scopes {
-    Scope::ALL.into_iter().collect()
+    Scope::ALL.iter().copied().collect()
 }
 
 pub fn decide(f: &Facts<'_>) -> Result<Principal, Refusal> {

@@ -22,9 +22,25 @@ const ID_LEN: usize = 16;
 const SECRET_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 6;
 
-/// What a credential is; decides its prefix and how the authorizer resolves it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+/// What a credential is; decides its prefix and how the authorizer resolves it. Serde and
+/// strum name the variants by one rule (a test holds them equal).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CredentialKind {
     /// A user's personal access token (`Authorization: Bearer`).
     PersonalAccessToken,
@@ -47,23 +63,11 @@ impl CredentialKind {
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PersonalAccessToken => "personal_access_token",
-            Self::ConnectorToken => "connector_token",
-            Self::ApiKey => "api_key",
-            Self::Jwt => "jwt",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::PersonalAccessToken,
-            Self::ConnectorToken,
-            Self::ApiKey,
-            Self::Jwt,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        s.parse().ok()
     }
 
     const ISSUED: [Self; 3] = [
@@ -222,6 +226,17 @@ mod tests {
         assert!(parse(&no_sep).is_err());
         let truncated = &s[..s.len() - 1];
         assert_eq!(parse(truncated), Err(FormatError::Malformed));
+    }
+
+    #[test]
+    fn kinds_have_one_name_each() {
+        crate::model::tests::serde_and_strum_agree::<CredentialKind>();
+        assert_eq!(CredentialKind::ApiKey.as_str(), "api_key");
+        assert_eq!(
+            CredentialKind::parse("personal_access_token"),
+            Some(CredentialKind::PersonalAccessToken)
+        );
+        assert_eq!(CredentialKind::parse("Jwt"), None);
     }
 
     #[test]

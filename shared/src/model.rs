@@ -1,51 +1,62 @@
 //! The stored entities. Item keys are added by `store`; these types are the data only.
 
 use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use strum::{VariantArray, VariantNames};
 
 use crate::credential::CredentialKind;
 
 /// Access level: `read` (raadplegen) or `handle` (behandelen). `Read < Handle`, so the
 /// effective level of a connector acting for an employee is the `min` of the two.
+///
+/// Serde keeps its own derive (its error text reaches clients); strum gives the same names
+/// to `as_str`, `FromStr` and `Display`, which a test holds to serde's.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    strum::VariantNames,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = String,
+    parse_err_fn = not_a_level
+)]
 pub enum Level {
     Read,
     Handle,
 }
 
+fn not_a_level(s: &str) -> String {
+    format!(
+        "`{s}` is not an access level ({})",
+        <Level as VariantNames>::VARIANTS.join(", ")
+    )
+}
+
 impl Level {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::Handle => "handle",
-        }
-    }
-}
-
-impl FromStr for Level {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "read" => Ok(Self::Read),
-            "handle" => Ok(Self::Handle),
-            _ => Err(format!("`{s}` is not an access level (read, handle)")),
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
 /// The operations a connector can be linked to (AFAS: only linked connectors are callable).
+///
+/// No case rule yields `cases:read`, so each name is given to serde and to strum; the
+/// round-trip test holds them equal.
 #[derive(
     Clone,
     Copy,
@@ -58,65 +69,49 @@ impl fmt::Display for Level {
     Serialize,
     Deserialize,
     schemars::JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    strum::VariantNames,
 )]
+#[strum(parse_err_ty = String, parse_err_fn = not_a_scope)]
 pub enum Scope {
     #[serde(rename = "cases:read")]
+    #[strum(serialize = "cases:read")]
     CasesRead,
     #[serde(rename = "cases:write")]
+    #[strum(serialize = "cases:write")]
     CasesWrite,
     #[serde(rename = "cases:export")]
+    #[strum(serialize = "cases:export")]
     CasesExport,
     #[serde(rename = "dsr:read")]
+    #[strum(serialize = "dsr:read")]
     DsrRead,
     #[serde(rename = "dsr:write")]
+    #[strum(serialize = "dsr:write")]
     DsrWrite,
     #[serde(rename = "endpoints:read")]
+    #[strum(serialize = "endpoints:read")]
     EndpointsRead,
     #[serde(rename = "endpoints:write")]
+    #[strum(serialize = "endpoints:write")]
     EndpointsWrite,
     #[serde(rename = "webhooks:manage")]
+    #[strum(serialize = "webhooks:manage")]
     WebhooksManage,
 }
 
+fn not_a_scope(s: &str) -> String {
+    format!("`{s}` is not a known scope")
+}
+
 impl Scope {
-    pub const ALL: [Scope; 8] = [
-        Self::CasesRead,
-        Self::CasesWrite,
-        Self::CasesExport,
-        Self::DsrRead,
-        Self::DsrWrite,
-        Self::EndpointsRead,
-        Self::EndpointsWrite,
-        Self::WebhooksManage,
-    ];
+    pub const ALL: &'static [Scope] = <Self as VariantArray>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CasesRead => "cases:read",
-            Self::CasesWrite => "cases:write",
-            Self::CasesExport => "cases:export",
-            Self::DsrRead => "dsr:read",
-            Self::DsrWrite => "dsr:write",
-            Self::EndpointsRead => "endpoints:read",
-            Self::EndpointsWrite => "endpoints:write",
-            Self::WebhooksManage => "webhooks:manage",
-        }
-    }
-}
-
-impl FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("`{s}` is not a known scope"))
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -245,5 +240,53 @@ impl Credential {
             secret_hash: "x".into(),
             pepper_version: "v".into(),
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::fmt::Debug;
+    use std::str::FromStr;
+
+    use serde::de::DeserializeOwned;
+    use serde_json::json;
+
+    use super::*;
+
+    /// Every variant of `T` has one name: serde writes and reads it, strum's `as_str`
+    /// (`Into<&str>`), `FromStr` and `VariantNames` agree.
+    pub(crate) fn serde_and_strum_agree<T>()
+    where
+        T: VariantArray + VariantNames + Serialize + DeserializeOwned + Copy + Debug + PartialEq,
+        T: Into<&'static str> + FromStr<Err: Debug> + std::fmt::Display,
+    {
+        let names: Vec<&str> = <T as VariantArray>::VARIANTS
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        assert_eq!(names, <T as VariantNames>::VARIANTS);
+        for (&v, name) in <T as VariantArray>::VARIANTS.iter().zip(names) {
+            assert_eq!(serde_json::to_value(v).unwrap(), json!(name));
+            assert_eq!(serde_json::from_value::<T>(json!(name)).unwrap(), v);
+            assert_eq!(name.parse::<T>().unwrap(), v);
+            assert_eq!(v.to_string(), name);
+        }
+    }
+
+    #[test]
+    fn levels_and_scopes_have_one_name_each() {
+        serde_and_strum_agree::<Level>();
+        serde_and_strum_agree::<Scope>();
+        assert_eq!(Level::Handle.as_str(), "handle");
+        assert_eq!(Scope::EndpointsWrite.as_str(), "endpoints:write");
+        assert_eq!(
+            "admin".parse::<Level>().unwrap_err(),
+            "`admin` is not an access level (read, handle)"
+        );
+        assert_eq!(
+            "cases:delete".parse::<Scope>().unwrap_err(),
+            "`cases:delete` is not a known scope"
+        );
+        assert_eq!(Scope::ALL.len(), 8);
     }
 }

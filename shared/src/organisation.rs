@@ -6,8 +6,9 @@ use crate::credential::CredentialKind;
 use crate::model::User;
 use crate::{ApiError, Ctx, Principal};
 
-/// A permission flag a user may hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A permission flag a user may hold, named as the `User` field that holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Permission {
     ManageUsers,
     ManageConnectors,
@@ -15,10 +16,7 @@ pub enum Permission {
 
 impl Permission {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ManageUsers => "manage_users",
-            Self::ManageConnectors => "manage_connectors",
-        }
+        self.into()
     }
 
     pub fn held_by(self, u: &User) -> bool {
@@ -118,5 +116,6 @@ mod tests {
         assert!(e.detail.contains("manage_users"));
         u.manage_users = true;
         assert!(holds(&u, Permission::ManageUsers).is_ok());
+        assert_eq!(Permission::ManageConnectors.as_str(), "manage_connectors");
     }
 }

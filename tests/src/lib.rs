@@ -223,7 +223,7 @@ pub fn new_workspace_by(admin: &dyn Fn(&[&str]) -> Value, name: &str) -> (String
         "Eva Eigenaar",
     ]);
     (
-        s(&w["workspace_id"]).to_owned(),
+        s(&w["id"]).to_owned(),
         s(&w["owner"]["id"]).to_owned(),
     )
 }

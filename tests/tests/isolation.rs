@@ -152,7 +152,7 @@ impl World {
             "--owner-name",
             &format!("Eigenaar {tag}"),
         ]);
-        let ws = s(&w["workspace_id"]).to_owned();
+        let ws = s(&w["id"]).to_owned();
         let owner = s(&w["owner"]["id"]).to_owned();
         let (owner_pat_id, owner_pat) = personal_token(&ws, &owner);
         let clerk = admin(&[

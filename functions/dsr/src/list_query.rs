@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use koppel_shared::ApiError;
 use koppel_shared::body::Fields;
+use strum::VariantNames;
 
 use crate::model::{Label, State};
 
@@ -19,7 +20,9 @@ const MAX_TERMS: usize = 20;
 /// `ids[]` becomes one `IN (…)` condition, which DynamoDB caps at 100 values.
 pub const MAX_IDS: usize = 100;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// `sortBy`, named as Dastra's fields (any casing on input).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "camelCase", ascii_case_insensitive)]
 pub enum SortBy {
     #[default]
     Id,
@@ -28,24 +31,6 @@ pub enum SortBy {
     ExpiryTime,
     Title,
     State,
-}
-
-impl SortBy {
-    const NAMES: [(&'static str, SortBy); 6] = [
-        ("id", Self::Id),
-        ("dateCreation", Self::DateCreation),
-        ("dateUpdate", Self::DateUpdate),
-        ("expiryTime", Self::ExpiryTime),
-        ("title", Self::Title),
-        ("state", Self::State),
-    ];
-
-    fn parse(s: &str) -> Option<Self> {
-        Self::NAMES
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(s))
-            .map(|(_, v)| *v)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,11 +187,11 @@ pub fn parse<'a>(
                 Some(b) => q.asc = b,
                 None => errors.push("asc", "must be true or false"),
             },
-            "sortBy" => match SortBy::parse(value) {
-                Some(s) => q.sort_by = s,
-                None => errors.push(
+            "sortBy" => match value.parse() {
+                Ok(s) => q.sort_by = s,
+                Err(_) => errors.push(
                     "sortBy",
-                    "must be one of id, dateCreation, dateUpdate, expiryTime, title, state",
+                    format!("must be one of {}", SortBy::VARIANTS.join(", ")),
                 ),
             },
             // Other parameters are ignored, as Dastra's clients expect.
@@ -303,6 +288,10 @@ mod tests {
         assert_eq!(
             fields,
             ["size", "page", "states", "sortBy", "archived", "ids"]
+        );
+        assert_eq!(
+            e.errors[3].message,
+            "must be one of id, dateCreation, dateUpdate, expiryTime, title, state"
         );
         assert_eq!(p(&[("size", "0")]).unwrap_err().errors[0].field, "size");
         let many: String = (1..=101)

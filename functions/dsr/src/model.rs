@@ -3,13 +3,12 @@
 //! stored document, the request body (after translated keys are renamed and read-only
 //! fields removed) and the response.
 
-use std::fmt;
-
 use jiff::Timestamp;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+use strum::{VariantArray, VariantNames};
 
 use crate::aliases;
 
@@ -146,7 +145,26 @@ impl<'de> Deserialize<'de> for Label {
 }
 
 /// Where a request is in its life. A fixed set: the list's indexes are partitioned by it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Named by its variants (any casing on input); serde goes through `Display`/`FromStr`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    strum::VariantNames,
+    serde_with::SerializeDisplay,
+    serde_with::DeserializeFromStr,
+)]
+#[strum(ascii_case_insensitive, parse_err_ty = String, parse_err_fn = not_a_state)]
 pub enum State {
     #[default]
     Open,
@@ -155,32 +173,22 @@ pub enum State {
     Closed,
 }
 
+fn not_a_state(s: &str) -> String {
+    format!(
+        "`{s}` is not a state (one of {})",
+        <State as VariantNames>::VARIANTS.join(", ")
+    )
+}
+
 impl State {
-    pub const ALL: [State; 4] = [Self::Open, Self::Pending, Self::InProgress, Self::Closed];
+    pub const ALL: &'static [State] = <Self as VariantArray>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "Open",
-            Self::Pending => "Pending",
-            Self::InProgress => "InProgress",
-            Self::Closed => "Closed",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Result<Self, String> {
-        let lower = s.to_lowercase();
-        Self::ALL
-            .into_iter()
-            .find(|st| st.as_str().to_lowercase() == lower)
-            .ok_or_else(|| {
-                format!("`{s}` is not a state (one of Open, Pending, InProgress, Closed)")
-            })
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        s.parse()
     }
 }
 
@@ -190,25 +198,11 @@ impl JsonSchema for State {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
         json_schema!({
             "type": "string",
-            "enum": names,
+            "enum": <Self as VariantNames>::VARIANTS,
             "description": "Where the request is in its life (any casing on input).",
         })
-    }
-}
-
-impl Serialize for State {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for State {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(de::Error::custom)
     }
 }
 
@@ -535,7 +529,27 @@ mod tests {
         assert!(Label::parse("").is_err());
         assert_eq!(State::parse("closed").unwrap(), State::Closed);
         assert_eq!(State::parse("INPROGRESS").unwrap(), State::InProgress);
-        assert!(State::parse("Done").is_err());
+        assert_eq!(
+            State::parse("Done").unwrap_err(),
+            "`Done` is not a state (one of Open, Pending, InProgress, Closed)"
+        );
+    }
+
+    #[test]
+    fn a_state_has_one_name() {
+        let names: Vec<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["Open", "Pending", "InProgress", "Closed"]);
+        for &st in State::ALL {
+            assert_eq!(serde_json::to_value(st).unwrap(), json!(st.as_str()));
+            assert_eq!(st.to_string(), st.as_str());
+            let lower = st.as_str().to_lowercase();
+            assert_eq!(serde_json::from_value::<State>(json!(lower)).unwrap(), st);
+        }
+        let e = serde_json::from_value::<State>(json!("Done")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`Done` is not a state (one of Open, Pending, InProgress, Closed)"
+        );
     }
 
     #[test]

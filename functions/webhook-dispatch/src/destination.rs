@@ -6,8 +6,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Why an address is refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why an address is refused; `as_str` names it in the refusal ("a link-local address").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Class {
     Global,
     Loopback,
@@ -18,6 +19,7 @@ pub enum Class {
     /// Cloud instance metadata: 169.254.169.254, fd00:ec2::254.
     Metadata,
     /// Carrier-grade NAT, 100.64/10.
+    #[strum(serialize = "shared (CGNAT)")]
     SharedCgnat,
     Multicast,
     Unspecified,
@@ -25,6 +27,7 @@ pub enum Class {
     /// 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32.
     Documentation,
     /// 198.18/15.
+    #[strum(serialize = "benchmarking")]
     Benchmark,
     /// fc00::/7.
     UniqueLocal,
@@ -34,21 +37,7 @@ pub enum Class {
 
 impl Class {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Global => "global",
-            Self::Loopback => "loopback",
-            Self::Private => "private",
-            Self::LinkLocal => "link-local",
-            Self::Metadata => "metadata",
-            Self::SharedCgnat => "shared (CGNAT)",
-            Self::Multicast => "multicast",
-            Self::Unspecified => "unspecified",
-            Self::Broadcast => "broadcast",
-            Self::Documentation => "documentation",
-            Self::Benchmark => "benchmarking",
-            Self::UniqueLocal => "unique-local",
-            Self::Reserved => "reserved",
-        }
+        self.into()
     }
 }
 
@@ -181,6 +170,25 @@ mod tests {
         for (ip, want) in cases {
             assert_eq!(class(ip), want, "{ip}");
         }
+        let names: Vec<&str> = [
+            Class::LinkLocal,
+            Class::SharedCgnat,
+            Class::Benchmark,
+            Class::UniqueLocal,
+            Class::Private,
+        ]
+        .map(Class::as_str)
+        .into();
+        assert_eq!(
+            names,
+            [
+                "link-local",
+                "shared (CGNAT)",
+                "benchmarking",
+                "unique-local",
+                "private"
+            ]
+        );
         // Neighbours of the ranges stay global.
         for ip in ["172.32.0.1", "100.128.0.1", "198.20.0.1", "11.0.0.1"] {
             assert_eq!(class(ip), Class::Global, "{ip}");

@@ -1,6 +1,8 @@
 //! The admin operations. Each validates its input, writes through the shared store, and
-//! returns what it did; secrets appear in the output exactly once.
+//! returns what it did: a line for people and, for scripts, what the API answers for the
+//! same resource (its functions' own views); secrets appear in the output exactly once.
 
+use connectors::ConnectorView;
 use koppel_shared::Ctx;
 use koppel_shared::audit::Actor;
 use koppel_shared::body::Fields;
@@ -15,12 +17,28 @@ use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, rfc3339};
 use p256::elliptic_curve::rand_core::OsRng;
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
-use serde_json::{Value, json};
-use tokens::views::{CredentialView, IssuedCredential, UserView};
+use serde::Serialize;
+use serde_json::Value;
+use tokens::views::{CredentialView, IssuedCredential, MeWorkspace, UserView};
 
 use crate::Output;
 
-type Res = Result<Output, String>;
+/// What a command did: `text` for people, `view` (printed by `--json`) for scripts.
+pub struct Done<T> {
+    pub text: String,
+    pub view: T,
+}
+
+impl<T: Serialize> From<Done<T>> for Output {
+    fn from(d: Done<T>) -> Self {
+        Output {
+            text: d.text,
+            json: serde_json::to_value(d.view).expect("a view serializes"),
+        }
+    }
+}
+
+type Res<T> = Result<Done<T>, String>;
 
 fn store_err(e: StoreError) -> String {
     e.to_string()
@@ -59,26 +77,12 @@ pub struct Issue {
     pub expires_in: Option<time::Duration>,
 }
 
-/// A user as the API shows one (`GET /v1/users`).
-fn user_json(u: &User) -> Value {
-    json!(UserView::of(u))
-}
-
-fn connector_json(c: &Connector) -> Value {
-    json!({
-        "id": c.connector_id, "workspace_id": c.workspace_id, "description": c.description,
-        "acting_user_id": c.acting_user_id, "access_level": c.access_level, "scopes": c.scopes,
-        "ip_allow_list": c.ip_allow_list, "rate_limit": c.rate_limit, "enabled": c.enabled,
-        "version": c.version, "jwt_issuer": c.jwt.as_ref().map(|j| &j.issuer),
-    })
-}
-
 /// A credential just issued, as the API shows one (the only time its secret is shown).
-fn credential_json(c: &Credential, secret: &str) -> Value {
-    json!(IssuedCredential {
+fn issued(c: &Credential, secret: &str) -> IssuedCredential {
+    IssuedCredential {
         credential: CredentialView::of(c),
         secret: secret.to_owned(),
-    })
+    }
 }
 
 fn check_email(email: &str) -> Result<(), String> {
@@ -89,7 +93,21 @@ fn check_email(email: &str) -> Result<(), String> {
     }
 }
 
-pub async fn create_workspace(ctx: &Ctx, name: &str, owner_email: &str, owner_name: &str) -> Res {
+/// A new workspace as `GET /v1/me` shows one, with its owner as `GET /v1/users` does (the
+/// API has no route that creates a workspace).
+#[derive(Serialize)]
+pub struct NewWorkspace {
+    #[serde(flatten)]
+    pub workspace: MeWorkspace,
+    pub owner: UserView,
+}
+
+pub async fn create_workspace(
+    ctx: &Ctx,
+    name: &str,
+    owner_email: &str,
+    owner_name: &str,
+) -> Res<NewWorkspace> {
     check_email(owner_email)?;
     let at = rfc3339(now());
     let ws = Workspace {
@@ -113,12 +131,18 @@ pub async fn create_workspace(ctx: &Ctx, name: &str, owner_email: &str, owner_na
         .create_workspace(&ws, &owner)
         .await
         .map_err(store_err)?;
-    Ok(Output {
+    Ok(Done {
         text: format!(
             "workspace {} ({name}), owner {} <{owner_email}>",
             ws.workspace_id, owner.user_id
         ),
-        json: json!({ "workspace_id": ws.workspace_id, "name": ws.name, "owner": user_json(&owner) }),
+        view: NewWorkspace {
+            workspace: MeWorkspace {
+                id: ws.workspace_id,
+                name: ws.name,
+            },
+            owner: UserView::of(&owner),
+        },
     })
 }
 
@@ -136,7 +160,7 @@ pub async fn add_user(
     name: &str,
     rights: Level,
     f: Flags,
-) -> Res {
+) -> Res<UserView> {
     check_email(email)?;
     workspace_exists(ctx, ws).await?;
     let user = User {
@@ -155,9 +179,9 @@ pub async fn add_user(
         StoreError::Conflict(_) => format!("a user with e-mail {email} exists in {ws}"),
         other => other.to_string(),
     })?;
-    Ok(Output {
+    Ok(Done {
         text: format!("user {} <{email}> ({rights})", user.user_id),
-        json: user_json(&user),
+        view: UserView::of(&user),
     })
 }
 
@@ -167,7 +191,7 @@ pub async fn update_user(
     user_id: &str,
     rights: Option<Level>,
     f: Flags,
-) -> Res {
+) -> Res<UserView> {
     let mut user = ctx
         .store
         .user(ws, user_id)
@@ -187,9 +211,9 @@ pub async fn update_user(
         user.manage_connectors = v;
     }
     ctx.store.save_user(&user).await.map_err(store_err)?;
-    Ok(Output {
+    Ok(Done {
         text: format!("user {user_id} updated"),
-        json: user_json(&user),
+        view: UserView::of(&user),
     })
 }
 
@@ -204,7 +228,7 @@ pub struct NewConnector<'a> {
     pub saved_search_id: Option<String>,
 }
 
-pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res {
+pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res<ConnectorView> {
     // The same field rules as `POST /v1/connectors`.
     let mut errors = Fields::new();
     rules::description(n.description, &mut errors);
@@ -237,11 +261,13 @@ pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res {
         saved_search_id: n.saved_search_id,
         created_at: at.clone(),
         updated_at: at,
+        require_client_certificate: false,
+        client_certificates: Vec::new(),
     };
     ctx.store.create_connector(&con).await.map_err(store_err)?;
-    Ok(Output {
+    Ok(Done {
         text: format!("connector {} ({})", con.connector_id, con.description),
-        json: connector_json(&con),
+        view: ConnectorView::of(&con),
     })
 }
 
@@ -253,7 +279,12 @@ async fn connector(ctx: &Ctx, ws: &str, con: &str) -> Result<Connector, String> 
         .ok_or(format!("no connector {con} in {ws}"))
 }
 
-pub async fn set_connector_enabled(ctx: &Ctx, ws: &str, con_id: &str, enabled: bool) -> Res {
+pub async fn set_connector_enabled(
+    ctx: &Ctx,
+    ws: &str,
+    con_id: &str,
+    enabled: bool,
+) -> Res<ConnectorView> {
     let mut con = connector(ctx, ws, con_id).await?;
     let v = con.version;
     con.enabled = enabled;
@@ -263,9 +294,9 @@ pub async fn set_connector_enabled(ctx: &Ctx, ws: &str, con_id: &str, enabled: b
         .await
         .map_err(store_err)?;
     let word = if enabled { "enabled" } else { "disabled" };
-    Ok(Output {
+    Ok(Done {
         text: format!("connector {con_id} {word}"),
-        json: connector_json(&con),
+        view: ConnectorView::of(&con),
     })
 }
 
@@ -279,7 +310,7 @@ pub async fn issue_connector_credential(
     con_id: &str,
     api_key: bool,
     i: Issue,
-) -> Res {
+) -> Res<IssuedCredential> {
     let con = connector(ctx, ws, con_id).await?;
     let kind = if api_key {
         CredentialKind::ApiKey
@@ -309,17 +340,17 @@ pub async fn issue_connector_credential(
     } else {
         format!("header:   Authorization: Bearer {secret}")
     };
-    Ok(Output {
+    Ok(Done {
         text: format!(
             "{} {} for connector {con_id} (shown once, store it now)\n{how}",
             kind.as_str(),
             cred.credential_id
         ),
-        json: credential_json(&cred, &secret),
+        view: issued(&cred, &secret),
     })
 }
 
-pub async fn issue_pat(ctx: &Ctx, ws: &str, user_id: &str, i: Issue) -> Res {
+pub async fn issue_pat(ctx: &Ctx, ws: &str, user_id: &str, i: Issue) -> Res<IssuedCredential> {
     let user = ctx
         .store
         .user(ws, user_id)
@@ -349,22 +380,27 @@ pub async fn issue_pat(ctx: &Ctx, ws: &str, user_id: &str, i: Issue) -> Res {
     )
     .await
     .map_err(store_err)?;
-    Ok(Output {
+    Ok(Done {
         text: format!(
             "personal access token {} for {} (shown once, store it now)\nheader:   Authorization: Bearer {secret}",
             cred.credential_id, user.email
         ),
-        json: credential_json(&cred, &secret),
+        view: issued(&cred, &secret),
     })
 }
 
-pub async fn revoke(ctx: &Ctx, id: &str) -> Res {
-    let cred = ctx
-        .store
+async fn credential(ctx: &Ctx, id: &str) -> Result<Credential, String> {
+    ctx.store
         .credential(id)
         .await
         .map_err(store_err)?
-        .ok_or(format!("no credential {id}"))?;
+        .ok_or(format!("no credential {id}"))
+}
+
+/// The revoked credential as the API lists it (`revoked_at` set; the API's revoke itself
+/// answers 204).
+pub async fn revoke(ctx: &Ctx, id: &str) -> Res<CredentialView> {
+    let cred = credential(ctx, id).await?;
     let newly = issuing::revoke(ctx, &cred, &Actor::admin_cli())
         .await
         .map_err(store_err)?;
@@ -373,9 +409,9 @@ pub async fn revoke(ctx: &Ctx, id: &str) -> Res {
     } else {
         "was revoked already"
     };
-    Ok(Output {
+    Ok(Done {
         text: format!("credential {id} {text}"),
-        json: json!({ "id": id, "revoked": true }),
+        view: CredentialView::of(&credential(ctx, id).await?),
     })
 }
 
@@ -385,7 +421,7 @@ pub async fn register_jwt(
     con_id: &str,
     issuer: &str,
     keys: Vec<Value>,
-) -> Res {
+) -> Res<ConnectorView> {
     let mut errors = Fields::new();
     rules::issuer(issuer, "issuer", &mut errors);
     rules::jwt_keys(&keys, "keys", &mut errors);
@@ -411,9 +447,9 @@ pub async fn register_jwt(
         StoreError::Conflict(_) => format!("issuer {issuer} is registered by another connector, or the connector changed meanwhile"),
         other => other.to_string(),
     })?;
-    Ok(Output {
+    Ok(Done {
         text: format!("connector {con_id} accepts JWTs from {issuer}"),
-        json: connector_json(&con),
+        view: ConnectorView::of(&con),
     })
 }
 
@@ -432,15 +468,40 @@ pub fn generate_es256(kid: &str) -> (String, Value) {
     (pem, jwk)
 }
 
-pub async fn generate_jwt_key(ctx: &Ctx, ws: &str, con_id: &str, issuer: &str, kid: &str) -> Res {
+/// A key pair made for a connector: the connector as registered, and the private key
+/// (shown this once; Koppel keeps only the public half).
+#[derive(Serialize)]
+pub struct GeneratedKey {
+    pub connector: ConnectorView,
+    pub kid: String,
+    pub alg: &'static str,
+    pub issuer: String,
+    pub public_jwk: Value,
+    pub private_key_pem: String,
+}
+
+pub async fn generate_jwt_key(
+    ctx: &Ctx,
+    ws: &str,
+    con_id: &str,
+    issuer: &str,
+    kid: &str,
+) -> Res<GeneratedKey> {
     let (pem, jwk) = generate_es256(kid);
     let out = register_jwt(ctx, ws, con_id, issuer, vec![jwk.clone()]).await?;
-    Ok(Output {
+    Ok(Done {
         text: format!(
             "{}\nkid {kid}, alg ES256; private key (shown once):\n{pem}",
             out.text
         ),
-        json: json!({ "connector": out.json, "kid": kid, "alg": "ES256", "issuer": issuer, "public_jwk": jwk, "private_key_pem": pem }),
+        view: GeneratedKey {
+            connector: out.view,
+            kid: kid.to_owned(),
+            alg: "ES256",
+            issuer: issuer.to_owned(),
+            public_jwk: jwk,
+            private_key_pem: pem,
+        },
     })
 }
 
@@ -482,7 +543,17 @@ fn chunks(
 /// Imports a JSON-lines file: every line is checked first (nothing is written if one is
 /// bad), then the cases are written chunk by chunk; the file is read twice rather than
 /// held in memory.
-pub async fn import_cases(ctx: &Ctx, ws: &str, path: &std::path::Path) -> Res {
+/// What an import wrote: case ids are sequential per workspace, so the first and last
+/// bound them (`null` for an empty file).
+#[derive(Serialize)]
+pub struct Imported {
+    pub workspace_id: String,
+    pub imported: usize,
+    pub first_id: Option<u64>,
+    pub last_id: Option<u64>,
+}
+
+pub async fn import_cases(ctx: &Ctx, ws: &str, path: &std::path::Path) -> Res<Imported> {
     ctx.store
         .workspace(ws)
         .await
@@ -498,12 +569,17 @@ pub async fn import_cases(ctx: &Ctx, ws: &str, path: &std::path::Path) -> Res {
         first = first.or(ids.first().copied());
         last = ids.last().copied().or(last);
     }
-    Ok(Output {
+    Ok(Done {
         text: match (first, last) {
             (Some(f), Some(l)) => format!("imported {count} cases into {ws}: ids {f} to {l}"),
             _ => format!("no cases in {}", path.display()),
         },
-        json: json!({ "workspace_id": ws, "imported": count, "first_id": first, "last_id": last }),
+        view: Imported {
+            workspace_id: ws.to_owned(),
+            imported: count,
+            first_id: first,
+            last_id: last,
+        },
     })
 }
 

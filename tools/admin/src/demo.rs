@@ -11,14 +11,14 @@ use koppel_shared::cases::SavedSearch;
 use koppel_shared::credential::CredentialKind;
 use koppel_shared::ids::new_id;
 use koppel_shared::lambda_http::{self, Body, Request, Response};
-use koppel_shared::model::{Level, Scope};
+use koppel_shared::model::{Level, Scope, Scopes};
 use koppel_shared::store::put_new;
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::{Ctx, Principal};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::Output;
-use crate::commands::{self as c, Flags, Issue, NewConnector};
+use crate::commands::{self as c, Done, Flags, Issue, NewConnector};
 
 fn issue(name: &str) -> Issue {
     Issue {
@@ -29,7 +29,72 @@ fn issue(name: &str) -> Issue {
     }
 }
 
-pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, String> {
+/// `.koppel/demo.json`: what the seed made, for the run command's curl lines, the
+/// end-to-end tests and the contract test.
+#[derive(Serialize)]
+pub struct Demo {
+    base_url: String,
+    workspace_id: String,
+    users: DemoUsers,
+    connector: DemoConnector,
+    cases: DemoCases,
+    jwt: DemoJwt,
+    data_subject_requests: Vec<i64>,
+    osr: DemoOsr,
+    webhook_subscription_id: Value,
+}
+
+#[derive(Serialize)]
+struct DemoUsers {
+    owner: DemoUser,
+    reader: DemoUser,
+}
+
+#[derive(Serialize)]
+struct DemoUser {
+    id: String,
+    email: String,
+    /// A personal access token.
+    pat: String,
+}
+
+#[derive(Serialize)]
+struct DemoConnector {
+    id: String,
+    api_key: String,
+    token: String,
+    access_level: Level,
+    scopes: Scopes,
+    saved_search_id: String,
+}
+
+#[derive(Serialize)]
+struct DemoCases {
+    imported: usize,
+    saved_search: String,
+}
+
+/// What a partner's JWTs for the demo connector carry, and the key to sign them with.
+#[derive(Serialize)]
+struct DemoJwt {
+    connector_id: String,
+    kid: String,
+    iss: String,
+    aud: String,
+    private_key_pem: String,
+    alg: &'static str,
+}
+
+#[derive(Serialize)]
+struct DemoOsr {
+    service_version_id: Value,
+    namespace: &'static str,
+    administration_id: &'static str,
+    mandate_token: Value,
+    endpoint_id: Value,
+}
+
+pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Done<Demo>, String> {
     let ws = c::create_workspace(
         ctx,
         "Gemeente Voorbeeld",
@@ -37,10 +102,9 @@ pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, Strin
         "Eva Eigenaar",
     )
     .await?
-    .json;
-    let ws_id = ws["workspace_id"].as_str().expect("id").to_owned();
-    let owner = &ws["owner"];
-    let owner_id = owner["id"].as_str().expect("id");
+    .view;
+    let ws_id = ws.workspace.id;
+    let owner = ws.owner;
     let reader = c::add_user(
         ctx,
         &ws_id,
@@ -53,14 +117,15 @@ pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, Strin
         },
     )
     .await?
-    .json;
-    let reader_id = reader["id"].as_str().expect("id");
-    let owner_pat = c::issue_pat(ctx, &ws_id, owner_id, issue("demo"))
+    .view;
+    let owner_pat = c::issue_pat(ctx, &ws_id, &owner.id, issue("demo"))
         .await?
-        .json;
-    let reader_pat = c::issue_pat(ctx, &ws_id, reader_id, issue("demo"))
+        .view
+        .secret;
+    let reader_pat = c::issue_pat(ctx, &ws_id, &reader.id, issue("demo"))
         .await?
-        .json;
+        .view
+        .secret;
 
     let search = saved_search(ctx, &ws_id).await?;
     let con = c::create_connector(
@@ -68,7 +133,7 @@ pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, Strin
         NewConnector {
             workspace: &ws_id,
             description: "Zaakportaal Demo",
-            acting_user: owner_id,
+            acting_user: &owner.id,
             access_level: Level::Handle,
             scopes: Scope::ALL.to_vec(),
             allow_ips: vec![],
@@ -77,59 +142,25 @@ pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, Strin
         },
     )
     .await?
-    .json;
-    let con_id = con["id"].as_str().expect("id");
+    .view;
+    let con_id = con.id.as_str();
     let key = c::issue_connector_credential(ctx, &ws_id, con_id, true, issue("demo key"))
         .await?
-        .json;
+        .view
+        .secret;
     let token = c::issue_connector_credential(ctx, &ws_id, con_id, false, issue("demo token"))
         .await?
-        .json;
-    let imported = cases::write::import(ctx, &ws_id, &demo_cases(owner_id, reader_id)).await?;
+        .view
+        .secret;
+    let imported = cases::write::import(ctx, &ws_id, &demo_cases(&owner.id, &reader.id)).await?;
     let issuer = format!("https://partner.example/{ws_id}");
     let jwt = c::generate_jwt_key(ctx, &ws_id, con_id, &issuer, "demo-1")
         .await?
-        .json;
+        .view;
 
-    let as_owner = Caller::new(ctx, &ws_id, owner_id, None);
-    let as_connector = Caller::new(ctx, &ws_id, owner_id, Some(con_id));
+    let as_owner = Caller::new(ctx, &ws_id, &owner.id, None);
+    let as_connector = Caller::new(ctx, &ws_id, &owner.id, Some(con_id));
     let seeded = seed_partner_data(&as_owner, &as_connector, con_id).await?;
-
-    let demo = json!({
-        "base_url": base_url,
-        "workspace_id": ws_id,
-        "users": {
-            "owner": { "id": owner_id, "email": owner["email"], "pat": owner_pat["secret"] },
-            "reader": { "id": reader_id, "email": reader["email"], "pat": reader_pat["secret"] },
-        },
-        "connector": {
-            "id": con_id, "api_key": key["secret"], "token": token["secret"],
-            "access_level": con["access_level"], "scopes": con["scopes"],
-            "saved_search_id": search.saved_search_id,
-        },
-        "cases": { "imported": imported.len(), "saved_search": search.name },
-        "jwt": {
-            "connector_id": con_id, "kid": jwt["kid"], "iss": issuer,
-            "aud": ctx.settings.jwt_audience, "private_key_pem": jwt["private_key_pem"], "alg": jwt["alg"],
-        },
-        "data_subject_requests": seeded.dsr_ids,
-        "osr": {
-            "service_version_id": seeded.service_version["id"],
-            "namespace": DEMO_NAMESPACE,
-            "administration_id": DEMO_ADMINISTRATION,
-            "mandate_token": seeded.mandate["mandate_token"],
-            "endpoint_id": seeded.endpoint["id"],
-        },
-        "webhook_subscription_id": seeded.subscription["id"],
-    });
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    std::fs::write(
-        out,
-        serde_json::to_string_pretty(&demo).expect("JSON") + "\n",
-    )
-    .map_err(|e| format!("{}: {e}", out.display()))?;
 
     let text = format!(
         "Demo workspace {ws_id} (written to {out})\n\
@@ -162,14 +193,63 @@ pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Output, Strin
         cases = imported.len(),
         search = search.name,
         out = out.display(),
-        owner_email = owner["email"].as_str().unwrap_or_default(),
-        reader_email = reader["email"].as_str().unwrap_or_default(),
-        owner_pat = owner_pat["secret"].as_str().unwrap_or_default(),
-        reader_pat = reader_pat["secret"].as_str().unwrap_or_default(),
-        key = key["secret"].as_str().unwrap_or_default(),
-        token = token["secret"].as_str().unwrap_or_default(),
+        owner_email = owner.email,
+        reader_email = reader.email,
     );
-    Ok(Output { text, json: demo })
+    let demo = Demo {
+        base_url: base_url.to_owned(),
+        users: DemoUsers {
+            owner: DemoUser {
+                id: owner.id,
+                email: owner.email,
+                pat: owner_pat,
+            },
+            reader: DemoUser {
+                id: reader.id,
+                email: reader.email,
+                pat: reader_pat,
+            },
+        },
+        connector: DemoConnector {
+            id: con.id.clone(),
+            api_key: key,
+            token,
+            access_level: con.access_level,
+            scopes: con.scopes,
+            saved_search_id: search.saved_search_id,
+        },
+        cases: DemoCases {
+            imported: imported.len(),
+            saved_search: search.name,
+        },
+        jwt: DemoJwt {
+            connector_id: con.id,
+            kid: jwt.kid,
+            iss: issuer,
+            aud: ctx.settings.jwt_audience.clone(),
+            private_key_pem: jwt.private_key_pem,
+            alg: jwt.alg,
+        },
+        data_subject_requests: seeded.dsr_ids,
+        osr: DemoOsr {
+            service_version_id: seeded.service_version["id"].clone(),
+            namespace: DEMO_NAMESPACE,
+            administration_id: DEMO_ADMINISTRATION,
+            mandate_token: seeded.mandate["mandate_token"].clone(),
+            endpoint_id: seeded.endpoint["id"].clone(),
+        },
+        webhook_subscription_id: seeded.subscription["id"].clone(),
+        workspace_id: ws_id,
+    };
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(
+        out,
+        serde_json::to_string_pretty(&demo).expect("JSON") + "\n",
+    )
+    .map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(Done { text, view: demo })
 }
 
 /// The OSR service version the demo registers (seed 003's namespace form).

@@ -312,35 +312,29 @@ pub struct Output {
 
 async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
     use commands as c;
+    // Each command's view becomes the `--json` answer.
+    fn out<T: serde::Serialize>(r: Result<c::Done<T>, String>) -> Result<Output, String> {
+        r.map(Output::from)
+    }
     match cmd {
         Command::Workspace(WorkspaceCmd::Create {
             name,
             owner_email,
             owner_name,
-        }) => c::create_workspace(ctx, &name, &owner_email, &owner_name).await,
+        }) => out(c::create_workspace(ctx, &name, &owner_email, &owner_name).await),
         Command::User(UserCmd::Add {
             workspace,
             email,
             name,
             rights,
             flags,
-        }) => {
-            c::add_user(
-                ctx,
-                &workspace,
-                &email,
-                &name,
-                rights,
-                c::Flags::from(flags),
-            )
-            .await
-        }
+        }) => out(c::add_user(ctx, &workspace, &email, &name, rights, flags.into()).await),
         Command::User(UserCmd::Update {
             workspace,
             user,
             rights,
             flags,
-        }) => c::update_user(ctx, &workspace, &user, rights, c::Flags::from(flags)).await,
+        }) => out(c::update_user(ctx, &workspace, &user, rights, flags.into()).await),
         Command::Connector(ConnectorCmd::Create {
             workspace,
             description,
@@ -349,47 +343,49 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
             scopes,
             allow_ips,
             rate_limit,
-        }) => {
-            c::create_connector(
-                ctx,
-                c::NewConnector {
-                    workspace: &workspace,
-                    description: &description,
-                    acting_user: &acting_user,
-                    access_level,
-                    scopes,
-                    allow_ips,
-                    rate_limit,
-                    saved_search_id: None,
-                },
-            )
-            .await
-        }
+        }) => out(c::create_connector(
+            ctx,
+            c::NewConnector {
+                workspace: &workspace,
+                description: &description,
+                acting_user: &acting_user,
+                access_level,
+                scopes,
+                allow_ips,
+                rate_limit,
+                saved_search_id: None,
+            },
+        )
+        .await),
         Command::Connector(ConnectorCmd::Enable {
             workspace,
             connector,
-        }) => c::set_connector_enabled(ctx, &workspace, &connector, true).await,
+        }) => out(c::set_connector_enabled(ctx, &workspace, &connector, true).await),
         Command::Connector(ConnectorCmd::Disable {
             workspace,
             connector,
-        }) => c::set_connector_enabled(ctx, &workspace, &connector, false).await,
+        }) => out(c::set_connector_enabled(ctx, &workspace, &connector, false).await),
         Command::Credential(CredentialCmd::IssueKey {
             workspace,
             connector,
             issue,
-        }) => c::issue_connector_credential(ctx, &workspace, &connector, true, issue.into()).await,
+        }) => out(
+            c::issue_connector_credential(ctx, &workspace, &connector, true, issue.into()).await,
+        ),
         Command::Credential(CredentialCmd::IssueToken {
             workspace,
             connector,
             issue,
-        }) => c::issue_connector_credential(ctx, &workspace, &connector, false, issue.into()).await,
+        }) => out(
+            c::issue_connector_credential(ctx, &workspace, &connector, false, issue.into()).await,
+        ),
         Command::Credential(CredentialCmd::IssuePat {
             workspace,
             user,
             issue,
-        }) => c::issue_pat(ctx, &workspace, &user, issue.into()).await,
+        }) => out(c::issue_pat(ctx, &workspace, &user, issue.into()).await),
         Command::Credential(CredentialCmd::Revoke { credential }) => {
-            c::revoke(ctx, &credential).await
+            out(c::revoke(ctx, &credential).await)
         }
         Command::Jwt(JwtCmd::Register {
             workspace,
@@ -405,17 +401,20 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
                 Some(ks) => ks.clone(),
                 None => vec![v],
             };
-            c::register_jwt(ctx, &workspace, &connector, &issuer, keys).await
+            out(c::register_jwt(ctx, &workspace, &connector, &issuer, keys).await)
         }
         Command::Jwt(JwtCmd::GenerateKey {
             workspace,
             connector,
             issuer,
             kid,
-        }) => c::generate_jwt_key(ctx, &workspace, &connector, &issuer, &kid).await,
-        Command::Demo { base_url, out } => demo::seed(ctx, &base_url, &out).await,
+        }) => out(c::generate_jwt_key(ctx, &workspace, &connector, &issuer, &kid).await),
+        Command::Demo {
+            base_url,
+            out: path,
+        } => out(demo::seed(ctx, &base_url, &path).await),
         Command::Case(CaseCmd::Import { workspace, file }) => {
-            c::import_cases(ctx, &workspace, &file).await
+            out(c::import_cases(ctx, &workspace, &file).await)
         }
         Command::DataKey(DataKeyCmd::Reseal) => datakey::reseal(ctx).await,
     }
