@@ -22,8 +22,8 @@ const ID_LEN: usize = 16;
 const SECRET_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 6;
 
-/// What a credential is; decides its prefix and how the authorizer resolves it. Serde and
-/// strum name the variants by one rule (a test holds them equal).
+/// What a credential is; decides its prefix and how the authorizer resolves it.
+// Serde and strum name the variants by one rule (a test holds them equal).
 #[derive(
     Clone,
     Copy,

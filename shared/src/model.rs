@@ -9,9 +9,8 @@ use crate::credential::CredentialKind;
 
 /// Access level: `read` (raadplegen) or `handle` (behandelen). `Read < Handle`, so the
 /// effective level of a connector acting for an employee is the `min` of the two.
-///
-/// Serde keeps its own derive (its error text reaches clients); strum gives the same names
-/// to `as_str`, `FromStr` and `Display`, which a test holds to serde's.
+// Serde keeps its own derive (its error text reaches clients); strum gives the same names
+// to `as_str`, `FromStr` and `Display`, which a test holds to serde's.
 #[derive(
     Clone,
     Copy,
@@ -54,9 +53,8 @@ impl Level {
 }
 
 /// The operations a connector can be linked to (AFAS: only linked connectors are callable).
-///
-/// No case rule yields `cases:read`, so each name is given to serde and to strum; the
-/// round-trip test holds them equal.
+// No case rule yields `cases:read`, so each name is given to serde and to strum; the
+// round-trip test holds them equal.
 #[derive(
     Clone,
     Copy,
