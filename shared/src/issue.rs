@@ -75,7 +75,7 @@ pub async fn issue(
     actor: &Actor,
     replaces: Option<&Credential>,
 ) -> Result<(Credential, String), StoreError> {
-    let pepper = ctx.pepper.ring().await?;
+    let pepper = ctx.pepper.for_new_hash().await?;
     let secret = credential::generate(new.kind);
     let cred = Credential {
         credential_id: secret.id.clone(),

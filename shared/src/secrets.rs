@@ -72,6 +72,13 @@ impl CachedSecret {
         self.reload(Duration::ZERO).await
     }
 
+    /// The ring to make a new hash with: at most a few seconds old, so an instance that issues
+    /// rarely never hashes with a version that rotations since have dropped (the verifier
+    /// knows only `AWSCURRENT` and `AWSPREVIOUS`). Issuing is rare; the reload is cheap.
+    pub async fn for_new_hash(&self) -> Result<Arc<SecretRing>, StoreError> {
+        self.reload(RELOAD_AT_MOST_EVERY).await
+    }
+
     /// The version a stored hash was made with; reloads (rate-limited) if it is unknown.
     pub async fn version(&self, version: &str) -> Result<Option<SecretVersion>, StoreError> {
         let ring = self.ring().await?;

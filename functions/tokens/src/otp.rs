@@ -130,7 +130,7 @@ pub async fn request(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Ro
     let (claim, connector, pepper) = tokio::join!(
         ctx.store.get::<Claim>(&email_key),
         ctx.store.connector(ws, connector_id),
-        ctx.pepper.ring()
+        ctx.pepper.for_new_hash()
     );
     let (claim, connector, pepper) = (claim?, connector?, pepper?);
     let connector = connector.ok_or_else(|| ApiError::forbidden("Unknown connector."))?;
