@@ -12,7 +12,12 @@ and CloudFormation use, and checks what comes out:
   PUBLIC_ROUTES), whose events say `Authorizer: NONE`; no other route may say so;
 - least privilege: no function policy allows a wildcard action or resource, no managed
   policy beyond logs and traces, and the authorizer never scans, batch-writes or deletes;
-- every `KOPPEL_*` setting of the functions is a stack output (koppel-admin reads them).
+- every `KOPPEL_*` setting of the functions is a stack output (koppel-admin reads them);
+- mutual TLS (seed 003): translated with the custom-domain parameters set, the stack has a
+  domain with `MutualTlsAuthentication` on the given truststore and `SecurityPolicy:
+  TLS_1_2`, mapped to the API, and the API's execute-api endpoint is disabled (it has no
+  mTLS, so it would bypass the check); with the parameters left empty there is no domain
+  and execute-api stays on.
 
 Usage: python check_sam.py [template.yaml] [--out translated.json]
 Exits 1 naming every problem found; --out writes the translation (for cfn-lint).
@@ -76,7 +81,7 @@ def load(path):
     return json.loads(json.dumps(cfn_yaml.load(path)))
 
 
-def translate(template):
+def translate(template, parameters=None):
     t = copy.deepcopy(template)
     # `sam build` replaces local code with an S3 location; the translator insists on one.
     for r in t.get("Resources", {}).values():
@@ -84,7 +89,7 @@ def translate(template):
             r.setdefault("Properties", {})["CodeUri"] = "s3://bucket/key"
     # The translator fills AWS::Region in; no request leaves the machine.
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
-    return transform(t, {}, OfflinePolicies())
+    return transform(t, dict(parameters or {}), OfflinePolicies())
 
 
 def declared_routes(template):
@@ -212,11 +217,103 @@ def check_outputs(template, problems):
             problems.append(f"setting {k}: no stack output has it as its Description (koppel-admin reads it)")
 
 
+# A deployment with the custom domain and mutual TLS on.
+MTLS_PARAMETERS = {
+    "CustomDomainName": "api.koppel.example.nl",
+    "CustomDomainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0000",
+    "MutualTlsTruststoreUri": "s3://koppel-truststore/pkioverheid.pem",
+}
+
+
+def evaluate(v, params, conditions):
+    """`v` with `Ref` to parameters, `Fn::If` and the condition functions worked out, as
+    CloudFormation would for these parameter values (anything else is kept as is)."""
+    if isinstance(v, list):
+        return [evaluate(x, params, conditions) for x in v]
+    if not isinstance(v, dict):
+        return v
+    if len(v) == 1:
+        (k, arg), = v.items()
+        if k == "Ref" and arg in params:
+            return params[arg]
+        if k == "Condition":
+            return condition(arg, params, conditions)
+        if k == "Fn::If":
+            name, yes, no = arg
+            return evaluate(yes if condition(name, params, conditions) else no, params, conditions)
+        if k == "Fn::Equals":
+            a, b = evaluate(arg, params, conditions)
+            return a == b
+        if k == "Fn::Not":
+            return not evaluate(arg[0], params, conditions)
+        if k == "Fn::And":
+            return all(evaluate(arg, params, conditions))
+        if k == "Fn::Or":
+            return any(evaluate(arg, params, conditions))
+    return {k: evaluate(x, params, conditions) for k, x in v.items()}
+
+
+def condition(name, params, conditions):
+    return bool(evaluate(conditions[name], params, conditions))
+
+
+def deployed(template, parameters):
+    """The translated resources CloudFormation would create with `parameters` (over the
+    defaults), their properties evaluated."""
+    params = {k: str(p.get("Default", "")) for k, p in template.get("Parameters", {}).items()}
+    params.update(parameters)
+    translated = translate(template, parameters)
+    conditions = translated.get("Conditions", {})
+    return {
+        rid: evaluate(r, params, conditions)
+        for rid, r in translated["Resources"].items()
+        if "Condition" not in r or condition(r["Condition"], params, conditions)
+    }
+
+
+def execute_api_disabled(api):
+    props = api["Properties"]
+    body = props.get("Body", {}).get("x-amazon-apigateway-endpoint-configuration", {})
+    return props.get("DisableExecuteApiEndpoint", body.get("disableExecuteApiEndpoint")) is True
+
+
+def check_mutual_tls(template, problems):
+    on = deployed(template, MTLS_PARAMETERS)
+    domains = {rid: r for rid, r in on.items() if r["Type"] == "AWS::ApiGateway::DomainName"}
+    apis = {rid: r for rid, r in on.items() if r["Type"] == "AWS::ApiGateway::RestApi"}
+    mapped = {
+        (r["Properties"].get("DomainName", {}).get("Ref"), r["Properties"].get("RestApiId", {}).get("Ref"))
+        for r in on.values()
+        if r["Type"] in ("AWS::ApiGateway::BasePathMapping", "AWS::ApiGateway::BasePathMappingV2")
+    }
+    if not domains:
+        problems.append("mutual TLS: with the custom-domain parameters set, no AWS::ApiGateway::DomainName")
+    for rid, d in domains.items():
+        p = d["Properties"]
+        truststore = (p.get("MutualTlsAuthentication") or {}).get("TruststoreUri")
+        if truststore != MTLS_PARAMETERS["MutualTlsTruststoreUri"]:
+            problems.append(f"mutual TLS: domain {rid} has no MutualTlsAuthentication on the truststore parameter (got {truststore!r})")
+        if p.get("SecurityPolicy") != "TLS_1_2":
+            problems.append(f"mutual TLS: domain {rid} has SecurityPolicy {p.get('SecurityPolicy')!r}, not TLS_1_2")
+        if not any((rid, api) in mapped for api in apis):
+            problems.append(f"mutual TLS: domain {rid} is not mapped to the API")
+    for rid, api in apis.items():
+        if not execute_api_disabled(api):
+            problems.append(f"mutual TLS: with the custom domain on, {rid}'s execute-api endpoint is not disabled (it bypasses the certificate check)")
+    off = deployed(template, {})
+    if any(r["Type"] == "AWS::ApiGateway::DomainName" for r in off.values()):
+        problems.append("mutual TLS: with the custom-domain parameters empty, a domain is still created")
+    for rid, api in off.items():
+        if api["Type"] == "AWS::ApiGateway::RestApi" and execute_api_disabled(api):
+            problems.append(f"mutual TLS: without a custom domain, {rid}'s execute-api endpoint is disabled (nothing would serve the API)")
+
+
 def check(template, translated):
     problems = []
     check_routes(template, translated, problems)
     check_policies(translated, problems)
     check_outputs(template, problems)
+    check_mutual_tls(template, problems)
     return problems
 
 
@@ -239,7 +336,7 @@ def main(argv):
     if problems:
         print(f"check_sam: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"check_sam: {path} translates; routes, streaming, authorizer, policies and outputs are as required")
+    print(f"check_sam: {path} translates; routes, streaming, authorizer, policies, outputs and mutual TLS are as required")
     return 0
 
 

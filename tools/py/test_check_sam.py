@@ -104,6 +104,45 @@ class CheckSam(unittest.TestCase):
 
         self.assert_named(drop, "setting KOPPEL_TABLE: no stack output")
 
+    def test_the_custom_domain_has_mutual_tls_at_tls_1_2(self):
+        def no_mtls(t):
+            del self.fn(t, "ApiDomain")["MutualTlsAuthentication"]
+
+        self.assert_named(no_mtls, "domain ApiDomain has no MutualTlsAuthentication on the truststore parameter")
+
+        def old_tls(t):
+            self.fn(t, "ApiDomain")["SecurityPolicy"] = "TLS_1_0"
+
+        self.assert_named(old_tls, "domain ApiDomain has SecurityPolicy 'TLS_1_0', not TLS_1_2")
+
+        def unmapped(t):
+            del t["Resources"]["ApiDomainMapping"]
+
+        self.assert_named(unmapped, "domain ApiDomain is not mapped to the API")
+
+        def no_domain(t):
+            del t["Resources"]["ApiDomainMapping"]
+            del t["Resources"]["ApiDomain"]
+
+        self.assert_named(no_domain, "with the custom-domain parameters set, no AWS::ApiGateway::DomainName")
+
+        def always(t):
+            t["Resources"]["ApiDomain"].pop("Condition")
+            t["Resources"]["ApiDomainMapping"].pop("Condition")
+
+        self.assert_named(always, "with the custom-domain parameters empty, a domain is still created")
+
+    def test_execute_api_is_off_exactly_when_mutual_tls_is_on(self):
+        def left_on(t):
+            del self.fn(t, "KoppelApi")["DisableExecuteApiEndpoint"]
+
+        self.assert_named(left_on, "KoppelApi's execute-api endpoint is not disabled (it bypasses the certificate check)")
+
+        def always_off(t):
+            self.fn(t, "KoppelApi")["DisableExecuteApiEndpoint"] = True
+
+        self.assert_named(always_off, "without a custom domain, KoppelApi's execute-api endpoint is disabled")
+
 
 if __name__ == "__main__":
     unittest.main()
