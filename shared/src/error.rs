@@ -14,8 +14,8 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// An error a route answers with. `detail` is shown to the caller; internal causes are
-/// logged where they happen and never put here.
+/// An error a route answers with. `detail` is shown to the caller; an internal cause
+/// travels in `cause`, which the pipeline logs in the request's span and no response carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -23,9 +23,13 @@ pub struct ApiError {
     pub slug: &'static str,
     pub detail: String,
     pub errors: Vec<FieldError>,
-    pub retry_after: Option<u64>,
+    /// Seconds (a rate-limit window is a minute); u32 keeps `ApiError` small.
+    pub retry_after: Option<u32>,
     /// Sent as `Location`: where the resource the problem is about lives.
     pub location: Option<String>,
+    /// What went wrong inside: for the log only. A boxed `str`: `ApiError` travels in
+    /// every `Result`, so it stays small.
+    pub cause: Option<Box<str>>,
 }
 
 impl ApiError {
@@ -37,6 +41,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             location: None,
+            cause: None,
         }
     }
 
@@ -69,7 +74,7 @@ impl ApiError {
         )
     }
 
-    pub fn too_many_requests(retry_after: u64, limit: u32) -> Self {
+    pub fn too_many_requests(retry_after: u32, limit: u32) -> Self {
         Self {
             retry_after: Some(retry_after),
             ..Self::new(
@@ -93,14 +98,16 @@ impl ApiError {
         }
     }
 
-    /// Logs the cause and answers a bare 500.
+    /// A bare 500; `cause` is kept for the pipeline's log (once, with the request id).
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Something went wrong on our side. Quote the request id if you contact us.",
-        )
+        Self {
+            cause: Some(cause.to_string().into()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Something went wrong on our side. Quote the request id if you contact us.",
+            )
+        }
     }
 
     pub fn to_response(&self, request_id: &str, instance: &str) -> Response<Body> {
@@ -173,5 +180,16 @@ mod tests {
             panic!()
         };
         assert!(t.contains("\"field\":\"scopes[0]\""));
+    }
+
+    #[test]
+    fn an_internal_cause_is_kept_but_never_answered() {
+        let e = ApiError::internal("table koppel is gone");
+        assert_eq!(e.cause.as_deref(), Some("table koppel is gone"));
+        let Body::Text(t) = e.to_response("r", "/x").into_body() else {
+            panic!()
+        };
+        assert!(!t.contains("koppel is gone"));
+        assert!(!e.to_string().contains("koppel is gone"));
     }
 }

@@ -110,12 +110,31 @@ async fn public<B: RouteBody>(
     async {
         let resp = match handler(&req, ctx).await {
             Ok(r) => r,
-            Err(e) => e.to_response(&request_id, &path).map(Into::into),
+            Err(e) => failed(&e, &request_id, &path),
         };
         done(resp, &request_id)
     }
     .instrument(span)
     .await
+}
+
+/// The one log line of an error (in the request's span: with its id), then its answer. A
+/// server error's cause is logged here and nowhere else.
+fn failed<B: RouteBody>(e: &ApiError, request_id: &str, path: &str) -> Response<B> {
+    if e.status.is_server_error() {
+        tracing::error!(
+            status = e.status.as_u16(),
+            error = e.cause.as_deref(),
+            "request failed"
+        );
+    } else {
+        tracing::info!(
+            status = e.status.as_u16(),
+            problem = e.slug,
+            "request refused"
+        );
+    }
+    e.to_response(request_id, path).map(Into::into)
 }
 
 /// Every answer carries its request id, and its status is logged in the request's span.
@@ -168,7 +187,7 @@ where
             standing = Some(s);
             if !s.allowed {
                 return Err(ApiError::too_many_requests(
-                    s.reset_after.max(1) as u64,
+                    s.reset_after.clamp(1, i64::from(u32::MAX)) as u32,
                     s.limit,
                 ));
             }
@@ -207,8 +226,7 @@ where
                 }
                 idempotency::Claim::Fresh => {
                     let (resp, made) = checks_made(route(p, req)).await;
-                    let resp =
-                        resp.unwrap_or_else(|e| e.to_response(&request_id, &path).map(Into::into));
+                    let resp = resp.unwrap_or_else(|e| failed(&e, &request_id, &path));
                     let checks = required.into_iter().chain(made).collect();
                     // The change is made: a failure to record it must not answer 500 (a
                     // retry would run it again once the claim expires), so it is logged.
@@ -232,18 +250,7 @@ where
         .await;
         let mut resp = match result {
             Ok(r) => r,
-            Err(e) => {
-                if e.status.is_server_error() {
-                    tracing::error!(status = e.status.as_u16(), "request failed");
-                } else {
-                    tracing::info!(
-                        status = e.status.as_u16(),
-                        problem = e.slug,
-                        "request refused"
-                    );
-                }
-                e.to_response(&request_id, &path).map(Into::into)
-            }
+            Err(e) => failed(&e, &request_id, &path),
         };
         if let Some(s) = standing {
             s.apply(resp.headers_mut());
@@ -393,6 +400,63 @@ mod tests {
         let req: Request = lambda_http::request::LambdaRequest::ApiGatewayV1(ev).into();
         assert_eq!(called_path(&req), "/live/v1/me");
         assert_eq!(base_path(&called_path(&req), &resource(&req)), "/live");
+    }
+
+    /// What a test's subscriber wrote.
+    #[derive(Clone, Default)]
+    struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn failing<'a>(_: &'a Request, _: &'a Ctx) -> routes::BoxFuture<'a, Answer<Body>> {
+        Box::pin(async { Err(ApiError::internal("table koppel is gone")) })
+    }
+
+    #[tokio::test]
+    async fn an_internal_cause_is_logged_once_with_the_request_id() {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        // No I/O: the clients are made, never called.
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let settings = crate::Settings::from_vars(|k| {
+            (!k.contains("RATE") && !k.contains("LIFETIME")).then(|| "x".to_owned())
+        })
+        .unwrap();
+        let ctx = Ctx::new(&sdk, settings);
+        let mut ev = aws_lambda_events::apigw::ApiGatewayProxyRequest::default();
+        ev.http_method = http::Method::GET;
+        ev.path = Some("/v1/openapi.json".into());
+        ev.request_context.request_id = Some("req-7".into());
+        let req: Request = lambda_http::request::LambdaRequest::ApiGatewayV1(ev).into();
+
+        let resp = public(req, &ctx, failing).await;
+        assert_eq!(resp.status(), 500);
+        let Body::Text(t) = resp.body() else {
+            panic!("text body")
+        };
+        assert!(!t.contains("koppel is gone"));
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("koppel is gone"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert!(lines[0].contains("req-7") && lines[0].contains("request failed"));
     }
 
     #[test]
