@@ -83,7 +83,7 @@ wait_for_gateway "$KOPPEL_E2E_BASE_URL" "$GATEWAY_PID"
 
 log "end-to-end tests"
 # Arguments, if any, narrow the end-to-end run (e.g. `--test webhooks`); CI passes none.
-if ! cargo test -p koppel-e2e "$@" 2>&1 | tee -a "$RESULTS"; then
+if ! cargo test -p koppel-e2e --no-fail-fast "$@" 2>&1 | tee -a "$RESULTS"; then
   echo "--- last gateway log lines ---" >&2
   tail -n 40 "$TEST_STATE/gateway.log" >&2
   exit 1
