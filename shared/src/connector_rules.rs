@@ -198,6 +198,8 @@ mod tests {
             saved_search_id: None,
             created_at: String::new(),
             updated_at: String::new(),
+            require_client_certificate: false,
+            client_certificates: Vec::new(),
         }
     }
 

@@ -7,6 +7,8 @@ use strum::{VariantArray, VariantNames};
 
 use crate::credential::CredentialKind;
 
+pub mod client_cert;
+
 /// Access level: `read` (raadplegen) or `handle` (behandelen). `Read < Handle`, so the
 /// effective level of a connector acting for an employee is the `min` of the two.
 // Serde keeps its own derive (its error text reaches clients); strum gives the same names
@@ -185,6 +187,12 @@ pub struct Connector {
     pub saved_search_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Mutual TLS: only a registered certificate, valid now, may come with its credentials.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_client_certificate: bool,
+    /// Absent on connectors that never registered one, so their items stay as they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_certificates: Vec<client_cert::ClientCertificate>,
 }
 
 /// An issued secret credential (token or API key). Only the keyed hash is stored.

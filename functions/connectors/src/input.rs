@@ -171,6 +171,11 @@ pub struct NewConnector {
     pub jwt: Option<JwtInput>,
     /// A saved search of this workspace; none: the connector sees no cases.
     pub saved_search_id: Option<String>,
+    /// Mutual TLS: its credentials work only with a client certificate it registered
+    /// (`…/certificates`), valid now. Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    pub require_client_certificate: Option<bool>,
 }
 
 /// `PATCH /v1/connectors/{id}`: any fields of [`NewConnector`].
@@ -200,6 +205,19 @@ pub struct ConnectorPatch {
     pub enabled: Option<bool>,
     pub jwt: Option<JwtInput>,
     pub saved_search_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    pub require_client_certificate: Option<bool>,
+}
+
+/// `POST /v1/connectors/{id}/certificates`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct NewClientCertificate {
+    /// One PEM `CERTIFICATE` block (the client certificate, not its chain); a PEM holding
+    /// a private key is refused.
+    pub certificate_pem: String,
 }
 
 /// A connector's JWT issuer (unique across Koppel) and its public keys.
@@ -390,6 +408,10 @@ mod tests {
         assert_eq!(required::<NewSubscription>(), ["event_types", "url"]);
         assert!(required::<SubscriptionPatch>().is_empty());
         assert_eq!(properties::<JwtInput>(), ["issuer", "keys"]);
+        assert_eq!(
+            properties::<NewClientCertificate>(),
+            sorted(&crate::certificates::FIELDS)
+        );
         assert_eq!(properties::<BasicAuthInput>(), ["password", "username"]);
         assert_eq!(properties::<HeaderInput>(), ["hidden", "name", "value"]);
     }

@@ -11,10 +11,12 @@
 //! | `POST …/subscriptions/{subscriptionId}/enable` | re-enable a (dispatcher-)disabled subscription |
 //! | `…/subscriptions/{subscriptionId}/deliveries[/{deliveryId}[/replay]]`, `…/ping` | delivery log, replay, test ping: see `deliveries.rs` |
 //! | `GET /v1/webhook-event-types` | the published event types |
+//! | `POST`, `GET …/{id}/certificates`, `DELETE …/certificates/{fingerprint}` | client certificates (mutual TLS), see `certificates.rs` |
 //!
 //! The authorizer reads the connector on every request, so disabling it (403) or deleting it
 //! (401) makes all its credentials fail on their next request.
 
+pub mod certificates;
 mod deliveries;
 pub mod input;
 pub use koppel_shared::preconditions;
@@ -44,8 +46,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use certificates::CertificateList;
 use deliveries::{DeliveryList, DeliveryView};
 use input::Input;
+use koppel_shared::model::client_cert::ClientCertificate;
 use subscriptions::{SubscriptionList, SubscriptionView};
 
 /// A route's description, ending with who may call every route of the function.
@@ -185,6 +189,57 @@ pub static ROUTES: &[Route] = &[
             etag: true,
             description: managed!(
                 "Its credentials work again from the next request on. Safe to repeat."
+            ),
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/connectors/{id}/certificates",
+        scope: None,
+        level: Level::Read,
+        summary: "Register a client certificate",
+        handler: handler!(|c| changing(
+            c,
+            certificates::register(c.p, c.req, c.ctx, &c.param("id"))
+        )),
+        doc: Doc {
+            request: Some(schema::<input::NewClientCertificate>),
+            response: Some(schema::<ClientCertificate>),
+            status: 201,
+            errors: &[409],
+            description: managed!(
+                "For mutual TLS: Koppel keeps the SHA-256 fingerprint, subject, issuer, serial and validity, never a key (a PEM holding a private key is a 422). Expired is refused; not yet valid is accepted. 409 when it is registered already or the connector has 10. With `require_client_certificate` the connector's credentials work only with one of these, valid now."
+            ),
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/connectors/{id}/certificates",
+        scope: None,
+        level: Level::Read,
+        summary: "List a connector's client certificates",
+        handler: handler!(|c| managed(c, certificates::list(c.p, c.ctx, &c.param("id")))),
+        doc: Doc {
+            response: Some(schema::<CertificateList>),
+            description: managed!("Oldest first."),
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/v1/connectors/{id}/certificates/{fingerprint}",
+        scope: None,
+        level: Level::Read,
+        summary: "Delete a client certificate",
+        handler: handler!(|c| changing(
+            c,
+            certificates::delete(c.p, c.ctx, &c.param("id"), &c.param("fingerprint"))
+        )),
+        doc: Doc {
+            description: managed!(
+                "By its SHA-256 fingerprint (hex). It no longer admits the connector's credentials from the next request on."
             ),
             ..Doc::DEFAULT
         },
@@ -536,6 +591,10 @@ pub struct ConnectorView {
     pub jwt: Option<JwtView>,
     /// The saved search that decides which cases and fields it sees; none: no cases.
     pub saved_search_id: Option<String>,
+    /// Mutual TLS: its credentials work only with one of `client_certificates`, valid now.
+    pub require_client_certificate: bool,
+    /// Registered client certificates (see `…/certificates`).
+    pub client_certificates: Vec<ClientCertificate>,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -565,6 +624,8 @@ impl ConnectorView {
                 keys: j.keys.clone(),
             }),
             saved_search_id: c.saved_search_id.clone(),
+            require_client_certificate: c.require_client_certificate,
+            client_certificates: c.client_certificates.clone(),
             version: c.version,
             created_at: c.created_at.clone(),
             updated_at: c.updated_at.clone(),
@@ -580,7 +641,7 @@ pub struct ConnectorList {
     pub next_cursor: Option<String>,
 }
 
-const CONNECTOR_FIELDS: [&str; 9] = [
+const CONNECTOR_FIELDS: [&str; 10] = [
     "description",
     "acting_user_id",
     "access_level",
@@ -590,6 +651,7 @@ const CONNECTOR_FIELDS: [&str; 9] = [
     "enabled",
     "jwt",
     "saved_search_id",
+    "require_client_certificate",
 ];
 
 /// Applies the body's fields to `con` (all required on create), listing every bad field.
@@ -651,6 +713,9 @@ async fn apply(
     }
     if let Some(b) = o.bool("enabled", &mut e) {
         con.enabled = b;
+    }
+    if let Some(b) = o.bool("require_client_certificate", &mut e) {
+        con.require_client_certificate = b;
     }
     if let Some(jwt) = o.nullable_object("jwt", &mut e) {
         con.jwt = jwt.and_then(|j| jwt_config(j, &mut e));
@@ -730,6 +795,8 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
         saved_search_id: None,
         created_at: at.clone(),
         updated_at: at,
+        require_client_certificate: false,
+        client_certificates: Vec::new(),
     };
     apply(ctx, me, &body, &mut con, true).await?;
     issuer_free(ctx, &con).await?;
