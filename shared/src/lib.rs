@@ -2,7 +2,6 @@
 //! single-table store, credentials, the access decision, errors as problem+json, and the
 //! outbox. Everything a function needs beyond its own route logic lives here, once.
 
-pub mod access;
 pub mod audit;
 pub mod body;
 pub mod calendar;

@@ -7,6 +7,7 @@
 //! `Unauthorized` (401), a valid one that is not allowed gets a Deny policy (403).
 //! Result caching is off in template.yaml, so revocation takes effect on the next request.
 
+mod access;
 mod presented;
 
 use std::net::IpAddr;
@@ -16,13 +17,14 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
-use koppel_shared::access::{self, Facts, Refusal};
 use koppel_shared::credential::{self, CredentialKind};
 use koppel_shared::model::{Connector, Credential, User};
 use koppel_shared::store::StoreError;
 use koppel_shared::{Ctx, Principal, jwt, time_util};
 use time::Duration;
 use tracing::Instrument;
+
+use crate::access::{Facts, Refusal};
 
 pub use presented::{Presented, presented};
 

@@ -1,8 +1,9 @@
 //! Which credential a request presents, from its headers alone. Pure.
 
 use http::HeaderMap;
-use koppel_shared::access::Refusal;
 use koppel_shared::jwt::looks_like_jwt;
+
+use crate::access::Refusal;
 
 #[derive(PartialEq, Eq)]
 pub enum Presented<'a> {

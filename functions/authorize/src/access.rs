@@ -4,13 +4,12 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use koppel_shared::credential::CredentialKind;
+use koppel_shared::ip_allow;
+use koppel_shared::model::{Connector, Credential, Level, Scope, Scopes, User};
+use koppel_shared::principal::Principal;
+use koppel_shared::time_util::parse_rfc3339;
 use time::OffsetDateTime;
-
-use crate::credential::CredentialKind;
-use crate::ip_allow;
-use crate::model::{Connector, Credential, Level, Scope, Scopes, User};
-use crate::principal::Principal;
-use crate::time_util::parse_rfc3339;
 
 /// Why a request is refused. The reason is for logs only: a response never says which
 /// check failed.
@@ -181,8 +180,6 @@ mod tests {
             saved_search_id: None,
             created_at: "2026-01-01T00:00:00Z".into(),
             updated_at: "2026-01-01T00:00:00Z".into(),
-            require_client_certificate: false,
-            client_certificates: Vec::new(),
         }
     }
 
@@ -301,7 +298,7 @@ mod tests {
             Err(Refusal::Unauthenticated("revoked"))
         );
         let mut expired = c.clone();
-        expired.expires_at = Some(crate::time_util::rfc3339(
+        expired.expires_at = Some(koppel_shared::time_util::rfc3339(
             OffsetDateTime::now_utc() - Duration::seconds(1),
         ));
         assert_eq!(
