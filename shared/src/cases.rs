@@ -4,14 +4,17 @@
 //! base metadata (seed 000: id, type, status, dates) plus the search's columns. The same
 //! [`View`] decides this for the API, the CSV export, history and webhooks, so a hidden
 //! case or field cannot leak through one of them.
+//!
+//! Only the model lives here, the part other functions read too (webhooks project case
+//! events through [`View`]). What a case must satisfy, and how a write is checked, belong
+//! to the cases function; the caller reads a connector's saved search and hands it to
+//! [`View::of`], so this model does not depend on the store.
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
-use crate::body::Fields;
+use serde_json::Value;
 
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
@@ -151,38 +154,6 @@ pub const COLUMNS: [&str; 10] = [
     "confidentiality",
 ];
 
-/// Fields the server owns: a create or patch naming them is refused.
-pub const READ_ONLY: [&str; 7] = [
-    "id",
-    "uuid",
-    "closing_date",
-    "version",
-    "created_at",
-    "updated_at",
-    "registration_date",
-];
-
-pub const MAX_ATTRIBUTES: usize = 100;
-pub const MAX_TEXT: usize = 4096;
-/// A case's JSON at most: its event carries it twice (before and after) and must stay
-/// well inside SQS's 256 KiB, its item inside DynamoDB's 400 KB.
-pub const MAX_CASE_BYTES: usize = 64 * 1024;
-
-pub fn is_attribute_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 64
-        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// Whether `name` is a column a saved search may list.
-pub fn is_column(name: &str) -> bool {
-    COLUMNS.contains(&name)
-        || name
-            .strip_prefix("attributes.")
-            .is_some_and(is_attribute_name)
-}
-
 impl Case {
     /// Every field as `(path, value)`: base fields, columns, then `attributes.<name>`.
     /// Absent values are `null`. History, CSV and projection all read cases this way.
@@ -219,140 +190,6 @@ impl Case {
         }
         out
     }
-
-    /// The value at a field path (`null` when absent).
-    pub fn field(&self, path: &str) -> Value {
-        self.fields()
-            .into_iter()
-            .find(|(k, _)| k == path)
-            .map_or(Value::Null, |(_, v)| v)
-    }
-}
-
-/// What changed between two versions: `(path, old, new)` for every differing field, except
-/// the bookkeeping ones.
-pub fn changes(old: &Case, new: &Case) -> Vec<(String, Value, Value)> {
-    let before: BTreeMap<String, Value> = old.fields().into_iter().collect();
-    let after: BTreeMap<String, Value> = new.fields().into_iter().collect();
-    let mut paths: Vec<&String> = before.keys().chain(after.keys()).collect();
-    paths.sort();
-    paths.dedup();
-    paths
-        .into_iter()
-        .filter(|p| !matches!(p.as_str(), "updated_at" | "version"))
-        .filter_map(|p| {
-            let (a, b) = (
-                before.get(p).cloned().unwrap_or(Value::Null),
-                after.get(p).cloned().unwrap_or(Value::Null),
-            );
-            (a != b).then(|| (p.clone(), a, b))
-        })
-        .collect()
-}
-
-/// Checks the rules a case must satisfy beyond its shape; every problem goes into `e`.
-pub fn validate(c: &Case, e: &mut Fields) {
-    let text = |e: &mut Fields, field: &str, v: &str, required: bool| {
-        if required && v.trim().is_empty() {
-            e.push(field, "must not be empty");
-        }
-        if v.chars().count() > MAX_TEXT {
-            e.push(field, format!("is longer than {MAX_TEXT} characters"));
-        }
-    };
-    text(e, "case_type", &c.case_type, true);
-    text(e, "subject", &c.subject, true);
-    for (field, v) in [
-        ("phase", &c.phase),
-        ("department", &c.department),
-        ("result", &c.result),
-        ("assignee", &c.assignee),
-    ] {
-        if let Some(v) = v {
-            text(e, field, v, true);
-        }
-    }
-    if let Some(r) = &c.requester {
-        if let Some(n) = &r.name {
-            text(e, "requester.name", n, true);
-        }
-        if let Some(m) = &r.email
-            && !crate::model::is_email(m)
-        {
-            e.push("requester.email", "is not an e-mail address");
-        }
-        if let Some(b) = &r.bsn
-            && !is_bsn(b)
-        {
-            e.push(
-                "requester.bsn",
-                "is not a valid BSN (9 digits, eleven-test)",
-            );
-        }
-        if let Some(k) = &r.kvk
-            && !(k.len() == 8 && k.bytes().all(|b| b.is_ascii_digit()))
-        {
-            e.push("requester.kvk", "is not a KvK number (8 digits)");
-        }
-    }
-    if crate::calendar::parse_date(&c.registration_date).is_none() {
-        e.push("registration_date", "must be a date (YYYY-MM-DD)");
-    }
-    if let Some(d) = &c.target_date
-        && crate::calendar::parse_date(d).is_none()
-    {
-        e.push("target_date", "must be a date (YYYY-MM-DD)");
-    }
-    if c.status == Status::Closed && c.result.as_deref().is_none_or(|r| r.trim().is_empty()) {
-        e.push("result", "is required to close a case");
-    }
-    if c.attributes.len() > MAX_ATTRIBUTES {
-        e.push(
-            "attributes",
-            format!("has more than {MAX_ATTRIBUTES} entries"),
-        );
-    }
-    if serde_json::to_vec(c).map_or(0, |v| v.len()) > MAX_CASE_BYTES {
-        e.push(
-            "attributes",
-            format!("make the case larger than {} KiB", MAX_CASE_BYTES / 1024),
-        );
-    }
-    for (k, v) in &c.attributes {
-        let field = format!("attributes.{k}");
-        if !is_attribute_name(k) {
-            e.push(
-                &field,
-                "name must be lower-case letters, digits and `_`, starting with a letter",
-            );
-        }
-        match v {
-            Value::String(s) => text(e, &field, s, false),
-            Value::Bool(_) => {}
-            Value::Number(n) if n.as_f64().is_some_and(storable) => {}
-            Value::Number(_) => e.push(
-                &field,
-                "must be between -1e15 and 1e15 (and not below 1e-15 in size)",
-            ),
-            _ => e.push(&field, "must be text, a number, a boolean or a date"),
-        }
-    }
-}
-
-/// A number DynamoDB stores exactly as sent (its range is 1e-130 to 1e126; these bounds
-/// keep well inside it and inside what JSON clients read as a double).
-fn storable(x: f64) -> bool {
-    x.is_finite() && (x == 0.0 || (1e-15..=1e15).contains(&x.abs()))
-}
-
-/// The Dutch BSN eleven-test.
-pub fn is_bsn(s: &str) -> bool {
-    if s.len() != 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    let d: Vec<i64> = s.bytes().map(|b| i64::from(b - b'0')).collect();
-    let sum: i64 = (0..8).map(|i| d[i] * (9 - i as i64)).sum::<i64>() - d[8];
-    sum % 11 == 0
 }
 
 /// An inclusive date range; an open end is unbounded.
@@ -482,68 +319,6 @@ impl Filters {
                 .iter()
                 .all(|f| f.matches(c.attributes.get(&f.name)))
     }
-
-    pub fn validate(&self, e: &mut Fields) {
-        for (name, r) in [
-            ("registration_date", &self.registration_date),
-            ("target_date", &self.target_date),
-            ("closing_date", &self.closing_date),
-        ] {
-            let Some(r) = r else { continue };
-            for (end, v) in [("from", &r.from), ("to", &r.to)] {
-                if let Some(v) = v
-                    && crate::calendar::parse_date(v).is_none()
-                {
-                    e.push(
-                        format!("filters.{name}.{end}"),
-                        "must be a date (YYYY-MM-DD)",
-                    );
-                }
-            }
-        }
-        for (name, list) in [
-            ("case_type", &self.case_type),
-            ("department", &self.department),
-            ("assignee", &self.assignee),
-        ] {
-            if list.iter().any(|v| v.chars().count() > 256) {
-                e.push(
-                    format!("filters.{name}"),
-                    "holds a value longer than 256 characters",
-                );
-            }
-        }
-        for (i, f) in self.attributes.iter().enumerate() {
-            match &f.value {
-                None | Some(Value::Bool(_)) => {}
-                Some(Value::Number(n)) if n.as_f64().is_some_and(storable) => {}
-                Some(Value::String(s)) if s.chars().count() <= 256 => {}
-                Some(_) => e.push(
-                    format!("filters.attributes[{i}].value"),
-                    "must be text (at most 256 characters), a number or a boolean",
-                ),
-            }
-            if !is_attribute_name(&f.name) {
-                e.push(
-                    format!("filters.attributes[{i}].name"),
-                    "is not an attribute name",
-                );
-            }
-            if (f.op == AttrOp::Exists) != f.value.is_none() {
-                e.push(
-                    format!("filters.attributes[{i}].value"),
-                    "is required for every operator but `exists`, which takes none",
-                );
-            }
-        }
-        let lists = self.case_type.len()
-            + self.department.len()
-            + self.assignee.len()
-            + self.attributes.len();
-        if lists > 200 {
-            e.push("filters", "has more than 200 values");
-        }
-    }
 }
 
 /// A saved search (zoekopdracht): which cases a connector sees, and which columns.
@@ -560,19 +335,6 @@ pub struct SavedSearch {
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
-}
-
-pub fn validate_columns(columns: &[String], e: &mut Fields) {
-    if columns.len() > 150 {
-        e.push("columns", "has more than 150 entries");
-    }
-    for (i, c) in columns.iter().enumerate() {
-        if !is_column(c) {
-            e.push(format!("columns[{i}]"), format!("`{c}` is not a column"));
-        } else if columns[..i].contains(c) {
-            e.push(format!("columns[{i}]"), format!("`{c}` is listed twice"));
-        }
-    }
 }
 
 /// A case as a caller sees it ([`View::view`]): the base fields always (seed 000's
@@ -675,6 +437,12 @@ pub enum View {
 }
 
 impl View {
+    /// A connector's view: its saved search, or nothing without one (the caller reads it,
+    /// so this model stays apart from the store).
+    pub fn of(search: Option<SavedSearch>) -> View {
+        search.map_or(View::Nothing, |s| View::Search(Box::new(s)))
+    }
+
     pub fn sees(&self, c: &Case) -> bool {
         match self {
             View::All => true,
@@ -736,37 +504,6 @@ impl View {
         serde_json::to_value(self.view(c)).unwrap_or(Value::Null)
     }
 
-    /// CSV column names, in order: the base fields, then the search's columns. A workspace
-    /// user gets every column, with the custom attributes as one JSON column.
-    pub fn csv_columns(&self) -> Vec<String> {
-        let mut out: Vec<String> = BASE_FIELDS.iter().map(|s| (*s).to_owned()).collect();
-        match self {
-            View::All => {
-                out.extend(COLUMNS.iter().map(|s| (*s).to_owned()));
-                out.push("attributes".into());
-            }
-            View::Search(s) => out.extend(s.columns.iter().cloned()),
-            View::Nothing => {}
-        }
-        out
-    }
-}
-
-impl View {
-    /// A connector's view: its saved search, or nothing without one.
-    pub async fn of_connector(
-        store: &crate::store::Store,
-        con: &crate::model::Connector,
-    ) -> Result<View, crate::store::StoreError> {
-        Ok(match &con.saved_search_id {
-            None => View::Nothing,
-            Some(id) => match store.saved_search(&con.workspace_id, id).await? {
-                Some(s) => View::Search(Box::new(s)),
-                None => View::Nothing,
-            },
-        })
-    }
-
     /// What a `case.*` event (`{case, previous, changed}`) may tell this view, or `None`
     /// when it must not hear of it: the case was never visible to it, or nothing it can
     /// see changed. A case that left the view is announced once, as `{id, uuid}` with
@@ -800,35 +537,12 @@ impl View {
     }
 }
 
-/// Flattens a JSON merge-patch object into the field paths it touches (`requester.bsn`,
-/// `attributes.x`; other objects are one field).
-pub fn patch_paths(patch: &Map<String, Value>) -> Vec<String> {
-    let mut out = Vec::new();
-    for (k, v) in patch {
-        match v {
-            Value::Object(inner) if k == "requester" || k == "attributes" => {
-                out.extend(inner.keys().map(|sub| format!("{k}.{sub}")));
-            }
-            // `requester: null` clears every requester field.
-            Value::Null if k == "requester" => {
-                out.extend(
-                    ["name", "email", "bsn", "kvk"]
-                        .iter()
-                        .map(|s| format!("requester.{s}")),
-                );
-            }
-            _ => out.push(k.clone()),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    pub fn case() -> Case {
+    fn case() -> Case {
         serde_json::from_value(json!({
             "id": 7, "uuid": "u-7", "case_type": "permit", "subject": "Dakkapel",
             "status": "open", "requester": {"name": "J. Jansen", "bsn": "111222333"},
@@ -840,7 +554,7 @@ mod tests {
     }
 
     fn search(filters: Value, columns: &[&str]) -> View {
-        View::Search(Box::new(SavedSearch {
+        View::of(Some(SavedSearch {
             workspace_id: "ws".into(),
             saved_search_id: "s".into(),
             name: "n".into(),
@@ -891,13 +605,6 @@ mod tests {
     }
 
     #[test]
-    fn bsn_eleven_test() {
-        assert!(is_bsn("111222333"));
-        assert!(!is_bsn("111222334"));
-        assert!(!is_bsn("11122233"));
-    }
-
-    #[test]
     fn filters_match() {
         let c = case();
         assert!(search(json!({}), &[]).sees(&c));
@@ -924,6 +631,7 @@ mod tests {
         assert!(!attr(json!({"name": "missing", "op": "exists"})));
         assert!(!attr(json!({"name": "priority", "op": "eq", "value": "2"})));
         assert!(!View::Nothing.sees(&c));
+        assert!(!View::of(None).sees(&c));
     }
 
     #[test]
@@ -984,75 +692,5 @@ mod tests {
             let top = col.split('.').next().unwrap();
             assert!(v["properties"].get(top).is_some(), "{col}");
         }
-    }
-
-    #[test]
-    fn csv_columns_follow_the_search() {
-        let v = search(json!({}), &["department", "subject"]);
-        let cols = v.csv_columns();
-        assert_eq!(&cols[..4], ["id", "uuid", "case_type", "status"]);
-        assert_eq!(&cols[cols.len() - 2..], ["department", "subject"]);
-    }
-
-    #[test]
-    fn changes_list_every_differing_field() {
-        let a = case();
-        let mut b = a.clone();
-        b.status = Status::Closed;
-        b.result = Some("granted".into());
-        b.attributes.remove("paid");
-        b.version = 4;
-        let ch = changes(&a, &b);
-        let paths: Vec<&str> = ch.iter().map(|(p, _, _)| p.as_str()).collect();
-        assert_eq!(paths, ["attributes.paid", "result", "status"]);
-        assert_eq!(ch[0].2, Value::Null);
-    }
-
-    #[test]
-    fn validation_names_fields() {
-        let mut c = case();
-        c.status = Status::Closed;
-        c.requester = Some(Requester {
-            bsn: Some("123".into()),
-            email: Some("nope".into()),
-            ..Default::default()
-        });
-        c.attributes.insert("Bad".into(), json!([1]));
-        for i in 0..20 {
-            c.attributes
-                .insert(format!("a{i}"), json!("x".repeat(4000)));
-        }
-        let mut e = Fields::new();
-        validate(&c, &mut e);
-        let err = e.finish().unwrap_err();
-        let names: Vec<_> = err.errors.iter().map(|f| f.field.as_str()).collect();
-        for f in [
-            "result",
-            "requester.bsn",
-            "requester.email",
-            "attributes.Bad",
-            "attributes",
-        ] {
-            assert!(names.contains(&f), "{f} not reported: {names:?}");
-        }
-    }
-
-    #[test]
-    fn patch_paths_flatten_nested_objects() {
-        let p = json!({"subject": "x", "requester": {"bsn": null}, "attributes": {"a": 1}});
-        let mut paths = patch_paths(p.as_object().unwrap());
-        paths.sort();
-        assert_eq!(paths, ["attributes.a", "requester.bsn", "subject"]);
-    }
-
-    #[test]
-    fn column_names() {
-        assert!(is_column("requester.bsn"));
-        assert!(is_column("attributes.priority"));
-        assert!(!is_column("attributes.Priority"));
-        assert!(!is_column("id"));
-        let mut e = Fields::new();
-        validate_columns(&["subject".into(), "subject".into(), "x".into()], &mut e);
-        assert_eq!(e.len(), 2);
     }
 }

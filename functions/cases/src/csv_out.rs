@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use csv::{Terminator, WriterBuilder};
-use koppel_shared::cases::Case;
+use koppel_shared::cases::{BASE_FIELDS, COLUMNS, Case, View};
 use serde_json::Value;
 
 pub const BOM: &str = "\u{feff}";
@@ -39,6 +39,21 @@ fn write(records: impl IntoIterator<Item = Vec<String>>) -> Vec<u8> {
         let _ = w.write_record(&r);
     }
     w.into_inner().unwrap_or_default()
+}
+
+/// CSV column names, in order: the base fields, then the search's columns. A workspace
+/// user gets every column, with the custom attributes as one JSON column.
+pub fn columns(view: &View) -> Vec<String> {
+    let mut out: Vec<String> = BASE_FIELDS.iter().map(|s| (*s).to_owned()).collect();
+    match view {
+        View::All => {
+            out.extend(COLUMNS.iter().map(|s| (*s).to_owned()));
+            out.push("attributes".into());
+        }
+        View::Search(s) => out.extend(s.columns.iter().cloned()),
+        View::Nothing => {}
+    }
+    out
 }
 
 /// The header row (with the byte order mark first if asked for).
@@ -118,6 +133,16 @@ mod tests {
         let mut r = csv::Reader::from_reader(all.as_slice());
         let rec = r.records().next().unwrap().unwrap();
         assert_eq!(&rec[2], "Jansen, \"Jan\"\r\nline");
+    }
+
+    #[test]
+    fn columns_follow_the_search() {
+        let v = crate::fixtures::search(serde_json::json!({}), &["department", "subject"]);
+        let cols = columns(&v);
+        assert_eq!(&cols[..4], ["id", "uuid", "case_type", "status"]);
+        assert_eq!(&cols[cols.len() - 2..], ["department", "subject"]);
+        assert!(columns(&View::Nothing).len() == BASE_FIELDS.len());
+        assert_eq!(columns(&View::All).last().unwrap(), "attributes");
     }
 
     #[test]

@@ -18,8 +18,12 @@
 //! instead of the case: from then on it is 404 for that caller.
 
 pub mod csv_out;
+#[cfg(test)]
+mod fixtures;
+mod paths;
 pub mod query;
 pub mod repo;
+mod rules;
 mod searches;
 pub mod write;
 
@@ -32,7 +36,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, StreamBody};
 use koppel_shared::cases::{Case, CaseAnswer, CaseMovedOut, CaseView, View};
 use koppel_shared::handler;
-use koppel_shared::model::{Level, Scope};
+use koppel_shared::model::{Connector, Level, Scope};
 pub(crate) use koppel_shared::pipeline::versioned;
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::routes::{Answer, Doc, Precondition, Query, Route, RouteBody, schema};
@@ -462,10 +466,14 @@ pub async fn view_of(p: &Principal, ctx: &Ctx) -> Result<View, ApiError> {
     let Some(con) = &p.connector_id else {
         return Ok(View::All);
     };
-    match ctx.store.connector(&p.workspace_id, con).await? {
-        Some(con) => Ok(View::of_connector(&ctx.store, &con).await?),
-        None => Ok(View::Nothing),
-    }
+    let search = match ctx.store.connector(&p.workspace_id, con).await? {
+        Some(Connector {
+            saved_search_id: Some(id),
+            ..
+        }) => ctx.store.saved_search(&p.workspace_id, &id).await?,
+        _ => None,
+    };
+    Ok(View::of(search))
 }
 
 /// The case, if it exists and the caller's view shows it; else 404.
@@ -562,7 +570,7 @@ fn csv_stream(
         header_sent: bool,
         done: bool,
     }
-    let columns = view.csv_columns();
+    let columns = csv_out::columns(&view);
     let state = State {
         store,
         e: Export { ws, view, query },

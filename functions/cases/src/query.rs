@@ -237,20 +237,8 @@ impl ListQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use koppel_shared::cases::SavedSearch;
-
-    fn search(columns: &[&str]) -> View {
-        View::Search(Box::new(SavedSearch {
-            workspace_id: "ws".into(),
-            saved_search_id: "s".into(),
-            name: "n".into(),
-            filters: Default::default(),
-            columns: columns.iter().map(|s| (*s).to_owned()).collect(),
-            version: 1,
-            created_at: "t".into(),
-            updated_at: "t".into(),
-        }))
-    }
+    use crate::fixtures::search;
+    use serde_json::json;
 
     fn parse<'a>(
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -286,7 +274,7 @@ mod tests {
 
     #[test]
     fn a_bad_limit_or_cursor_is_a_422_naming_it() {
-        let v = search(&["subject"]);
+        let v = search(json!({}), &["subject"]);
         for l in ["0", "501", "-1", "ten", "", "1.5"] {
             assert_eq!(
                 fields(parse([("limit", l)], &v).unwrap_err()),
@@ -327,7 +315,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_and_hidden_parameters() {
-        let v = search(&["subject"]);
+        let v = search(json!({}), &["subject"]);
         for p in [
             ("department", "x"),
             ("status", "gone"),
@@ -343,7 +331,11 @@ mod tests {
         assert!(csv([("bom", "true")]).unwrap().bom);
         assert!(csv([("limit", "5")]).is_err());
         assert!(csv([("cursor", "x")]).is_err());
-        assert!(parse([("department", "x")], &search(&["department"])).is_ok());
+        assert!(parse([("department", "x")], &search(json!({}), &["department"])).is_ok());
+        assert_eq!(
+            parse([("status", "open,gone")], &v).unwrap_err().detail,
+            "Query parameter `status` takes open, in_progress, suspended or closed."
+        );
     }
 
     #[test]

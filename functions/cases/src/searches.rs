@@ -3,7 +3,7 @@
 
 use http::{HeaderValue, StatusCode, header};
 use koppel_shared::body::{self, Fields};
-use koppel_shared::cases::{Filters, SavedSearch, validate_columns};
+use koppel_shared::cases::{Filters, SavedSearch};
 use koppel_shared::ids::new_id;
 use koppel_shared::model::Connector;
 use koppel_shared::organisation::{self, Permission};
@@ -17,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::repo;
+use crate::rules::{FilterRules, validate_columns};
 
 /// Who may use the saved-search routes (for the contract).
 pub const MANAGED: &str = "Managed by the workspace's users with `manage_connectors`, with a personal access token (a connector's credentials get 403).";

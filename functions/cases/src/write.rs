@@ -4,9 +4,7 @@
 
 use http::{HeaderValue, StatusCode, header};
 use koppel_shared::body::{self, Fields};
-use koppel_shared::cases::{
-    self, Case, CaseAnswer, Confidentiality, READ_ONLY, Requester, Status, View,
-};
+use koppel_shared::cases::{Case, CaseAnswer, Confidentiality, Requester, Status, View};
 use koppel_shared::outbox::Event;
 use koppel_shared::pipeline::RouteResult;
 use koppel_shared::preconditions;
@@ -18,6 +16,7 @@ use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
 use crate::repo::{self, Change, HistoryEntry};
+use crate::{paths, rules};
 
 /// Every top-level field of a case.
 const KNOWN: [&str; 17] = [
@@ -38,6 +37,17 @@ const KNOWN: [&str; 17] = [
     "attributes",
     "version",
     "created_at",
+];
+
+/// Fields the server owns: a create or patch naming them is refused.
+const READ_ONLY: [&str; 7] = [
+    "id",
+    "uuid",
+    "closing_date",
+    "version",
+    "created_at",
+    "updated_at",
+    "registration_date",
 ];
 
 // What [`check_fields`] and [`merge`] accept, as JSON Schema for the contract: the body is
@@ -133,7 +143,7 @@ pub fn check_fields(
         }
     }
     if e.is_empty() {
-        for path in cases::patch_paths(body) {
+        for path in paths::patch_paths(body) {
             if !view.sees_field(&path) {
                 e.push(
                     path,
@@ -195,7 +205,7 @@ pub fn settle(old: Option<&Case>, c: &mut Case, today: &str) {
 /// set before and since removed does not block changes to other fields).
 async fn check(ctx: &Ctx, ws: &str, c: &Case, old: Option<&Case>) -> Result<(), ApiError> {
     let mut e = Fields::new();
-    cases::validate(c, &mut e);
+    rules::validate(c, &mut e);
     if let Some(a) = &c.assignee
         && old.is_none_or(|o| o.assignee.as_ref() != Some(a))
         && !assignee_exists(ctx, ws, a).await?
@@ -322,7 +332,7 @@ pub async fn update(
     let mut c = merge(&current, &body)?;
     settle(Some(&current), &mut c, &today());
     check(ctx, &p.workspace_id, &c, Some(&current)).await?;
-    let changes: Vec<Change> = cases::changes(&current, &c)
+    let changes: Vec<Change> = paths::changes(&current, &c)
         .into_iter()
         .map(|(field, old, new)| Change { field, old, new })
         .collect();
@@ -381,7 +391,7 @@ pub async fn check_import(
     for (line, body) in bodies {
         let mut checked = new_case(body, &View::All, &at, &today).and_then(|c| {
             let mut e = Fields::new();
-            cases::validate(&c, &mut e);
+            rules::validate(&c, &mut e);
             e.finish().map(|()| c)
         });
         if let Ok(c) = &checked
@@ -455,20 +465,7 @@ pub async fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use koppel_shared::cases::SavedSearch;
-
-    fn search(columns: &[&str]) -> View {
-        View::Search(Box::new(SavedSearch {
-            workspace_id: "ws".into(),
-            saved_search_id: "s".into(),
-            name: "n".into(),
-            filters: serde_json::from_value(json!({"status": ["open"]})).unwrap(),
-            columns: columns.iter().map(|s| (*s).to_owned()).collect(),
-            version: 1,
-            created_at: "t".into(),
-            updated_at: "t".into(),
-        }))
-    }
+    use crate::fixtures::search;
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
@@ -503,7 +500,7 @@ mod tests {
 
     #[test]
     fn hidden_fields_cannot_be_written() {
-        let v = search(&["subject", "requester.name"]);
+        let v = search(json!({"status": ["open"]}), &["subject", "requester.name"]);
         let e = check_fields(
             &obj(json!({"subject": "x", "requester": {"name": "a", "bsn": "111222333"}, "department": "d", "attributes": {"a": 1}})),
             &v,
