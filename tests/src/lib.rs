@@ -2,6 +2,7 @@
 //! admin CLI for fixtures, and request helpers. `tools/test.sh` starts the stack and sets
 //! the `KOPPEL_E2E_*` variables.
 
+pub mod admin;
 pub mod cases;
 pub mod contract;
 pub mod receiver;
@@ -13,6 +14,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
+
+pub use admin::{NewConnector, NewCredential, NewUser, NewWorkspace, jwt_key};
 
 pub fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -61,44 +64,21 @@ pub fn admin_with(env: &[(String, String)], args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("koppel-admin prints JSON")
 }
 
-/// A fresh connector in the demo workspace, acting for `acting_user`.
-pub fn connector(acting_user: &str, level: &str, extra: &[&str]) -> String {
-    let d = demo();
-    let mut args = vec![
-        "connector",
-        "create",
-        "--workspace",
-        s(&d["workspace_id"]),
-        "--description",
-        "e2e connector",
-        "--acting-user",
-        acting_user,
-        "--access-level",
-        level,
-        "--scope",
-        "cases:read",
-        "--scope",
-        "dsr:read",
-    ];
-    args.extend_from_slice(extra);
-    s(&admin(&args)["id"]).to_owned()
+/// A connector of the demo workspace acting for `acting_user`, with `cases:read` and
+/// `dsr:read`.
+pub fn demo_connector(acting_user: &str) -> NewConnector {
+    NewConnector::sample(s(&demo()["workspace_id"]), acting_user)
+        .scopes(&["cases:read", "dsr:read"])
 }
 
-/// Issues an API key (`key = true`) or a connector token for `connector`: (id, secret).
-pub fn connector_secret(connector: &str, key: bool, extra: &[&str]) -> (String, String) {
-    let d = demo();
-    let cmd = if key { "issue-key" } else { "issue-token" };
-    let mut args = vec![
-        "credential",
-        cmd,
-        "--workspace",
-        s(&d["workspace_id"]),
-        "--connector",
-        connector,
-    ];
-    args.extend_from_slice(extra);
-    let c = admin(&args);
-    (s(&c["id"]).to_owned(), s(&c["secret"]).to_owned())
+/// An API key of a demo workspace connector.
+pub fn demo_key(connector: &str) -> NewCredential {
+    NewCredential::key(s(&demo()["workspace_id"]), connector)
+}
+
+/// A connector token of a demo workspace connector.
+pub fn demo_token(connector: &str) -> NewCredential {
+    NewCredential::token(s(&demo()["workspace_id"]), connector)
 }
 
 pub struct Reply {
@@ -210,22 +190,9 @@ pub fn new_workspace(name: &str) -> (String, String) {
 }
 
 /// [`new_workspace`] through `admin` (e.g. another stack's).
-pub fn new_workspace_by(admin: &dyn Fn(&[&str]) -> Value, name: &str) -> (String, String) {
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    let w = admin(&[
-        "workspace",
-        "create",
-        "--name",
-        name,
-        "--owner-email",
-        &format!("owner-{tag}@gemeente.example"),
-        "--owner-name",
-        "Eva Eigenaar",
-    ]);
-    (
-        s(&w["id"]).to_owned(),
-        s(&w["owner"]["id"]).to_owned(),
-    )
+pub fn new_workspace_by(admin: admin::Admin, name: &str) -> (String, String) {
+    let w = NewWorkspace::sample(name).create_by(admin);
+    (s(&w["id"]).to_owned(), s(&w["owner"]["id"]).to_owned())
 }
 
 /// A personal access token for `user`, allowed 1000 requests a minute: (id, secret).
@@ -234,21 +201,10 @@ pub fn personal_token(workspace: &str, user: &str) -> (String, String) {
 }
 
 /// [`personal_token`] through `admin` (e.g. another stack's).
-pub fn personal_token_by(
-    admin: &dyn Fn(&[&str]) -> Value,
-    workspace: &str,
-    user: &str,
-) -> (String, String) {
-    let pat = admin(&[
-        "credential",
-        "issue-pat",
-        "--workspace",
-        workspace,
-        "--user",
-        user,
-        "--rate-limit",
-        "1000",
-    ]);
+pub fn personal_token_by(admin: admin::Admin, workspace: &str, user: &str) -> (String, String) {
+    let pat = NewCredential::pat(workspace, user)
+        .rate_limit(1000)
+        .issue_by(admin);
     (s(&pat["id"]).to_owned(), s(&pat["secret"]).to_owned())
 }
 

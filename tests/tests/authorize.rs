@@ -139,8 +139,10 @@ async fn bad_checksum_and_wrong_keys_are_401() {
 #[tokio::test]
 async fn key_of_another_connector_is_401() {
     let d = demo();
-    let other = connector(s(&d["users"]["owner"]["id"]), "read", &[]);
-    let (_, other_key) = connector_secret(&other, true, &[]);
+    let other = demo_connector(s(&d["users"]["owner"]["id"]))
+        .level("read")
+        .id();
+    let (_, other_key) = demo_key(&other).secret();
     assert_eq!(
         me(&[("API-Interface-Id", &other), ("API-Key", &other_key)])
             .await
@@ -159,14 +161,14 @@ async fn key_of_another_connector_is_401() {
 async fn revoked_and_expired_tokens_are_401() {
     let d = demo();
     let con = s(&d["connector"]["id"]);
-    let (id, token) = connector_secret(con, false, &["--name", "to revoke"]);
+    let (id, token) = demo_token(con).name("to revoke").secret();
     assert_eq!(me(&[("Authorization", &bearer(&token))]).await.status, 200);
     admin(&["credential", "revoke", "--credential", &id]);
     me(&[("Authorization", &bearer(&token))])
         .await
         .assert_problem(401);
 
-    let (_, short) = connector_secret(con, false, &["--expires-in", "1s"]);
+    let (_, short) = demo_token(con).expires_in("1s").secret();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     me(&[("Authorization", &bearer(&short))])
         .await
@@ -174,16 +176,7 @@ async fn revoked_and_expired_tokens_are_401() {
 
     let ws = s(&d["workspace_id"]);
     let owner = s(&d["users"]["owner"]["id"]);
-    let pat = admin(&[
-        "credential",
-        "issue-pat",
-        "--workspace",
-        ws,
-        "--user",
-        owner,
-        "--expires-in",
-        "1s",
-    ]);
+    let pat = NewCredential::pat(ws, owner).expires_in("1s").issue();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     me(&[("Authorization", &bearer(s(&pat["secret"])))])
         .await
@@ -277,9 +270,11 @@ async fn replayed_jti_is_401() {
 async fn disabled_connector_is_403_and_enabling_restores_it() {
     let d = demo();
     let ws = s(&d["workspace_id"]);
-    let con = connector(s(&d["users"]["owner"]["id"]), "read", &[]);
-    let (_, key) = connector_secret(&con, true, &[]);
-    let (_, token) = connector_secret(&con, false, &[]);
+    let con = demo_connector(s(&d["users"]["owner"]["id"]))
+        .level("read")
+        .id();
+    let (_, key) = demo_key(&con).secret();
+    let (_, token) = demo_token(&con).secret();
     assert_eq!(
         me(&[("API-Interface-Id", &con), ("API-Key", &key)])
             .await
@@ -315,23 +310,8 @@ async fn disabled_connector_is_403_and_enabling_restores_it() {
 async fn user_without_api_access_is_403() {
     let d = demo();
     let ws = s(&d["workspace_id"]);
-    let email = format!("{}@voorbeeld.example", uuid::Uuid::new_v4().simple());
-    let u = admin(&[
-        "user",
-        "add",
-        "--workspace",
-        ws,
-        "--email",
-        &email,
-        "--name",
-        "Tijdelijk",
-        "--rights",
-        "handle",
-        "--api-access",
-        "true",
-    ]);
-    let uid = s(&u["id"]);
-    let pat = admin(&["credential", "issue-pat", "--workspace", ws, "--user", uid]);
+    let uid = &NewUser::sample(ws).name("Tijdelijk").api_access(true).id();
+    let pat = NewCredential::pat(ws, uid).issue();
     let auth = bearer(s(&pat["secret"]));
     assert_eq!(me(&[("Authorization", &auth)]).await.status, 200);
     admin(&[
@@ -355,12 +335,8 @@ async fn ip_allow_list_v4_and_v6() {
     let d = demo();
     let owner = s(&d["users"]["owner"]["id"]);
     let key_for = |allow: &[&str]| {
-        let mut extra = Vec::new();
-        for a in allow {
-            extra.extend_from_slice(&["--allow-ip", a]);
-        }
-        let con = connector(owner, "read", &extra);
-        let (_, key) = connector_secret(&con, true, &[]);
+        let con = demo_connector(owner).level("read").allow_ips(allow).id();
+        let (_, key) = demo_key(&con).secret();
         (con, key)
     };
     let v4 = base_url();
@@ -395,8 +371,10 @@ async fn ip_allow_list_v4_and_v6() {
 #[tokio::test]
 async fn handle_connector_for_read_employee_reports_read() {
     let d = demo();
-    let con = connector(s(&d["users"]["reader"]["id"]), "handle", &[]);
-    let (_, token) = connector_secret(&con, false, &[]);
+    let con = demo_connector(s(&d["users"]["reader"]["id"]))
+        .level("handle")
+        .id();
+    let (_, token) = demo_token(&con).secret();
     let r = me(&[("Authorization", &bearer(&token))]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["connector"]["access_level"], "handle");
@@ -407,12 +385,13 @@ async fn handle_connector_for_read_employee_reports_read() {
 #[tokio::test]
 async fn token_scopes_are_intersected_with_the_connector() {
     let d = demo();
-    let con = connector(s(&d["users"]["owner"]["id"]), "read", &[]);
-    let (_, token) = connector_secret(
-        &con,
-        false,
-        &["--scope", "dsr:read", "--scope", "cases:write"],
-    );
+    let con = demo_connector(s(&d["users"]["owner"]["id"]))
+        .level("read")
+        .id();
+    let (_, token) = demo_token(&con)
+        .scope("dsr:read")
+        .scope("cases:write")
+        .secret();
     let r = me(&[("Authorization", &bearer(&token))]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["scopes"], json!(["dsr:read"]));
@@ -421,8 +400,10 @@ async fn token_scopes_are_intersected_with_the_connector() {
 #[tokio::test]
 async fn the_31st_request_in_a_minute_is_429() {
     let d = demo();
-    let con = connector(s(&d["users"]["owner"]["id"]), "read", &[]);
-    let (_, token) = connector_secret(&con, false, &[]);
+    let con = demo_connector(s(&d["users"]["owner"]["id"]))
+        .level("read")
+        .id();
+    let (_, token) = demo_token(&con).secret();
     let auth = bearer(&token);
     // Stay inside one fixed window: start early in a minute (waits at most 20 s).
     let into_minute = now().rem_euclid(60);
@@ -450,16 +431,15 @@ async fn the_31st_request_in_a_minute_is_429() {
 #[tokio::test]
 async fn configured_rate_limit_applies() {
     let d = demo();
-    let con = connector(
-        s(&d["users"]["owner"]["id"]),
-        "read",
-        &["--rate-limit", "100"],
-    );
-    let (_, token) = connector_secret(&con, false, &[]);
+    let con = demo_connector(s(&d["users"]["owner"]["id"]))
+        .level("read")
+        .rate_limit(100)
+        .id();
+    let (_, token) = demo_token(&con).secret();
     let r = me(&[("Authorization", &bearer(&token))]).await;
     assert_eq!(r.body["rate_limit"]["limit"], 100);
     assert_eq!(r.headers["ratelimit-limit"], "100");
-    let (_, narrow) = connector_secret(&con, false, &["--rate-limit", "5"]);
+    let (_, narrow) = demo_token(&con).rate_limit(5).secret();
     let r = me(&[("Authorization", &bearer(&narrow))]).await;
     assert_eq!(r.headers["ratelimit-limit"], "5");
 }

@@ -58,21 +58,10 @@ async fn every_credential_post_documents_the_malformed_idempotency_key() {
 async fn a_malformed_idempotency_key_is_a_documented_400_on_a_post_without_a_body() {
     let doc = document().await;
     let (ws, owner, auth) = owner();
-    let con = s(&admin(&[
-        "connector",
-        "create",
-        "--workspace",
-        &ws,
-        "--description",
-        "refusals",
-        "--acting-user",
-        &owner,
-        "--access-level",
-        "read",
-        "--scope",
-        "cases:read",
-    ])["id"])
-    .to_owned();
+    let con = NewConnector::sample(&ws, &owner)
+        .description("refusals")
+        .level("read")
+        .id();
     let path = format!("/v1/connectors/{con}/disable");
     for key in ["two words", "", &"k".repeat(256)] {
         let r = send(
@@ -101,21 +90,10 @@ async fn a_malformed_idempotency_key_is_a_documented_400_on_a_post_without_a_bod
 async fn an_if_match_that_is_not_text_is_a_documented_400() {
     let doc = document().await;
     let (ws, owner, auth) = owner();
-    let con = s(&admin(&[
-        "connector",
-        "create",
-        "--workspace",
-        &ws,
-        "--description",
-        "refusals",
-        "--acting-user",
-        &owner,
-        "--access-level",
-        "read",
-        "--scope",
-        "cases:read",
-    ])["id"])
-    .to_owned();
+    let con = NewConnector::sample(&ws, &owner)
+        .description("refusals")
+        .level("read")
+        .id();
     // obs-text: a valid header value in HTTP, but not text.
     let not_text = reqwest::header::HeaderValue::from_bytes(b"\"\xff1\"").unwrap();
     let r = reqwest::Client::new()

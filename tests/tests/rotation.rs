@@ -9,7 +9,7 @@ use koppel_shared::Ctx;
 async fn old_and_new_credentials_both_work_after_a_pepper_rotation() {
     let d = demo();
     let con = s(&d["connector"]["id"]);
-    let (_, old) = connector_secret(con, false, &["--name", "before rotation"]);
+    let (_, old) = demo_token(con).name("before rotation").secret();
     let before = format!("Bearer {old}");
     assert_eq!(me(&[("Authorization", &before)]).await.status, 200);
 
@@ -22,11 +22,7 @@ async fn old_and_new_credentials_both_work_after_a_pepper_rotation() {
         .await
         .expect("rotate the pepper");
 
-    let (_, token) = connector_secret(
-        s(&d["connector"]["id"]),
-        false,
-        &["--name", "after rotation"],
-    );
+    let (_, token) = demo_token(con).name("after rotation").secret();
     let after = format!("Bearer {token}");
     // The gateway reloads an unknown pepper version at most every 5 s.
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
