@@ -180,6 +180,8 @@ mod tests {
             saved_search_id: None,
             created_at: "2026-01-01T00:00:00Z".into(),
             updated_at: "2026-01-01T00:00:00Z".into(),
+            require_client_certificate: false,
+            client_certificates: Vec::new(),
         }
     }
 
