@@ -16,10 +16,27 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+// Serde keeps its own derive (its error text reaches clients); strum gives the same names
+// to `as_str` and `FromStr`, which a test holds to serde's. (Not a doc comment: that would
+// become the schema's description.)
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantNames,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Status {
     Open,
     InProgress,
@@ -28,24 +45,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [
-        Status::Open,
-        Status::InProgress,
-        Status::Suspended,
-        Status::Closed,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Open => "open",
-            Status::InProgress => "in_progress",
-            Status::Suspended => "suspended",
-            Status::Closed => "closed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
+        self.into()
     }
 }
 
@@ -602,6 +603,19 @@ mod tests {
                 .is_none()
         );
         assert!(View::All.event_data(&data(&c, None, &[])).is_some());
+    }
+
+    #[test]
+    fn status_names_are_serdes() {
+        use strum::VariantNames;
+        for name in Status::VARIANTS {
+            let s: Status = name.parse().unwrap();
+            assert_eq!(serde_json::to_value(s).unwrap(), *name);
+            assert_eq!(serde_json::from_value::<Status>(json!(name)).unwrap(), s);
+            assert_eq!(s.as_str(), *name);
+        }
+        assert_eq!(Status::VARIANTS.len(), 4);
+        assert!("Open".parse::<Status>().is_err());
     }
 
     #[test]

@@ -648,4 +648,13 @@ mod tests {
         let q = ListQuery::parse(pairs(&query_pairs(&req)), &View::All, true, "ws").unwrap();
         assert!(q.bom);
     }
+
+    #[test]
+    fn the_status_filter_names_every_status() {
+        assert!(
+            FILTERS[0]
+                .description
+                .starts_with(&format!("{};", query::statuses()))
+        );
+    }
 }

@@ -12,6 +12,7 @@ use koppel_shared::cases::{Case, Status, View};
 use koppel_shared::error::FieldError;
 use koppel_shared::paging::{self, Limits, Pager};
 use serde::{Deserialize, Serialize};
+use strum::VariantNames;
 
 /// The case list's page sizes (larger than the standard lists': cases are read in bulk).
 pub const LIMITS: Limits = Limits {
@@ -51,6 +52,15 @@ pub struct ListQuery {
 
 fn bad(param: &str, why: &str) -> ApiError {
     ApiError::bad_request(format!("Query parameter `{param}` {why}."))
+}
+
+/// Every case status, for a message: `open, in_progress, suspended or closed`.
+pub(crate) fn statuses() -> String {
+    match Status::VARIANTS.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -115,9 +125,10 @@ impl ListQuery {
             match k {
                 "status" => {
                     for s in list(v) {
-                        q.status.push(Status::parse(&s).ok_or_else(|| {
-                            bad(k, "takes open, in_progress, suspended or closed")
-                        })?);
+                        q.status.push(
+                            s.parse()
+                                .map_err(|_| bad(k, &format!("takes {}", statuses())))?,
+                        );
                     }
                 }
                 "case_type" => q.case_type.extend(list(v)),
