@@ -23,20 +23,8 @@ async fn setup() -> (String, String, String, String) {
     .await;
     assert_eq!(con.status, 201, "{}", con.body);
     let con_id = s(&con.body["id"]).to_owned();
-    let (_, token) = connector_secret_in(&ws, &con_id);
+    let (_, token) = NewCredential::token(&ws, &con_id).secret();
     (ws, owner_auth, con_id, format!("Bearer {token}"))
-}
-
-fn connector_secret_in(ws: &str, con: &str) -> (String, String) {
-    let c = admin(&[
-        "credential",
-        "issue-token",
-        "--workspace",
-        ws,
-        "--connector",
-        con,
-    ]);
-    (s(&c["id"]).to_owned(), s(&c["secret"]).to_owned())
 }
 
 async fn post(auth: &str, path: &str, key: &str, body: &Value) -> Reply {

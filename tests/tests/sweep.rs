@@ -29,36 +29,11 @@ fn secs(name: &str) -> u64 {
 /// requests: (workspace id, `Authorization` value, owner, connector id).
 fn workspace() -> (String, String, String, String) {
     let (ws, owner) = new_workspace("sweep e2e");
-    let con = admin(&[
-        "connector",
-        "create",
-        "--workspace",
-        &ws,
-        "--description",
-        "sweep e2e",
-        "--acting-user",
-        &owner,
-        "--access-level",
-        "handle",
-        "--scope",
-        "dsr:read",
-        "--scope",
-        "dsr:write",
-    ]);
-    let token = admin(&[
-        "credential",
-        "issue-token",
-        "--workspace",
-        &ws,
-        "--connector",
-        s(&con["id"]),
-    ]);
-    (
-        ws,
-        format!("Bearer {}", s(&token["secret"])),
-        owner,
-        s(&con["id"]).to_owned(),
-    )
+    let (con, auth) = NewConnector::sample(&ws, &owner)
+        .description("sweep e2e")
+        .scopes(&["dsr:read", "dsr:write"])
+        .with_token();
+    (ws, auth, owner, con)
 }
 
 /// The events of `ws` waiting in the outbox (gsi1 `OUTBOX`, as the sweep reads it).
