@@ -46,33 +46,13 @@ fn seed_put_body() -> Value {
 /// make many requests: (workspace id, owner user id, `Authorization` value).
 fn workspace(level: &str) -> (String, String, String) {
     let (ws_id, owner) = new_workspace("dsr e2e");
-    let con = admin(&[
-        "connector",
-        "create",
-        "--workspace",
-        &ws_id,
-        "--description",
-        "dsr e2e",
-        "--acting-user",
-        &owner,
-        "--access-level",
-        level,
-        "--scope",
-        "dsr:read",
-        "--scope",
-        "dsr:write",
-        "--rate-limit",
-        "1000",
-    ]);
-    let token = admin(&[
-        "credential",
-        "issue-token",
-        "--workspace",
-        &ws_id,
-        "--connector",
-        s(&con["id"]),
-    ]);
-    (ws_id, owner, format!("Bearer {}", s(&token["secret"])))
+    let (_, auth) = NewConnector::sample(&ws_id, &owner)
+        .description("dsr e2e")
+        .level(level)
+        .scopes(&["dsr:read", "dsr:write"])
+        .rate_limit(1000)
+        .with_token();
+    (ws_id, owner, auth)
 }
 
 struct Api {
@@ -109,6 +89,16 @@ impl Api {
 
     async fn put(&self, id: &Value, body: Value) -> Reply {
         self.call("PUT", &format!("/{id}"), Some(&body)).await
+    }
+
+    /// A change to request `id` and a new request are both refused with `status`.
+    async fn assert_writes_refused(&self, id: &Value, status: u16) {
+        self.put(id, json!({ "title": "x" }))
+            .await
+            .assert_problem(status);
+        self.call("POST", "", Some(&json!({ "purposes": ["Access"] })))
+            .await
+            .assert_problem(status);
     }
 
     /// The list for `query`; asserts 200.
@@ -677,18 +667,7 @@ async fn another_workspace_is_404() {
         .await
         .assert_problem(404);
     foreign.call("GET", "", None).await.assert_problem(404);
-    foreign
-        .call(
-            "PUT",
-            &format!("/{}", d["id"]),
-            Some(&json!({ "title": "x" })),
-        )
-        .await
-        .assert_problem(404);
-    foreign
-        .call("POST", "", Some(&json!({ "purposes": ["Access"] })))
-        .await
-        .assert_problem(404);
+    foreign.assert_writes_refused(&d["id"], 404).await;
     // Its own workspace has no request of that id.
     other
         .call("GET", &format!("/{}", d["id"]), None)
@@ -715,33 +694,14 @@ async fn a_read_caller_can_read_but_not_write() {
     let (api, owner) = Api::new("handle");
     let d = api.create(json!({ "purposes": ["Access"] })).await;
     // A `read` connector in the same workspace, with the dsr:write scope all the same.
-    let con = admin(&[
-        "connector",
-        "create",
-        "--workspace",
-        &api.ws,
-        "--description",
-        "reader",
-        "--acting-user",
-        &owner,
-        "--access-level",
-        "read",
-        "--scope",
-        "dsr:read",
-        "--scope",
-        "dsr:write",
-    ]);
-    let token = admin(&[
-        "credential",
-        "issue-token",
-        "--workspace",
-        &api.ws,
-        "--connector",
-        s(&con["id"]),
-    ]);
+    let (_, auth) = NewConnector::sample(&api.ws, &owner)
+        .description("reader")
+        .level("read")
+        .scopes(&["dsr:read", "dsr:write"])
+        .with_token();
     let reader = Api {
         ws: api.ws.clone(),
-        auth: format!("Bearer {}", s(&token["secret"])),
+        auth,
     };
     assert_eq!(
         reader
@@ -751,44 +711,14 @@ async fn a_read_caller_can_read_but_not_write() {
         200
     );
     assert_eq!(reader.call("GET", "", None).await.status, 200);
-    reader
-        .call(
-            "PUT",
-            &format!("/{}", d["id"]),
-            Some(&json!({ "title": "x" })),
-        )
-        .await
-        .assert_problem(403);
-    reader
-        .call("POST", "", Some(&json!({ "purposes": ["Access"] })))
-        .await
-        .assert_problem(403);
+    reader.assert_writes_refused(&d["id"], 403).await;
     // Without the dsr scopes: 403 for reads too.
-    let con = admin(&[
-        "connector",
-        "create",
-        "--workspace",
-        &api.ws,
-        "--description",
-        "cases only",
-        "--acting-user",
-        &owner,
-        "--access-level",
-        "handle",
-        "--scope",
-        "cases:read",
-    ]);
-    let token = admin(&[
-        "credential",
-        "issue-token",
-        "--workspace",
-        &api.ws,
-        "--connector",
-        s(&con["id"]),
-    ]);
+    let (_, auth) = NewConnector::sample(&api.ws, &owner)
+        .description("cases only")
+        .with_token();
     let none = Api {
         ws: api.ws.clone(),
-        auth: format!("Bearer {}", s(&token["secret"])),
+        auth,
     };
     none.call("GET", "", None).await.assert_problem(403);
     // The demo reader's personal token (a `read` employee) cannot write in the demo.
