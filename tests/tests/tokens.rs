@@ -28,62 +28,40 @@ impl Ws {
 
     /// A user with `api_access` and a personal token: (id, email, "Bearer …").
     fn user(&self, rights: &str, manage_users: bool) -> (String, String, String) {
-        let email = format!("u-{}@gemeente.example", uuid::Uuid::new_v4().simple());
-        let u = admin(&[
-            "user",
-            "add",
-            "--workspace",
-            &self.id,
-            "--email",
-            &email,
-            "--name",
-            "U",
-            "--rights",
-            rights,
-            "--api-access",
-            "true",
-            "--manage-users",
-            &manage_users.to_string(),
-        ]);
+        let u = NewUser::sample(&self.id)
+            .name("U")
+            .rights(rights)
+            .api_access(true)
+            .manage_users(manage_users)
+            .add();
         let uid = s(&u["id"]).to_owned();
         let (_, pat) = personal_token(&self.id, &uid);
-        (uid, email, bearer(&pat))
+        (uid, s(&u["email"]).to_owned(), bearer(&pat))
     }
 
     fn connector(&self, description: &str) -> (String, String) {
-        let c = admin(&[
-            "connector",
-            "create",
-            "--workspace",
-            &self.id,
-            "--description",
-            description,
-            "--acting-user",
-            &self.owner_id,
-            "--access-level",
-            "handle",
-            "--scope",
-            "cases:read",
-            "--scope",
-            "dsr:read",
-            "--rate-limit",
-            "1000",
-        ]);
-        let id = s(&c["id"]).to_owned();
-        let t = admin(&[
-            "credential",
-            "issue-token",
-            "--workspace",
-            &self.id,
-            "--connector",
-            &id,
-        ]);
-        (id, bearer(s(&t["secret"])))
+        NewConnector::sample(&self.id, &self.owner_id)
+            .description(description)
+            .scopes(&["cases:read", "dsr:read"])
+            .rate_limit(1000)
+            .with_token()
     }
 }
 
 async fn call(auth: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
     send(&base_url(), method, path, &[("Authorization", auth)], body).await
+}
+
+/// `DELETE path` as `auth`: the status.
+async fn delete(auth: &str, path: &str) -> u16 {
+    call(auth, "DELETE", path, None).await.status.as_u16()
+}
+
+/// `secret` is dead: `GET /v1/me` with it is 401.
+async fn assert_revoked(secret: &str) {
+    call(secret, "GET", "/v1/me", None)
+        .await
+        .assert_problem(401);
 }
 
 #[tokio::test]
@@ -173,15 +151,8 @@ async fn who_may_revoke_whose_tokens() {
 
     // Self.
     let (t, secret) = token_of(u.clone()).await;
-    assert_eq!(
-        call(&u, "DELETE", &format!("/v1/tokens/{t}"), None)
-            .await
-            .status,
-        204
-    );
-    call(&secret, "GET", "/v1/me", None)
-        .await
-        .assert_problem(401);
+    assert_eq!(delete(&u, &format!("/v1/tokens/{t}")).await, 204);
+    assert_revoked(&secret).await;
     // manage_users on another user.
     let (t, secret) = token_of(u.clone()).await;
     let listed = call(&m, "GET", &format!("/v1/users/{u_id}/tokens"), None).await;
@@ -193,14 +164,10 @@ async fn who_may_revoke_whose_tokens() {
             .any(|x| x["id"] == t.as_str())
     );
     assert_eq!(
-        call(&m, "DELETE", &format!("/v1/users/{u_id}/tokens/{t}"), None)
-            .await
-            .status,
+        delete(&m, &format!("/v1/users/{u_id}/tokens/{t}")).await,
         204
     );
-    call(&secret, "GET", "/v1/me", None)
-        .await
-        .assert_problem(401);
+    assert_revoked(&secret).await;
     // Without manage_users: neither list nor revoke others'.
     let (t, _) = token_of(m.clone()).await;
     call(&u, "GET", &format!("/v1/users/{m_id}/tokens"), None)
@@ -221,15 +188,8 @@ async fn who_may_revoke_whose_tokens() {
     .assert_problem(403);
     assert_eq!(call(&secret, "GET", "/v1/me", None).await.status, 200);
     // The owner on their own.
-    assert_eq!(
-        call(&ws.owner, "DELETE", &format!("/v1/tokens/{t}"), None)
-            .await
-            .status,
-        204
-    );
-    call(&secret, "GET", "/v1/me", None)
-        .await
-        .assert_problem(401);
+    assert_eq!(delete(&ws.owner, &format!("/v1/tokens/{t}")).await, 204);
+    assert_revoked(&secret).await;
 }
 
 #[tokio::test]
@@ -587,24 +547,12 @@ async fn parallel_guesses_each_spend_an_attempt() {
 #[tokio::test]
 async fn setting_up_a_connector_stays_within_the_callers_reach() {
     let ws = Ws::new();
-    let email = format!("c-{}@gemeente.example", uuid::Uuid::new_v4().simple());
-    let u = admin(&[
-        "user",
-        "add",
-        "--workspace",
-        &ws.id,
-        "--email",
-        &email,
-        "--name",
-        "C",
-        "--rights",
-        "read",
-        "--api-access",
-        "true",
-        "--manage-connectors",
-        "true",
-    ]);
-    let uid = s(&u["id"]).to_owned();
+    let uid = NewUser::sample(&ws.id)
+        .name("C")
+        .rights("read")
+        .api_access(true)
+        .manage_connectors(true)
+        .id();
     let (_, pat) = personal_token(&ws.id, &uid);
     let me_ = bearer(&pat);
     let body = |acting: &str, level: &str| {
@@ -978,23 +926,10 @@ async fn delivered_webhooks_are_the_documented_payloads() {
     let ws = CaseWs::create();
     let search = ws.search(json!({}), &["subject"]).await;
     let cases = ws.connector(&ws.owner, Some(&search)).await;
-    let dsr = admin(&[
-        "connector",
-        "create",
-        "--workspace",
-        &ws.id,
-        "--description",
-        "dsr writer",
-        "--acting-user",
-        &ws.owner,
-        "--access-level",
-        "handle",
-        "--scope",
-        "dsr:write",
-        "--scope",
-        "dsr:read",
-    ]);
-    let dsr_id = s(&dsr["id"]).to_owned();
+    let dsr_id = NewConnector::sample(&ws.id, &ws.owner)
+        .description("dsr writer")
+        .scopes(&["dsr:write", "dsr:read"])
+        .id();
     let rx = Receiver::start(&[]).await;
     let mut subs = vec![];
     for (con, types) in [
@@ -1016,14 +951,7 @@ async fn delivered_webhooks_are_the_documented_payloads() {
     assert_eq!(r.status, 202, "{}", r.body);
     ws.case(json!({ "case_type": "Omgevingsvergunning", "subject": "Dakkapel" }))
         .await;
-    let token = admin(&[
-        "credential",
-        "issue-token",
-        "--workspace",
-        &ws.id,
-        "--connector",
-        &dsr_id,
-    ]);
+    let token = NewCredential::token(&ws.id, &dsr_id).issue();
     let r = send(
         &base_url(),
         "POST",

@@ -424,31 +424,10 @@ async fn non_global_destinations_are_refused_before_connecting() {
 
 /// Creates a data-subject request through a connector of `ws` with `dsr:write`.
 async fn create_dsr(ws: &Ws) -> Value {
-    let con = admin(&[
-        "connector",
-        "create",
-        "--workspace",
-        &ws.id,
-        "--description",
-        "dsr writer",
-        "--acting-user",
-        &ws.owner,
-        "--access-level",
-        "handle",
-        "--scope",
-        "dsr:write",
-        "--scope",
-        "dsr:read",
-    ]);
-    let token = admin(&[
-        "credential",
-        "issue-token",
-        "--workspace",
-        &ws.id,
-        "--connector",
-        s(&con["id"]),
-    ]);
-    let auth = format!("Bearer {}", s(&token["secret"]));
+    let (_, auth) = NewConnector::sample(&ws.id, &ws.owner)
+        .description("dsr writer")
+        .scopes(&["dsr:write", "dsr:read"])
+        .with_token();
     let r = send(
         &base_url(),
         "POST",
