@@ -293,27 +293,10 @@ async fn disabling_or_deleting_a_connector_kills_its_credentials_at_once() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let key = admin(&[
-        "credential",
-        "issue-key",
-        "--workspace",
-        &ws.id,
-        "--connector",
-        &id,
-    ]);
-    let token = admin(&[
-        "credential",
-        "issue-token",
-        "--workspace",
-        &ws.id,
-        "--connector",
-        &id,
-    ]);
-    let bearer = format!("Bearer {}", s(&token["secret"]));
-    let with_key = [
-        ("API-Interface-Id", id.as_str()),
-        ("API-Key", s(&key["secret"])),
-    ];
+    let (_, key) = NewCredential::key(&ws.id, &id).secret();
+    let (_, token) = NewCredential::token(&ws.id, &id).secret();
+    let bearer = format!("Bearer {token}");
+    let with_key = [("API-Interface-Id", id.as_str()), ("API-Key", &key)];
     let with_token = [("Authorization", bearer.as_str())];
     assert_eq!(me(&with_key).await.status, 200);
     assert_eq!(me(&with_token).await.status, 200);
@@ -340,30 +323,9 @@ async fn disabling_or_deleting_a_connector_kills_its_credentials_at_once() {
 #[tokio::test]
 async fn users_without_manage_connectors_are_refused() {
     let ws = Ws::new();
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    let u = admin(&[
-        "user",
-        "add",
-        "--workspace",
-        &ws.id,
-        "--email",
-        &format!("r-{tag}@x.example"),
-        "--name",
-        "R",
-        "--rights",
-        "handle",
-        "--api-access",
-        "true",
-    ]);
-    let pat = admin(&[
-        "credential",
-        "issue-pat",
-        "--workspace",
-        &ws.id,
-        "--user",
-        s(&u["id"]),
-    ]);
-    let auth = format!("Bearer {}", s(&pat["secret"]));
+    let u = NewUser::sample(&ws.id).name("R").api_access(true).id();
+    let (_, pat) = NewCredential::pat(&ws.id, &u).secret();
+    let auth = format!("Bearer {pat}");
     let r = send(
         &base_url(),
         "GET",
@@ -712,20 +674,9 @@ async fn after_a_reseal_the_next_rotation_loses_nothing() {
     let (ws, owner) = new_workspace_by(&admin, "Data key rotation");
     let (_, pat) = personal_token_by(&admin, &ws, &owner);
     let auth = format!("Bearer {pat}");
-    let con = gw.admin(&[
-        "connector",
-        "create",
-        "--workspace",
-        &ws,
-        "--description",
-        "rotation",
-        "--acting-user",
-        &owner,
-        "--access-level",
-        "handle",
-        "--scope",
-        "cases:read",
-    ]);
+    let con = NewConnector::sample(&ws, &owner)
+        .description("rotation")
+        .create_by(&admin);
     let con = s(&con["id"]);
     let path = format!("/v1/connectors/{con}/subscriptions");
     let r = send(
@@ -854,23 +805,12 @@ async fn a_reader_with_manage_connectors_cannot_take_over_the_owners_connector()
     let ws = Ws::new();
     let owners = ws.connector().await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let reader = admin(&[
-        "user",
-        "add",
-        "--workspace",
-        &ws.id,
-        "--email",
-        &format!("m-{tag}@x.example"),
-        "--name",
-        "Mia Meekijker",
-        "--rights",
-        "read",
-        "--api-access",
-        "true",
-        "--manage-connectors",
-        "true",
-    ]);
-    let reader_id = s(&reader["id"]).to_owned();
+    let reader_id = NewUser::sample(&ws.id)
+        .name("Mia Meekijker")
+        .rights("read")
+        .api_access(true)
+        .manage_connectors(true)
+        .id();
     let (_, pat) = personal_token(&ws.id, &reader_id);
     let auth = format!("Bearer {pat}");
     let as_reader =

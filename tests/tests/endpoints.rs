@@ -32,55 +32,27 @@ fn day(offset_days: i64) -> String {
     today.checked_add(offset_days.days()).unwrap().to_string()
 }
 
+/// A supplier's `handle` connector with the OSR scopes, acting for `employee`.
+fn supplier(ws: &str, employee: &str, description: &str) -> NewConnector {
+    NewConnector::sample(ws, employee)
+        .description(description)
+        .scopes(&["endpoints:read", "endpoints:write"])
+}
+
 impl Osr {
     async fn new() -> Self {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let (ws, owner_id) = new_workspace("OSR test");
         let (_, pat) = personal_token(&ws, &owner_id);
-        let con = admin(&[
-            "connector",
-            "create",
-            "--workspace",
-            &ws,
-            "--description",
-            "Leverancier",
-            "--acting-user",
-            &owner_id,
-            "--access-level",
-            "handle",
-            "--scope",
-            "endpoints:read",
-            "--scope",
-            "endpoints:write",
-            "--rate-limit",
-            "1000",
-        ]);
-        let connector = s(&con["id"]).to_owned();
-        let tok = admin(&[
-            "credential",
-            "issue-token",
-            "--workspace",
-            &ws,
-            "--connector",
-            &connector,
-        ]);
+        let (connector, supplier) = supplier(&ws, &owner_id, "Leverancier")
+            .rate_limit(1000)
+            .with_token();
         let iss = format!("https://supplier-{tag}.example");
-        let key = admin(&[
-            "jwt",
-            "generate-key",
-            "--workspace",
-            &ws,
-            "--connector",
-            &connector,
-            "--issuer",
-            &iss,
-            "--kid",
-            "k1",
-        ]);
+        let key = jwt_key(&ws, &connector, &iss, "k1");
         let mut osr = Self {
             ws,
             owner: bearer(&pat),
-            supplier: bearer(s(&tok["secret"])),
+            supplier,
             connector,
             mandate: String::new(),
             iss,
@@ -536,47 +508,9 @@ async fn other_workspaces_and_other_suppliers_see_nothing() {
         .assert_problem(403);
 
     // Another supplier in A's workspace, with its own token, does not see A's endpoint.
-    let other = admin(&[
-        "connector",
-        "create",
-        "--workspace",
-        &a.ws,
-        "--description",
-        "Ander",
-        "--acting-user",
-        s(&admin(&[
-            "user",
-            "add",
-            "--workspace",
-            &a.ws,
-            "--email",
-            &format!("u-{}@school.example", uuid::Uuid::new_v4().simple()),
-            "--name",
-            "U",
-            "--rights",
-            "handle",
-        ])["id"]),
-        "--access-level",
-        "handle",
-        "--scope",
-        "endpoints:read",
-        "--scope",
-        "endpoints:write",
-    ]);
-    let t = admin(&[
-        "credential",
-        "issue-token",
-        "--workspace",
-        &a.ws,
-        "--connector",
-        s(&other["id"]),
-    ]);
-    let r2 = get(
-        &base_url(),
-        &path,
-        &[("Authorization", &bearer(s(&t["secret"])))],
-    )
-    .await;
+    let employee = NewUser::sample(&a.ws).name("U").id();
+    let (_, other) = supplier(&a.ws, &employee, "Ander").with_token();
+    let r2 = get(&base_url(), &path, &[("Authorization", &other)]).await;
     r2.assert_problem(404);
 }
 
@@ -604,46 +538,13 @@ async fn who_may_do_what() {
     .await
     .assert_problem(403);
     // A read-level connector cannot write.
-    let reader = admin(&[
-        "connector",
-        "create",
-        "--workspace",
-        &osr.ws,
-        "--description",
-        "Lezer",
-        "--acting-user",
-        s(&admin(&[
-            "user",
-            "add",
-            "--workspace",
-            &osr.ws,
-            "--email",
-            &format!("r-{}@school.example", uuid::Uuid::new_v4().simple()),
-            "--name",
-            "R",
-            "--rights",
-            "read",
-        ])["id"]),
-        "--access-level",
-        "handle",
-        "--scope",
-        "endpoints:read",
-        "--scope",
-        "endpoints:write",
-    ]);
-    let t = admin(&[
-        "credential",
-        "issue-token",
-        "--workspace",
-        &osr.ws,
-        "--connector",
-        s(&reader["id"]),
-    ]);
+    let employee = NewUser::sample(&osr.ws).name("R").rights("read").id();
+    let (_, reader) = supplier(&osr.ws, &employee, "Lezer").with_token();
     let r = send(
         &base_url(),
         "POST",
         "/api/v1/endpoints",
-        &[("Authorization", &bearer(s(&t["secret"])))],
+        &[("Authorization", &reader)],
         Some(&osr.seed_body(&day(1), None)),
     )
     .await;
