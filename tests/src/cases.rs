@@ -62,36 +62,12 @@ impl CaseWs {
             .await;
         assert_eq!(r.status, 201, "{}", r.body);
         let id = s(&r.body["id"]).to_owned();
-        let key = admin(&[
-            "credential",
-            "issue-key",
-            "--workspace",
-            &self.id,
-            "--connector",
-            &id,
-            "--rate-limit",
-            "1000",
-        ]);
-        Partner {
-            id,
-            key: s(&key["secret"]).to_owned(),
-        }
+        let (_, key) = NewCredential::key(&self.id, &id).rate_limit(1000).secret();
+        Partner { id, key }
     }
 
     pub fn user(&self, rights: &str) -> String {
-        let u = admin(&[
-            "user",
-            "add",
-            "--workspace",
-            &self.id,
-            "--email",
-            &format!("{}@gemeente.example", uuid::Uuid::new_v4().simple()),
-            "--name",
-            "Medewerker",
-            "--rights",
-            rights,
-        ]);
-        s(&u["id"]).to_owned()
+        NewUser::sample(&self.id).rights(rights).id()
     }
 }
 

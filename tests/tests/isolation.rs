@@ -142,34 +142,19 @@ impl World {
     async fn build(name: &str, numbered: usize) -> Self {
         let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let owner_email = format!("owner-{tag}@isolatie.example");
-        let w = admin(&[
-            "workspace",
-            "create",
-            "--name",
-            &format!("Gemeente {name} {tag}"),
-            "--owner-email",
-            &owner_email,
-            "--owner-name",
-            &format!("Eigenaar {tag}"),
-        ]);
+        let w = NewWorkspace::sample(&format!("Gemeente {name} {tag}"))
+            .owner_email(&owner_email)
+            .owner_name(&format!("Eigenaar {tag}"))
+            .create();
         let ws = s(&w["id"]).to_owned();
         let owner = s(&w["owner"]["id"]).to_owned();
         let (owner_pat_id, owner_pat) = personal_token(&ws, &owner);
-        let clerk = admin(&[
-            "user",
-            "add",
-            "--workspace",
-            &ws,
-            "--email",
-            &format!("clerk-{tag}@isolatie.example"),
-            "--name",
-            &format!("Medewerker {tag}"),
-            "--rights",
-            "read",
-            "--api-access",
-            "true",
-        ]);
-        let clerk = s(&clerk["id"]).to_owned();
+        let clerk = NewUser::sample(&ws)
+            .email(&format!("clerk-{tag}@isolatie.example"))
+            .name(&format!("Medewerker {tag}"))
+            .rights("read")
+            .api_access(true)
+            .id();
         let (clerk_pat_id, _) = personal_token(&ws, &clerk);
         let mut w = World {
             tag: tag.clone(),
@@ -232,34 +217,14 @@ impl World {
             .as_str()
             .expect("id")
             .to_owned();
-        let issue = |cmd: &str| {
-            let c = admin(&[
-                "credential",
-                cmd,
-                "--workspace",
-                &w.ws,
-                "--connector",
-                &w.connector,
-                "--rate-limit",
-                "1000",
-            ]);
-            (s(&c["id"]).to_owned(), s(&c["secret"]).to_owned())
-        };
-        (w.api_key_id, w.api_key) = issue("issue-key");
-        (w.token_id, w.token) = issue("issue-token");
+        (w.api_key_id, w.api_key) = NewCredential::key(&w.ws, &w.connector)
+            .rate_limit(1000)
+            .secret();
+        (w.token_id, w.token) = NewCredential::token(&w.ws, &w.connector)
+            .rate_limit(1000)
+            .secret();
         w.jwt_iss = format!("https://{tag}.isolatie.example/jwt");
-        let jwt = admin(&[
-            "jwt",
-            "generate-key",
-            "--workspace",
-            &w.ws,
-            "--connector",
-            &w.connector,
-            "--issuer",
-            &w.jwt_iss,
-            "--kid",
-            &format!("k-{tag}"),
-        ]);
+        let jwt = jwt_key(&w.ws, &w.connector, &w.jwt_iss, &format!("k-{tag}"));
         w.jwt_pem = s(&jwt["private_key_pem"]).to_owned();
         w.jwt_kid = s(&jwt["kid"]).to_owned();
 
