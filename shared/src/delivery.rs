@@ -12,12 +12,10 @@
 //! - a replay gives the record a new `job_id` and sequence, so retries still queued for the
 //!   old sequence drop themselves.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use serde::{Deserialize, Serialize};
 
 use crate::Ctx;
-use crate::store::{Key, Page, PageQuery, StoreError, item};
+use crate::store::{Expr, Key, Page, PageQuery, ReturnValue, StoreError, Update, item, number};
 use crate::time_util::{now, rfc3339};
 
 /// Attempts and records are kept this long (DynamoDB TTL; reads check it themselves).
@@ -197,10 +195,6 @@ pub fn body(event_type: &str, occurred_at: &str, data: serde_json::Value) -> Str
     serde_json::json!({ "type": event_type, "timestamp": occurred_at, "data": data }).to_string()
 }
 
-fn sqs_err<E: std::error::Error + 'static>(e: aws_sdk_sqs::error::SdkError<E>) -> StoreError {
-    StoreError::Sdk(DisplayErrorContext(&e).to_string())
-}
-
 /// Puts `job` on the deliveries queue.
 pub async fn enqueue(ctx: &Ctx, job: &Job) -> Result<(), StoreError> {
     let body = serde_json::to_string(&JobMessage {
@@ -213,45 +207,19 @@ pub async fn enqueue(ctx: &Ctx, job: &Job) -> Result<(), StoreError> {
         .message_body(body)
         .send()
         .await
-        .map_err(sqs_err)?;
+        .map_err(|e| StoreError::aws("sqs", e))?;
     Ok(())
 }
 
 /// Puts a new record; `Ok(false)` if one exists already.
 pub async fn put_new(ctx: &Ctx, d: &Delivery) -> Result<bool, StoreError> {
-    let r = ctx
-        .store
-        .client()
-        .put_item()
-        .table_name(ctx.store.table())
-        .set_item(Some(item(&d.key(), d)?))
-        .condition_expression("attribute_not_exists(pk)")
-        .send()
-        .await;
-    match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
+    ctx.store.put_if(item(&d.key(), d)?, Expr::absent()).await
 }
 
 /// Saves `d` if `owner` still owns it; `Ok(false)` if another job took it over.
 pub async fn save_owned(ctx: &Ctx, d: &Delivery, owner: &str) -> Result<bool, StoreError> {
-    let r = ctx
-        .store
-        .client()
-        .put_item()
-        .table_name(ctx.store.table())
-        .set_item(Some(item(&d.key(), d)?))
-        .condition_expression("job_id = :j")
-        .expression_attribute_values(":j", AttributeValue::S(owner.to_owned()))
-        .send()
-        .await;
-    match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
+    let owned = Expr::new("job_id = :j").s(":j", owner);
+    ctx.store.put_if(item(&d.key(), d)?, owned).await
 }
 
 /// Creates the delivery of one event to one subscription: enqueue, then record (see the
@@ -321,60 +289,33 @@ pub const STREAK_GAP_SECS: i64 = 43_200;
 /// seconds); marks `now` if it was not failing, or if its last failure was more than
 /// [`STREAK_GAP_SECS`] ago (quiet days between two failures are not a failing streak).
 pub async fn note_failure(ctx: &Ctx, sub: &str, now_epoch: i64) -> Result<i64, StoreError> {
-    let update = |expr: &str, cond: Option<&str>| {
-        let mut u = ctx
-            .store
-            .client()
-            .update_item()
-            .table_name(ctx.store.table())
-            .set_key(Some(Key::delivery_health(sub).to_item()))
-            .update_expression(expr)
-            .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
-        if let Some(c) = cond {
-            u = u.condition_expression(c).expression_attribute_values(
-                ":cut",
-                AttributeValue::N((now_epoch - STREAK_GAP_SECS).to_string()),
+    let update = |expr: &str| {
+        Update::new(
+            Key::delivery_health(sub),
+            Expr::new(expr).n(":now", now_epoch),
+        )
+        .returning(ReturnValue::AllNew)
+    };
+    let continued =
+        update("SET failing_since = if_not_exists(failing_since, :now), last_failure_at = :now")
+            .when(
+                Expr::new("attribute_not_exists(last_failure_at) OR last_failure_at >= :cut")
+                    .n(":cut", now_epoch - STREAK_GAP_SECS),
             );
+    let out = match ctx.store.update_if(continued).await? {
+        Some(out) => out,
+        None => {
+            ctx.store
+                .update(update("SET failing_since = :now, last_failure_at = :now"))
+                .await?
         }
-        u
     };
-    let continued = update(
-        "SET failing_since = if_not_exists(failing_since, :now), last_failure_at = :now",
-        Some("attribute_not_exists(last_failure_at) OR last_failure_at >= :cut"),
-    )
-    .send()
-    .await
-    .map_err(|e| StoreError::from_sdk(e.into_service_error()));
-    let out = match continued {
-        Ok(out) => out,
-        Err(StoreError::Conflict(_)) => {
-            update("SET failing_since = :now, last_failure_at = :now", None)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?
-        }
-        Err(e) => return Err(e),
-    };
-    Ok(out
-        .attributes()
-        .and_then(|a| a.get("failing_since"))
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(now_epoch))
+    Ok(number(&out, "failing_since").unwrap_or(now_epoch))
 }
 
 /// A success (or a re-enable) ends a failing streak.
 pub async fn clear_failures(ctx: &Ctx, sub: &str) -> Result<(), StoreError> {
-    ctx.store
-        .client()
-        .delete_item()
-        .table_name(ctx.store.table())
-        .set_key(Some(Key::delivery_health(sub).to_item()))
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-    Ok(())
+    ctx.store.delete(&Key::delivery_health(sub)).await
 }
 
 #[cfg(test)]

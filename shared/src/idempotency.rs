@@ -193,15 +193,7 @@ pub async fn finish(
     // A streamed answer is not kept either: the key is released.
     let Some(body) = body.filter(|_| !s.is_server_error() && s != StatusCode::TOO_MANY_REQUESTS)
     else {
-        store
-            .client()
-            .delete_item()
-            .table_name(store.table())
-            .set_key(Some(Key::idempotency(credential_id, k).to_item()))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-        return Ok(());
+        return store.delete(&Key::idempotency(credential_id, k)).await;
     };
     let record = Record {
         fingerprint: fingerprint.to_owned(),
@@ -225,15 +217,7 @@ pub async fn finish(
         item(&Key::idempotency(credential_id, k), &record)?,
         now + KEEP_SECS,
     );
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(it))
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-    Ok(())
+    store.put(it).await
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub mod preconditions;
 pub mod principal;
 pub mod problems;
 pub mod rate_limit;
+pub mod retry;
 pub mod routes;
 pub mod secrets;
 pub mod store;

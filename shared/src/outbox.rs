@@ -9,14 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::Ctx;
-use crate::store::{Item, Key, StoreError, item, put_new, with_gsi1};
+use crate::store::{Expr, Item, Key, Query, StoreError, item, put_new, with_gsi1};
 use crate::time_util::{now, rfc3339};
 
 /// The gsi1 partition of every outbox item; its sort key is `<occurred_at>#<event id>`.
@@ -93,17 +93,9 @@ pub async fn publish(ctx: &Ctx, event: &Event) -> Result<(), StoreError> {
         .message_attributes("event_type", attr(&event.event_type))
         .send()
         .await
-        .map_err(|e| StoreError::Sdk(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+        .map_err(|e| StoreError::aws("sqs", e))?;
     // Unconditional: if a concurrent publish or sweep removed the item already, fine.
-    ctx.store
-        .client()
-        .delete_item()
-        .table_name(ctx.store.table())
-        .set_key(Some(Key::outbox(&event.id).to_item()))
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-    Ok(())
+    ctx.store.delete(&Key::outbox(&event.id)).await
 }
 
 /// How much one sweep does.
@@ -174,21 +166,16 @@ pub async fn sweep(ctx: &Ctx, limits: &SweepLimits) -> Result<SweepReport, Store
         }
         // The index cannot be read consistently: an item published a moment ago may still
         // show here and be sent twice, which at-least-once allows.
-        let page = ctx
-            .store
-            .client()
-            .query()
-            .table_name(ctx.store.table())
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :p AND gsi1sk < :cutoff")
-            .expression_attribute_values(":p", AttributeValue::S(OUTBOX_PARTITION.into()))
-            .expression_attribute_values(":cutoff", AttributeValue::S(cutoff.clone()))
-            .limit(room.min(SWEEP_PAGE) as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-        let items = page.items();
+        let query = Query::new(
+            Expr::new("gsi1pk = :p AND gsi1sk < :cutoff")
+                .s(":p", OUTBOX_PARTITION)
+                .s(":cutoff", cutoff.clone()),
+        )
+        .index("gsi1")
+        .limit(Some(room.min(SWEEP_PAGE) as i32))
+        .after(start);
+        let page = ctx.store.query(&query).await?;
+        let items = &page.items;
         report.found += items.len();
         let results = futures_util::future::join_all(items.iter().map(|i| resend(ctx, i))).await;
         for ok in results {
@@ -198,9 +185,9 @@ pub async fn sweep(ctx: &Ctx, limits: &SweepLimits) -> Result<SweepReport, Store
                 report.failed += 1;
             }
         }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => {
+        match page.next {
+            Some(k) => start = Some(k),
+            None => {
                 report.complete = true;
                 return Ok(report);
             }

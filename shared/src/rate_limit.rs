@@ -2,11 +2,9 @@
 //! DynamoDB update per request. The window item expires by TTL; its key carries the
 //! window start, so a late TTL delete never matters.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
 use http::HeaderMap;
 
-use crate::store::{Key, Store, StoreError};
+use crate::store::{Expr, Key, ReturnValue, Store, StoreError, Update, number};
 
 pub const WINDOW_SECS: i64 = 60;
 
@@ -68,43 +66,28 @@ pub async fn hit(
     now: i64,
 ) -> Result<Standing, StoreError> {
     let w = window(now);
-    let out = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(Key::rate(credential_id, w.start).to_item()))
-        .update_expression("ADD #n :one SET #ttl = :ttl")
-        .condition_expression("attribute_not_exists(#n) OR #n < :limit")
-        .expression_attribute_names("#n", "count")
-        .expression_attribute_names("#ttl", "ttl")
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
-        .expression_attribute_values(
-            ":ttl",
-            AttributeValue::N((w.start + 2 * WINDOW_SECS).to_string()),
-        )
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-        .send()
-        .await;
-    match out {
-        Ok(o) => {
-            let count = o
-                .attributes()
-                .and_then(|a| a.get("count"))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(limit);
-            Ok(Standing::from_count(limit, count, w))
-        }
-        Err(e) => match e.into_service_error() {
-            UpdateItemError::ConditionalCheckFailedException(_) => Ok(Standing {
-                limit,
-                remaining: 0,
-                reset_after: w.reset_after,
-                allowed: false,
-            }),
-            other => Err(StoreError::from_sdk(other)),
-        },
+    let count = Update::new(
+        Key::rate(credential_id, w.start),
+        Expr::new("ADD #n :one SET #ttl = :ttl")
+            .name("#n", "count")
+            .name("#ttl", "ttl")
+            .n(":one", 1)
+            .n(":ttl", w.start + 2 * WINDOW_SECS),
+    )
+    .when(Expr::new("attribute_not_exists(#n) OR #n < :limit").n(":limit", limit))
+    .returning(ReturnValue::UpdatedNew);
+    match store.update_if(count).await? {
+        Some(o) => Ok(Standing::from_count(
+            limit,
+            number(&o, "count").unwrap_or(limit),
+            w,
+        )),
+        None => Ok(Standing {
+            limit,
+            remaining: 0,
+            reset_after: w.reset_after,
+            allowed: false,
+        }),
     }
 }
 

@@ -96,10 +96,9 @@ impl CachedSecret {
         {
             return Ok(ring.clone());
         }
-        let current = self
-            .fetch("AWSCURRENT")
-            .await?
-            .ok_or_else(|| StoreError::Sdk(format!("secret {} has no value", self.secret_id)))?;
+        let current = self.fetch("AWSCURRENT").await?.ok_or_else(|| {
+            StoreError::Unfinished(format!("secret {} has no value", self.secret_id))
+        })?;
         let previous = self.fetch("AWSPREVIOUS").await?;
         let ring = Arc::new(SecretRing { current, previous });
         *guard = Some((ring.clone(), Instant::now()));
@@ -130,9 +129,7 @@ impl CachedSecret {
                 if e.code() == Some("ResourceNotFoundException") && stage != "AWSCURRENT" {
                     Ok(None)
                 } else {
-                    Err(StoreError::Sdk(
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                    ))
+                    Err(StoreError::aws("secretsmanager", e))
                 }
             }
         }

@@ -39,41 +39,95 @@
 //! Uniqueness and concurrency come from condition expressions and transactions. TTL
 //! deletes late (the local emulator never does), so every read of an expiring item checks
 //! its expiry itself.
+//!
+//! # Access
+//!
+//! Every DynamoDB call goes through [`Store`]: typed primitives (`put_if`, `update_if`,
+//! `delete_if`, [`Store::transact`] with the step builders below, queries, batches) take a
+//! [`Key`] or an [`Item`] and a condition ([`Expr`]); a failed condition is `false` / `None`
+//! (or [`StoreError::Conflict`] where the caller needs an error). Conditions and stored
+//! formats are the callers'; this module only carries them to DynamoDB.
+//!
+//! # Consistency
+//!
+//! Strongly consistent, because a decision is made on what is read:
+//! - [`Store::get`]: revocations and disabled connectors count on the next request; a
+//!   version read for `If-Match` or for a conditional write is the current one; counters,
+//!   single-use codes and leases are judged on their latest state.
+//! - [`Store::query_prefix`] and [`Store::page`]: a user, connector or subscription created
+//!   a moment ago is listed, and "is this saved search still used" sees every connector.
+//! - [`Store::batch_get`]: a data-subject request list shows each request as it is now,
+//!   whatever the (eventually consistent) index that found it said.
+//!
+//! Eventually consistent: the indexes (gsi1: a holder's credentials, the outbox sweep;
+//! gsi2 / gsi3: the data-subject request list), which DynamoDB cannot read otherwise; the
+//! case list, export and history queries (`functions/cases/src/repo.rs`), which decide
+//! nothing; and the data-key reseal scan, whose writes are conditional on the version read.
 
 use std::collections::HashMap;
+use std::error::Error;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+pub use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cases::SavedSearch;
 use crate::model::{Connector, Credential, User, Workspace};
+use crate::retry::{Retry, Schedule};
 
 pub type Item = HashMap<String, AttributeValue>;
+
+type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A condition failed: the item exists already, or changed under us.
     #[error("conflict: {0}")]
     Conflict(String),
-    #[error("dynamodb: {0}")]
-    Sdk(String),
+    /// An AWS service refused or failed the call; the SDK's error is the source.
+    #[error("{service}: {}", DisplayErrorContext(&**source))]
+    Sdk {
+        service: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// The service answered but left work undone (batch items it kept unprocessed, a
+    /// secret without a value).
+    #[error("{0}")]
+    Unfinished(String),
     #[error("stored item does not match its model: {0}")]
     Shape(String),
 }
 
 impl StoreError {
-    pub fn from_sdk<E>(e: E) -> Self
+    /// An AWS service's error, kept as the source.
+    pub fn aws(service: &'static str, e: impl Error + Send + Sync + 'static) -> Self {
+        Self::Sdk {
+            service,
+            source: Box::new(e),
+        }
+    }
+
+    /// A failed condition: a lost race.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict(_))
+    }
+
+    /// A DynamoDB error: a failed condition is a `Conflict`.
+    fn dynamo<E>(e: E) -> Self
     where
-        E: std::error::Error + ProvideErrorMetadata,
+        E: Error + ProvideErrorMetadata + Send + Sync + 'static,
     {
         let code = e.code().unwrap_or_default();
         if code == "ConditionalCheckFailedException" || code == "TransactionCanceledException" {
             return Self::Conflict(e.message().unwrap_or(code).to_owned());
         }
-        Self::Sdk(DisplayErrorContext(&e).to_string())
+        Self::aws("dynamodb", e)
     }
 }
 
@@ -83,13 +137,29 @@ impl From<StoreError> for crate::ApiError {
     }
 }
 
+/// A DynamoDB call's result, its error in our terms (a macro: the SDK's bound for
+/// `into_service_error` is not nameable outside the SDK).
+macro_rules! sent {
+    ($call:expr $(,)?) => {
+        $call.map_err(|e| StoreError::dynamo(e.into_service_error()))
+    };
+}
+
+/// A conditional call's result: `None` when the condition failed.
+fn unless_conflict<O>(r: Result<O, StoreError>) -> Result<Option<O>, StoreError> {
+    match r {
+        Ok(o) => Ok(Some(o)),
+        Err(StoreError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// A primary key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Key {
     pub pk: String,
     pub sk: String,
 }
-
 impl Key {
     fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
         Self {
@@ -211,19 +281,322 @@ pub fn with_ttl(mut item: Item, epoch_secs: i64) -> Item {
     item
 }
 
+/// Reads an item into its model.
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Shape(e.to_string()))
+}
+
+/// A number attribute of `item` (a counter an update returned), if it is there and parses.
+pub fn number<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+/// A condition, update or key expression with the `#name`s and `:value`s it uses.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Expr {
+    text: String,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl Expr {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+
+    /// An expression whose placeholders were collected elsewhere.
+    pub fn with(
+        text: impl Into<String>,
+        names: HashMap<String, String>,
+        values: HashMap<String, AttributeValue>,
+    ) -> Self {
+        Self {
+            text: text.into(),
+            names,
+            values,
+        }
+    }
+
+    /// The key is free: nothing is stored under it.
+    pub fn absent() -> Self {
+        Self::new("attribute_not_exists(pk)")
+    }
+
+    /// Something is stored under the key.
+    pub fn exists() -> Self {
+        Self::new("attribute_exists(pk)")
+    }
+
+    /// The stored item is at `version` (optimistic concurrency).
+    pub fn version(version: u64) -> Self {
+        Self::new("version = :v").n(":v", version)
+    }
+
+    /// `placeholder` (`#…`) stands for the attribute `attribute`.
+    pub fn name(mut self, placeholder: &str, attribute: &str) -> Self {
+        self.names
+            .insert(placeholder.to_owned(), attribute.to_owned());
+        self
+    }
+
+    /// `placeholder` (`:…`) stands for `value`.
+    pub fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.to_owned(), value);
+        self
+    }
+
+    /// A number value.
+    pub fn n(self, placeholder: &str, value: impl ToString) -> Self {
+        self.value(placeholder, AttributeValue::N(value.to_string()))
+    }
+
+    /// A string value.
+    pub fn s(self, placeholder: &str, value: impl Into<String>) -> Self {
+        self.value(placeholder, AttributeValue::S(value.into()))
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Adds `other`'s placeholders (one request has one set for all its expressions).
+    fn absorb(&mut self, other: &Expr) {
+        self.names.extend(other.names.clone());
+        self.values.extend(other.values.clone());
+    }
+
+    /// DynamoDB refuses empty placeholder maps: `None` when there are none.
+    fn names(&self) -> Option<HashMap<String, String>> {
+        non_empty(self.names.clone())
+    }
+
+    fn values(&self) -> Option<Item> {
+        non_empty(self.values.clone())
+    }
+}
+
+fn non_empty<K, V>(m: HashMap<K, V>) -> Option<HashMap<K, V>> {
+    (!m.is_empty()).then_some(m)
+}
+
+/// A transaction step that puts `item` if `condition` holds.
+pub fn put_step(table: &str, item: Item, condition: Expr) -> TransactWriteItem {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition.text())
+        .set_expression_attribute_names(condition.names())
+        .set_expression_attribute_values(condition.values())
+        .build()
+        .expect("table, item and condition are set");
+    TransactWriteItem::builder().put(put).build()
+}
+
 /// A transaction step that creates `item` only if its key is free.
 pub fn put_new(table: &str, item: Item) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .expect("table, item and condition are set"),
-        )
-        .build()
+    put_step(table, item, Expr::absent())
 }
+
+/// A transaction step that puts `item` over the stored version `expected`, or, for `None`,
+/// only if its key is free.
+pub fn versioned_put(table: &str, item: Item, expected: Option<u64>) -> TransactWriteItem {
+    match expected {
+        Some(v) => put_step(table, item, Expr::version(v)),
+        None => put_new(table, item),
+    }
+}
+
+/// A transaction step that deletes `key`, if `condition` holds when there is one.
+pub fn delete_step(table: &str, key: &Key, condition: Option<Expr>) -> TransactWriteItem {
+    let c = condition.unwrap_or_default();
+    let delete = Delete::builder()
+        .table_name(table)
+        .set_key(Some(key.to_item()))
+        .set_condition_expression(non_empty_text(&c))
+        .set_expression_attribute_names(c.names())
+        .set_expression_attribute_values(c.values())
+        .build()
+        .expect("table and key are set");
+    TransactWriteItem::builder().delete(delete).build()
+}
+
+/// A transaction step that writes nothing but fails the transaction unless `condition`
+/// holds for `key`.
+pub fn check_step(table: &str, key: &Key, condition: Expr) -> TransactWriteItem {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(key.to_item()))
+        .condition_expression(condition.text())
+        .set_expression_attribute_names(condition.names())
+        .set_expression_attribute_values(condition.values())
+        .build()
+        .expect("table, key and condition are set");
+    TransactWriteItem::builder().condition_check(check).build()
+}
+
+/// A transaction step that applies `update` (its key, expression and condition).
+pub fn update_step(table: &str, update: &Update) -> TransactWriteItem {
+    let (names, values) = update.placeholders();
+    let u = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(table)
+        .set_key(Some(update.key.to_item()))
+        .update_expression(update.expr.text())
+        .set_condition_expression(update.condition.as_ref().and_then(non_empty_text))
+        .set_expression_attribute_names(non_empty(names))
+        .set_expression_attribute_values(non_empty(values))
+        .build()
+        .expect("table, key and expression are set");
+    TransactWriteItem::builder().update(u).build()
+}
+
+fn non_empty_text(e: &Expr) -> Option<String> {
+    (!e.text.is_empty()).then(|| e.text.clone())
+}
+
+/// One UpdateItem: an update expression (`SET …`, `ADD …`) on a key, under an optional
+/// condition, answering with the attributes `returns` asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Update {
+    key: Key,
+    expr: Expr,
+    condition: Option<Expr>,
+    returns: ReturnValue,
+}
+
+impl Update {
+    pub fn new(key: Key, expr: Expr) -> Self {
+        Self {
+            key,
+            expr,
+            condition: None,
+            returns: ReturnValue::None,
+        }
+    }
+
+    /// Only if `condition` holds.
+    pub fn when(mut self, condition: Expr) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// Which attributes the answer carries (`UpdatedNew`, `AllNew`, …).
+    pub fn returning(mut self, returns: ReturnValue) -> Self {
+        self.returns = returns;
+        self
+    }
+
+    fn placeholders(&self) -> (HashMap<String, String>, Item) {
+        let mut all = self.expr.clone();
+        if let Some(c) = &self.condition {
+            all.absorb(c);
+        }
+        (all.names, all.values)
+    }
+}
+
+/// One Query or Scan request: a page of items, from `start`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Query {
+    index: Option<String>,
+    /// The key condition, with the placeholders of the filter too.
+    key: Expr,
+    filter: Option<String>,
+    projection: Option<String>,
+    backwards: bool,
+    limit: Option<i32>,
+    consistent: bool,
+    start: Option<Item>,
+}
+
+impl Query {
+    /// Items matching the key condition `key`, in sort-key order, eventually consistent.
+    pub fn new(key: Expr) -> Self {
+        Self {
+            key,
+            ..Self::default()
+        }
+    }
+
+    /// Items of partition `pk` whose sort key starts with `prefix`.
+    pub fn prefix(pk: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self::new(
+            Expr::new("pk = :pk AND begins_with(sk, :p)")
+                .s(":pk", pk)
+                .s(":p", prefix),
+        )
+    }
+
+    pub fn index(mut self, index: &str) -> Self {
+        self.index = Some(index.to_owned());
+        self
+    }
+
+    /// Only items `filter` accepts come back (read all the same: `limit` counts them).
+    pub fn filter(mut self, filter: Expr) -> Self {
+        self.key.absorb(&filter);
+        self.filter = Some(filter.text);
+        self
+    }
+
+    /// Only these attributes (names in the key condition's placeholders).
+    pub fn projection(mut self, attributes: impl Into<String>) -> Self {
+        self.projection = Some(attributes.into());
+        self
+    }
+
+    pub fn forward(mut self, forward: bool) -> Self {
+        self.backwards = !forward;
+        self
+    }
+
+    pub fn limit(mut self, limit: Option<i32>) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Strongly consistent (not on an index).
+    pub fn consistent(mut self) -> Self {
+        self.consistent = true;
+        self
+    }
+
+    /// After the item whose key DynamoDB gave as the previous page's end.
+    pub fn after(mut self, start: Option<Item>) -> Self {
+        self.start = start;
+        self
+    }
+}
+
+/// One page of raw items, and where the next begins (`None`: nothing more).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Found {
+    pub items: Vec<Item>,
+    pub next: Option<Item>,
+}
+
+impl Found {
+    fn new(items: Option<Vec<Item>>, last: Option<Item>) -> Self {
+        Self {
+            items: items.unwrap_or_default(),
+            next: last.filter(|k| !k.is_empty()),
+        }
+    }
+}
+
+/// Pauses between batch writes that DynamoDB left partly unprocessed (it throttled).
+const BATCH_WRITE_RETRIES: Schedule = Schedule::new(&[
+    std::time::Duration::from_millis(50),
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_millis(400),
+    std::time::Duration::from_millis(800),
+    std::time::Duration::from_millis(1600),
+    std::time::Duration::from_millis(3200),
+    std::time::Duration::from_millis(6400),
+]);
 
 /// The most items [`Store::page`] reads for one page.
 pub const PAGE_SCAN_BUDGET: usize = 1000;
@@ -282,6 +655,10 @@ impl Store {
         }
     }
 
+    /// The raw SDK client, for the end-to-end tests' arrangements and inspections only
+    /// (`tests/`): functions and tools use the primitives below, so that conditions, error
+    /// mapping and consistency are decided here.
+    #[doc(hidden)]
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -292,18 +669,97 @@ impl Store {
 
     /// Strongly consistent: a revocation or a disabled connector counts on the next request.
     pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
-        let out = self
+        let out = sent!(
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key.to_item()))
+                .consistent_read(true)
+                .send()
+                .await,
+        )?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// Puts `item`, whatever is stored under its key.
+    pub async fn put(&self, item: Item) -> Result<(), StoreError> {
+        sent!(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await,
+        )?;
+        Ok(())
+    }
+
+    /// Puts `item` if `condition` holds; `false` if it did not.
+    pub async fn put_if(&self, item: Item, condition: Expr) -> Result<bool, StoreError> {
+        let r = self
             .client
-            .get_item()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition.text())
+            .set_expression_attribute_names(condition.names())
+            .set_expression_attribute_values(condition.values())
+            .send()
+            .await;
+        Ok(unless_conflict(sent!(r))?.is_some())
+    }
+
+    /// Deletes `key`; deleting nothing is fine.
+    pub async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        sent!(
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key.to_item()))
+                .send()
+                .await,
+        )?;
+        Ok(())
+    }
+
+    /// Deletes `key` if `condition` holds; `false` if it did not.
+    pub async fn delete_if(&self, key: &Key, condition: Expr) -> Result<bool, StoreError> {
+        let r = self
+            .client
+            .delete_item()
             .table_name(&self.table)
             .set_key(Some(key.to_item()))
-            .consistent_read(true)
+            .condition_expression(condition.text())
+            .set_expression_attribute_names(condition.names())
+            .set_expression_attribute_values(condition.values())
             .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-        out.item
-            .map(|i| serde_dynamo::from_item(i).map_err(|e| StoreError::Shape(e.to_string())))
-            .transpose()
+            .await;
+        Ok(unless_conflict(sent!(r))?.is_some())
+    }
+
+    /// Applies `update`; a failed condition is a `Conflict`. Returns the attributes asked
+    /// for (none unless [`Update::returning`] says).
+    pub async fn update(&self, update: Update) -> Result<Item, StoreError> {
+        let (names, values) = update.placeholders();
+        let out = sent!(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(update.key.to_item()))
+                .update_expression(update.expr.text())
+                .set_condition_expression(update.condition.as_ref().and_then(non_empty_text))
+                .set_expression_attribute_names(non_empty(names))
+                .set_expression_attribute_values(non_empty(values))
+                .return_values(update.returns)
+                .send()
+                .await,
+        )?;
+        Ok(out.attributes.unwrap_or_default())
+    }
+
+    /// Applies `update`; `None` if its condition failed.
+    pub async fn update_if(&self, update: Update) -> Result<Option<Item>, StoreError> {
+        unless_conflict(self.update(update).await)
     }
 
     /// Writes all steps or none. A failed condition is a `Conflict`; a transaction cancelled
@@ -327,46 +783,159 @@ impl Store {
                 if reasons.contains(&"ConditionalCheckFailed") {
                     Err(StoreError::Conflict(reasons.join(",")))
                 } else {
-                    Err(StoreError::Sdk(format!(
-                        "transaction cancelled: {reasons:?}"
-                    )))
+                    Err(StoreError::aws("dynamodb", t))
                 }
             }
-            Err(e) => Err(StoreError::from_sdk(e)),
+            Err(e) => Err(StoreError::dynamo(e)),
         }
+    }
+
+    /// One page of a query.
+    pub async fn query(&self, q: &Query) -> Result<Found, StoreError> {
+        let out = sent!(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(q.index.clone())
+                .key_condition_expression(q.key.text())
+                .set_filter_expression(q.filter.clone())
+                .set_projection_expression(q.projection.clone())
+                .set_expression_attribute_names(q.key.names())
+                .set_expression_attribute_values(q.key.values())
+                .scan_index_forward(!q.backwards)
+                .set_limit(q.limit)
+                .consistent_read(q.consistent)
+                .set_exclusive_start_key(q.start.clone())
+                .send()
+                .await,
+        )?;
+        Ok(Found::new(out.items, out.last_evaluated_key))
+    }
+
+    /// One page of a scan of the whole table, keeping what `filter` accepts. For maintenance
+    /// only: no index serves it.
+    pub async fn scan(&self, filter: &Expr, start: Option<Item>) -> Result<Found, StoreError> {
+        let out = sent!(
+            self.client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(filter.text())
+                .set_expression_attribute_names(filter.names())
+                .set_expression_attribute_values(filter.values())
+                .set_exclusive_start_key(start)
+                .send()
+                .await,
+        )?;
+        Ok(Found::new(out.items, out.last_evaluated_key))
+    }
+
+    /// Every item a query matches, read page by page and deserialised.
+    async fn all_pages<T: DeserializeOwned>(&self, q: Query) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self.query(&q.clone().after(start)).await?;
+            for i in page.items {
+                out.push(from_item(i)?);
+            }
+            match page.next {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The items under `keys` (strongly consistent), in no particular order; keys without
+    /// an item are left out. 100 keys per request, unprocessed ones asked again.
+    pub async fn batch_get(&self, keys: &[Item]) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set"),
+            );
+            while let Some(request) = pending.take() {
+                let out = sent!(
+                    self.client
+                        .batch_get_item()
+                        .request_items(&self.table, request)
+                        .send()
+                        .await,
+                )?;
+                found.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Puts `items` unconditionally, 25 per request, asking again for what DynamoDB leaves
+    /// unprocessed after the pauses of [`BATCH_WRITE_RETRIES`].
+    pub async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|i| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(i.clone()))
+                        .build()
+                        .expect("item is set");
+                    WriteRequest::builder().put_request(put).build()
+                })
+                .collect();
+            let mut retry = Retry::new(&BATCH_WRITE_RETRIES);
+            loop {
+                let out = sent!(
+                    self.client
+                        .batch_write_item()
+                        .request_items(&self.table, requests)
+                        .send()
+                        .await,
+                )?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if !retry.wait().await {
+                    return Err(StoreError::Unfinished(
+                        "batch write kept items unprocessed".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Puts `item` unless an unexpired item has its key (TTL deletes late, and never in the
     /// emulator). `Ok(false)` when a live one exists.
     pub async fn put_unless_live(&self, item: Item, now: i64) -> Result<bool, StoreError> {
-        let r = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .send()
-            .await;
-        match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        let live = Expr::new("attribute_not_exists(pk) OR #ttl < :now")
+            .name("#ttl", "ttl")
+            .n(":now", now);
+        self.put_if(item, live).await
     }
 
     /// Replaces an item that must exist.
     pub async fn replace(&self, item: Item) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-        Ok(())
+        if self.put_if(item, Expr::exists()).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict("no such item".into()))
+        }
     }
 
     /// Every item of a workspace whose sort key starts with `prefix`, page by page, strongly
@@ -376,42 +945,8 @@ impl Store {
         ws: &str,
         prefix: &str,
     ) -> Result<Vec<T>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("WS#{ws}")))
-            .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
-            .consistent_read(true);
-        self.all_pages(query).await
-    }
-
-    /// Every item a query matches, read page by page and deserialised.
-    async fn all_pages<T: DeserializeOwned>(
-        &self,
-        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-    ) -> Result<Vec<T>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = query
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-            for i in page.items() {
-                out.push(
-                    serde_dynamo::from_item(i.clone())
-                        .map_err(|e| StoreError::Shape(e.to_string()))?,
-                );
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        self.all_pages(Query::prefix(format!("WS#{ws}"), prefix).consistent())
+            .await
     }
 
     /// One page of the items in partition `pk` whose sort key starts with `prefix`, in
@@ -435,22 +970,14 @@ impl Store {
         let mut read = 0usize;
         loop {
             let want = (q.limit + 1).min(PAGE_SCAN_BUDGET - read).max(1);
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", AttributeValue::S(q.pk.clone()))
-                .expression_attribute_values(":p", AttributeValue::S(q.prefix.to_owned()))
-                .scan_index_forward(q.forward)
-                .consistent_read(true)
-                .limit(i32::try_from(want).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+            let query = Query::prefix(q.pk.clone(), q.prefix)
+                .forward(q.forward)
+                .consistent()
+                .limit(Some(i32::try_from(want).unwrap_or(i32::MAX)))
+                .after(start);
+            let page = self.query(&query).await?;
             let mut last_read: Option<String> = None;
-            for raw in page.items() {
+            for raw in page.items {
                 read += 1;
                 let sk = raw
                     .get("sk")
@@ -458,8 +985,7 @@ impl Store {
                     .and_then(|sk| sk.strip_prefix(q.prefix))
                     .ok_or_else(|| StoreError::Shape("listed item without its sort key".into()))?
                     .to_owned();
-                let t: T = serde_dynamo::from_item(raw.clone())
-                    .map_err(|e| StoreError::Shape(e.to_string()))?;
+                let t: T = from_item(raw)?;
                 if keep(&t) {
                     out.push((sk.clone(), t));
                 }
@@ -471,8 +997,8 @@ impl Store {
                 }
                 last_read = Some(sk);
             }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => {
+            match page.next {
+                Some(k) => {
                     if read >= PAGE_SCAN_BUDGET {
                         let next = last_read.or_else(|| out.last().map(|(sk, _)| sk.clone()));
                         return Ok(Page::new(out, next));
@@ -496,21 +1022,15 @@ impl Store {
     /// returns the first. Ids taken by a create that then fails are not reused.
     pub async fn next_case_ids(&self, ws: &str, n: u64) -> Result<u64, StoreError> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::case_counter(ws).to_item()))
-            .update_expression("ADD last_id :n")
-            .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-        let last: u64 = out
-            .attributes()
-            .and_then(|a| a.get("last_id"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
+            .update(
+                Update::new(
+                    Key::case_counter(ws),
+                    Expr::new("ADD last_id :n").n(":n", n),
+                )
+                .returning(ReturnValue::UpdatedNew),
+            )
+            .await?;
+        let last: u64 = number(&out, "last_id")
             .ok_or_else(|| StoreError::Shape("counter update returned no last_id".into()))?;
         Ok(last + 1 - n)
     }
@@ -576,24 +1096,14 @@ impl Store {
         rights: Option<crate::model::Level>,
     ) -> Result<User, StoreError> {
         let mut sets = Vec::new();
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::user(ws, user).to_item()))
-            .condition_expression("attribute_exists(pk) AND #owner = :owner")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":owner", AttributeValue::Bool(owner))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        let mut expr = Expr::default();
         if let Some(a) = api_access {
             sets.push("api_access = :a");
-            req = req.expression_attribute_values(":a", AttributeValue::Bool(a));
+            expr = expr.value(":a", AttributeValue::Bool(a));
         }
         if let Some(r) = rights {
             sets.push("#rights = :r");
-            req = req
-                .expression_attribute_names("#rights", "rights")
-                .expression_attribute_values(":r", AttributeValue::S(r.as_str().into()));
+            expr = expr.name("#rights", "rights").s(":r", r.as_str());
         }
         if sets.is_empty() {
             return self
@@ -601,13 +1111,18 @@ impl Store {
                 .await?
                 .ok_or_else(|| StoreError::Conflict("no such user".into()));
         }
-        let out = req
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-        serde_dynamo::from_item(out.attributes.unwrap_or_default())
-            .map_err(|e| StoreError::Shape(e.to_string()))
+        expr.text = format!("SET {}", sets.join(", "));
+        let still = Expr::new("attribute_exists(pk) AND #owner = :owner")
+            .name("#owner", "owner")
+            .value(":owner", AttributeValue::Bool(owner));
+        let out = self
+            .update(
+                Update::new(Key::user(ws, user), expr)
+                    .when(still)
+                    .returning(ReturnValue::AllNew),
+            )
+            .await?;
+        from_item(out)
     }
 
     pub async fn save_user(&self, user: &User) -> Result<(), StoreError> {
@@ -629,64 +1144,79 @@ impl Store {
     ) -> Result<(), StoreError> {
         con.version = expected_version + 1;
         let item = item(&Key::connector(&con.workspace_id, &con.connector_id), &*con)?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-        Ok(())
+        if self.put_if(item, Expr::version(expected_version)).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(
+                "the connector changed meanwhile".into(),
+            ))
+        }
     }
 
-    /// Claims `iss` for a connector (unique across Koppel: it is how a JWT finds its
-    /// connector) and saves the connector's JWT configuration, atomically.
+    /// The transaction steps that save a connector (created when `expected` is `None`, else
+    /// only over that version) and, when its JWT issuer changed from `previous_issuer`,
+    /// claim the new one (unique across Koppel: it is how a JWT finds its connector) and
+    /// free the old one for other connectors.
+    pub fn connector_steps(
+        &self,
+        con: &Connector,
+        expected: Option<u64>,
+        previous_issuer: Option<&str>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let key = Key::connector(&con.workspace_id, &con.connector_id);
+        let mut steps = vec![versioned_put(&self.table, item(&key, con)?, expected)];
+        let issuer = con.jwt.as_ref().map(|j| j.issuer.as_str());
+        if issuer == previous_issuer {
+            return Ok(steps);
+        }
+        let mine = || Expr::default().s(":c", con.connector_id.clone());
+        if let Some(iss) = issuer {
+            let claim = serde_json::json!({
+                "workspace_id": con.workspace_id, "connector_id": con.connector_id,
+            });
+            let free_or_mine = Expr {
+                text: "attribute_not_exists(pk) OR connector_id = :c".into(),
+                ..mine()
+            };
+            steps.push(put_step(
+                &self.table,
+                item(&Key::issuer(iss), &claim)?,
+                free_or_mine,
+            ));
+        }
+        if let Some(old) = previous_issuer {
+            let held = Expr {
+                text: "connector_id = :c".into(),
+                ..mine()
+            };
+            steps.push(delete_step(&self.table, &Key::issuer(old), Some(held)));
+        }
+        Ok(steps)
+    }
+
+    /// Saves a connector whose JWT issuer may have changed, atomically with the issuer's
+    /// claim ([`Store::connector_steps`]).
+    pub async fn save_connector_with_issuer(
+        &self,
+        con: &Connector,
+        expected: Option<u64>,
+        previous_issuer: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let steps = self.connector_steps(con, expected, previous_issuer)?;
+        self.transact(steps).await
+    }
+
+    /// Claims `iss` for a connector and saves the connector's JWT configuration over
+    /// `expected_version`, atomically; bumps its version.
     pub async fn register_issuer(
         &self,
         con: &mut Connector,
         expected_version: u64,
         previous_issuer: Option<&str>,
     ) -> Result<(), StoreError> {
-        let iss = &con.jwt.as_ref().expect("caller sets jwt").issuer;
-        let claim = serde_json::json!({
-            "workspace_id": con.workspace_id, "connector_id": con.connector_id,
-        });
-        let claim_put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item(&Key::issuer(iss), &claim)?))
-            .condition_expression("attribute_not_exists(pk) OR connector_id = :c")
-            .expression_attribute_values(":c", AttributeValue::S(con.connector_id.clone()))
-            .build()
-            .expect("complete put");
         con.version = expected_version + 1;
-        let con_put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item(
-                &Key::connector(&con.workspace_id, &con.connector_id),
-                &*con,
-            )?))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
-            .build()
-            .expect("complete put");
-        let mut steps = vec![
-            TransactWriteItem::builder().put(claim_put).build(),
-            TransactWriteItem::builder().put(con_put).build(),
-        ];
-        // Moving to another issuer frees the old one for other connectors.
-        if let Some(old) = previous_issuer.filter(|old| *old != iss.as_str()) {
-            let delete = aws_sdk_dynamodb::types::Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(Key::issuer(old).to_item()))
-                .condition_expression("connector_id = :c")
-                .expression_attribute_values(":c", AttributeValue::S(con.connector_id.clone()))
-                .build()
-                .expect("complete delete");
-            steps.push(TransactWriteItem::builder().delete(delete).build());
-        }
-        self.transact(steps).await
+        self.save_connector_with_issuer(con, Some(expected_version), previous_issuer)
+            .await
     }
 
     /// The connector that registered `iss`, if any: `(workspace, connector)`.
@@ -714,20 +1244,14 @@ impl Store {
 
     /// The transaction step that revokes a credential that exists and is not revoked yet.
     pub fn revoke_step(&self, id: &str, at: &str) -> TransactWriteItem {
-        TransactWriteItem::builder()
-            .update(
-                aws_sdk_dynamodb::types::Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(Key::credential(id).to_item()))
-                    .update_expression("SET revoked_at = :t")
-                    .condition_expression(
-                        "attribute_exists(pk) AND attribute_not_exists(revoked_at)",
-                    )
-                    .expression_attribute_values(":t", AttributeValue::S(at.into()))
-                    .build()
-                    .expect("table, key and expression are set"),
-            )
-            .build()
+        let revoke = Update::new(
+            Key::credential(id),
+            Expr::new("SET revoked_at = :t").s(":t", at),
+        )
+        .when(Expr::new(
+            "attribute_exists(pk) AND attribute_not_exists(revoked_at)",
+        ));
+        update_step(&self.table, &revoke)
     }
 
     /// A holder's credentials (a user's personal tokens, or a connector's keys and tokens),
@@ -737,17 +1261,9 @@ impl Store {
         ws: &str,
         holder: &str,
     ) -> Result<Vec<Credential>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :h")
-            .expression_attribute_values(
-                ":h",
-                AttributeValue::S(format!("WS#{ws}#HOLDER#{holder}")),
-            );
-        self.all_pages(query).await
+        let q = Query::new(Expr::new("gsi1pk = :h").s(":h", format!("WS#{ws}#HOLDER#{holder}")))
+            .index("gsi1");
+        self.all_pages(q).await
     }
 
     /// Re-hashes a credential with the current pepper after it verified with an older one,
@@ -759,22 +1275,15 @@ impl Store {
         hash: &str,
         version: &str,
     ) -> Result<(), StoreError> {
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::credential(id).to_item()))
-            .update_expression("SET secret_hash = :h, pepper_version = :v")
-            .condition_expression("pepper_version = :old")
-            .expression_attribute_values(":h", AttributeValue::S(hash.into()))
-            .expression_attribute_values(":v", AttributeValue::S(version.into()))
-            .expression_attribute_values(":old", AttributeValue::S(old_version.into()))
-            .send()
-            .await;
-        match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
-            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        let rehash = Update::new(
+            Key::credential(id),
+            Expr::new("SET secret_hash = :h, pepper_version = :v")
+                .s(":h", hash)
+                .s(":v", version),
+        )
+        .when(Expr::new("pepper_version = :old").s(":old", old_version));
+        self.update_if(rehash).await?;
+        Ok(())
     }
 
     /// Records use, at most once per `older_than` (an RFC 3339 time): not a write per request.
@@ -784,23 +1293,18 @@ impl Store {
         now: &str,
         older_than: &str,
     ) -> Result<(), StoreError> {
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::credential(id).to_item()))
-            .update_expression("SET last_used_at = :now")
-            .condition_expression(
+        let touch = Update::new(
+            Key::credential(id),
+            Expr::new("SET last_used_at = :now").s(":now", now),
+        )
+        .when(
+            Expr::new(
                 "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :old)",
             )
-            .expression_attribute_values(":now", AttributeValue::S(now.into()))
-            .expression_attribute_values(":old", AttributeValue::S(older_than.into()))
-            .send()
-            .await;
-        match r.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
-            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+            .s(":old", older_than),
+        );
+        self.update_if(touch).await?;
+        Ok(())
     }
 
     /// Records a JWT id as used until `until`; `false` if it was used before.

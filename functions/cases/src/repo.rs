@@ -1,10 +1,12 @@
 //! Cases, their history and saved searches in the table (keys in `shared/src/store.rs`).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use koppel_shared::Ctx;
 use koppel_shared::cases::{Case, SavedSearch};
 use koppel_shared::outbox::{self, Event};
-use koppel_shared::store::{Item, Key, Store, StoreError, item, put_new};
+use koppel_shared::store::{
+    Expr, Item, Key, Query, Store, StoreError, from_item, item, put_new, versioned_put,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -56,24 +58,20 @@ pub async fn page(
         Order::Asc => "pk = :pk AND sk > :b",
         Order::Desc => "pk = :pk AND sk < :b",
     };
-    let out = store
-        .client()
-        .query()
-        .table_name(store.table())
-        .key_condition_expression(cond)
-        .expression_attribute_values(":pk", AttributeValue::S(Key::cases_partition(ws)))
-        .expression_attribute_values(":b", AttributeValue::S(bound))
-        .scan_index_forward(order == Order::Asc)
-        .set_limit(limit)
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+    let q = Query::new(
+        Expr::new(cond)
+            .s(":pk", Key::cases_partition(ws))
+            .s(":b", bound),
+    )
+    .forward(order == Order::Asc)
+    .limit(limit);
+    let out = store.query(&q).await?;
+    let more = out.next.is_some();
     let cases = out
-        .items()
-        .iter()
-        .map(|i| serde_dynamo::from_item(i.clone()).map_err(|e| StoreError::Shape(e.to_string())))
+        .items
+        .into_iter()
+        .map(from_item)
         .collect::<Result<Vec<Case>, _>>()?;
-    let more = out.last_evaluated_key().is_some_and(|k| !k.is_empty());
     Ok((cases, more))
 }
 
@@ -120,15 +118,8 @@ pub async fn update(
     events: &[Event],
 ) -> Result<(), StoreError> {
     let table = ctx.store.table();
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(case_item(ws, c)?))
-        .condition_expression("version = :v")
-        .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
-        .build()
-        .expect("table, item and condition are set");
     let steps = vec![
-        TransactWriteItem::builder().put(put).build(),
+        versioned_put(table, case_item(ws, c)?, Some(expected_version)),
         history_step(ws, table, c.id, h)?,
     ];
     outbox::commit(ctx, steps, events).await
@@ -143,68 +134,30 @@ pub async fn history(
     after: u64,
     limit: i32,
 ) -> Result<(Vec<HistoryEntry>, bool), StoreError> {
-    let out = store
-        .client()
-        .query()
-        .table_name(store.table())
-        .key_condition_expression("pk = :pk AND sk > :b")
-        .expression_attribute_values(
-            ":pk",
-            AttributeValue::S(Key::case_history_partition(ws, id)),
-        )
-        .expression_attribute_values(":b", AttributeValue::S(Key::case_history(ws, id, after).sk))
-        .limit(limit)
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
+    let q = Query::new(
+        Expr::new("pk = :pk AND sk > :b")
+            .s(":pk", Key::case_history_partition(ws, id))
+            .s(":b", Key::case_history(ws, id, after).sk),
+    )
+    .limit(Some(limit));
+    let out = store.query(&q).await?;
+    let more = out.next.is_some();
     let entries = out
-        .items()
-        .iter()
-        .map(|i| serde_dynamo::from_item(i.clone()).map_err(|e| StoreError::Shape(e.to_string())))
+        .items
+        .into_iter()
+        .map(from_item)
         .collect::<Result<Vec<HistoryEntry>, _>>()?;
-    Ok((
-        entries,
-        out.last_evaluated_key().is_some_and(|k| !k.is_empty()),
-    ))
+    Ok((entries, more))
 }
 
-/// Writes imported cases (ids already reserved) in batches of 25, retrying what DynamoDB
-/// leaves unprocessed a bounded number of times.
+/// Writes imported cases (ids already reserved) in batches, retrying what DynamoDB leaves
+/// unprocessed a bounded number of times.
 pub async fn import(store: &Store, ws: &str, cases: &[Case]) -> Result<(), StoreError> {
-    for chunk in cases.chunks(25) {
-        let mut requests = chunk
-            .iter()
-            .map(|c| {
-                let put = PutRequest::builder()
-                    .set_item(Some(case_item(ws, c)?))
-                    .build()
-                    .expect("item is set");
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        for attempt in 0.. {
-            let out = store
-                .client()
-                .batch_write_item()
-                .request_items(store.table(), requests)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-            requests = out
-                .unprocessed_items()
-                .and_then(|m| m.get(store.table()))
-                .cloned()
-                .unwrap_or_default();
-            if requests.is_empty() {
-                break;
-            }
-            if attempt == 8 {
-                return Err(StoreError::Sdk("batch write kept items unprocessed".into()));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-        }
-    }
-    Ok(())
+    let items = cases
+        .iter()
+        .map(|c| case_item(ws, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    store.batch_put(items).await
 }
 
 pub async fn saved_searches(store: &Store, ws: &str) -> Result<Vec<SavedSearch>, StoreError> {

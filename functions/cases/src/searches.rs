@@ -9,7 +9,7 @@ use koppel_shared::model::Connector;
 use koppel_shared::organisation::{self, Permission};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::preconditions;
-use koppel_shared::store::{Key, StoreError};
+use koppel_shared::store::{Expr, Key};
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::Request;
@@ -121,27 +121,11 @@ async fn find(p: &Principal, ctx: &Ctx, id: &str) -> Result<SavedSearch, ApiErro
 
 /// Writes `s`, which was read at `expected` (or is new).
 async fn save(ctx: &Ctx, s: &SavedSearch, expected: Option<u64>) -> Result<(), ApiError> {
-    let mut put = ctx
-        .store
-        .client()
-        .put_item()
-        .table_name(ctx.store.table())
-        .set_item(Some(repo::search_item(s)?));
-    put = match expected {
-        None => put.condition_expression("attribute_not_exists(pk)"),
-        Some(v) => put
-            .condition_expression("version = :v")
-            .expression_attribute_values(
-                ":v",
-                aws_sdk_dynamodb::types::AttributeValue::N(v.to_string()),
-            ),
-    };
-    match put.send().await {
-        Ok(_) => Ok(()),
-        Err(e) => match StoreError::from_sdk(e.into_service_error()) {
-            StoreError::Conflict(_) => Err(preconditions::lost_race()),
-            other => Err(other.into()),
-        },
+    let condition = expected.map_or_else(Expr::absent, Expr::version);
+    if ctx.store.put_if(repo::search_item(s)?, condition).await? {
+        Ok(())
+    } else {
+        Err(preconditions::lost_race())
     }
 }
 
@@ -226,23 +210,9 @@ pub async fn delete(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteR
         ));
     }
     // Only the version checked above: a change meanwhile is a 412, not lost.
-    let deleted = ctx
-        .store
-        .client()
-        .delete_item()
-        .table_name(ctx.store.table())
-        .set_key(Some(Key::saved_search(&p.workspace_id, id).to_item()))
-        .condition_expression("version = :v")
-        .expression_attribute_values(
-            ":v",
-            aws_sdk_dynamodb::types::AttributeValue::N(s.version.to_string()),
-        )
-        .send()
-        .await;
-    match deleted.map_err(|e| StoreError::from_sdk(e.into_service_error())) {
-        Ok(_) => {}
-        Err(StoreError::Conflict(_)) => return Err(preconditions::lost_race()),
-        Err(e) => return Err(e.into()),
+    let key = Key::saved_search(&p.workspace_id, id);
+    if !ctx.store.delete_if(&key, Expr::version(s.version)).await? {
+        return Err(preconditions::lost_race());
     }
     lambda_http::Response::builder()
         .status(StatusCode::NO_CONTENT)

@@ -33,6 +33,7 @@ use koppel_shared::model::{Level, Scope};
 use koppel_shared::outbox::{self, Event};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::preconditions;
+use koppel_shared::retry::{self, Schedule};
 use koppel_shared::routes::{Call, Doc, Precondition, Query, Route, schema};
 use koppel_shared::store::StoreError;
 use koppel_shared::{ApiError, Ctx, Principal};
@@ -223,26 +224,31 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
 
     // The counter is atomic, so an id is never handed out twice; should one be taken all
     // the same (a table restored from a backup behind its counter), take the next.
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
+    // The store's result outside (a conflict is tried again), the route's inside.
+    let (asked, actor) = (&asked, &actor);
+    let created = retry::on_conflict(&ID_TAKEN, || async move {
         let (id, at) = records::next_id(&ctx.store, &p.workspace_id, now()).await?;
         let mut next = asked.clone();
-        let change = closing::settle(None, &mut next, &actor, at.0, &mut Fields::new());
+        let change = closing::settle(None, &mut next, actor, at.0, &mut Fields::new());
         next.id = id;
-        let stored = Stored::of(&p.workspace_id, &next, 1)?;
+        let stored = match Stored::of(&p.workspace_id, &next, 1) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
         let step = records::create_step(ctx.store.table(), &stored)?;
-        match outbox::commit(ctx, vec![step], &[event(p, change, &next)]).await {
-            Err(StoreError::Conflict(_)) if attempts < 3 => {
-                tracing::warn!(id = next.id, "request id already taken; taking the next");
-            }
-            r => {
-                r?;
-                return respond(StatusCode::CREATED, p, next, at.0, 1);
-            }
+        let r = outbox::commit(ctx, vec![step], &[event(p, change, &next)]).await;
+        if r.as_ref().is_err_and(StoreError::is_conflict) {
+            tracing::warn!(id = next.id, "request id already taken; taking the next");
         }
-    }
+        r.map(|()| Ok((next, at)))
+    })
+    .await;
+    let (next, at) = created??;
+    respond(StatusCode::CREATED, p, next, at.0, 1)
 }
+
+/// Three tries at once: a taken id means the counter is behind, and the next one is free.
+const ID_TAKEN: Schedule = Schedule::new(&[std::time::Duration::ZERO; 2]);
 
 /// `GET …/DataSubjectRequests/{id}`.
 async fn get(p: &Principal, id: &str, ctx: &Ctx) -> RouteResult {

@@ -18,8 +18,8 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use koppel_shared::store::{Item, Store, StoreError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use koppel_shared::store::{Expr, Item, Query, Store, StoreError, from_item};
 
 use crate::list_query::{ListQuery, SortBy};
 use crate::model::State;
@@ -145,26 +145,16 @@ impl Walk<'_> {
                 names.insert(n.clone(), (*e).to_owned());
                 projection.push(n);
             }
-            let mut req = self
-                .store
-                .client()
-                .query()
-                .table_name(self.store.table())
-                .index_name(p.index)
-                .key_condition_expression(condition)
-                .projection_expression(projection.join(", "))
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .scan_index_forward(self.forward)
-                .set_exclusive_start_key(p.start.take());
+            let mut q = Query::new(Expr::with(condition, names, values))
+                .index(p.index)
+                .projection(projection.join(", "))
+                .forward(self.forward)
+                .after(p.start.take());
             if !self.filter.clauses.is_empty() {
-                req = req.filter_expression(self.filter.clauses.join(" AND "));
+                q = q.filter(Expr::new(self.filter.clauses.join(" AND ")));
             }
-            let out = req
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-            for item in out.items.unwrap_or_default() {
+            let out = self.store.query(&q).await?;
+            for item in out.items {
                 let sort = item
                     .get(&sk_attr)
                     .and_then(|v| v.as_s().ok())
@@ -172,7 +162,7 @@ impl Walk<'_> {
                     .unwrap_or_default();
                 p.buffer.push_back((sort, item));
             }
-            p.start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            p.start = out.next;
             p.done = p.start.is_none();
         }
         Ok(())
@@ -347,42 +337,13 @@ pub async fn page_keys(
 /// The full requests for `keys`, in the same order (strongly consistent).
 pub async fn fetch(store: &Store, keys: &[Item]) -> Result<Vec<Stored>, StoreError> {
     let mut found: HashMap<String, Stored> = HashMap::new();
-    for chunk in keys.chunks(100) {
-        let mut pending = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(chunk.to_vec()))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| StoreError::Sdk(e.to_string()))?,
-        );
-        while let Some(request) = pending.take() {
-            let out = store
-                .client()
-                .batch_get_item()
-                .request_items(store.table(), request)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e.into_service_error()))?;
-            for item in out
-                .responses
-                .unwrap_or_default()
-                .remove(store.table())
-                .unwrap_or_default()
-            {
-                let sk = item
-                    .get("sk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                let s: Stored =
-                    serde_dynamo::from_item(item).map_err(|e| StoreError::Shape(e.to_string()))?;
-                found.insert(sk, s);
-            }
-            pending = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(store.table()))
-                .filter(|k| !k.keys().is_empty());
-        }
+    for item in store.batch_get(keys).await? {
+        let sk = item
+            .get("sk")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        found.insert(sk, from_item(item)?);
     }
     Ok(keys
         .iter()

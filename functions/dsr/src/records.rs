@@ -2,9 +2,12 @@
 //! attributes the list's indexes and filters read. Keys and indexes are described in
 //! `koppel_shared::store`; this file builds them.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use koppel_shared::ApiError;
-use koppel_shared::store::{Item, Key, StoreError, item, put_new};
+use koppel_shared::retry::{Retry, Schedule};
+use koppel_shared::store::{
+    Expr, Item, Key, ReturnValue, StoreError, Update, item, number, put_new, versioned_put,
+};
 use serde::{Deserialize, Serialize};
 
 use jiff::Timestamp;
@@ -130,53 +133,43 @@ pub async fn next_id(
     now: Timestamp,
 ) -> Result<(i64, Instant), StoreError> {
     let mut at = Instant(now).format();
-    // Each failed condition means another create moved the counter on meanwhile.
-    for _ in 0..10 {
-        let out = store
-            .client()
-            .update_item()
-            .table_name(store.table())
-            .set_key(Some(Key::dsr_counter(ws).to_item()))
-            .update_expression("ADD last_id :one SET last_at = :at")
-            .condition_expression("attribute_not_exists(last_at) OR last_at <= :at")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":at", AttributeValue::S(at.clone()))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()));
-        match out {
-            Ok(out) => {
-                let id = out
-                    .attributes()
-                    .and_then(|a| a.get("last_id"))
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| {
-                        StoreError::Shape("counter update returned no last_id".into())
-                    })?;
-                let at = Instant::parse(&at)
-                    .ok_or_else(|| StoreError::Shape(format!("receipt time {at}")))?;
-                return Ok((id, at));
-            }
-            Err(StoreError::Conflict(_)) => {
-                #[derive(Deserialize)]
-                struct Counter {
-                    last_at: Option<String>,
-                }
-                let last = store
-                    .get::<Counter>(&Key::dsr_counter(ws))
-                    .await?
-                    .and_then(|c| c.last_at);
-                at = receipt(&at, last.as_deref());
-            }
-            Err(e) => return Err(e),
+    let mut retry = Retry::new(&COUNTER_MOVED);
+    loop {
+        let take = Update::new(
+            Key::dsr_counter(ws),
+            Expr::new("ADD last_id :one SET last_at = :at")
+                .n(":one", 1)
+                .s(":at", at.clone()),
+        )
+        .when(Expr::new("attribute_not_exists(last_at) OR last_at <= :at"))
+        .returning(ReturnValue::UpdatedNew);
+        if let Some(out) = store.update_if(take).await? {
+            let id = number(&out, "last_id")
+                .ok_or_else(|| StoreError::Shape("counter update returned no last_id".into()))?;
+            let at = Instant::parse(&at)
+                .ok_or_else(|| StoreError::Shape(format!("receipt time {at}")))?;
+            return Ok((id, at));
+        }
+        // Another create moved the counter on meanwhile: take its time if it is later.
+        #[derive(Deserialize)]
+        struct Counter {
+            last_at: Option<String>,
+        }
+        let last = store
+            .get::<Counter>(&Key::dsr_counter(ws))
+            .await?
+            .and_then(|c| c.last_at);
+        at = receipt(&at, last.as_deref());
+        if !retry.wait().await {
+            return Err(StoreError::Conflict(
+                "the request counter kept moving; retry".into(),
+            ));
         }
     }
-    Err(StoreError::Conflict(
-        "the request counter kept moving; retry".into(),
-    ))
 }
+
+/// Ten tries at once: a lost race on the counter is another create's, over in a moment.
+const COUNTER_MOVED: Schedule = Schedule::new(&[std::time::Duration::ZERO; 9]);
 
 /// The receipt time of the next id: the clock's time `now`, or the last time the counter
 /// handed out when that is later. Both are [`Instant::format`] text, whose order is the
@@ -208,14 +201,7 @@ pub fn replace_step(
     s: &Stored,
     expected_version: u64,
 ) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(s.to_item()?))
-        .condition_expression("version = :v")
-        .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
-        .build()
-        .expect("table, item and condition are set");
-    Ok(TransactWriteItem::builder().put(put).build())
+    Ok(versioned_put(table, s.to_item()?, Some(expected_version)))
 }
 
 #[cfg(test)]

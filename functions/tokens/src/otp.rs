@@ -13,7 +13,6 @@
 //!   and carries the mail sealed under the data key until it is sent: the code exists in
 //!   clear only in this function's memory and in the mail itself.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use http::StatusCode;
 use koppel_shared::audit::Actor;
 use koppel_shared::body;
@@ -23,7 +22,8 @@ use koppel_shared::issue::{self, NewCredential};
 use koppel_shared::mail::{self, Mail};
 use koppel_shared::outbox;
 use koppel_shared::pipeline::{self, RouteResult};
-use koppel_shared::store::{Key, StoreError, item, with_ttl};
+use koppel_shared::retry::{self, Schedule};
+use koppel_shared::store::{Expr, Key, ReturnValue, StoreError, Update, item, put_step, with_ttl};
 use koppel_shared::{ApiError, Ctx, Principal, time_util};
 use rand::Rng;
 use schemars::JsonSchema;
@@ -134,8 +134,12 @@ pub async fn request(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Ro
     );
     let (claim, connector, pepper) = (claim?, connector?, pepper?);
     let connector = connector.ok_or_else(|| ApiError::forbidden("Unknown connector."))?;
-    for _ in 0..5 {
-        let previous = ctx.store.get::<OtpRecord>(&otp_key).await?;
+    // A guess that raised the count meanwhile loses us the race: read again. Out of tries,
+    // the answer is the same 202 (nothing tells a caller apart).
+    let (claim, connector, pepper, otp_key, email) =
+        (&claim, &connector, &pepper, &otp_key, &email);
+    let sent = retry::on_conflict(&GUESSED_MEANWHILE, || async move {
+        let previous = ctx.store.get::<OtpRecord>(otp_key).await?;
         let now = time_util::now().unix_timestamp();
         // Attempts carry over until the previous code expires, exhausted or not: a new
         // request must not buy new guesses.
@@ -148,7 +152,7 @@ pub async fn request(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Ro
             connector_id: connector_id.to_owned(),
             email: email.clone(),
             user_id: claim.as_ref().map(|c| c.user_id.clone()),
-            code_hash: code_hash(&pepper.current.value, connector_id, &email, &code),
+            code_hash: code_hash(&pepper.current.value, connector_id, email, &code),
             pepper_version: pepper.current.version.clone(),
             attempts,
             expires_at: now + VALID_SECS,
@@ -159,30 +163,33 @@ pub async fn request(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Ro
             subject,
             text,
         };
-        let event = mail::event(&ctx.data_key, ws, &mail).await?;
+        let event = match mail::event(&ctx.data_key, ws, &mail).await {
+            Ok(e) => e,
+            Err(e) => return Ok(Err(e)),
+        };
         // Written only if no guess raised the count since it was read.
-        let put = aws_sdk_dynamodb::types::TransactWriteItem::builder()
-            .put(
-                aws_sdk_dynamodb::types::Put::builder()
-                    .table_name(ctx.store.table())
-                    .set_item(Some(with_ttl(item(&otp_key, &record)?, record.expires_at)))
-                    .condition_expression(
-                        "attribute_not_exists(pk) OR expires_at <= :now OR attempts <= :a",
-                    )
-                    .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-                    .expression_attribute_values(":a", AttributeValue::N(attempts.to_string()))
-                    .build()
-                    .map_err(ApiError::internal)?,
-            )
-            .build();
-        match outbox::commit(ctx, vec![put], &[event]).await {
-            Ok(()) => break,
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        let unchanged =
+            Expr::new("attribute_not_exists(pk) OR expires_at <= :now OR attempts <= :a")
+                .n(":now", now)
+                .n(":a", attempts);
+        let put = put_step(
+            ctx.store.table(),
+            with_ttl(item(otp_key, &record)?, record.expires_at),
+            unchanged,
+        );
+        outbox::commit(ctx, vec![put], &[event]).await.map(Ok)
+    })
+    .await;
+    match sent {
+        Ok(r) => r?,
+        Err(StoreError::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
     }
     pipeline::json(StatusCode::ACCEPTED, &OtpAccepted::ANSWER)
 }
+
+/// Five tries at once: a guess is a single quick write.
+const GUESSED_MEANWHILE: Schedule = Schedule::new(&[std::time::Duration::ZERO; 4]);
 
 fn invalid_code() -> ApiError {
     ApiError::unprocessable(vec![FieldError {
@@ -200,26 +207,19 @@ pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rou
     let now = time_util::now().unix_timestamp();
     // Every guess spends an attempt before the code is compared, in one conditional
     // update: parallel guesses each cost one, and none is made once the count is used up.
-    let spent = ctx
-        .store
-        .client()
-        .update_item()
-        .table_name(ctx.store.table())
-        .set_key(Some(k.to_item()))
-        .update_expression("SET attempts = attempts + :one")
-        .condition_expression("attribute_exists(pk) AND attempts < :max AND expires_at > :now")
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .expression_attribute_values(":max", AttributeValue::N(MAX_ATTEMPTS.to_string()))
-        .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e.into_service_error()));
-    let rec: OtpRecord = match spent {
-        Ok(out) => serde_dynamo::from_item(out.attributes.unwrap_or_default())
-            .map_err(ApiError::internal)?,
-        Err(StoreError::Conflict(_)) => return Err(invalid_code()),
-        Err(e) => return Err(e.into()),
+    let spend = Update::new(
+        k.clone(),
+        Expr::new("SET attempts = attempts + :one").n(":one", 1),
+    )
+    .when(
+        Expr::new("attribute_exists(pk) AND attempts < :max AND expires_at > :now")
+            .n(":max", MAX_ATTEMPTS)
+            .n(":now", now),
+    )
+    .returning(ReturnValue::AllNew);
+    let rec: OtpRecord = match ctx.store.update_if(spend).await? {
+        Some(out) => serde_dynamo::from_item(out).map_err(ApiError::internal)?,
+        None => return Err(invalid_code()),
     };
     let matches = match ctx.pepper.version(&rec.pepper_version).await? {
         Some(pepper) => credential::verify(
@@ -233,21 +233,9 @@ pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rou
         return Err(invalid_code());
     };
     // Single use: only the request that deletes this very code gets the token.
-    let used = ctx
-        .store
-        .client()
-        .delete_item()
-        .table_name(ctx.store.table())
-        .set_key(Some(k.to_item()))
-        .condition_expression("code_hash = :h")
-        .expression_attribute_values(":h", AttributeValue::S(rec.code_hash.clone()))
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e.into_service_error()));
-    match used {
-        Ok(_) => {}
-        Err(StoreError::Conflict(_)) => return Err(invalid_code()),
-        Err(e) => return Err(e.into()),
+    let this_code = Expr::new("code_hash = :h").s(":h", rec.code_hash.clone());
+    if !ctx.store.delete_if(&k, this_code).await? {
+        return Err(invalid_code());
     }
     // An employee without API access gets no token, and is told apart from a wrong code
     // by nobody: the token would be refused on every request anyway.

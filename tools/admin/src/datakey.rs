@@ -5,16 +5,16 @@
 //! five minutes, `shared/src/secrets.rs`), this re-seals every value still under an older
 //! version. Subscriptions written through the API are re-sealed then anyway.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use koppel_shared::store::{Key, StoreError};
+use koppel_shared::retry::{Retry, Schedule};
+use koppel_shared::store::{AttributeValue, Expr, Key, Update, from_item};
 use koppel_shared::webhook::Subscription;
 use koppel_shared::{Ctx, crypto};
 use serde_json::json;
 
 use crate::Output;
 
-/// Tries per subscription when a concurrent write keeps changing it.
-const TRIES: usize = 5;
+/// Five tries per subscription, at once, when a concurrent write keeps changing it.
+const CHANGED_MEANWHILE: Schedule = Schedule::new(&[std::time::Duration::ZERO; 4]);
 
 pub async fn reseal(ctx: &Ctx) -> Result<Output, String> {
     let version = crypto::ring(&ctx.data_key)
@@ -27,27 +27,23 @@ pub async fn reseal(ctx: &Ctx) -> Result<Output, String> {
     let mut start = None;
     loop {
         // A maintenance pass over the whole table: no index serves "every subscription".
+        let subscriptions = Expr::new("begins_with(pk, :ws) AND begins_with(sk, :sub)")
+            .s(":ws", "WS#")
+            .s(":sub", "SUB#");
         let page = ctx
             .store
-            .client()
-            .scan()
-            .table_name(ctx.store.table())
-            .filter_expression("begins_with(pk, :ws) AND begins_with(sk, :sub)")
-            .expression_attribute_values(":ws", AttributeValue::S("WS#".into()))
-            .expression_attribute_values(":sub", AttributeValue::S("SUB#".into()))
-            .set_exclusive_start_key(start)
-            .send()
+            .scan(&subscriptions, start)
             .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()).to_string())?;
-        for item in page.items() {
-            let sub: Subscription = serde_dynamo::from_item(item.clone())
-                .map_err(|e| format!("a subscription item does not read: {e}"))?;
+            .map_err(|e| e.to_string())?;
+        for item in page.items {
+            let sub: Subscription =
+                from_item(item).map_err(|e| format!("a subscription item does not read: {e}"))?;
             seen += 1;
             if reseal_one(ctx, sub).await? {
                 resealed += 1;
             }
         }
-        start = page.last_evaluated_key;
+        start = page.next;
         if start.is_none() {
             break;
         }
@@ -65,7 +61,8 @@ pub async fn reseal(ctx: &Ctx) -> Result<Output, String> {
 /// if something did, it is read again.
 async fn reseal_one(ctx: &Ctx, mut sub: Subscription) -> Result<bool, String> {
     let key = Key::subscription(&sub.workspace_id, &sub.connector_id, &sub.subscription_id);
-    for _ in 0..TRIES {
+    let mut retry = Retry::new(&CHANGED_MEANWHILE);
+    loop {
         let before = sub.clone();
         sub.reseal(&ctx.data_key)
             .await
@@ -73,40 +70,42 @@ async fn reseal_one(ctx: &Ctx, mut sub: Subscription) -> Result<bool, String> {
         if sub == before {
             return Ok(false);
         }
-        let mut update = ctx
-            .store
-            .client()
-            .update_item()
-            .table_name(ctx.store.table())
-            .set_key(Some(key.to_item()))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(before.version.to_string()))
-            .expression_attribute_values(":h", to_av(&sub.headers)?)
-            .expression_attribute_values(":s", to_av(&sub.signing_secrets)?);
-        update = match &sub.basic_auth {
-            Some(b) => update
-                .update_expression("SET headers = :h, signing_secrets = :s, basic_auth = :b")
-                .expression_attribute_values(":b", to_av(b)?),
-            None => update.update_expression("SET headers = :h, signing_secrets = :s"),
+        let (text, basic_auth) = match &sub.basic_auth {
+            Some(b) => (
+                "SET headers = :h, signing_secrets = :s, basic_auth = :b",
+                Some(to_av(b)?),
+            ),
+            None => ("SET headers = :h, signing_secrets = :s", None),
         };
-        match update
-            .send()
+        let mut sets = Expr::new(text)
+            .value(":h", to_av(&sub.headers)?)
+            .value(":s", to_av(&sub.signing_secrets)?);
+        if let Some(b) = basic_auth {
+            sets = sets.value(":b", b);
+        }
+        let reseal = Update::new(key.clone(), sets).when(Expr::version(before.version));
+        if ctx
+            .store
+            .update_if(reseal)
             .await
-            .map_err(|e| StoreError::from_sdk(e.into_service_error()))
+            .map_err(|e| e.to_string())?
+            .is_some()
         {
-            Ok(_) => return Ok(true),
-            Err(StoreError::Conflict(_)) => match ctx.store.get::<Subscription>(&key).await {
-                Ok(Some(now)) => sub = now,
-                Ok(None) => return Ok(false),
-                Err(e) => return Err(e.to_string()),
-            },
+            return Ok(true);
+        }
+        match ctx.store.get::<Subscription>(&key).await {
+            Ok(Some(now)) => sub = now,
+            Ok(None) => return Ok(false),
             Err(e) => return Err(e.to_string()),
         }
+        if !retry.wait().await {
+            return Err(format!(
+                "{}: changed {} times while being re-sealed; run again",
+                sub.subscription_id,
+                CHANGED_MEANWHILE.tries()
+            ));
+        }
     }
-    Err(format!(
-        "{}: changed {TRIES} times while being re-sealed; run again",
-        sub.subscription_id
-    ))
 }
 
 fn to_av<T: serde::Serialize>(v: &T) -> Result<AttributeValue, String> {
