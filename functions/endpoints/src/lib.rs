@@ -22,12 +22,12 @@ use koppel_shared::organisation::{self, Permission};
 use koppel_shared::outbox::{self, Event};
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::retry::{self, Schedule};
 use koppel_shared::routes::{Doc, Query, Route, schema};
-use koppel_shared::store::{StoreError, item, put_new};
+use koppel_shared::store::{StoreError, item, put_new, versioned_put};
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal, calendar};
 use lambda_http::{Body, Request, RequestExt, Response};
-use rand::Rng;
 
 use model::{
     Endpoint, EndpointBody, EndpointView, Mandate, MandateBody, MandateView, Page, ServiceVersion,
@@ -636,36 +636,36 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
         "endpoint.created"
     };
 
-    for attempt in 0..10 {
-        if attempt > 0 {
-            let ms = rand::thread_rng().gen_range(5..40) * attempt;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
+    // Someone changed the slot or the endpoint meanwhile: look again. The store's result
+    // outside (a conflict is tried again), the route's answer inside.
+    let (input, existing, endpoint_id, at) = (&input, &existing, &endpoint_id, &at);
+    let (slot_key, endpoint_key) = (&slot_key, &endpoint_key);
+    let saved = retry::on_conflict(&CONCURRENT_WRITES, || async move {
         let (slot, current) = tokio::join!(
             repo::slot(ctx, ws, input.administration_id, input.namespace),
-            repo::endpoint(ctx, ws, &endpoint_id)
+            repo::endpoint(ctx, ws, endpoint_id)
         );
         let (slot, current): (Slot, Option<Endpoint>) = (slot?, current?);
         if existing.is_some() && current.is_none() {
-            return Err(ApiError::not_found());
+            return Ok(Err(ApiError::not_found()));
         }
         if existing.is_none() && current.is_some() {
-            return Err(ApiError::internal("endpoint id collision"));
+            return Ok(Err(ApiError::internal("endpoint id collision")));
         }
         if let Some(other) = slot
             .entries
             .iter()
-            .filter(|e| e.id != endpoint_id)
+            .filter(|e| e.id != *endpoint_id)
             .find(|e| {
                 interval_of(&e.start_date, e.end_date.as_deref())
                     .is_some_and(|i| i.overlaps(&input.interval))
             })
         {
-            return Err(ApiError::conflict(format!(
+            return Ok(Err(ApiError::conflict(format!(
                 "Only one endpoint may be active at a time for an administration and service \
                  version: {}.",
                 describe(other)
-            )));
+            ))));
         }
         let endpoint = Endpoint {
             workspace_id: ws.clone(),
@@ -691,36 +691,54 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
             end_date: endpoint.end_date.clone(),
         };
         let next = slot.written(entry, today());
+        let table = ctx.store.table();
+        // A slot never written reads as the default, at version 0.
+        let slot_version = (slot.version > 0).then_some(slot.version);
         let mut steps = vec![
-            repo::versioned_put(ctx, &slot_key, &next, slot.version)?,
-            repo::versioned_put(ctx, &endpoint_key, &endpoint, endpoint.version - 1)?,
+            versioned_put(table, item(slot_key, &next)?, slot_version),
+            versioned_put(
+                table,
+                item(endpoint_key, &endpoint)?,
+                current.as_ref().map(|c| c.version),
+            ),
         ];
-        steps.extend(repo::list_entry_steps(
-            ctx.store.table(),
-            &endpoint,
-            current.as_ref(),
-        )?);
+        steps.extend(repo::list_entry_steps(table, &endpoint, current.as_ref())?);
         let event = Event::new(event_type, ws, endpoint.to_json());
-        match outbox::commit(ctx, steps, &[event]).await {
-            Ok(()) if existing.is_some() => {
-                return pipeline::json(StatusCode::OK, &endpoint.view());
-            }
-            Ok(()) => {
-                return pipeline::created(
-                    &format!("/api/v1/endpoints/{endpoint_id}"),
-                    &endpoint.view(),
-                    None,
-                );
-            }
-            // Someone changed the slot or the endpoint meanwhile: look again.
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        outbox::commit(ctx, steps, &[event]).await?;
+        Ok(if existing.is_some() {
+            pipeline::json(StatusCode::OK, &endpoint.view())
+        } else {
+            pipeline::created(
+                &format!("/api/v1/endpoints/{endpoint_id}"),
+                &endpoint.view(),
+                None,
+            )
+        })
+    })
+    .await;
+    match saved {
+        Ok(answer) => answer,
+        Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
+            "Too many concurrent changes to endpoints of this administration and service version; retry.",
+        )),
+        Err(e) => Err(e.into()),
     }
-    Err(ApiError::conflict(
-        "Too many concurrent changes to endpoints of this administration and service version; retry.",
-    ))
 }
+
+/// Ten tries, pausing up to 40 ms more before each: writers of one slot collided and
+/// should not collide again in step.
+const CONCURRENT_WRITES: Schedule = Schedule::new(&[
+    Duration::from_millis(40),
+    Duration::from_millis(80),
+    Duration::from_millis(120),
+    Duration::from_millis(160),
+    Duration::from_millis(200),
+    Duration::from_millis(240),
+    Duration::from_millis(280),
+    Duration::from_millis(320),
+    Duration::from_millis(360),
+])
+.jittered();
 
 /// An endpoint is visible to its own supplier's connector and to the organisation's users.
 fn visible(p: &Principal, e: &Endpoint) -> bool {

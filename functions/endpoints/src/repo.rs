@@ -14,7 +14,7 @@
 //! administration id is free text: as the whole rest of a partition key it needs no escaping,
 //! whereas a sort-key prefix holding it could match another administration's.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use koppel_shared::Ctx;
 use koppel_shared::paging::Pager;
 use koppel_shared::store::{Key, Page, PageQuery, StoreError, item, put_new};
@@ -165,27 +165,6 @@ pub fn create_service_version_steps(
     ])
 }
 
-/// A put of `value` that requires the item to be at `expected` version (0: absent).
-pub fn versioned_put<T: serde::Serialize>(
-    ctx: &Ctx,
-    key: &Key,
-    value: &T,
-    expected: u64,
-) -> Result<TransactWriteItem, StoreError> {
-    let mut put = Put::builder()
-        .table_name(ctx.store.table())
-        .set_item(Some(item(key, value)?));
-    put = if expected == 0 {
-        put.condition_expression("attribute_not_exists(pk)")
-    } else {
-        put.condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
-    };
-    Ok(TransactWriteItem::builder()
-        .put(put.build().expect("table, item and condition are set"))
-        .build())
-}
-
 pub async fn slot(ctx: &Ctx, ws: &str, administration: &str, ns: &str) -> Result<Slot, StoreError> {
     Ok(ctx
         .store
@@ -204,6 +183,8 @@ pub async fn mandate(ctx: &Ctx, ws: &str, token: &str) -> Result<Option<Mandate>
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
     use super::*;
 
     fn endpoint(start: &str, end: Option<&str>) -> Endpoint {
