@@ -3,85 +3,25 @@
 //! `WS#<ws>`/`SUB#<con>#<sub>`). Every change is one transaction under a version condition,
 //! so of two concurrent writers one wins and the other gets a `Conflict` (→ 412).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use koppel_shared::Ctx;
 use koppel_shared::model::Connector;
-use koppel_shared::store::{Key, Page, PageQuery, StoreError, item, put_new};
+use koppel_shared::store::{
+    Expr, Key, Page, PageQuery, StoreError, check_step, delete_step, item, versioned_put,
+};
 use koppel_shared::webhook::Subscription;
-
-/// Puts `item` if the stored version is `expected` (`None`: only if the key is free).
-fn versioned_put(
-    ctx: &Ctx,
-    item: koppel_shared::store::Item,
-    expected: Option<u64>,
-) -> TransactWriteItem {
-    let Some(v) = expected else {
-        return put_new(ctx.store.table(), item);
-    };
-    let put = Put::builder()
-        .table_name(ctx.store.table())
-        .set_item(Some(item))
-        .condition_expression("version = :v")
-        .expression_attribute_values(":v", AttributeValue::N(v.to_string()))
-        .build()
-        .expect("table, item and condition are set");
-    TransactWriteItem::builder().put(put).build()
-}
-
-fn delete(
-    ctx: &Ctx,
-    key: &Key,
-    condition: Option<(&str, &str, AttributeValue)>,
-) -> TransactWriteItem {
-    let mut d = Delete::builder()
-        .table_name(ctx.store.table())
-        .set_key(Some(key.to_item()));
-    if let Some((expr, name, value)) = condition {
-        d = d
-            .condition_expression(expr)
-            .expression_attribute_values(name, value);
-    }
-    TransactWriteItem::builder()
-        .delete(d.build().expect("table and key are set"))
-        .build()
-}
 
 /// Saves a connector: created when `expected` is `None`, else only over that version. A
 /// changed JWT issuer is claimed (unique across Koppel) and the old claim freed in the same
-/// transaction.
+/// transaction ([`koppel_shared::store::Store::connector_steps`]).
 pub async fn save_connector(
     ctx: &Ctx,
     con: &Connector,
     expected: Option<u64>,
     previous_issuer: Option<&str>,
 ) -> Result<(), StoreError> {
-    let key = Key::connector(&con.workspace_id, &con.connector_id);
-    let mut steps = vec![versioned_put(ctx, item(&key, con)?, expected)];
-    let issuer = con.jwt.as_ref().map(|j| j.issuer.as_str());
-    if issuer != previous_issuer {
-        let mine = || AttributeValue::S(con.connector_id.clone());
-        if let Some(iss) = issuer {
-            let claim = serde_json::json!({
-                "workspace_id": con.workspace_id, "connector_id": con.connector_id,
-            });
-            let put = Put::builder()
-                .table_name(ctx.store.table())
-                .set_item(Some(item(&Key::issuer(iss), &claim)?))
-                .condition_expression("attribute_not_exists(pk) OR connector_id = :c")
-                .expression_attribute_values(":c", mine())
-                .build()
-                .expect("complete put");
-            steps.push(TransactWriteItem::builder().put(put).build());
-        }
-        if let Some(old) = previous_issuer {
-            steps.push(delete(
-                ctx,
-                &Key::issuer(old),
-                Some(("connector_id = :c", ":c", mine())),
-            ));
-        }
-    }
-    ctx.store.transact(steps).await
+    ctx.store
+        .save_connector_with_issuer(con, expected, previous_issuer)
+        .await
 }
 
 /// Deletes a connector at `version` with its issuer claim and its subscriptions, at once.
@@ -91,28 +31,18 @@ pub async fn delete_connector(
     con: &Connector,
     subscriptions: &[Subscription],
 ) -> Result<(), StoreError> {
-    let mut steps = vec![delete(
-        ctx,
+    let t = ctx.store.table();
+    let mut steps = vec![delete_step(
+        t,
         &Key::connector(&con.workspace_id, &con.connector_id),
-        Some((
-            "version = :v",
-            ":v",
-            AttributeValue::N(con.version.to_string()),
-        )),
+        Some(Expr::version(con.version)),
     )];
     if let Some(j) = &con.jwt {
-        steps.push(delete(
-            ctx,
-            &Key::issuer(&j.issuer),
-            Some((
-                "connector_id = :c",
-                ":c",
-                AttributeValue::S(con.connector_id.clone()),
-            )),
-        ));
+        let held = Expr::new("connector_id = :c").s(":c", con.connector_id.clone());
+        steps.push(delete_step(t, &Key::issuer(&j.issuer), Some(held)));
     }
     for s in subscriptions {
-        steps.push(delete(ctx, &sub_key(s), None));
+        steps.push(delete_step(t, &sub_key(s), None));
     }
     ctx.store.transact(steps).await
 }
@@ -156,34 +86,21 @@ pub async fn save_subscription(
     s: &Subscription,
     expected: Option<u64>,
 ) -> Result<(), StoreError> {
-    let con_exists = aws_sdk_dynamodb::types::ConditionCheck::builder()
-        .table_name(ctx.store.table())
-        .set_key(Some(
-            Key::connector(&s.workspace_id, &s.connector_id).to_item(),
-        ))
-        .condition_expression("attribute_exists(pk)")
-        .build()
-        .expect("complete check");
+    let t = ctx.store.table();
+    let con_key = Key::connector(&s.workspace_id, &s.connector_id);
     ctx.store
         .transact(vec![
-            versioned_put(ctx, item(&sub_key(s), s)?, expected),
-            TransactWriteItem::builder()
-                .condition_check(con_exists)
-                .build(),
+            versioned_put(t, item(&sub_key(s), s)?, expected),
+            check_step(t, &con_key, Expr::exists()),
         ])
         .await
 }
 
 pub async fn delete_subscription(ctx: &Ctx, s: &Subscription) -> Result<(), StoreError> {
-    ctx.store
-        .transact(vec![delete(
-            ctx,
-            &sub_key(s),
-            Some((
-                "version = :v",
-                ":v",
-                AttributeValue::N(s.version.to_string()),
-            )),
-        )])
-        .await
+    let step = delete_step(
+        ctx.store.table(),
+        &sub_key(s),
+        Some(Expr::version(s.version)),
+    );
+    ctx.store.transact(vec![step]).await
 }
