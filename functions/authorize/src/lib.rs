@@ -8,6 +8,7 @@
 //! Result caching is off in template.yaml, so revocation takes effect on the next request.
 
 mod access;
+mod client_cert;
 mod presented;
 
 use std::net::IpAddr;
@@ -78,17 +79,20 @@ async fn decide_request(
         .and_then(|i| i.source_ip.as_deref())
         .and_then(|s| s.parse().ok());
 
-    match authorize(&event, source_ip, ctx).await? {
+    let cert = client_cert::presented(&event);
+    match authorize(&event, source_ip, cert.as_ref(), ctx).await? {
         Ok(p) => {
             tracing::info!(
                 credential = %p.credential_id, kind = p.credential_kind.as_str(),
                 workspace = %p.workspace_id, user = %p.user_id, "allow"
             );
+            let mut context = p.to_context();
+            client_cert::add_to_context(&mut context, cert.as_ref());
             Ok(policy(
                 IamPolicyEffect::Allow,
                 p.principal_id(),
                 &method_arn,
-                p.to_context(),
+                context,
             ))
         }
         Err(Refusal::Forbidden(why)) => {
@@ -132,6 +136,7 @@ fn policy(
 async fn authorize(
     event: &ApiGatewayCustomAuthorizerRequestTypeRequest,
     source_ip: Option<IpAddr>,
+    cert: Option<&client_cert::Presented>,
     ctx: &Ctx,
 ) -> Result<Result<Principal, Refusal>, AuthorizerError> {
     let now = time_util::now();
@@ -180,6 +185,7 @@ async fn authorize(
                 now,
                 default_rate_limit: ctx.settings.default_rate_limit,
             });
+            let decision = client_cert::enforce(decision, connector.as_ref(), cert, now);
             if decision.is_ok() {
                 let fmt = time_util::rfc3339;
                 let touched = ctx
@@ -193,7 +199,7 @@ async fn authorize(
             }
             Ok(decision)
         }
-        Presented::Jwt(token) => authorize_jwt(token, source_ip, ctx, now).await,
+        Presented::Jwt(token) => authorize_jwt(token, source_ip, cert, ctx, now).await,
     }
 }
 
@@ -251,6 +257,7 @@ async fn holders(
 async fn authorize_jwt(
     token: &str,
     source_ip: Option<IpAddr>,
+    cert: Option<&client_cert::Presented>,
     ctx: &Ctx,
     now: time::OffsetDateTime,
 ) -> Result<Result<Principal, Refusal>, AuthorizerError> {
@@ -293,6 +300,7 @@ async fn authorize_jwt(
         now,
         default_rate_limit: ctx.settings.default_rate_limit,
     });
+    let decision = client_cert::enforce(decision, Some(&connector), cert, now);
     let decision = decision.map(|mut p| {
         p.body_hash = verified.claims.hash.clone();
         p

@@ -51,7 +51,7 @@ pub fn parse(text: &str, now: OffsetDateTime) -> Result<ClientCertificate, Strin
         return Err("must be exactly one PEM `CERTIFICATE` block".into());
     }
     let der = match pem::decode_vec(text.trim().as_bytes()) {
-        Ok((label, der)) if label == "CERTIFICATE" => der,
+        Ok(("CERTIFICATE", der)) => der,
         _ => return Err("must be exactly one PEM `CERTIFICATE` block".into()),
     };
     let mut cert = facts(&der)?;

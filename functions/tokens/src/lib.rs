@@ -38,7 +38,7 @@ pub static ROUTES: &[Route] = &[
         scope: None,
         level: Level::Read,
         summary: "Who am I: workspace, user, connector, credential, scopes, level, rate limit",
-        handler: handler!(|c| me(c.p, c.ctx)),
+        handler: handler!(|c| me(c.p, c.req, c.ctx)),
         doc: Doc {
             response: Some(schema::<Me>),
             // The credential's workspace or user is gone (deleted meanwhile).
@@ -301,7 +301,7 @@ pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
 }
 
 /// The caller as Koppel sees them, so a partner can debug their setup.
-async fn me(p: &Principal, ctx: &Ctx) -> RouteResult {
+async fn me(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     let ws = &p.workspace_id;
     let (workspace, user, connector) = tokio::join!(
         ctx.store.workspace(ws),
@@ -318,10 +318,9 @@ async fn me(p: &Principal, ctx: &Ctx) -> RouteResult {
         user?.ok_or_else(ApiError::not_found)?,
     );
     let connector = connector?;
-    pipeline::json(
-        StatusCode::OK,
-        &Me::of(p, &workspace, &user, connector.as_ref()),
-    )
+    let mut me = Me::of(p, &workspace, &user, connector.as_ref());
+    me.client_certificate = views::MeClientCertificate::of_request(req);
+    pipeline::json(StatusCode::OK, &me)
 }
 
 #[cfg(test)]

@@ -148,6 +148,31 @@ pub struct Me {
     /// Effective level: the connector's, capped by the acting employee's rights.
     pub access_level: Level,
     pub rate_limit: MeRateLimit,
+    /// The client certificate this request came with (mutual TLS); `null` without one.
+    pub client_certificate: Option<MeClientCertificate>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct MeClientCertificate {
+    /// SHA-256 of the certificate's DER, hex: as `…/certificates` lists it.
+    pub fingerprint: String,
+    pub subject: String,
+}
+
+impl MeClientCertificate {
+    /// The certificate the authorizer saw, from its context (`client_cert_*`).
+    pub fn of_request(req: &lambda_http::Request) -> Option<Self> {
+        use lambda_http::RequestExt;
+        use lambda_http::request::RequestContext;
+        let Some(RequestContext::ApiGatewayV1(c)) = req.request_context_ref() else {
+            return None;
+        };
+        let text = |k: &str| c.authorizer.fields.get(k)?.as_str().map(str::to_owned);
+        Some(Self {
+            fingerprint: text("client_cert_fingerprint")?,
+            subject: text("client_cert_subject").unwrap_or_default(),
+        })
+    }
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -217,6 +242,7 @@ impl Me {
                 limit: p.rate_limit,
                 window_seconds: rate_limit::WINDOW_SECS,
             },
+            client_certificate: None,
         }
     }
 }

@@ -29,6 +29,9 @@ use serde_json::Value;
 
 use crate::template::{ACCOUNT, GatewayResponse, Route};
 
+pub mod tls;
+use tls::PeerCert;
+
 /// API Gateway's own payload limit.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 /// API Gateway's limit on a REST request's request line and header values together
@@ -337,6 +340,13 @@ impl Gateway {
     ) -> HttpResponse {
         let (parts, body) = req.into_parts();
         let called = parts.uri.path().to_owned();
+        // The TLS listener puts the connection's client certificate here (`serve
+        // --client-ca`); API Gateway's mTLS answers one it cannot verify with 403.
+        let peer_cert = parts.extensions.get::<Arc<PeerCert>>().cloned();
+        if let Some(PeerCert::Refused(why)) = peer_cert.as_deref() {
+            tracing::info!(reason = %why, "client certificate refused");
+            return self.gateway_response("DEFAULT_4XX", 403, "Forbidden", request_id, &called);
+        }
         let path = strip_stage(&self.stage, &called);
         let Some((route, path_params)) = find_route(&self.routes, &parts.method, &path) else {
             return self.gateway_response(
@@ -382,6 +392,9 @@ impl Gateway {
         if route.authorized {
             let mut identity = ApiGatewayCustomAuthorizerRequestTypeRequestIdentity::default();
             identity.source_ip = Some(source_ip.clone());
+            if let Some(PeerCert::Verified(c)) = peer_cert.as_deref() {
+                identity.client_cert = Some(c.to_event());
+            }
             let mut rc = ApiGatewayCustomAuthorizerRequestTypeRequestContext::default();
             rc.path = Some(called.clone());
             rc.account_id = Some(ACCOUNT.into());

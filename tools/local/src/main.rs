@@ -12,6 +12,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use koppel_local::consumer::{Consumer, QueueFunction};
+use koppel_local::gateway::tls::{PeerCert, Tls};
 use koppel_local::gateway::{Gateway, HttpFunction};
 use koppel_local::resources;
 use koppel_local::schedule::{ScheduledFunction, Scheduler};
@@ -71,6 +72,18 @@ enum Command {
         /// beside a running stack).
         #[arg(long)]
         routes_only: bool,
+        /// Serve HTTPS (TLS 1.2 or newer) with this PEM certificate chain, as API Gateway's
+        /// custom domain does.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of `--tls-cert`.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Mutual TLS: ask clients for a certificate and verify it against these PEM CA
+        /// certificates (the truststore); the verified one reaches the authorizer as
+        /// `clientCert`. Unlike API Gateway, a client without a certificate is served too.
+        #[arg(long, requires = "tls_cert")]
+        client_ca: Option<PathBuf>,
     },
 }
 
@@ -151,7 +164,22 @@ async fn run(cli: Cli) -> Result<(), String> {
             tap_queue,
             schedule_every,
             routes_only,
+            tls_cert,
+            tls_key,
+            client_ca,
         } => {
+            let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => {
+                    let ca = client_ca.as_ref().map(read).transpose()?;
+                    Some(Arc::new(Tls::from_pem(
+                        &read(cert)?,
+                        &read(key)?,
+                        ca.as_deref(),
+                    )?))
+                }
+                _ => None,
+            };
             let tap_url = match &tap_queue {
                 None => None,
                 Some(name) => Some(
@@ -282,8 +310,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let listener = TcpListener::bind(addr)
                     .await
                     .map_err(|e| format!("listen on {addr}: {e}"))?;
-                tracing::info!("Koppel listening on http://{addr}");
-                tokio::spawn(accept_loop(listener, gw.clone()));
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                tracing::info!("Koppel listening on {scheme}://{addr}");
+                tokio::spawn(accept_loop(listener, gw.clone(), tls.clone()));
             }
             shutdown_signal().await;
             tracing::info!("stopping");
@@ -292,24 +321,45 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>) {
+async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>, tls: Option<Arc<Tls>>) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
-        let gw = gw.clone();
+        let (gw, tls) = (gw.clone(), tls.clone());
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let gw = gw.clone();
-                async move { Ok::<_, std::convert::Infallible>(gw.handle(req, peer).await) }
-            });
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
-            {
-                tracing::debug!(error = %e, "connection closed");
-            }
+            let Some(tls) = tls else {
+                return serve(TokioIo::new(stream), gw, peer, None).await;
+            };
+            // A client that cannot finish the handshake (TLS 1.1, a key it does not hold,
+            // a stalled one) gets no HTTP at all.
+            let accepted =
+                tokio::time::timeout(Duration::from_secs(10), tls.acceptor.accept(stream)).await;
+            let stream = match accepted {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!("TLS handshake timed out"),
+            };
+            let client = Arc::new(tls.peer(stream.get_ref().1.peer_certificates()));
+            serve(TokioIo::new(stream), gw, peer, Some(client)).await
         });
+    }
+}
+
+/// Serves one connection's requests; each carries the connection's client certificate.
+async fn serve<I>(io: I, gw: Arc<Gateway>, peer: SocketAddr, client: Option<Arc<PeerCert>>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        let gw = gw.clone();
+        if let Some(c) = &client {
+            req.extensions_mut().insert(c.clone());
+        }
+        async move { Ok::<_, std::convert::Infallible>(gw.handle(req, peer).await) }
+    });
+    if let Err(e) = http1::Builder::new().serve_connection(io, svc).await {
+        tracing::debug!(error = %e, "connection closed");
     }
 }
 
