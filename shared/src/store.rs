@@ -1348,6 +1348,88 @@ mod tests {
     }
 
     #[test]
+    fn a_versioned_put_is_over_its_version_or_on_a_free_key() {
+        let i = Key::workspace("w").to_item();
+        let over = versioned_put("t", i.clone(), Some(4));
+        let put = over.put().unwrap();
+        assert_eq!(put.condition_expression(), Some("version = :v"));
+        assert_eq!(
+            put.expression_attribute_values().unwrap()[":v"],
+            AttributeValue::N("4".into())
+        );
+        let new = versioned_put("t", i, None);
+        let put = new.put().unwrap();
+        assert_eq!(put.condition_expression(), Some("attribute_not_exists(pk)"));
+        // DynamoDB refuses empty placeholder maps.
+        assert!(put.expression_attribute_values().is_none());
+        assert!(put.expression_attribute_names().is_none());
+    }
+
+    #[test]
+    fn steps_carry_their_conditions_and_nothing_else() {
+        let k = Key::issuer("iss");
+        let free = delete_step("t", &k, None);
+        let d = free.delete().unwrap();
+        assert_eq!(d.condition_expression(), None);
+        assert!(d.expression_attribute_values().is_none());
+        let held = delete_step("t", &k, Some(Expr::new("connector_id = :c").s(":c", "con")));
+        let d = held.delete().unwrap();
+        assert_eq!(d.condition_expression(), Some("connector_id = :c"));
+        assert_eq!(
+            d.expression_attribute_values().unwrap()[":c"],
+            AttributeValue::S("con".into())
+        );
+        let check = check_step("t", &k, Expr::exists());
+        assert_eq!(
+            check.condition_check().unwrap().condition_expression(),
+            "attribute_exists(pk)"
+        );
+    }
+
+    #[test]
+    fn an_update_merges_the_placeholders_of_its_expression_and_condition() {
+        let u = Update::new(
+            Key::rate("c", 60),
+            Expr::new("ADD #n :one").name("#n", "count").n(":one", 1),
+        )
+        .when(Expr::new("#n < :limit").n(":limit", 30));
+        let (names, values) = u.placeholders();
+        assert_eq!(names.len(), 1);
+        assert_eq!(values.len(), 2);
+        let step = update_step("t", &u);
+        let up = step.update().unwrap();
+        assert_eq!(up.update_expression(), "ADD #n :one");
+        assert_eq!(up.condition_expression(), Some("#n < :limit"));
+        let plain = Update::new(Key::rate("c", 60), Expr::new("REMOVE x"));
+        assert!(
+            update_step("t", &plain)
+                .update()
+                .unwrap()
+                .expression_attribute_values()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_query_keeps_its_key_condition_and_takes_the_filter_placeholders() {
+        let q =
+            Query::prefix("WS#w", "USER#").filter(Expr::new("#a = :a").name("#a", "a").n(":a", 1));
+        assert_eq!(q.key.text(), "pk = :pk AND begins_with(sk, :p)");
+        assert_eq!(q.filter.as_deref(), Some("#a = :a"));
+        assert_eq!(q.key.values.len(), 3);
+        assert_eq!(q.key.names.len(), 1);
+    }
+
+    #[test]
+    fn an_sdk_error_stays_the_source() {
+        use std::error::Error as _;
+        let e = StoreError::aws("sqs", std::io::Error::other("queue gone"));
+        assert!(e.to_string().starts_with("sqs: queue gone"));
+        assert_eq!(e.source().unwrap().to_string(), "queue gone");
+        assert!(!e.is_conflict() && StoreError::Conflict("c".into()).is_conflict());
+    }
+
+    #[test]
     fn absent_options_are_not_stored_as_null() {
         // A NULL attribute "exists" for `if_not_exists` and `attribute_not_exists`.
         let c = crate::model::Credential {
