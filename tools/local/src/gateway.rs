@@ -341,11 +341,12 @@ impl Gateway {
         let (parts, body) = req.into_parts();
         let called = parts.uri.path().to_owned();
         // The TLS listener puts the connection's client certificate here (`serve
-        // --client-ca`); API Gateway's mTLS answers one it cannot verify with 403.
+        // --client-ca`); API Gateway's mTLS answers one it cannot verify with 403. Written
+        // as the authorizer's deny is, so a caller cannot tell which check failed.
         let peer_cert = parts.extensions.get::<Arc<PeerCert>>().cloned();
         if let Some(PeerCert::Refused(why)) = peer_cert.as_deref() {
             tracing::info!(reason = %why, "client certificate refused");
-            return self.gateway_response("DEFAULT_4XX", 403, "Forbidden", request_id, &called);
+            return self.gateway_response("ACCESS_DENIED", 403, "Forbidden", request_id, &called);
         }
         let path = strip_stage(&self.stage, &called);
         let Some((route, path_params)) = find_route(&self.routes, &parts.method, &path) else {
