@@ -263,8 +263,6 @@ pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res<ConnectorVi
         updated_at: at,
         require_client_certificate: false,
         client_certificates: Vec::new(),
-        require_client_certificate: false,
-        client_certificates: Vec::new(),
     };
     ctx.store.create_connector(&con).await.map_err(store_err)?;
     Ok(Done {
