@@ -83,6 +83,7 @@ PARAM_RULES: list[tuple[str, dict[str, str]]] = [
             "credentialId": "credential",
             "subscriptionId": "subscription",
             "deliveryId": "delivery",
+            "fingerprint": "certificate",
         },
     ),
 ]
@@ -295,6 +296,7 @@ def prepare(stack: Stack, demo: dict) -> list[Run]:
             "credential": stack.ids(as_pat, f"/v1/connectors/{c}/credentials"),
             "subscription": subs,
             "delivery": deliveries,
+            "certificate": stack.ids(auth, f"/v1/connectors/{c}/certificates", "fingerprint"),
         }
 
     common = {
