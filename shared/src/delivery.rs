@@ -146,7 +146,7 @@ impl Job {
             final_reason: None,
             created_at: rfc3339(t),
             updated_at: rfc3339(t),
-            ttl: t.unix_timestamp() + KEEP_SECS,
+            ttl: t.as_second() + KEEP_SECS,
         }
     }
 }
@@ -239,7 +239,7 @@ pub async fn create(ctx: &Ctx, job: &Job) -> Result<bool, StoreError> {
 /// A live delivery record.
 pub async fn get(ctx: &Ctx, sub: &str, event_id: &str) -> Result<Option<Delivery>, StoreError> {
     let d: Option<Delivery> = ctx.store.get(&Key::delivery(sub, event_id)).await?;
-    Ok(d.filter(|d| d.live(now().unix_timestamp())))
+    Ok(d.filter(|d| d.live(now().as_second())))
 }
 
 /// A page of a subscription's live deliveries, newest first (event ids are time-ordered),
@@ -250,7 +250,7 @@ pub async fn list(
     limit: usize,
     after: Option<&str>,
 ) -> Result<Page<Delivery>, StoreError> {
-    let now_epoch = now().unix_timestamp();
+    let now_epoch = now().as_second();
     let q = PageQuery {
         pk: Key::delivery(sub, "").pk,
         prefix: "DLV#",
@@ -271,7 +271,7 @@ pub async fn replay(ctx: &Ctx, mut d: Delivery) -> Result<Delivery, StoreError> 
     d.final_reason = None;
     d.next_attempt_at = None;
     d.updated_at = rfc3339(t);
-    d.ttl = t.unix_timestamp() + KEEP_SECS;
+    d.ttl = t.as_second() + KEEP_SECS;
     if !save_owned(ctx, &d, &previous_owner).await? {
         return Err(StoreError::Conflict(
             "the delivery changed meanwhile".into(),

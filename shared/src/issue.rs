@@ -2,7 +2,7 @@
 //! the current pepper version, hand the plaintext back exactly once; every issue and revoke
 //! is audited in the same transaction.
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 
 use crate::Ctx;
 use crate::audit::{Actor, AuditEntry};
@@ -17,7 +17,7 @@ use crate::time_util::{now, rfc3339};
 pub const MAX_LIVE_TOKENS_PER_USER: usize = 50;
 
 /// Whether a stored credential still works as far as its own record says.
-pub fn is_live(c: &Credential, at: OffsetDateTime) -> bool {
+pub fn is_live(c: &Credential, at: Timestamp) -> bool {
     c.revoked_at.is_none()
         && c.expires_at
             .as_deref()
@@ -62,7 +62,7 @@ pub struct NewCredential {
     pub connector_id: Option<String>,
     pub scopes: Option<Scopes>,
     pub rate_limit: Option<u32>,
-    pub expires_at: Option<OffsetDateTime>,
+    pub expires_at: Option<Timestamp>,
     /// The user who issued it.
     pub created_by: String,
 }
@@ -131,9 +131,9 @@ mod cap_tests {
         let at = now();
         let mut c = Credential::sample();
         assert!(is_live(&c, at));
-        c.expires_at = Some(rfc3339(at - time::Duration::seconds(1)));
+        c.expires_at = Some(rfc3339(at - jiff::SignedDuration::from_secs(1)));
         assert!(!is_live(&c, at));
-        c.expires_at = Some(rfc3339(at + time::Duration::hours(1)));
+        c.expires_at = Some(rfc3339(at + jiff::SignedDuration::from_hours(1)));
         assert!(is_live(&c, at));
         c.expires_at = Some("garbage".into());
         assert!(

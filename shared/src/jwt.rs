@@ -196,7 +196,7 @@ jt9ObI0RYVz+QDOTrfZ+377OsJzySp/6mTr3Ksi5Q9qN4JdmMHRZ9wL2
     }
 
     fn now() -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp()
+        jiff::Timestamp::now().as_second()
     }
 
     fn token(kid: &str, claims: &Value) -> String {

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use aws_sdk_sqs::types::MessageAttributeValue;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::macros::format_description;
 
 use crate::Ctx;
 use crate::store::{Expr, Item, Key, Query, StoreError, item, put_new, with_gsi1};
@@ -143,12 +142,10 @@ const SWEEP_PAGE: usize = 25;
 /// second, without fraction or offset: every key of an earlier second sorts below this
 /// bound, every key of its own second or later (`…:05.000000Z#…`) above it. So a swept
 /// item is always at least `min_age` old.
-pub fn sweep_cutoff(now: OffsetDateTime, min_age: Duration) -> String {
-    let at = now - min_age;
-    at.format(format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]"
-    ))
-    .expect("formatting a UTC time to the second cannot fail")
+pub fn sweep_cutoff(now: Timestamp, min_age: Duration) -> String {
+    let mut at = rfc3339(now - min_age);
+    at.truncate("yyyy-mm-ddThh:mm:ss".len());
+    at
 }
 
 /// Re-sends outbox items older than `limits.min_age`, oldest first, and removes each once
@@ -240,7 +237,9 @@ mod tests {
 
     #[test]
     fn the_cutoff_takes_items_of_earlier_seconds_only() {
-        let now = time::macros::datetime!(2026-11-23 18:30:05.25 UTC);
+        let now = "2026-11-23T18:30:05.25Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap();
         let cutoff = sweep_cutoff(now, Duration::from_secs(60));
         assert_eq!(cutoff, "2026-11-23T18:29:05");
         // Older than a minute, whatever the length of the fraction.
@@ -266,7 +265,7 @@ mod tests {
 
     #[test]
     fn the_cutoff_of_a_zero_age_is_the_current_second() {
-        let now = time::macros::datetime!(2026-01-02 03:04:05 UTC);
+        let now = "2026-01-02T03:04:05Z".parse::<jiff::Timestamp>().unwrap();
         assert_eq!(sweep_cutoff(now, Duration::ZERO), "2026-01-02T03:04:05");
     }
 

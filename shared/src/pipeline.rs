@@ -182,7 +182,7 @@ where
             span.record("credential", p.credential_id.as_str());
             span.record("user", p.user_id.as_str());
 
-            let now = time_util::now().unix_timestamp();
+            let now = time_util::now().as_second();
             let s = rate_limit::hit(&ctx.store, &p.credential_id, p.rate_limit, now).await?;
             standing = Some(s);
             if !s.allowed {

@@ -5,8 +5,8 @@
 //! only sealed with the data key (see `crypto`); [`reveal`] opens them for delivery. Each
 //! sealed value is bound to its subscription and field by [`aad`].
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::crypto::{self, CryptoError};
 use crate::secrets::CachedSecret;
@@ -120,7 +120,7 @@ impl Subscription {
 
     /// Signing secrets that still sign at `now`: the current one and a replaced one for
     /// [`PREVIOUS_SECRET_VALID_SECS`] after its replacement.
-    pub fn live_secrets(&self, now: OffsetDateTime) -> impl Iterator<Item = &SigningSecret> {
+    pub fn live_secrets(&self, now: Timestamp) -> impl Iterator<Item = &SigningSecret> {
         self.signing_secrets.iter().filter(move |s| {
             s.expires_at
                 .as_deref()
@@ -178,7 +178,7 @@ impl std::fmt::Debug for Revealed {
 pub async fn reveal(
     data_key: &CachedSecret,
     sub: &Subscription,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<Revealed, CryptoError> {
     let basic = match &sub.basic_auth {
         Some(b) => Some((
@@ -214,7 +214,6 @@ pub async fn reveal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
 
     fn secret(id: &str, expires_at: Option<&str>) -> SigningSecret {
         SigningSecret {
@@ -251,8 +250,16 @@ mod tests {
                 .map(|s| s.id.as_str())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids(datetime!(2026-01-02 00:00:00.25 UTC)), ["new", "old"]);
-        assert_eq!(ids(datetime!(2026-01-02 00:00:00.5 UTC)), ["new"]);
+        assert_eq!(
+            ids("2026-01-02T00:00:00.25Z"
+                .parse::<jiff::Timestamp>()
+                .unwrap()),
+            ["new", "old"]
+        );
+        assert_eq!(
+            ids("2026-01-02T00:00:00.5Z".parse::<jiff::Timestamp>().unwrap()),
+            ["new"]
+        );
         assert_eq!(sub.aad("basic_password"), "ws/con/sub/basic_password");
         assert_eq!(Subscription::header_field("X-Api-Key"), "header:x-api-key");
         assert!(is_event_type("case.created") && !is_event_type("case.deleted"));

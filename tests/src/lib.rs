@@ -148,7 +148,7 @@ pub async fn me(headers: &[(&str, &str)]) -> Reply {
 }
 
 pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    jiff::Timestamp::now().as_second()
 }
 
 /// Claims the demo connector's JWTs carry, valid for five minutes, with a fresh `jti`.

@@ -361,7 +361,7 @@ async fn reveal(ws: &str, con: &str, sub: &str) -> koppel_shared::webhook::Revea
         .await
         .unwrap()
         .unwrap();
-    koppel_shared::webhook::reveal(&ctx.data_key, &stored, time::OffsetDateTime::now_utc())
+    koppel_shared::webhook::reveal(&ctx.data_key, &stored, jiff::Timestamp::now())
         .await
         .expect("the dispatcher can open what was sealed")
 }
@@ -743,10 +743,9 @@ async fn after_a_reseal_the_next_rotation_loses_nothing() {
     let ring = fresh.data_key.ring().await.unwrap();
     assert_eq!(ring.current.version, v2);
     assert!(ring.get(&v0).is_none(), "v0 is gone");
-    let open =
-        koppel_shared::webhook::reveal(&fresh.data_key, &after, time::OffsetDateTime::now_utc())
-            .await
-            .expect("what was re-sealed opens");
+    let open = koppel_shared::webhook::reveal(&fresh.data_key, &after, jiff::Timestamp::now())
+        .await
+        .expect("what was re-sealed opens");
     assert_eq!(open.basic, Some(("koppel".into(), "pw-UNSEEN-7f3a".into())));
     assert_eq!(
         open.headers

@@ -146,11 +146,11 @@ fn field_names(r: &Reply) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn time(v: &Value) -> time::OffsetDateTime {
+fn time(v: &Value) -> jiff::Timestamp {
     let t = s(v);
     assert_eq!(t.len(), 24, "ISO-8601 UTC with milliseconds: {t}");
     assert!(t.ends_with('Z'), "{t}");
-    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap()
+    koppel_shared::time_util::parse_rfc3339(t).unwrap()
 }
 
 fn no_translated_names(v: &Value) {
@@ -206,12 +206,7 @@ async fn the_seeds_post_body_creates_a_request() {
     assert_eq!(d["dateUserNotified"], "2022-08-31T10:24:32.381Z");
     // Server-owned fields are computed, never taken from the body.
     let created = time(&d["dateCreation"]);
-    assert!(
-        (time::OffsetDateTime::now_utc() - created)
-            .whole_minutes()
-            .abs()
-            < 5
-    );
+    assert!((jiff::Timestamp::now() - created).as_mins().abs() < 5);
     assert_eq!(d["dateUpdate"], d["dateCreation"]);
     assert_eq!(d["creator"]["koppelUserId"], owner.as_str());
     assert!(d["creator"]["id"].is_i64());
@@ -220,7 +215,7 @@ async fn the_seeds_post_body_creates_a_request() {
     assert_eq!(d["closingTime"], Value::Null);
     // The body says complex: three months.
     assert_eq!(d["complex"], true);
-    let days = (time(&d["expiryTime"]) - created).whole_days();
+    let days = (time(&d["expiryTime"]) - created).as_hours() / 24;
     assert!((89..=92).contains(&days), "{days}");
     let left = d["remainingDays"].as_i64().unwrap();
     assert!((88..=92).contains(&left), "{left}");
@@ -240,7 +235,7 @@ async fn the_seeds_model_get_list_and_put_bodies_update_a_request() {
         .create(json!({ "title": "Inzage", "doeleinden": ["Access"] }))
         .await;
     assert_eq!(created["complex"], false);
-    let days = (time(&created["expiryTime"]) - time(&created["dateCreation"])).whole_days();
+    let days = (time(&created["expiryTime"]) - time(&created["dateCreation"])).as_hours() / 24;
     assert!((28..=31).contains(&days), "{days}");
     let id = &created["id"];
 
@@ -308,7 +303,7 @@ async fn the_seeds_model_get_list_and_put_bodies_update_a_request() {
         assert_ne!(d["expiryTime"], "2022-08-31T10:30:53.840Z");
         assert!(time(&d["dateUpdate"]) >= time(&created["dateUpdate"]));
         // Complex now: three months from the same receipt.
-        let days = (time(&d["expiryTime"]) - time(&d["dateCreation"])).whole_days();
+        let days = (time(&d["expiryTime"]) - time(&d["dateCreation"])).as_hours() / 24;
         assert!((89..=92).contains(&days), "{name}: {days}");
         assert_eq!(d["archived"], true);
         assert!(time(&d["archivedDate"]) >= time(&created["dateCreation"]));
@@ -625,14 +620,9 @@ async fn backdate(ws: &str, id: i64) {
         .unwrap()
         .item
         .unwrap();
-    let past = time::OffsetDateTime::now_utc() - time::Duration::days(40);
-    let past = format!(
-        "{}.000Z",
-        past.format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        .unwrap()
-    );
+    let past = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(40 * 24);
+    // Dastra's form (milliseconds), as the DSR function writes it.
+    let past = past.strftime("%Y-%m-%dT%H:%M:%S.000Z").to_string();
     let mut doc: Value = serde_json::from_str(item["doc"].as_s().unwrap()).unwrap();
     doc["expiryTime"] = json!(past);
     let mut item = item;
@@ -951,20 +941,13 @@ async fn updates_honour_if_match_and_every_answer_carries_an_etag() {
 
 /// Makes request `id` look as if a Lambda whose clock runs `ahead` of this one created it:
 /// its receipt time, and the last receipt time the workspace's counter handed out.
-async fn created_by_a_clock_ahead(ws: &str, id: i64, ahead: time::Duration) -> String {
+async fn created_by_a_clock_ahead(ws: &str, id: i64, ahead: jiff::SignedDuration) -> String {
     use aws_sdk_dynamodb::types::AttributeValue;
     let ctx = koppel_shared::Ctx::from_env()
         .await
         .expect("KOPPEL_* settings");
-    let at = time::OffsetDateTime::now_utc() + ahead;
-    let at = format!(
-        "{}.{:03}Z",
-        at.format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        .unwrap(),
-        at.millisecond()
-    );
+    let at = jiff::Timestamp::now() + ahead;
+    let at = at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     let key = koppel_shared::store::Key::dsr(ws, id);
     let mut item = ctx
         .store
@@ -1002,7 +985,7 @@ async fn created_by_a_clock_ahead(ws: &str, id: i64, ahead: time::Duration) -> S
 }
 
 /// The receipt times of a list, in its order.
-fn receipt_times(list: &Value) -> Vec<time::OffsetDateTime> {
+fn receipt_times(list: &Value) -> Vec<jiff::Timestamp> {
     list["items"]
         .as_array()
         .unwrap()
@@ -1020,7 +1003,7 @@ async fn ids_follow_receipt_times_so_sort_by_date_creation_is_creation_order() {
     let ahead = created_by_a_clock_ahead(
         &api.ws,
         first["id"].as_i64().unwrap(),
-        time::Duration::seconds(90),
+        jiff::SignedDuration::from_secs(90),
     )
     .await;
     let second = api.create(json!({ "purposes": ["Access"] })).await;

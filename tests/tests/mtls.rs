@@ -12,10 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use jiff::Timestamp;
 use koppel_e2e::*;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -67,14 +67,24 @@ impl Pki {
     }
 
     /// A client certificate the CA issues, valid from `from` to `until`.
-    fn issue(&self, cn: &str, from: OffsetDateTime, until: OffsetDateTime) -> ClientCert {
+    fn issue(&self, cn: &str, from: Timestamp, until: Timestamp) -> ClientCert {
         let key = KeyPair::generate().expect("client key");
         let mut p = CertificateParams::new(Vec::<String>::new()).expect("client params");
         p.distinguished_name.push(DnType::CommonName, cn);
         p.distinguished_name
             .push(DnType::OrganizationName, "Leverancier BV");
-        p.not_before = from;
-        p.not_after = until;
+        // rcgen takes `time`'s type, which it builds from a date: the midnight (UTC) of the
+        // day is close enough for windows a day or more from now.
+        let day = |t: Timestamp| {
+            let d = t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+            rcgen::date_time_ymd(
+                d.year().into(),
+                d.month().unsigned_abs(),
+                d.day().unsigned_abs(),
+            )
+        };
+        p.not_before = day(from);
+        p.not_after = day(until);
         let cert = p.signed_by(&key, &self.issuer).expect("client certificate");
         ClientCert {
             cert_pem: cert.pem(),
@@ -83,11 +93,11 @@ impl Pki {
     }
 
     fn valid(&self, cn: &str) -> ClientCert {
-        let now = OffsetDateTime::now_utc();
+        let now = Timestamp::now();
         self.issue(
             cn,
-            now - time::Duration::days(1),
-            now + time::Duration::days(30),
+            now - jiff::SignedDuration::from_hours(24),
+            now + jiff::SignedDuration::from_hours(720),
         )
     }
 }
@@ -392,16 +402,16 @@ async fn a_connector_that_requires_a_certificate_admits_only_its_registered_ones
     let f = Fixture::new();
     let mine = pki.valid("leverancier.example");
     let another = pki.valid("another.example");
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let expired = pki.issue(
         "expired.example",
-        now - time::Duration::days(30),
-        now - time::Duration::days(1),
+        now - jiff::SignedDuration::from_hours(720),
+        now - jiff::SignedDuration::from_hours(24),
     );
     let early = pki.issue(
         "early.example",
-        now + time::Duration::days(1),
-        now + time::Duration::days(30),
+        now + jiff::SignedDuration::from_hours(24),
+        now + jiff::SignedDuration::from_hours(720),
     );
 
     // A PEM with a private key is refused, naming the field; an expired one too.

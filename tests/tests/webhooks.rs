@@ -318,9 +318,8 @@ async fn a_subscription_failing_for_too_long_is_disabled() {
     assert_eq!(ws.call("GET", &sub, None).await.body["enabled"], true);
     // The streak began with the first try; the stack disables after 20 s of it.
     let first = s(&d["attempts"][0]["at"]).to_owned();
-    let began = time::OffsetDateTime::parse(&first, &time::format_description::well_known::Rfc3339)
-        .unwrap();
-    let wait = began + time::Duration::seconds(21) - time::OffsetDateTime::now_utc();
+    let began = koppel_shared::time_util::parse_rfc3339(&first).unwrap();
+    let wait = began + jiff::SignedDuration::from_secs(21) - jiff::Timestamp::now();
     if wait.is_positive() {
         tokio::time::sleep(wait.unsigned_abs()).await;
     }

@@ -4,12 +4,12 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use jiff::Timestamp;
 use koppel_shared::credential::CredentialKind;
 use koppel_shared::ip_allow;
 use koppel_shared::model::{Connector, Credential, Level, Scope, Scopes, User};
 use koppel_shared::principal::Principal;
 use koppel_shared::time_util::parse_rfc3339;
-use time::OffsetDateTime;
 
 /// Why a request is refused. The reason is for logs only: a response never says which
 /// check failed.
@@ -31,7 +31,7 @@ pub struct Facts<'a> {
     pub connector: Option<&'a Connector>,
     pub user: Option<&'a User>,
     pub source_ip: Option<IpAddr>,
-    pub now: OffsetDateTime,
+    pub now: Timestamp,
     pub default_rate_limit: u32,
 }
 
@@ -147,7 +147,7 @@ pub fn decide(f: &Facts<'_>) -> Result<Principal, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::Duration;
+    use jiff::SignedDuration;
 
     fn user(rights: Level, api_access: bool) -> User {
         User {
@@ -219,7 +219,7 @@ mod tests {
             connector: con,
             user: u,
             source_ip: Some(ip.parse().unwrap()),
-            now: OffsetDateTime::now_utc(),
+            now: Timestamp::now(),
             default_rate_limit: 30,
         }
     }
@@ -301,7 +301,7 @@ mod tests {
         );
         let mut expired = c.clone();
         expired.expires_at = Some(koppel_shared::time_util::rfc3339(
-            OffsetDateTime::now_utc() - Duration::seconds(1),
+            Timestamp::now() - SignedDuration::from_secs(1),
         ));
         assert_eq!(
             decide(&facts(k, Some(&expired), Some(&con), Some(&u), "10.9.9.9")),

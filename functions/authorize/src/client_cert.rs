@@ -7,11 +7,11 @@
 
 use crate::access::Refusal;
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+use jiff::Timestamp;
 use koppel_shared::Principal;
 use koppel_shared::model::Connector;
 use koppel_shared::model::client_cert::{admits, fingerprint};
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, pem};
 
@@ -52,7 +52,7 @@ pub fn enforce(
     decision: Result<Principal, Refusal>,
     connector: Option<&Connector>,
     presented: Option<&Presented>,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<Principal, Refusal> {
     let p = decision?;
     match connector {
@@ -93,9 +93,8 @@ mod tests {
     use koppel_shared::credential::CredentialKind;
     use koppel_shared::model::client_cert::ClientCertificate;
     use koppel_shared::model::{Connector, Level};
-    use time::macros::datetime;
 
-    const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
+    const NOW: Timestamp = Timestamp::constant(1780315200, 0); // 2026-06-01T12:00:00Z
 
     fn event(pem: Option<&str>) -> ApiGatewayCustomAuthorizerRequestTypeRequest {
         let mut identity = ApiGatewayCustomAuthorizerRequestTypeRequestIdentity::default();
@@ -185,7 +184,7 @@ mod tests {
                 Ok(principal()),
                 Some(&connector(true, &[&fp])),
                 Some(&mine),
-                datetime!(2027-06-01 0:00 UTC)
+                "2027-06-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap()
             )
             .is_err()
         );

@@ -18,11 +18,11 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use jiff::SignedDuration;
 use koppel_shared::credential::{self, CredentialKind};
 use koppel_shared::model::{Connector, Credential, User};
 use koppel_shared::store::StoreError;
 use koppel_shared::{Ctx, Principal, jwt, time_util};
-use time::Duration;
 use tracing::Instrument;
 
 use crate::access::{Facts, Refusal};
@@ -56,7 +56,7 @@ impl From<AuthorizerError> for lambda_runtime::Diagnostic {
 }
 
 /// A verified credential's use is recorded at most this often.
-const TOUCH_EVERY: Duration = Duration::minutes(5);
+const TOUCH_EVERY: SignedDuration = SignedDuration::from_mins(5);
 
 pub async fn handler(
     event: ApiGatewayCustomAuthorizerRequestTypeRequest,
@@ -259,7 +259,7 @@ async fn authorize_jwt(
     source_ip: Option<IpAddr>,
     cert: Option<&client_cert::Presented>,
     ctx: &Ctx,
-    now: time::OffsetDateTime,
+    now: jiff::Timestamp,
 ) -> Result<Result<Principal, Refusal>, AuthorizerError> {
     let unauthenticated = |why| Ok(Err(Refusal::Unauthenticated(why)));
     let Some(iss) = jwt::peek_issuer(token) else {
@@ -280,7 +280,7 @@ async fn authorize_jwt(
         &iss,
         &ctx.settings.jwt_audience,
         ctx.settings.jwt_max_lifetime_secs,
-        now.unix_timestamp(),
+        now.as_second(),
     ) {
         Ok(v) => v,
         Err(e) => {
@@ -313,7 +313,7 @@ async fn authorize_jwt(
                 &verified.claims.jti,
                 // Accepted until `exp` plus the leeway: the record must outlive that.
                 verified.claims.exp + jwt::LEEWAY_SECS,
-                now.unix_timestamp(),
+                now.as_second(),
             )
             .await?
     {

@@ -7,6 +7,7 @@
 //! Each change bumps the connector's version, under the version read (a lost race retries).
 
 use http::StatusCode;
+use jiff::Timestamp;
 use koppel_shared::body::{self, Fields};
 use koppel_shared::model::Connector;
 use koppel_shared::model::client_cert::{self, ClientCertificate, MAX_PER_CONNECTOR};
@@ -18,7 +19,6 @@ use lambda_http::Request;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, pem};
 
@@ -40,7 +40,7 @@ pub struct CertificateList {
 
 /// The facts of one PEM client certificate, or why it is refused (the 422's message).
 /// Not yet valid is fine (a successor registered ahead of the switch); expired is not.
-pub fn parse(text: &str, now: OffsetDateTime) -> Result<ClientCertificate, String> {
+pub fn parse(text: &str, now: Timestamp) -> Result<ClientCertificate, String> {
     if text.len() > MAX_PEM {
         return Err(format!("must be at most {MAX_PEM} bytes"));
     }
@@ -70,7 +70,7 @@ pub fn facts(der: &[u8]) -> Result<ClientCertificate, String> {
     let time = |t: x509_cert::time::Time| {
         i64::try_from(t.to_unix_duration().as_secs())
             .ok()
-            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+            .and_then(|s| Timestamp::from_second(s).ok())
             .map(rfc3339)
             .ok_or("has a validity date out of range")
     };
@@ -184,13 +184,12 @@ pub async fn delete(p: &Principal, ctx: &Ctx, id: &str, fingerprint: &str) -> Ro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
 
     /// A self-signed certificate valid 2026-01-01 to 2027-01-01 (rcgen, P-256).
     fn sample() -> (String, String) {
         let mut params = rcgen::CertificateParams::new(vec!["supplier.example".into()]).unwrap();
-        params.not_before = datetime!(2026-01-01 0:00 UTC);
-        params.not_after = datetime!(2027-01-01 0:00 UTC);
+        params.not_before = rcgen::date_time_ymd(2026, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2027, 1, 1);
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x8a, 0x01]));
         params
             .distinguished_name
@@ -203,7 +202,7 @@ mod tests {
         (cert.pem(), key.serialize_pem())
     }
 
-    const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
+    const NOW: Timestamp = Timestamp::constant(1780315200, 0); // 2026-06-01T12:00:00Z
 
     #[test]
     fn a_certificate_gives_its_facts() {
@@ -221,9 +220,19 @@ mod tests {
         assert_eq!(c.not_after, "2027-01-01T00:00:00.000000Z");
         assert_eq!(c.registered_at, rfc3339(NOW));
         // Not yet valid is accepted (registered ahead); expired is not.
-        assert!(parse(&pem, datetime!(2025-01-01 0:00 UTC)).is_ok());
+        assert!(
+            parse(
+                &pem,
+                "2025-01-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap()
+            )
+            .is_ok()
+        );
         assert_eq!(
-            parse(&pem, datetime!(2027-06-01 0:00 UTC)).unwrap_err(),
+            parse(
+                &pem,
+                "2027-06-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap()
+            )
+            .unwrap_err(),
             "has expired"
         );
     }

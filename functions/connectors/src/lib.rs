@@ -62,6 +62,32 @@ macro_rules! managed {
     };
 }
 
+/// `f(p, req, ctx, {id}, {subscriptionId})`: a route's call on one subscription.
+macro_rules! on_subscription {
+    ($c:ident, $f:path) => {
+        $f(
+            $c.p,
+            $c.req,
+            $c.ctx,
+            &$c.param("id"),
+            &$c.param("subscriptionId"),
+        )
+    };
+}
+
+/// `f(p, ctx, {id}, {subscriptionId}, {deliveryId})`: a route's call on one delivery.
+macro_rules! on_delivery {
+    ($c:ident, $f:path) => {
+        $f(
+            $c.p,
+            $c.ctx,
+            &$c.param("id"),
+            &$c.param("subscriptionId"),
+            &$c.param("deliveryId"),
+        )
+    };
+}
+
 /// The routes of the function, as template.yaml declares them (checked by a test).
 pub static ROUTES: &[Route] = &[
     Route {
@@ -301,16 +327,7 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Change a subscription",
-        handler: handler!(|c| changing(
-            c,
-            subscriptions::update(
-                c.p,
-                c.req,
-                c.ctx,
-                &c.param("id"),
-                &c.param("subscriptionId")
-            )
-        )),
+        handler: handler!(|c| changing(c, on_subscription!(c, subscriptions::update))),
         doc: Doc {
             request: Some(schema::<input::SubscriptionPatch>),
             response: Some(schema::<SubscriptionView>),
@@ -328,16 +345,7 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Delete a subscription",
-        handler: handler!(|c| changing(
-            c,
-            subscriptions::delete(
-                c.p,
-                c.req,
-                c.ctx,
-                &c.param("id"),
-                &c.param("subscriptionId")
-            )
-        )),
+        handler: handler!(|c| changing(c, on_subscription!(c, subscriptions::delete))),
         doc: Doc {
             precondition: Precondition::Optional,
             description: managed!(),
@@ -350,16 +358,7 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Rotate a subscription's signing secret",
-        handler: handler!(|c| changing(
-            c,
-            subscriptions::rotate_secret(
-                c.p,
-                c.req,
-                c.ctx,
-                &c.param("id"),
-                &c.param("subscriptionId")
-            )
-        )),
+        handler: handler!(|c| changing(c, on_subscription!(c, subscriptions::rotate_secret))),
         doc: Doc {
             response: Some(schema::<SubscriptionView>),
             precondition: Precondition::Optional,
@@ -376,16 +375,7 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Re-enable a disabled subscription",
-        handler: handler!(|c| changing(
-            c,
-            subscriptions::enable(
-                c.p,
-                c.req,
-                c.ctx,
-                &c.param("id"),
-                &c.param("subscriptionId")
-            )
-        )),
+        handler: handler!(|c| changing(c, on_subscription!(c, subscriptions::enable))),
         doc: Doc {
             response: Some(schema::<SubscriptionView>),
             precondition: Precondition::Optional,
@@ -421,16 +411,7 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "List a subscription's deliveries",
-        handler: handler!(|c| managed(
-            c,
-            deliveries::list(
-                c.p,
-                c.req,
-                c.ctx,
-                &c.param("id"),
-                &c.param("subscriptionId")
-            )
-        )),
+        handler: handler!(|c| managed(c, on_subscription!(c, deliveries::list))),
         doc: Doc {
             response: Some(schema::<DeliveryList>),
             query: PAGE_QUERY,
@@ -447,16 +428,7 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Read a delivery with its attempts",
-        handler: handler!(|c| managed(
-            c,
-            deliveries::get(
-                c.p,
-                c.ctx,
-                &c.param("id"),
-                &c.param("subscriptionId"),
-                &c.param("deliveryId")
-            )
-        )),
+        handler: handler!(|c| managed(c, on_delivery!(c, deliveries::get))),
         doc: Doc {
             response: Some(schema::<DeliveryView>),
             description: managed!("With every attempt and the body sent (never the headers)."),
@@ -469,16 +441,7 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Replay a delivery",
-        handler: handler!(|c| changing(
-            c,
-            deliveries::replay(
-                c.p,
-                c.ctx,
-                &c.param("id"),
-                &c.param("subscriptionId"),
-                &c.param("deliveryId")
-            )
-        )),
+        handler: handler!(|c| changing(c, on_delivery!(c, deliveries::replay))),
         doc: Doc {
             response: Some(schema::<DeliveryView>),
             status: 202,

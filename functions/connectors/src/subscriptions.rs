@@ -211,7 +211,7 @@ async fn apply(
     }
     if let Some(pem) = o.nullable_string("ca_certificate_pem", &mut e) {
         if let Some(pem) = pem {
-            rules::ca_certificate_pem(pem, now().unix_timestamp(), &mut e);
+            rules::ca_certificate_pem(pem, now().as_second(), &mut e);
         }
         s.ca_certificate_pem = pem.map(|p| format!("{}\n", p.trim()));
     }
@@ -546,7 +546,7 @@ pub async fn rotate_secret(
     let mut s = subscription_of(p, ctx, con, sub).await?;
     preconditions::optional(req, s.version)?;
     let t = now();
-    let until = rfc3339(t + time::Duration::seconds(PREVIOUS_SECRET_VALID_SECS));
+    let until = rfc3339(t + jiff::SignedDuration::from_secs(PREVIOUS_SECRET_VALID_SECS));
     let live: Vec<SigningSecret> = s.live_secrets(t).cloned().collect();
     let mut kept: Vec<SigningSecret> = live
         .into_iter()

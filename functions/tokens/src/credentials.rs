@@ -97,7 +97,7 @@ pub struct NewTokenBody {
 
 struct Checked {
     scopes: Option<Scopes>,
-    expires_at: Option<time::OffsetDateTime>,
+    expires_at: Option<jiff::Timestamp>,
 }
 
 /// Validates the common fields; `within` bounds the scopes a new credential may carry.
@@ -149,10 +149,10 @@ fn check_new(b: &NewTokenBody, within: &Scopes, errors: &mut Fields) -> Checked 
 async fn within_caller(
     p: &Principal,
     ctx: &Ctx,
-    expires_at: Option<time::OffsetDateTime>,
+    expires_at: Option<jiff::Timestamp>,
     rate_limit: Option<u32>,
     errors: &mut Fields,
-) -> Result<Option<time::OffsetDateTime>, ApiError> {
+) -> Result<Option<jiff::Timestamp>, ApiError> {
     let caller_expiry = ctx
         .store
         .credential(&p.credential_id)

@@ -140,7 +140,7 @@ pub async fn request(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Ro
         (&claim, &connector, &pepper, &otp_key, &email);
     let sent = retry::on_conflict(&GUESSED_MEANWHILE, || async move {
         let previous = ctx.store.get::<OtpRecord>(otp_key).await?;
-        let now = time_util::now().unix_timestamp();
+        let now = time_util::now().as_second();
         // Attempts carry over until the previous code expires, exhausted or not: a new
         // request must not buy new guesses.
         let attempts = previous
@@ -204,7 +204,7 @@ pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rou
     let b: RedeemBody = body::json(req)?;
     let email = normalise_email(&b.email)?;
     let k = key(connector_id, &email);
-    let now = time_util::now().unix_timestamp();
+    let now = time_util::now().as_second();
     // Every guess spends an attempt before the code is compared, in one conditional
     // update: parallel guesses each cost one, and none is made once the count is used up.
     let spend = Update::new(

@@ -125,7 +125,7 @@ pub async fn run(d: &Dispatch, job: Job, m: &SqsMessage) -> Result<(), String> {
                 schedule::jitter(scheduled, rand::thread_rng().r#gen()),
                 reply.retry_after,
             );
-            rec.next_attempt_at = Some(rfc3339(t + time::Duration::seconds(delay.into())));
+            rec.next_attempt_at = Some(rfc3339(t + jiff::SignedDuration::from_secs(delay.into())));
             if !save(d, &rec, &job).await? {
                 return Ok(());
             }
@@ -183,12 +183,12 @@ async fn attempt(
     d: &Dispatch,
     sub: &Subscription,
     rec: &Delivery,
-    t: time::OffsetDateTime,
+    t: jiff::Timestamp,
 ) -> Result<Reply, String> {
     let secrets = webhook::reveal(&d.ctx.data_key, sub, t)
         .await
         .map_err(err)?;
-    let timestamp = t.unix_timestamp();
+    let timestamp = t.as_second();
     let signature = signature::sign(
         &rec.event_id,
         timestamp,
@@ -348,7 +348,7 @@ async fn dead_letter(d: &Dispatch, m: &SqsMessage) -> Result<(), String> {
 /// Counts a failure towards the subscription's failing streak; disables it once the streak
 /// is long enough.
 async fn failing(d: &Dispatch, sub: &Subscription) -> Result<(), String> {
-    let t = now().unix_timestamp();
+    let t = now().as_second();
     let since = delivery::note_failure(&d.ctx, &sub.subscription_id, t)
         .await
         .map_err(err)?;

@@ -4,9 +4,9 @@
 //! is one the connector registered, and valid now. Only the certificate's public facts are
 //! kept, never the certificate's key.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 
 use crate::time_util::parse_rfc3339;
 
@@ -32,7 +32,7 @@ pub struct ClientCertificate {
 
 impl ClientCertificate {
     /// Within its validity period at `now`; unreadable dates count as not valid.
-    pub fn valid_at(&self, now: OffsetDateTime) -> bool {
+    pub fn valid_at(&self, now: Timestamp) -> bool {
         match (
             parse_rfc3339(&self.not_before),
             parse_rfc3339(&self.not_after),
@@ -58,7 +58,7 @@ pub fn admits(
     required: bool,
     registered: &[ClientCertificate],
     presented: Option<&str>,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> bool {
     if !required {
         return true;
@@ -73,7 +73,6 @@ pub fn admits(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
 
     fn cert(fp: &str, from: &str, until: &str) -> ClientCertificate {
         ClientCertificate {
@@ -87,7 +86,7 @@ mod tests {
         }
     }
 
-    const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
+    const NOW: Timestamp = Timestamp::constant(1780315200, 0); // 2026-06-01T12:00:00Z
 
     #[test]
     fn a_fingerprint_is_hex_sha256() {

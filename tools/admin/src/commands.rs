@@ -45,7 +45,7 @@ fn store_err(e: StoreError) -> String {
 }
 
 /// `90s`, `15m`, `12h`, `30d`, or plain seconds.
-pub fn parse_duration(s: &str) -> Result<time::Duration, String> {
+pub fn parse_duration(s: &str) -> Result<jiff::SignedDuration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = num
         .parse()
@@ -60,7 +60,7 @@ pub fn parse_duration(s: &str) -> Result<time::Duration, String> {
     if secs <= 0 {
         return Err("a lifetime must be positive".into());
     }
-    Ok(time::Duration::seconds(secs))
+    Ok(jiff::SignedDuration::from_secs(secs))
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -74,7 +74,7 @@ pub struct Issue {
     pub name: String,
     pub scopes: Option<Scopes>,
     pub rate_limit: Option<u32>,
-    pub expires_in: Option<time::Duration>,
+    pub expires_in: Option<jiff::SignedDuration>,
 }
 
 /// A credential just issued, as the API shows one (the only time its secret is shown).
@@ -300,7 +300,7 @@ pub async fn set_connector_enabled(
     })
 }
 
-fn expiry(i: &Issue) -> Option<time::OffsetDateTime> {
+fn expiry(i: &Issue) -> Option<jiff::Timestamp> {
     i.expires_in.map(|d| now() + d)
 }
 
@@ -590,9 +590,18 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), time::Duration::seconds(90));
-        assert_eq!(parse_duration("15m").unwrap(), time::Duration::minutes(15));
-        assert_eq!(parse_duration("30d").unwrap(), time::Duration::days(30));
+        assert_eq!(
+            parse_duration("90").unwrap(),
+            jiff::SignedDuration::from_secs(90)
+        );
+        assert_eq!(
+            parse_duration("15m").unwrap(),
+            jiff::SignedDuration::from_mins(15)
+        );
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            jiff::SignedDuration::from_hours(30 * 24)
+        );
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5y").is_err());
         assert!(parse_duration("soon").is_err());

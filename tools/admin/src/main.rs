@@ -203,7 +203,7 @@ struct IssueFlags {
     rate_limit: Option<u32>,
     /// Lifetime, e.g. `90s`, `15m`, `12h`, `30d` (default: no expiry).
     #[arg(long, value_parser = commands::parse_duration)]
-    expires_in: Option<time::Duration>,
+    expires_in: Option<jiff::SignedDuration>,
 }
 
 #[derive(Subcommand)]

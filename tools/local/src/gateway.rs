@@ -498,7 +498,7 @@ impl Gateway {
         rc.path = Some(called.clone());
         rc.http_method = parts.method.clone();
         rc.protocol = Some("HTTP/1.1".into());
-        rc.request_time_epoch = koppel_shared::time_util::now().unix_timestamp() * 1000;
+        rc.request_time_epoch = koppel_shared::time_util::now().as_second() * 1000;
         rc.apiid = Some("local".into());
         rc.authorizer.fields = context_fields;
         let mut ev = ApiGatewayProxyRequest::default();

@@ -42,14 +42,14 @@ impl ScheduledFunction {
 }
 
 /// The event an EventBridge rule named `rule` sends.
-pub fn scheduled_event(rule: &str, region: &str, now: time::OffsetDateTime) -> EventBridgeEvent {
+pub fn scheduled_event(rule: &str, region: &str, now: jiff::Timestamp) -> EventBridgeEvent {
     let v = serde_json::json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": ACCOUNT,
-        "time": koppel_shared::time_util::rfc3339(now.replace_nanosecond(0).expect("0 is valid")),
+        "time": koppel_shared::time_util::rfc3339(jiff::Timestamp::from_second(now.as_second()).expect("a whole second of a valid time")),
         "region": region,
         "resources": [format!("arn:aws:events:{region}:{ACCOUNT}:rule/{rule}")],
         "detail": {},
@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn the_local_event_is_what_the_function_takes_as_a_schedule() {
-        let now = time::macros::datetime!(2026-11-23 18:30:00.5 UTC);
+        let now = "2026-11-23T18:30:00.5Z".parse::<jiff::Timestamp>().unwrap();
         let e = scheduled_event("koppel-Fn-Sweep", "eu-west-1", now);
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["time"], "2026-11-23T18:30:00Z");

@@ -55,7 +55,7 @@ impl ClientCert {
         let facts = connectors::certificates::facts(der)?;
         let gateway_time = |t: &str| {
             parse_rfc3339(t)
-                .and_then(|t| t.format(GATEWAY_TIME).ok())
+                .and_then(|t| jiff::fmt::strtime::format(GATEWAY_TIME, t).ok())
                 .ok_or_else(|| format!("bad time {t}"))
         };
         Ok(Self {
@@ -86,9 +86,7 @@ impl ClientCert {
 }
 
 /// OpenSSL's `ASN1_TIME_print` form, which API Gateway passes on.
-const GATEWAY_TIME: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
-    "[month repr:short] [day padding:space] [hour]:[minute]:[second] [year] GMT"
-);
+const GATEWAY_TIME: &str = "%b %e %H:%M:%S %Y GMT";
 
 /// The gateway's TLS: the acceptor, and the verifier that judges client certificates
 /// after the handshake (none without a client CA bundle).
@@ -226,7 +224,6 @@ mod tests {
     use super::*;
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     use std::time::Duration;
-    use time::macros::datetime;
 
     struct Pki {
         ca_pem: String,
@@ -243,8 +240,8 @@ mod tests {
         let issuer = Issuer::new(ca, ca_key);
         let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
         leaf.distinguished_name.push(DnType::CommonName, "Supplier");
-        leaf.not_before = datetime!(2026-01-01 0:00 UTC);
-        leaf.not_after = datetime!(2027-01-01 0:00 UTC);
+        leaf.not_before = rcgen::date_time_ymd(2026, 1, 1);
+        leaf.not_after = rcgen::date_time_ymd(2027, 1, 1);
         leaf.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x0a, 0x0b]));
         let leaf = leaf
             .signed_by(&KeyPair::generate().unwrap(), &issuer)
@@ -274,15 +271,15 @@ mod tests {
             .unwrap()
     }
 
-    fn at(t: time::OffsetDateTime) -> UnixTime {
-        UnixTime::since_unix_epoch(Duration::from_secs(t.unix_timestamp() as u64))
+    fn at(t: jiff::Timestamp) -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_secs(t.as_second() as u64))
     }
 
     #[test]
     fn a_verified_certificate_goes_on_in_api_gateways_format() {
         let pki = pki();
         let v = verifier(&pki.ca_pem);
-        let now = at(datetime!(2026-06-01 0:00 UTC));
+        let now = at("2026-06-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap());
         let PeerCert::Verified(c) = judge(Some(&*v), Some(std::slice::from_ref(&pki.leaf)), now)
         else {
             panic!("not verified");
@@ -305,18 +302,18 @@ mod tests {
     fn an_unverifiable_certificate_is_refused_and_none_is_none() {
         let pki = pki();
         let v = verifier(&pki.ca_pem);
-        let now = at(datetime!(2026-06-01 0:00 UTC));
+        let now = at("2026-06-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap());
         let refused = |chain: &[CertificateDer<'static>], now| {
             matches!(judge(Some(&*v), Some(chain), now), PeerCert::Refused(_))
         };
         assert!(refused(std::slice::from_ref(&pki.stranger), now));
         assert!(refused(
             std::slice::from_ref(&pki.leaf),
-            at(datetime!(2027-06-01 0:00 UTC))
+            at("2027-06-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap())
         ));
         assert!(refused(
             std::slice::from_ref(&pki.leaf),
-            at(datetime!(2025-06-01 0:00 UTC))
+            at("2025-06-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap())
         ));
         assert_eq!(judge(Some(&*v), None, now), PeerCert::None);
         assert_eq!(judge(Some(&*v), Some(&[]), now), PeerCert::None);
