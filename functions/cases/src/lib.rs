@@ -293,15 +293,7 @@ const FILTERS: [Query; 8] = [
     },
 ];
 
-const LIST_QUERY: &[Query] = &[
-    FILTERS[0],
-    FILTERS[1],
-    FILTERS[2],
-    FILTERS[3],
-    FILTERS[4],
-    FILTERS[5],
-    FILTERS[6],
-    FILTERS[7],
+const LIST_QUERY: &[Query] = &with_filters::<10>(&[
     Query {
         name: "limit",
         description: "Cases per page, 1 to 500 (default 50).",
@@ -312,25 +304,31 @@ const LIST_QUERY: &[Query] = &[
         description: "The previous page's `next_cursor` (same order and filters).",
         kind: "string",
     },
-];
+]);
+
+/// [`FILTERS`] then `extra`, as one list of `N` (checked when it is built).
+const fn with_filters<const N: usize>(extra: &[Query]) -> [Query; N] {
+    assert!(N == FILTERS.len() + extra.len());
+    let mut all = [FILTERS[0]; N];
+    let mut i = 0;
+    while i < N {
+        all[i] = if i < FILTERS.len() {
+            FILTERS[i]
+        } else {
+            extra[i - FILTERS.len()]
+        };
+        i += 1;
+    }
+    all
+}
 
 const CSV_DOC: Doc = Doc {
     media_type: "text/csv",
-    query: &[
-        FILTERS[0],
-        FILTERS[1],
-        FILTERS[2],
-        FILTERS[3],
-        FILTERS[4],
-        FILTERS[5],
-        FILTERS[6],
-        FILTERS[7],
-        Query {
-            name: "bom",
-            description: "Start with a UTF-8 byte order mark (for Excel): `true`/`1` or `false`/`0`.",
-            kind: "boolean",
-        },
-    ],
+    query: &with_filters::<9>(&[Query {
+        name: "bom",
+        description: "Start with a UTF-8 byte order mark (for Excel): `true`/`1` or `false`/`0`.",
+        kind: "boolean",
+    }]),
     errors: &[400],
     description: "The saved search as CSV (RFC 4180, UTF-8, `header=present`), streamed: the base fields, then the saved search's columns in its order (a workspace user: every column, custom attributes as one JSON column). Text cells that would start a spreadsheet formula begin with `'`.",
     ..Doc::DEFAULT
