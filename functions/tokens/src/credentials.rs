@@ -48,6 +48,18 @@ pub fn created_with_secret(cred: &Credential, secret: &str, location: String) ->
     Ok(r)
 }
 
+/// [`created_with_secret`] for a credential of connector `connector_id`, found under it.
+pub fn created_for_connector(cred: &Credential, secret: &str, connector_id: &str) -> RouteResult {
+    created_with_secret(
+        cred,
+        secret,
+        format!(
+            "/v1/connectors/{connector_id}/credentials/{}",
+            cred.credential_id
+        ),
+    )
+}
+
 pub fn actor(p: &Principal) -> Actor {
     Actor {
         user_id: p.user_id.clone(),
@@ -441,14 +453,7 @@ pub async fn issue_for_connector(
         ),
         other => other.into(),
     })?;
-    created_with_secret(
-        &cred,
-        &secret,
-        format!(
-            "/v1/connectors/{connector_id}/credentials/{}",
-            cred.credential_id
-        ),
-    )
+    created_for_connector(&cred, &secret, connector_id)
 }
 
 /// `GET /v1/connectors/{id}/credentials`: without secrets.

@@ -29,7 +29,7 @@ use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::credentials::created_with_secret;
+use crate::credentials::created_for_connector;
 use crate::views::OtpAccepted;
 
 pub const VALID_SECS: i64 = 600;
@@ -267,14 +267,7 @@ pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rou
         None,
     )
     .await?;
-    created_with_secret(
-        &cred,
-        &secret,
-        format!(
-            "/v1/connectors/{connector_id}/credentials/{}",
-            cred.credential_id
-        ),
-    )
+    created_for_connector(&cred, &secret, connector_id)
 }
 
 #[cfg(test)]
