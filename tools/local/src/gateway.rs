@@ -462,14 +462,17 @@ impl Gateway {
             }
         }
 
-        let Some((function, ctx)) = self.functions.get(&route.function) else {
-            return self.gateway_response(
+        let bad_gateway = || {
+            self.gateway_response(
                 "DEFAULT_5XX",
                 502,
                 "Internal server error",
                 request_id,
                 &called,
-            );
+            )
+        };
+        let Some((function, ctx)) = self.functions.get(&route.function) else {
+            return bad_gateway();
         };
         // API Gateway takes a streamed answer on a buffered integration (and the other way
         // round) for a malformed Lambda response: 502, whatever the function did.
@@ -478,13 +481,7 @@ impl Gateway {
                 function = %route.function, route = %route.path,
                 "the function streams only if its routes are ResponseTransferMode: RESPONSE_STREAM"
             );
-            return self.gateway_response(
-                "DEFAULT_5XX",
-                502,
-                "Internal server error",
-                request_id,
-                &called,
-            );
+            return bad_gateway();
         }
         let mut identity = ApiGatewayRequestIdentity::default();
         identity.source_ip = Some(source_ip);
