@@ -25,7 +25,7 @@ pub fn rfc3339(t: Timestamp) -> String {
 /// separator and any number of fractional digits (beyond nanoseconds they are cut).
 /// jiff's own parser also takes ISO 8601 and RFC 9557 forms RFC 3339 does not (basic
 /// format, `24:00`, a comma fraction, `[Europe/Amsterdam]`), so the shape is checked
-/// here and jiff reads a normalised copy.
+/// here and jiff reads a normalised copy. A leap second (`23:59:60`) reads as `23:59:59`.
 pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     let b = s.as_bytes();
     let digits = |at: usize, n: usize| {
