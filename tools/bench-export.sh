@@ -12,12 +12,9 @@ ensure_python_tools
 log "building"
 cargo build --quiet -p koppel-local -p koppel-admin
 
-GATEWAY_PID=""
 BENCH="$STATE/bench"
 mkdir -p "$BENCH"
-cleanup() { trap - EXIT INT TERM; stop_pids "$GATEWAY_PID" "${EMULATOR_PID:-}"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_stack_on_exit
 
 start_emulator "$(free_port)" "$BENCH/emulator.log"
 eval "$(target/debug/koppel-local env)"

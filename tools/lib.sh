@@ -1,4 +1,5 @@
-# Shared by tools/run-local.sh and tools/test.sh: Python tools, the emulator, the build.
+# Shared by tools/run-local.sh, tools/test.sh and tools/bench-export.sh: Python tools, the
+# emulator, the gateway, stopping them.
 # shellcheck shell=bash
 set -euo pipefail
 
@@ -82,4 +83,18 @@ stop_pids() {
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
+}
+
+# Stops the emulator, and the gateway once the script sets $GATEWAY_PID, when the script
+# exits (Ctrl-C: with 130); logs $1 after, when given.
+stop_stack_on_exit() {
+  GATEWAY_PID=""
+  STOPPED_MESSAGE="${1:-}"
+  trap stop_stack EXIT
+  trap 'exit 130' INT TERM
+}
+stop_stack() {
+  trap - EXIT INT TERM
+  stop_pids "$GATEWAY_PID" "${EMULATOR_PID:-}"
+  if [[ -n "$STOPPED_MESSAGE" ]]; then log "$STOPPED_MESSAGE"; fi
 }

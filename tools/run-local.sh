@@ -11,10 +11,7 @@ ensure_python_tools
 log "building (first time: a few minutes)"
 cargo build --quiet -p koppel-local -p koppel-admin
 
-GATEWAY_PID=""
-cleanup() { trap - EXIT INT TERM; stop_pids "$GATEWAY_PID" "${EMULATOR_PID:-}"; log "stopped"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_stack_on_exit "stopped"
 
 EMULATOR_PORT="$(free_port)"
 log "starting the AWS emulator (moto) on 127.0.0.1:$EMULATOR_PORT"

@@ -42,13 +42,10 @@ log "building the local stack"
 cargo build -p koppel-local -p koppel-admin
 
 log "starting a local stack for the end-to-end tests"
-GATEWAY_PID=""
 # KOPPEL_TEST_STATE lets two runs (two worktrees or agents) keep their logs and demo apart.
 TEST_STATE="${KOPPEL_TEST_STATE:-$STATE/test}"
 mkdir -p "$TEST_STATE"
-cleanup() { trap - EXIT INT TERM; stop_pids "$GATEWAY_PID" "${EMULATOR_PID:-}"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_stack_on_exit
 
 start_emulator "$(free_port)" "$TEST_STATE/emulator.log"
 # Webhook receivers of the tests listen on 127.0.0.1; retries come after seconds, and a
