@@ -251,13 +251,11 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(
-            ids("2026-01-02T00:00:00.25Z"
-                .parse::<jiff::Timestamp>()
-                .unwrap()),
+            ids(parse_rfc3339("2026-01-02T00:00:00.25Z").unwrap()),
             ["new", "old"]
         );
         assert_eq!(
-            ids("2026-01-02T00:00:00.5Z".parse::<jiff::Timestamp>().unwrap()),
+            ids(parse_rfc3339("2026-01-02T00:00:00.5Z").unwrap()),
             ["new"]
         );
         assert_eq!(sub.aad("basic_password"), "ws/con/sub/basic_password");

@@ -220,19 +220,9 @@ mod tests {
         assert_eq!(c.not_after, "2027-01-01T00:00:00.000000Z");
         assert_eq!(c.registered_at, rfc3339(NOW));
         // Not yet valid is accepted (registered ahead); expired is not.
-        assert!(
-            parse(
-                &pem,
-                "2025-01-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap()
-            )
-            .is_ok()
-        );
+        assert!(parse(&pem, parse_rfc3339("2025-01-01T00:00:00Z").unwrap()).is_ok());
         assert_eq!(
-            parse(
-                &pem,
-                "2027-06-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap()
-            )
-            .unwrap_err(),
+            parse(&pem, parse_rfc3339("2027-06-01T00:00:00Z").unwrap()).unwrap_err(),
             "has expired"
         );
     }

@@ -271,7 +271,8 @@ mod tests {
             .unwrap()
     }
 
-    fn at(t: jiff::Timestamp) -> UnixTime {
+    fn at(t: &str) -> UnixTime {
+        let t = parse_rfc3339(t).unwrap();
         UnixTime::since_unix_epoch(Duration::from_secs(t.as_second() as u64))
     }
 
@@ -279,7 +280,7 @@ mod tests {
     fn a_verified_certificate_goes_on_in_api_gateways_format() {
         let pki = pki();
         let v = verifier(&pki.ca_pem);
-        let now = at("2026-06-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap());
+        let now = at("2026-06-01T00:00:00Z");
         let PeerCert::Verified(c) = judge(Some(&*v), Some(std::slice::from_ref(&pki.leaf)), now)
         else {
             panic!("not verified");
@@ -302,18 +303,18 @@ mod tests {
     fn an_unverifiable_certificate_is_refused_and_none_is_none() {
         let pki = pki();
         let v = verifier(&pki.ca_pem);
-        let now = at("2026-06-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap());
+        let now = at("2026-06-01T00:00:00Z");
         let refused = |chain: &[CertificateDer<'static>], now| {
             matches!(judge(Some(&*v), Some(chain), now), PeerCert::Refused(_))
         };
         assert!(refused(std::slice::from_ref(&pki.stranger), now));
         assert!(refused(
             std::slice::from_ref(&pki.leaf),
-            at("2027-06-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap())
+            at("2027-06-01T00:00:00Z")
         ));
         assert!(refused(
             std::slice::from_ref(&pki.leaf),
-            at("2025-06-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap())
+            at("2025-06-01T00:00:00Z")
         ));
         assert_eq!(judge(Some(&*v), None, now), PeerCert::None);
         assert_eq!(judge(Some(&*v), Some(&[]), now), PeerCert::None);
