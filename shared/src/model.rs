@@ -195,6 +195,31 @@ pub struct Connector {
     pub client_certificates: Vec<client_cert::ClientCertificate>,
 }
 
+impl Connector {
+    /// A connector just created, enabled, at version 1, that may do nothing yet: read
+    /// level, no scopes, no address limit, no JWT issuer, no saved search, no certificates.
+    pub fn new(workspace_id: String, connector_id: String, at: String) -> Self {
+        Self {
+            workspace_id,
+            connector_id,
+            description: String::new(),
+            acting_user_id: String::new(),
+            access_level: Level::Read,
+            scopes: Scopes::new(),
+            ip_allow_list: Vec::new(),
+            rate_limit: None,
+            enabled: true,
+            version: 1,
+            jwt: None,
+            saved_search_id: None,
+            created_at: at.clone(),
+            updated_at: at,
+            require_client_certificate: false,
+            client_certificates: Vec::new(),
+        }
+    }
+}
+
 /// An issued secret credential (token or API key). Only the keyed hash is stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credential {
@@ -258,6 +283,20 @@ pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_new_connector_is_stored_without_the_optional_fields() {
+        let con = Connector::new("ws".into(), "con".into(), "t".into());
+        assert_eq!(
+            serde_json::to_value(&con).unwrap(),
+            json!({
+                "workspace_id": "ws", "connector_id": "con", "description": "",
+                "acting_user_id": "", "access_level": "read", "scopes": [],
+                "ip_allow_list": [], "enabled": true, "version": 1,
+                "created_at": "t", "updated_at": "t",
+            })
+        );
+    }
 
     /// Every variant of `T` has one name: serde writes and reads it, strum's `as_str`
     /// (`Into<&str>`), `FromStr` and `VariantNames` agree.

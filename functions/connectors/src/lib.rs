@@ -742,25 +742,7 @@ async fn issuer_free(ctx: &Ctx, con: &Connector) -> Result<(), ApiError> {
 async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     let me = &manager(p, ctx).await?;
     let body: Map<String, Value> = body::json(req)?;
-    let at = rfc3339(now());
-    let mut con = Connector {
-        workspace_id: p.workspace_id.clone(),
-        connector_id: new_id("con"),
-        description: String::new(),
-        acting_user_id: String::new(),
-        access_level: koppel_shared::model::Level::Read,
-        scopes: Default::default(),
-        ip_allow_list: Vec::new(),
-        rate_limit: None,
-        enabled: true,
-        version: 1,
-        jwt: None,
-        saved_search_id: None,
-        created_at: at.clone(),
-        updated_at: at,
-        require_client_certificate: false,
-        client_certificates: Vec::new(),
-    };
+    let mut con = Connector::new(p.workspace_id.clone(), new_id("con"), rfc3339(now()));
     apply(ctx, me, &body, &mut con, true).await?;
     issuer_free(ctx, &con).await?;
     match repo::save_connector(ctx, &con, None, None).await {

@@ -245,24 +245,15 @@ pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res<ConnectorVi
             "no user {} in workspace {}",
             n.acting_user, n.workspace
         ))?;
-    let at = rfc3339(now());
     let con = Connector {
-        workspace_id: n.workspace.to_owned(),
-        connector_id: new_id("con"),
         description: n.description.to_owned(),
         acting_user_id: n.acting_user.to_owned(),
         access_level: n.access_level,
         scopes: n.scopes.into_iter().collect(),
         ip_allow_list,
         rate_limit: n.rate_limit,
-        enabled: true,
-        version: 1,
-        jwt: None,
         saved_search_id: n.saved_search_id,
-        created_at: at.clone(),
-        updated_at: at,
-        require_client_certificate: false,
-        client_certificates: Vec::new(),
+        ..Connector::new(n.workspace.to_owned(), new_id("con"), rfc3339(now()))
     };
     ctx.store.create_connector(&con).await.map_err(store_err)?;
     Ok(Done {
