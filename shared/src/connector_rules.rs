@@ -184,22 +184,10 @@ mod tests {
 
     fn connector(acting: &str, level: Level) -> Connector {
         Connector {
-            workspace_id: "ws".into(),
-            connector_id: "con".into(),
             description: "d".into(),
             acting_user_id: acting.into(),
             access_level: level,
-            scopes: Scopes::new(),
-            ip_allow_list: Vec::new(),
-            rate_limit: None,
-            enabled: true,
-            version: 1,
-            jwt: None,
-            saved_search_id: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-            require_client_certificate: false,
-            client_certificates: Vec::new(),
+            ..Connector::new("ws".into(), "con".into(), String::new())
         }
     }
 
