@@ -172,22 +172,26 @@ enum ConnectorCmd {
     },
     /// Enable a connector.
     Enable {
-        /// Workspace id (`ws_…`).
-        #[arg(long)]
-        workspace: String,
-        /// Connector id (`con_…`, the API-Interface-Id).
-        #[arg(long)]
-        connector: String,
+        #[command(flatten)]
+        at: ConnectorRef,
     },
     /// Disable a connector: all its credentials stop working at once.
     Disable {
-        /// Workspace id (`ws_…`).
-        #[arg(long)]
-        workspace: String,
-        /// Connector id (`con_…`, the API-Interface-Id).
-        #[arg(long)]
-        connector: String,
+        #[command(flatten)]
+        at: ConnectorRef,
     },
+}
+
+// Which connector a command is about. (Not a doc comment: clap would take it as the
+// command's about text.)
+#[derive(Args)]
+struct ConnectorRef {
+    /// Workspace id (`ws_…`).
+    #[arg(long)]
+    workspace: String,
+    /// Connector id (`con_…`, the API-Interface-Id).
+    #[arg(long)]
+    connector: String,
 }
 
 #[derive(Args)]
@@ -210,23 +214,15 @@ struct IssueFlags {
 enum CredentialCmd {
     /// Issue a connector API key (for `API-Interface-Id` + `API-Key`).
     IssueKey {
-        /// Workspace id (`ws_…`).
-        #[arg(long)]
-        workspace: String,
-        /// Connector id (`con_…`, the API-Interface-Id).
-        #[arg(long)]
-        connector: String,
+        #[command(flatten)]
+        at: ConnectorRef,
         #[command(flatten)]
         issue: IssueFlags,
     },
     /// Issue a connector token (for `Authorization: Bearer`).
     IssueToken {
-        /// Workspace id (`ws_…`).
-        #[arg(long)]
-        workspace: String,
-        /// Connector id (`con_…`, the API-Interface-Id).
-        #[arg(long)]
-        connector: String,
+        #[command(flatten)]
+        at: ConnectorRef,
         #[command(flatten)]
         issue: IssueFlags,
     },
@@ -253,12 +249,8 @@ enum CredentialCmd {
 enum JwtCmd {
     /// Register a connector's issuer and a public key (JWK or JWK set, from a file).
     Register {
-        /// Workspace id (`ws_…`).
-        #[arg(long)]
-        workspace: String,
-        /// Connector id (`con_…`, the API-Interface-Id).
-        #[arg(long)]
-        connector: String,
+        #[command(flatten)]
+        at: ConnectorRef,
         /// The `iss` the partner's tokens carry; unique across Koppel.
         #[arg(long)]
         issuer: String,
@@ -268,12 +260,8 @@ enum JwtCmd {
     },
     /// Generate an ES256 key pair, register its public half, print the private key once.
     GenerateKey {
-        /// Workspace id (`ws_…`).
-        #[arg(long)]
-        workspace: String,
-        /// Connector id (`con_…`, the API-Interface-Id).
-        #[arg(long)]
-        connector: String,
+        #[command(flatten)]
+        at: ConnectorRef,
         #[arg(long)]
         issuer: String,
         #[arg(long, default_value = "key-1")]
@@ -357,27 +345,19 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
             },
         )
         .await),
-        Command::Connector(ConnectorCmd::Enable {
-            workspace,
-            connector,
-        }) => out(c::set_connector_enabled(ctx, &workspace, &connector, true).await),
-        Command::Connector(ConnectorCmd::Disable {
-            workspace,
-            connector,
-        }) => out(c::set_connector_enabled(ctx, &workspace, &connector, false).await),
-        Command::Credential(CredentialCmd::IssueKey {
-            workspace,
-            connector,
-            issue,
-        }) => out(
-            c::issue_connector_credential(ctx, &workspace, &connector, true, issue.into()).await,
+        Command::Connector(ConnectorCmd::Enable { at }) => {
+            out(c::set_connector_enabled(ctx, &at.workspace, &at.connector, true).await)
+        }
+        Command::Connector(ConnectorCmd::Disable { at }) => {
+            out(c::set_connector_enabled(ctx, &at.workspace, &at.connector, false).await)
+        }
+        Command::Credential(CredentialCmd::IssueKey { at, issue }) => out(
+            c::issue_connector_credential(ctx, &at.workspace, &at.connector, true, issue.into())
+                .await,
         ),
-        Command::Credential(CredentialCmd::IssueToken {
-            workspace,
-            connector,
-            issue,
-        }) => out(
-            c::issue_connector_credential(ctx, &workspace, &connector, false, issue.into()).await,
+        Command::Credential(CredentialCmd::IssueToken { at, issue }) => out(
+            c::issue_connector_credential(ctx, &at.workspace, &at.connector, false, issue.into())
+                .await,
         ),
         Command::Credential(CredentialCmd::IssuePat {
             workspace,
@@ -388,8 +368,7 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
             out(c::revoke(ctx, &credential).await)
         }
         Command::Jwt(JwtCmd::Register {
-            workspace,
-            connector,
+            at,
             issuer,
             jwk_file,
         }) => {
@@ -401,14 +380,11 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
                 Some(ks) => ks.clone(),
                 None => vec![v],
             };
-            out(c::register_jwt(ctx, &workspace, &connector, &issuer, keys).await)
+            out(c::register_jwt(ctx, &at.workspace, &at.connector, &issuer, keys).await)
         }
-        Command::Jwt(JwtCmd::GenerateKey {
-            workspace,
-            connector,
-            issuer,
-            kid,
-        }) => out(c::generate_jwt_key(ctx, &workspace, &connector, &issuer, &kid).await),
+        Command::Jwt(JwtCmd::GenerateKey { at, issuer, kid }) => {
+            out(c::generate_jwt_key(ctx, &at.workspace, &at.connector, &issuer, &kid).await)
+        }
         Command::Demo {
             base_url,
             out: path,
