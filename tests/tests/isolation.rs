@@ -132,6 +132,7 @@ struct World {
     endpoint: String,
     subscription: String,
     delivery: String,
+    certificate: String,
     secrets: [String; 2],
     receiver: Receiver,
 }
@@ -183,6 +184,7 @@ impl World {
             endpoint: String::new(),
             subscription: String::new(),
             delivery: String::new(),
+            certificate: String::new(),
             secrets: [format!("pw-{tag}"), format!("hdr-{tag}")],
             receiver: Receiver::start(&[]).await,
         };
@@ -250,6 +252,20 @@ impl World {
             .await;
         assert_eq!(ping.status, 202, "{}", ping.body);
         w.delivery = s(&ping.body["id"]).to_owned();
+
+        // A registered client certificate (not required), named by its fingerprint.
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, format!("Partner {tag}"));
+        let pem = p.self_signed(&key).expect("certificate").pem();
+        w.certificate = s(&w
+            .created(
+                &format!("/v1/connectors/{}/certificates", w.connector),
+                json!({ "certificate_pem": pem }),
+            )
+            .await["fingerprint"])
+        .to_owned();
 
         for n in 0..numbered {
             let c = w
@@ -376,6 +392,7 @@ impl World {
             ("DataSubjectRequests/{id}", last_dsr.to_string()),
             ("subscriptions/{subscriptionId}", self.subscription.clone()),
             ("deliveries/{deliveryId}", self.delivery.clone()),
+            ("certificates/{fingerprint}", self.certificate.clone()),
         ])
     }
 
@@ -398,6 +415,7 @@ impl World {
             self.endpoint.clone(),
             self.subscription.clone(),
             self.delivery.clone(),
+            self.certificate.clone(),
             self.receiver.url.clone(),
         ];
         m.extend(self.cases.iter().map(|(_, uuid)| uuid.clone()));

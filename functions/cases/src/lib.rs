@@ -443,16 +443,21 @@ async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResul
     write::update(p, req, ctx, &view, c).await
 }
 
+/// The query's (name, value) pairs by name (a stable sort: a repeated name keeps its values'
+/// order). The event's map has no order, and a 422 lists its bad parameters in this one.
 fn query_pairs(req: &Request) -> Vec<(String, String)> {
     let q = req.query_string_parameters();
-    q.iter()
+    let mut pairs: Vec<(String, String)> = q
+        .iter()
         .flat_map(|(k, _)| {
             q.all(k)
                 .unwrap_or_default()
                 .into_iter()
                 .map(move |v| (k.to_owned(), v.to_owned()))
         })
-        .collect()
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    pairs
 }
 
 fn pairs(v: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
