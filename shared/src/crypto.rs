@@ -4,7 +4,7 @@
 //!
 //! A sealed value is `kdk1.<data-key version>.<base64url(nonce ‖ ciphertext ‖ tag)>`:
 //! - it names the Secrets Manager version it was sealed with, so after a rotation of the
-//!   data key older records still open (the cache holds `AWSCURRENT` and `AWSPREVIOUS`);
+//!   data key older records still open (see `secrets`: current, previous, older by id);
 //! - it is bound to its place by associated data (`aad`, e.g.
 //!   `ws_1/con_1/sub_1/basic_password`), so a sealed value copied into another record or
 //!   field does not open there.
@@ -135,8 +135,8 @@ pub async fn open(data_key: &CachedSecret, aad: &str, sealed: &str) -> Result<St
 }
 
 /// Re-seals `sealed` with the current data key if it was sealed with an older version, so
-/// that records which are written keep opening after the next rotation (the cache holds
-/// only the current and the previous version). `None` when it is current already.
+/// that records which are written keep opening after later rotations without a fetch of an
+/// old version by id (which Secrets Manager may drop once a secret has many versions). `None` when it is current already.
 pub async fn reseal(
     data_key: &CachedSecret,
     aad: &str,

@@ -1,9 +1,12 @@
 //! Root secrets from Secrets Manager, fetched once per cold start and never per request.
-//! Rotation keeps the previous version valid: both `AWSCURRENT` and `AWSPREVIOUS` are
-//! loaded, and a version that is unknown (a credential issued after a rotation) causes a
-//! reload, at most every few seconds. Only a stored credential names a version, so a
-//! caller cannot force reloads with made-up secrets.
+//! Rotation keeps older versions valid: `AWSCURRENT` and `AWSPREVIOUS` are loaded, and a
+//! version that is unknown (a credential issued after a rotation) causes a reload, at most
+//! every few seconds. A version older than both (a credential nobody used since two
+//! rotations) is fetched by its version id, which Secrets Manager keeps after its labels
+//! move on, so a dormant credential still works and is then re-hashed. Only a stored record
+//! names a version, so a caller cannot force fetches with made-up secrets.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +19,9 @@ use crate::store::StoreError;
 const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(5);
 /// A warm function picks up a rotation within this time even if nothing asks for it.
 const MAX_AGE: Duration = Duration::from_secs(300);
+/// Versions older than `AWSPREVIOUS` kept in memory; records name only a few, and a
+/// full cache is simply emptied.
+const OLDER_KEPT: usize = 16;
 
 #[derive(Clone)]
 pub struct SecretVersion {
@@ -52,6 +58,9 @@ pub struct CachedSecret {
     client: Client,
     secret_id: String,
     cache: RwLock<Option<(Arc<SecretRing>, Instant)>>,
+    /// Versions fetched by id, and when; `None` for one Secrets Manager no longer has
+    /// (asked again after `MAX_AGE`).
+    older: RwLock<HashMap<String, (Option<SecretVersion>, Instant)>>,
 }
 
 impl CachedSecret {
@@ -60,6 +69,7 @@ impl CachedSecret {
             client,
             secret_id: secret_id.into(),
             cache: RwLock::new(None),
+            older: RwLock::new(HashMap::new()),
         }
     }
 
@@ -79,14 +89,38 @@ impl CachedSecret {
         self.reload(RELOAD_AT_MOST_EVERY).await
     }
 
-    /// The version a stored hash was made with; reloads (rate-limited) if it is unknown.
+    /// The version a stored hash was made with; reloads (rate-limited) if it is unknown,
+    /// then asks for it by id (a version two or more rotations old).
     pub async fn version(&self, version: &str) -> Result<Option<SecretVersion>, StoreError> {
         let ring = self.ring().await?;
         if let Some(v) = ring.get(version) {
             return Ok(Some(v.clone()));
         }
         let ring = self.reload(RELOAD_AT_MOST_EVERY).await?;
-        Ok(ring.get(version).cloned())
+        if let Some(v) = ring.get(version) {
+            return Ok(Some(v.clone()));
+        }
+        self.older(version).await
+    }
+
+    async fn older(&self, version: &str) -> Result<Option<SecretVersion>, StoreError> {
+        if let Some((v, at)) = self.older.read().await.get(version)
+            && (v.is_some() || at.elapsed() < MAX_AGE)
+        {
+            return Ok(v.clone());
+        }
+        let mut older = self.older.write().await;
+        if let Some((v, at)) = older.get(version)
+            && (v.is_some() || at.elapsed() < MAX_AGE)
+        {
+            return Ok(v.clone());
+        }
+        let fetched = self.fetch(Stage::Id(version)).await?;
+        if older.len() >= OLDER_KEPT {
+            older.clear();
+        }
+        older.insert(version.to_owned(), (fetched.clone(), Instant::now()));
+        Ok(fetched)
     }
 
     async fn reload(&self, unless_younger_than: Duration) -> Result<Arc<SecretRing>, StoreError> {
@@ -96,23 +130,26 @@ impl CachedSecret {
         {
             return Ok(ring.clone());
         }
-        let current = self.fetch("AWSCURRENT").await?.ok_or_else(|| {
-            StoreError::Unfinished(format!("secret {} has no value", self.secret_id))
-        })?;
-        let previous = self.fetch("AWSPREVIOUS").await?;
+        let current = self
+            .fetch(Stage::Label("AWSCURRENT"))
+            .await?
+            .ok_or_else(|| {
+                StoreError::Unfinished(format!("secret {} has no value", self.secret_id))
+            })?;
+        let previous = self.fetch(Stage::Label("AWSPREVIOUS")).await?;
         let ring = Arc::new(SecretRing { current, previous });
         *guard = Some((ring.clone(), Instant::now()));
         Ok(ring)
     }
 
-    async fn fetch(&self, stage: &str) -> Result<Option<SecretVersion>, StoreError> {
-        let r = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .version_stage(stage)
-            .send()
-            .await;
+    async fn fetch(&self, stage: Stage<'_>) -> Result<Option<SecretVersion>, StoreError> {
+        let get = self.client.get_secret_value().secret_id(&self.secret_id);
+        let r = match stage {
+            Stage::Label(label) => get.version_stage(label),
+            Stage::Id(id) => get.version_id(id),
+        }
+        .send()
+        .await;
         match r {
             Ok(o) => {
                 let value = o
@@ -126,7 +163,9 @@ impl CachedSecret {
             }
             Err(e) => {
                 let e = e.into_service_error();
-                if e.code() == Some("ResourceNotFoundException") && stage != "AWSCURRENT" {
+                if e.code() == Some("ResourceNotFoundException")
+                    && !matches!(stage, Stage::Label("AWSCURRENT"))
+                {
                     Ok(None)
                 } else {
                     Err(StoreError::aws("secretsmanager", e))
@@ -134,4 +173,11 @@ impl CachedSecret {
             }
         }
     }
+}
+
+/// Which version of a secret to fetch.
+#[derive(Clone, Copy)]
+enum Stage<'a> {
+    Label(&'static str),
+    Id(&'a str),
 }

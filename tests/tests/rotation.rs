@@ -1,5 +1,6 @@
-//! Rotating the token pepper keeps credentials issued before it valid, and credentials
-//! issued after it work as soon as the authorizer sees the new version. Its own test binary:
+//! Rotating the token pepper keeps credentials issued before it valid (even one unused over
+//! two rotations), and credentials issued after it work as soon as the authorizer sees the
+//! new version. Its own test binary:
 //! cargo runs binaries one after another, so no other test issues tokens meanwhile.
 
 use koppel_e2e::*;
@@ -12,6 +13,10 @@ async fn old_and_new_credentials_both_work_after_a_pepper_rotation() {
     let (_, old) = demo_token(con).name("before rotation").secret();
     let before = format!("Bearer {old}");
     assert_eq!(me(&[("Authorization", &before)]).await.status, 200);
+    // Not used until both rotations are done: its version is then neither current nor
+    // previous (a monthly batch job's key, say).
+    let (_, dormant) = demo_token(con).name("dormant").secret();
+    let dormant = format!("Bearer {dormant}");
 
     let ctx = Ctx::from_env().await.expect("KOPPEL_* settings");
     let sm = aws_sdk_secretsmanager::Client::new(&Ctx::sdk_config().await);
@@ -46,5 +51,9 @@ async fn old_and_new_credentials_both_work_after_a_pepper_rotation() {
     for (name, auth) in [("before", &before), ("after", &after)] {
         let r = me(&[("Authorization", auth)]).await;
         assert_eq!(r.status, 200, "{name} the first rotation: {}", r.body);
+    }
+    for round in ["first use", "re-hashed"] {
+        let r = me(&[("Authorization", &dormant)]).await;
+        assert_eq!(r.status, 200, "a dormant credential, {round}: {}", r.body);
     }
 }
