@@ -14,9 +14,9 @@ and CloudFormation use, and checks what comes out:
   policy beyond logs and traces, and the authorizer never scans, batch-writes or deletes;
 - every `KOPPEL_*` setting of the functions is a stack output (koppel-admin reads them);
 - mutual TLS (seed 003): translated with the custom-domain parameters set, the stack has a
-  domain with `MutualTlsAuthentication` on the given truststore and `SecurityPolicy:
-  TLS_1_2`, mapped to the API, and the API's execute-api endpoint is disabled (it has no
-  mTLS, so it would bypass the check); with the parameters left empty there is no domain
+  domain with `MutualTlsAuthentication` on the given truststore (and its object version)
+  and `SecurityPolicy: TLS_1_2`, mapped to the API, the API's execute-api endpoint is
+  disabled (it has no mTLS, so it would bypass the check) and `ApiUrl` is the domain; with the parameters left empty there is no domain
   and execute-api stays on.
 
 Usage: python check_sam.py [template.yaml] [--out translated.json]
@@ -27,6 +27,7 @@ import copy
 import json
 import logging
 import os
+import re
 import sys
 
 from cfnlint.decode import cfn_yaml
@@ -222,6 +223,7 @@ MTLS_PARAMETERS = {
     "CustomDomainName": "api.koppel.example.nl",
     "CustomDomainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0000",
     "MutualTlsTruststoreUri": "s3://koppel-truststore/pkioverheid.pem",
+    "MutualTlsTruststoreVersion": "3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrH",
 }
 
 
@@ -250,6 +252,8 @@ def evaluate(v, params, conditions):
             return all(evaluate(arg, params, conditions))
         if k == "Fn::Or":
             return any(evaluate(arg, params, conditions))
+        if k == "Fn::Sub" and isinstance(arg, str):
+            return re.sub(r"\$\{([^}]+)\}", lambda m: params.get(m.group(1), m.group(0)), arg)
     return {k: evaluate(x, params, conditions) for k, x in v.items()}
 
 
@@ -257,16 +261,16 @@ def condition(name, params, conditions):
     return bool(evaluate(conditions[name], params, conditions))
 
 
-def deployed(template, parameters):
-    """The translated resources CloudFormation would create with `parameters` (over the
-    defaults), their properties evaluated."""
+def deployed(template, parameters, section="Resources"):
+    """The translated resources (or outputs) CloudFormation would create with `parameters`
+    (over the defaults), their properties evaluated."""
     params = {k: str(p.get("Default", "")) for k, p in template.get("Parameters", {}).items()}
     params.update(parameters)
     translated = translate(template, parameters)
     conditions = translated.get("Conditions", {})
     return {
         rid: evaluate(r, params, conditions)
-        for rid, r in translated["Resources"].items()
+        for rid, r in translated.get(section, {}).items()
         if "Condition" not in r or condition(r["Condition"], params, conditions)
     }
 
@@ -293,6 +297,9 @@ def check_mutual_tls(template, problems):
         truststore = (p.get("MutualTlsAuthentication") or {}).get("TruststoreUri")
         if truststore != MTLS_PARAMETERS["MutualTlsTruststoreUri"]:
             problems.append(f"mutual TLS: domain {rid} has no MutualTlsAuthentication on the truststore parameter (got {truststore!r})")
+        version = (p.get("MutualTlsAuthentication") or {}).get("TruststoreVersion")
+        if version != MTLS_PARAMETERS["MutualTlsTruststoreVersion"]:
+            problems.append(f"mutual TLS: domain {rid}'s truststore version is not the parameter's (got {version!r}): new roots would never be read")
         if p.get("SecurityPolicy") != "TLS_1_2":
             problems.append(f"mutual TLS: domain {rid} has SecurityPolicy {p.get('SecurityPolicy')!r}, not TLS_1_2")
         if not any((rid, api) in mapped for api in apis):
@@ -300,6 +307,9 @@ def check_mutual_tls(template, problems):
     for rid, api in apis.items():
         if not execute_api_disabled(api):
             problems.append(f"mutual TLS: with the custom domain on, {rid}'s execute-api endpoint is not disabled (it bypasses the certificate check)")
+    url = deployed(template, MTLS_PARAMETERS, "Outputs").get("ApiUrl", {}).get("Value")
+    if url != f"https://{MTLS_PARAMETERS['CustomDomainName']}":
+        problems.append(f"mutual TLS: the ApiUrl output is {url!r}, not the custom domain (execute-api is off)")
     off = deployed(template, {})
     if any(r["Type"] == "AWS::ApiGateway::DomainName" for r in off.values()):
         problems.append("mutual TLS: with the custom-domain parameters empty, a domain is still created")
