@@ -336,18 +336,23 @@ impl Fixture {
         .await
     }
 
-    async fn require(&self, on: bool) {
+    /// `PATCH` of `require_client_certificate` at the connector's current version.
+    async fn set_required(&self, on: bool) -> Reply {
         let current = self.manage("GET", "", None).await;
         let etag = current.headers["etag"].to_str().expect("ETag").to_owned();
         let path = format!("/v1/connectors/{}", self.connector);
-        let r = send(
+        send(
             &base_url(),
             "PATCH",
             &path,
             &[("Authorization", &self.owner_auth), ("If-Match", &etag)],
             Some(&json!({"require_client_certificate": on})),
         )
-        .await;
+        .await
+    }
+
+    async fn require(&self, on: bool) {
+        let r = self.set_required(on).await;
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.body["require_client_certificate"], on);
     }
@@ -459,6 +464,22 @@ async fn a_connector_that_requires_a_certificate_admits_only_its_registered_ones
     // Before the connector requires one, a certificate is optional.
     assert_all(&gw, &pki, &f, None, 200, "not required, none").await;
     f.require(true).await;
+    let one = f
+        .manage("GET", &format!("/certificates/{fingerprint}"), None)
+        .await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(
+        one.body, r.body,
+        "the 201's Location is where it can be read"
+    );
+    let location = r.headers["location"].to_str().expect("Location");
+    assert!(
+        location.ends_with(&format!(
+            "/v1/connectors/{}/certificates/{fingerprint}",
+            f.connector
+        )),
+        "{location}"
+    );
 
     assert_all(&gw, &pki, &f, Some(&mine), 200, "registered").await;
     for (kind, _, body) in me_statuses(&gw, &pki, &f, Some(&mine)).await {
@@ -478,7 +499,17 @@ async fn a_connector_that_requires_a_certificate_admits_only_its_registered_ones
     let token = format!("Bearer {}", f.token);
     me(&[("Authorization", &token)]).await.assert_problem(403);
 
-    // Deleted: it no longer admits.
+    // The last certificate valid now cannot go while one is required (the not-yet-valid one
+    // does not count): that would lock the connector out.
+    let r = f
+        .manage("DELETE", &format!("/certificates/{fingerprint}"), None)
+        .await;
+    r.assert_problem(409);
+    assert!(s(&r.body["detail"]).contains("successor"), "{}", r.body);
+    assert_all(&gw, &pki, &f, Some(&mine), 200, "still registered").await;
+
+    // With its successor registered, it can; deleted, it no longer admits.
+    assert_eq!(f.register(&another).await.status, 201);
     let r = f
         .manage("DELETE", &format!("/certificates/{fingerprint}"), None)
         .await;
@@ -486,7 +517,11 @@ async fn a_connector_that_requires_a_certificate_admits_only_its_registered_ones
     f.manage("DELETE", &format!("/certificates/{fingerprint}"), None)
         .await
         .assert_problem(404);
+    f.manage("GET", &format!("/certificates/{fingerprint}"), None)
+        .await
+        .assert_problem(404);
     assert_all(&gw, &pki, &f, Some(&mine), 403, "deleted").await;
+    assert_all(&gw, &pki, &f, Some(&another), 200, "the successor").await;
 }
 
 #[tokio::test]
@@ -495,6 +530,21 @@ async fn a_connector_that_does_not_require_one_works_with_or_without() {
     let gw = TlsGateway::start(&pki).await;
     let f = Fixture::new();
     assert_all(&gw, &pki, &f, None, 200, "none").await;
+    // Requiring one with none registered would lock the connector out: 422, nothing changed.
+    let r = f.set_required(true).await;
+    r.assert_problem(422);
+    assert_eq!(
+        problem_fields(&r),
+        ["require_client_certificate"],
+        "{}",
+        r.body
+    );
+    let con = f.manage("GET", "", None).await;
+    assert_eq!(
+        con.body["require_client_certificate"], false,
+        "{}",
+        con.body
+    );
     let any = pki.valid("any.example");
     for (kind, status, body) in me_statuses(&gw, &pki, &f, Some(&any)).await {
         assert_eq!(status, 200, "{kind}: {body}");

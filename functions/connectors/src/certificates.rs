@@ -1,10 +1,12 @@
 //! A connector's client certificates (mutual TLS, seed 003's PKIoverheid requirement):
-//! `POST`, `GET …/{id}/certificates`, `DELETE …/certificates/{fingerprint}`.
+//! `POST`, `GET …/{id}/certificates`, `GET`, `DELETE …/certificates/{fingerprint}`.
 //!
 //! Only the certificate's public facts are kept, in the connector item (the authorizer reads
 //! it on every request anyway): SHA-256 fingerprint of the DER, subject, issuer, serial and
 //! validity. A PEM that holds a private key is refused: a key never leaves its holder.
 //! Each change bumps the connector's version, under the version read (a lost race retries).
+
+use std::time::Duration;
 
 use http::StatusCode;
 use jiff::Timestamp;
@@ -12,6 +14,7 @@ use koppel_shared::body::{self, Fields};
 use koppel_shared::model::Connector;
 use koppel_shared::model::client_cert::{self, ClientCertificate, MAX_PER_CONNECTOR};
 use koppel_shared::pipeline::{self, RouteResult};
+use koppel_shared::retry::{Schedule, run_with_retries};
 use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, parse_rfc3339, rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal};
@@ -23,7 +26,7 @@ use x509_cert::Certificate;
 use x509_cert::der::{Decode, pem};
 
 use crate::input::Input;
-use crate::{connector_of, preconditions};
+use crate::{administered, connector_of, manager, preconditions};
 
 /// The fields of `POST …/certificates`.
 pub const FIELDS: [&str; 1] = ["certificate_pem"];
@@ -99,26 +102,32 @@ fn serial_hex(bytes: &[u8]) -> String {
         .join(":")
 }
 
+/// A lost race (someone else changed the connector meanwhile) is tried again, from the read.
+const CONCURRENT_CHANGE: Schedule = Schedule::new(&[Duration::ZERO; 4]);
+
 /// Changes the connector with `change` and saves it over the version read; `change` says
-/// no with an error. A concurrent change of the connector is retried, a few times.
+/// no with an error. Each try reads the connector again and checks the caller may change it
+/// (the acting user may have changed meanwhile).
 async fn change_connector(
     p: &Principal,
     ctx: &Ctx,
     id: &str,
     change: impl Fn(&mut Connector) -> Result<(), ApiError>,
 ) -> Result<Connector, ApiError> {
-    for _ in 0..5 {
-        let mut con = connector_of(p, ctx, id).await?;
+    let me = &manager(p, ctx).await?;
+    let lost = |e: &ApiError| e.status == StatusCode::PRECONDITION_FAILED;
+    run_with_retries(&CONCURRENT_CHANGE, lost, || async {
+        let mut con = administered(p, me, ctx, id).await?;
         change(&mut con)?;
         let expected = con.version;
         con.updated_at = rfc3339(now());
         match ctx.store.save_connector(&mut con, expected).await {
-            Ok(()) => return Ok(con),
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
+            Ok(()) => Ok(con),
+            Err(StoreError::Conflict(_)) => Err(preconditions::lost_race()),
+            Err(e) => Err(e.into()),
         }
-    }
-    Err(preconditions::lost_race())
+    })
+    .await
 }
 
 pub async fn register(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
@@ -165,6 +174,17 @@ pub async fn list(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
     )
 }
 
+pub async fn get(p: &Principal, ctx: &Ctx, id: &str, fingerprint: &str) -> RouteResult {
+    let fingerprint = fingerprint.to_ascii_lowercase();
+    let con = connector_of(p, ctx, id).await?;
+    let cert = con
+        .client_certificates
+        .into_iter()
+        .find(|c| c.fingerprint == fingerprint)
+        .ok_or_else(ApiError::not_found)?;
+    pipeline::json(StatusCode::OK, &cert)
+}
+
 pub async fn delete(p: &Principal, ctx: &Ctx, id: &str, fingerprint: &str) -> RouteResult {
     let fingerprint = fingerprint.to_ascii_lowercase();
     change_connector(p, ctx, id, |con| {
@@ -173,6 +193,11 @@ pub async fn delete(p: &Principal, ctx: &Ctx, id: &str, fingerprint: &str) -> Ro
             .retain(|c| c.fingerprint != fingerprint);
         if con.client_certificates.len() == before {
             return Err(ApiError::not_found());
+        }
+        if !client_cert::usable(con.require_client_certificate, &con.client_certificates, now()) {
+            return Err(ApiError::conflict(
+                "The connector requires a client certificate and this is its last one valid now: register its successor first, or disable the connector to stop it at once.",
+            ));
         }
         Ok(())
     })

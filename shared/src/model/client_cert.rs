@@ -43,6 +43,13 @@ impl ClientCertificate {
     }
 }
 
+/// Whether a connector can still be used at `now`: it does not require a certificate, or
+/// one of its certificates is valid. Requiring one, or deleting one, must keep this true;
+/// otherwise the connector would be locked out without a word.
+pub fn usable(required: bool, registered: &[ClientCertificate], now: Timestamp) -> bool {
+    !required || registered.iter().any(|c| c.valid_at(now))
+}
+
 /// SHA-256 of `der`, as 64 lower-case hex digits (the form stored and shown).
 pub fn fingerprint(der: &[u8]) -> String {
     Sha256::digest(der)
@@ -111,6 +118,16 @@ mod tests {
         // Not required: anything, also nothing, passes.
         assert!(admits(false, &[], None, NOW));
         assert!(admits(false, &all, Some("dd"), NOW));
+    }
+
+    #[test]
+    fn a_connector_requiring_one_is_usable_only_with_one_valid_now() {
+        let live = cert("aa", "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z");
+        let early = cert("cc", "2026-07-01T00:00:00Z", "2027-01-01T00:00:00Z");
+        assert!(usable(true, &[early.clone(), live], NOW));
+        assert!(!usable(true, std::slice::from_ref(&early), NOW));
+        assert!(!usable(true, &[], NOW));
+        assert!(usable(false, &[], NOW));
     }
 
     #[test]
