@@ -1154,9 +1154,9 @@ impl Store {
     }
 
     /// The transaction steps that save a connector (created when `expected` is `None`, else
-    /// only over that version) and, when its JWT issuer changed from `previous_issuer`,
-    /// claim the new one (unique across Koppel: it is how a JWT finds its connector) and
-    /// free the old one for other connectors.
+    /// only over that version), claim its JWT issuer (unique across Koppel: it is how a JWT
+    /// finds its connector; claimed again when unchanged too, which repairs a lost claim)
+    /// and, when the issuer changed from `previous_issuer`, free the old one.
     pub fn connector_steps(
         &self,
         con: &Connector,
@@ -1166,9 +1166,6 @@ impl Store {
         let key = Key::connector(&con.workspace_id, &con.connector_id);
         let mut steps = vec![versioned_put(&self.table, item(&key, con)?, expected)];
         let issuer = con.jwt.as_ref().map(|j| j.issuer.as_str());
-        if issuer == previous_issuer {
-            return Ok(steps);
-        }
         let mine = || Expr::default().s(":c", con.connector_id.clone());
         if let Some(iss) = issuer {
             let claim = serde_json::json!({
@@ -1184,7 +1181,7 @@ impl Store {
                 free_or_mine,
             ));
         }
-        if let Some(old) = previous_issuer {
+        if let Some(old) = previous_issuer.filter(|&old| Some(old) != issuer) {
             let held = Expr {
                 text: "connector_id = :c".into(),
                 ..mine()

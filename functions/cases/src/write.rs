@@ -215,7 +215,7 @@ async fn check(ctx: &Ctx, ws: &str, c: &Case, old: Option<&Case>) -> Result<(), 
     e.finish()
 }
 
-async fn assignee_exists(ctx: &Ctx, ws: &str, user: &str) -> Result<bool, ApiError> {
+async fn assignee_exists(ctx: &Ctx, ws: &str, user: &str) -> Result<bool, StoreError> {
     Ok(user.len() <= 64 && ctx.store.user(ws, user).await?.is_some())
 }
 
@@ -400,7 +400,9 @@ pub async fn check_import(
             let exists = match known.get(a) {
                 Some(v) => *v,
                 None => {
-                    let v = assignee_exists(ctx, ws, a).await.map_err(|e| e.detail)?;
+                    let v = assignee_exists(ctx, ws, a)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     known.insert(a.clone(), v);
                     v
                 }

@@ -49,7 +49,7 @@ use serde_json::{Map, Value};
 use certificates::CertificateList;
 use deliveries::{DeliveryList, DeliveryView};
 use input::Input;
-use koppel_shared::model::client_cert::ClientCertificate;
+use koppel_shared::model::client_cert::{self, ClientCertificate};
 use subscriptions::{SubscriptionList, SubscriptionView};
 
 /// A route's description, ending with who may call every route of the function.
@@ -225,17 +225,15 @@ pub static ROUTES: &[Route] = &[
         scope: None,
         level: Level::Read,
         summary: "Register a client certificate",
-        handler: handler!(|c| changing(
-            c,
-            certificates::register(c.p, c.req, c.ctx, &c.param("id"))
-        )),
+        // Checks the caller may change the connector on every try (certificates.rs).
+        handler: handler!(|c| certificates::register(c.p, c.req, c.ctx, &c.param("id"))),
         doc: Doc {
             request: Some(schema::<input::NewClientCertificate>),
             response: Some(schema::<ClientCertificate>),
             status: 201,
             errors: &[409],
             description: managed!(
-                "For mutual TLS: Koppel keeps the SHA-256 fingerprint, subject, issuer, serial and validity, never a key (a PEM holding a private key is a 422). Expired is refused; not yet valid is accepted. 409 when it is registered already or the connector has 10. With `require_client_certificate` the connector's credentials work only with one of these, valid now."
+                "For mutual TLS: Koppel keeps the SHA-256 fingerprint, subject, issuer, serial and validity, never a key (a PEM holding a private key is a 422). Expired is refused; not yet valid is accepted. 409 when it is registered already or the connector has 10. With `require_client_certificate` the connector's credentials work only with one of these, valid now (it can be switched on only when one is)."
             ),
             ..Doc::DEFAULT
         },
@@ -254,18 +252,36 @@ pub static ROUTES: &[Route] = &[
         },
     },
     Route {
+        method: Method::GET,
+        path: "/v1/connectors/{id}/certificates/{fingerprint}",
+        scope: None,
+        level: Level::Read,
+        summary: "Get a client certificate",
+        handler: handler!(|c| managed(
+            c,
+            certificates::get(c.p, c.ctx, &c.param("id"), &c.param("fingerprint"))
+        )),
+        doc: Doc {
+            response: Some(schema::<ClientCertificate>),
+            description: managed!("By its SHA-256 fingerprint (hex)."),
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
         method: Method::DELETE,
         path: "/v1/connectors/{id}/certificates/{fingerprint}",
         scope: None,
         level: Level::Read,
         summary: "Delete a client certificate",
-        handler: handler!(|c| changing(
-            c,
-            certificates::delete(c.p, c.ctx, &c.param("id"), &c.param("fingerprint"))
+        handler: handler!(|c| certificates::delete(
+            c.p,
+            c.ctx,
+            &c.param("id"),
+            &c.param("fingerprint")
         )),
         doc: Doc {
             description: managed!(
-                "By its SHA-256 fingerprint (hex). It no longer admits the connector's credentials from the next request on."
+                "By its SHA-256 fingerprint (hex). It no longer admits the connector's credentials from the next request on. 409 when the connector requires a certificate and this is its last one valid now: register the successor first, or disable the connector to stop it at once."
             ),
             ..Doc::DEFAULT
         },
@@ -487,7 +503,7 @@ async fn changing(c: &Call<'_>, then: impl Future<Output = RouteResult>) -> Rout
 
 /// Connectors are administered by the organisation's users (personal access token) who
 /// hold `manage_connectors`; never by a connector's own credentials.
-async fn manager(p: &Principal, ctx: &Ctx) -> Result<User, ApiError> {
+pub(crate) async fn manager(p: &Principal, ctx: &Ctx) -> Result<User, ApiError> {
     organisation::user(p, ctx, Some(Permission::ManageConnectors)).await
 }
 
@@ -524,7 +540,7 @@ pub(crate) async fn connector_of(
 }
 
 /// The connector, if the caller may change it (`connector_rules::may_administer`).
-async fn administered(
+pub(crate) async fn administered(
     p: &Principal,
     me: &User,
     ctx: &Ctx,
@@ -678,6 +694,13 @@ async fn apply(
         con.enabled = b;
     }
     if let Some(b) = o.bool("require_client_certificate", &mut e) {
+        // Switched on without a certificate valid now, it would lock the connector out.
+        if !client_cert::usable(b, &con.client_certificates, now()) {
+            e.push(
+                "require_client_certificate",
+                "register a client certificate valid now first (POST /v1/connectors/{id}/certificates)",
+            );
+        }
         con.require_client_certificate = b;
     }
     if let Some(jwt) = o.nullable_object("jwt", &mut e) {
@@ -745,7 +768,7 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     let mut con = Connector::new(p.workspace_id.clone(), new_id("con"), rfc3339(now()));
     apply(ctx, me, &body, &mut con, true).await?;
     issuer_free(ctx, &con).await?;
-    match repo::save_connector(ctx, &con, None, None).await {
+    match ctx.store.save_connector_with_issuer(&con, None, None).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::conflict(
@@ -789,7 +812,11 @@ async fn save_over(
 ) -> Result<(), ApiError> {
     con.version = expected + 1;
     con.updated_at = rfc3339(now());
-    match repo::save_connector(ctx, con, Some(expected), previous_issuer).await {
+    match ctx
+        .store
+        .save_connector_with_issuer(con, Some(expected), previous_issuer)
+        .await
+    {
         Ok(()) => Ok(()),
         Err(StoreError::Conflict(_)) => Err(preconditions::lost_race()),
         Err(e) => Err(e.into()),

@@ -10,20 +10,6 @@ use koppel_shared::store::{
 };
 use koppel_shared::webhook::Subscription;
 
-/// Saves a connector: created when `expected` is `None`, else only over that version. A
-/// changed JWT issuer is claimed (unique across Koppel) and the old claim freed in the same
-/// transaction ([`koppel_shared::store::Store::connector_steps`]).
-pub async fn save_connector(
-    ctx: &Ctx,
-    con: &Connector,
-    expected: Option<u64>,
-    previous_issuer: Option<&str>,
-) -> Result<(), StoreError> {
-    ctx.store
-        .save_connector_with_issuer(con, expected, previous_issuer)
-        .await
-}
-
 /// Deletes a connector at `version` with its issuer claim and its subscriptions, at once.
 /// Its credentials fail from then on: the authorizer finds no connector (401).
 pub async fn delete_connector(
