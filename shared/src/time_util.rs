@@ -25,7 +25,8 @@ pub fn rfc3339(t: Timestamp) -> String {
 /// separator and any number of fractional digits (beyond nanoseconds they are cut).
 /// jiff's own parser also takes ISO 8601 and RFC 9557 forms RFC 3339 does not (basic
 /// format, `24:00`, a comma fraction, `[Europe/Amsterdam]`), so the shape is checked
-/// here and jiff reads a normalised copy. A leap second (`23:59:60`) reads as `23:59:59`.
+/// here and jiff reads a normalised copy. A leap second (`23:59:60` UTC) reads as `23:59:59`;
+/// `:60` at any other minute is refused.
 pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     let b = s.as_bytes();
     let digits = |at: usize, n: usize| {
@@ -74,9 +75,14 @@ pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
             _ => return None,
         },
     };
-    format!("{}T{}{fraction}{offset}", &s[..10], &s[11..19])
+    // A leap second ends a UTC day (23:59:60Z, or that instant in another offset); jiff
+    // would take `:60` at any minute, so it is read as `:59` and the minute checked.
+    let leap = &s[17..19] == "60";
+    let second = if leap { "59" } else { &s[17..19] };
+    let t: Timestamp = format!("{}T{}{second}{fraction}{offset}", &s[..10], &s[11..17])
         .parse()
-        .ok()
+        .ok()?;
+    (!leap || t.as_second().rem_euclid(86_400) == 86_399).then_some(t)
 }
 
 #[cfg(test)]
@@ -127,6 +133,13 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339(s), Some(t), "{s}");
         }
+        // A leap second only ends a UTC day, in whatever offset it is written.
+        let leap = Some(at("2016-12-31T23:59:59Z"));
+        assert_eq!(parse_rfc3339("2016-12-31T23:59:60Z"), leap);
+        assert_eq!(parse_rfc3339("2017-01-01T00:59:60+01:00"), leap);
+        assert_eq!(parse_rfc3339("2016-12-31T18:29:60-05:30"), leap);
+        assert_eq!(parse_rfc3339("2026-12-02T06:26:60Z"), None);
+        assert_eq!(parse_rfc3339("2026-12-02T23:59:61Z"), None);
         // Digits beyond nanoseconds are cut.
         assert_eq!(
             parse_rfc3339("2026-12-02T06:26:56.1234567891Z"),

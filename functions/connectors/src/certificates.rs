@@ -6,15 +6,13 @@
 //! validity. A PEM that holds a private key is refused: a key never leaves its holder.
 //! Each change bumps the connector's version, under the version read (a lost race retries).
 
-use std::time::Duration;
-
 use http::StatusCode;
 use jiff::Timestamp;
 use koppel_shared::body::{self, Fields};
 use koppel_shared::model::Connector;
 use koppel_shared::model::client_cert::{self, ClientCertificate, MAX_PER_CONNECTOR};
 use koppel_shared::pipeline::{self, RouteResult};
-use koppel_shared::retry::{Schedule, run_with_retries};
+use koppel_shared::retry::run_with_retries;
 use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, parse_rfc3339, rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal};
@@ -26,7 +24,7 @@ use x509_cert::Certificate;
 use x509_cert::der::{Decode, pem};
 
 use crate::input::Input;
-use crate::{administered, connector_of, manager, preconditions};
+use crate::{CONCURRENT_CHANGE, administered, connector_of, manager, preconditions};
 
 /// The fields of `POST …/certificates`.
 pub const FIELDS: [&str; 1] = ["certificate_pem"];
@@ -101,9 +99,6 @@ fn serial_hex(bytes: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join(":")
 }
-
-/// A lost race (someone else changed the connector meanwhile) is tried again, from the read.
-const CONCURRENT_CHANGE: Schedule = Schedule::new(&[Duration::ZERO; 4]);
 
 /// Changes the connector with `change` and saves it over the version read; `change` says
 /// no with an error. Each try reads the connector again and checks the caller may change it

@@ -25,6 +25,7 @@ pub mod subscription_rules;
 mod subscriptions;
 
 use std::future::Future;
+use std::time::Duration;
 
 use http::{Method, StatusCode};
 use koppel_shared::body::{self, Fields};
@@ -36,6 +37,7 @@ use koppel_shared::model::{Level, Scope, Scopes};
 use koppel_shared::organisation::{self, Permission};
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult, versioned};
+use koppel_shared::retry::{Schedule, run_with_retries};
 use koppel_shared::routes::{Call, Doc, Precondition, Query, Route, schema};
 use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, rfc3339};
@@ -539,6 +541,9 @@ pub(crate) async fn connector_of(
         .ok_or_else(ApiError::not_found)
 }
 
+/// A lost race (someone else changed the connector meanwhile) is tried again, from the read.
+pub(crate) const CONCURRENT_CHANGE: Schedule = Schedule::new(&[Duration::ZERO; 4]);
+
 /// The connector, if the caller may change it (`connector_rules::may_administer`).
 pub(crate) async fn administered(
     p: &Principal,
@@ -846,26 +851,22 @@ async fn set_enabled(
     enabled: bool,
 ) -> RouteResult {
     let me = &manager(p, ctx).await?;
-    for _ in 0..5 {
+    let pinned = req.headers().contains_key(http::header::IF_MATCH);
+    // Without a pinned version, someone else's change is no reason to fail: read again.
+    let retry = |e: &ApiError| !pinned && e.status == StatusCode::PRECONDITION_FAILED;
+    run_with_retries(&CONCURRENT_CHANGE, retry, || async {
         let mut con = administered(p, me, ctx, id).await?;
-        let pinned = preconditions::optional(req, con.version)?;
-        if con.enabled == enabled {
-            return versioned(StatusCode::OK, &ConnectorView::of(&con), con.version);
+        preconditions::optional(req, con.version)?;
+        if con.enabled != enabled {
+            con.enabled = enabled;
+            let expected = con.version;
+            let issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
+            save_over(ctx, &mut con, expected, issuer.as_deref()).await?;
+            tracing::info!(connector = %id, enabled, "connector switched");
         }
-        con.enabled = enabled;
-        let expected = con.version;
-        let issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
-        match save_over(ctx, &mut con, expected, issuer.as_deref()).await {
-            Ok(()) => {
-                tracing::info!(connector = %id, enabled, "connector switched");
-                return versioned(StatusCode::OK, &ConnectorView::of(&con), con.version);
-            }
-            // Without a pinned version, someone else's change is no reason to fail.
-            Err(e) if e.status == StatusCode::PRECONDITION_FAILED && !pinned => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(preconditions::lost_race())
+        versioned(StatusCode::OK, &ConnectorView::of(&con), con.version)
+    })
+    .await
 }
 
 async fn delete(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
