@@ -76,7 +76,7 @@ use aws_sdk_dynamodb::types::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cases::SavedSearch;
+use crate::cases::{SavedSearch, View};
 use crate::model::{Connector, Credential, User, Workspace};
 use crate::retry::{Retry, Schedule};
 
@@ -1016,6 +1016,15 @@ impl Store {
         id: &str,
     ) -> Result<Option<SavedSearch>, StoreError> {
         self.get(&Key::saved_search(ws, id)).await
+    }
+
+    /// How `connector` sees cases: through its saved search, or not at all without one.
+    pub async fn case_view(&self, connector: &Connector) -> Result<View, StoreError> {
+        let search = match &connector.saved_search_id {
+            Some(id) => self.saved_search(&connector.workspace_id, id).await?,
+            None => None,
+        };
+        Ok(View::of(search))
     }
 
     /// Reserves `n` consecutive case ids of a workspace with one atomic counter update and

@@ -36,7 +36,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, StreamBody};
 use koppel_shared::cases::{Case, CaseAnswer, CaseMovedOut, CaseView, View};
 use koppel_shared::handler;
-use koppel_shared::model::{Connector, Level, Scope};
+use koppel_shared::model::{Level, Scope};
 pub(crate) use koppel_shared::pipeline::versioned;
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::routes::{Answer, Doc, Precondition, Query, Route, RouteBody, schema};
@@ -469,14 +469,10 @@ pub async fn view_of(p: &Principal, ctx: &Ctx) -> Result<View, ApiError> {
     let Some(con) = &p.connector_id else {
         return Ok(View::All);
     };
-    let search = match ctx.store.connector(&p.workspace_id, con).await? {
-        Some(Connector {
-            saved_search_id: Some(id),
-            ..
-        }) => ctx.store.saved_search(&p.workspace_id, &id).await?,
-        _ => None,
-    };
-    Ok(View::of(search))
+    match ctx.store.connector(&p.workspace_id, con).await? {
+        Some(con) => Ok(ctx.store.case_view(&con).await?),
+        None => Ok(View::of(None)),
+    }
 }
 
 /// The case, if it exists and the caller's view shows it; else 404.

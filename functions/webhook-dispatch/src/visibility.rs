@@ -46,7 +46,7 @@ pub async fn data_for(
     }
     let scope = required_scope(&event.event_type);
     if scope == Some(Scope::CasesRead) {
-        let view = view_of(ctx, connector).await?;
+        let view = ctx.store.case_view(connector).await?;
         return Ok(view.event_data(&event.data));
     }
     // Endpoints and mandates belong to one supplier connector (the API shows each only to
@@ -57,15 +57,6 @@ pub async fn data_for(
         return Ok(None);
     }
     Ok(Some(event.data.clone()))
-}
-
-/// How `connector` sees cases now: through its saved search, or not at all without one.
-async fn view_of(ctx: &Ctx, connector: &Connector) -> Result<View, StoreError> {
-    let search = match &connector.saved_search_id {
-        Some(id) => ctx.store.saved_search(&connector.workspace_id, id).await?,
-        None => None,
-    };
-    Ok(View::of(search))
 }
 
 /// A delivery's body as its connector may see it at this try.
@@ -94,7 +85,7 @@ pub async fn body_now(
     let Ok(mut body) = serde_json::from_str::<Value>(&rec.body) else {
         return Ok(unchanged());
     };
-    let view = view_of(ctx, connector).await?;
+    let view = ctx.store.case_view(connector).await?;
     let id = body
         .pointer("/data/case/id")
         .and_then(Value::as_u64)
