@@ -23,6 +23,8 @@ log "SAM translation of template.yaml (streaming, routes, authorizer, least priv
 # The check itself: each mistake it exists for, made on purpose, is caught.
 "$VENV/bin/python" -m unittest -q tools/py/test_check_sam.py
 "$VENV/bin/python" -m unittest -q tools/py/test_contract_test.py
+# The emulator's own DynamoDB fixes (tools/py/emulator.py): transactions roll back exactly.
+"$VENV/bin/python" -m unittest -q tools/py/test_emulator.py
 
 log "openapi.json against the OpenAPI 3.1 specification (openapi-spec-validator)"
 "$VENV/bin/openapi-spec-validator" openapi.json
