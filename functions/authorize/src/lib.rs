@@ -18,7 +18,7 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use koppel_shared::credential::{self, CredentialKind};
 use koppel_shared::model::{Connector, Credential, User};
 use koppel_shared::store::StoreError;
@@ -57,6 +57,15 @@ impl From<AuthorizerError> for lambda_runtime::Diagnostic {
 
 /// A verified credential's use is recorded at most this often.
 const TOUCH_EVERY: SignedDuration = SignedDuration::from_mins(5);
+
+/// Whether the use just verified should be written: the credential read a moment ago says
+/// when it was last recorded, so most requests write nothing (the store's condition still
+/// settles two instances racing).
+fn due_for_touch(last_used_at: Option<&str>, now: Timestamp) -> bool {
+    last_used_at
+        .and_then(time_util::parse_rfc3339)
+        .is_none_or(|last| last < now - TOUCH_EVERY)
+}
 
 pub async fn handler(
     event: ApiGatewayCustomAuthorizerRequestTypeRequest,
@@ -186,7 +195,7 @@ async fn authorize(
                 default_rate_limit: ctx.settings.default_rate_limit,
             });
             let decision = client_cert::enforce(decision, connector.as_ref(), cert, now);
-            if decision.is_ok() {
+            if decision.is_ok() && due_for_touch(cred.last_used_at.as_deref(), now) {
                 let fmt = time_util::rfc3339;
                 let touched = ctx
                     .store
@@ -259,7 +268,7 @@ async fn authorize_jwt(
     source_ip: Option<IpAddr>,
     cert: Option<&client_cert::Presented>,
     ctx: &Ctx,
-    now: jiff::Timestamp,
+    now: Timestamp,
 ) -> Result<Result<Principal, Refusal>, AuthorizerError> {
     let unauthenticated = |why| Ok(Err(Refusal::Unauthenticated(why)));
     let Some(iss) = jwt::peek_issuer(token) else {
@@ -320,4 +329,20 @@ async fn authorize_jwt(
         return unauthenticated("jti replayed");
     }
     Ok(decision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn use_is_written_at_most_every_five_minutes() {
+        let now = time_util::parse_rfc3339("2026-12-02T12:00:00Z").unwrap();
+        assert!(due_for_touch(None, now));
+        assert!(due_for_touch(Some("2026-12-02T11:54:59Z"), now));
+        assert!(!due_for_touch(Some("2026-12-02T11:55:01Z"), now));
+        assert!(!due_for_touch(Some("2026-12-02T12:00:00Z"), now));
+        // An unreadable stored time is written over.
+        assert!(due_for_touch(Some("yesterday"), now));
+    }
 }
