@@ -130,13 +130,15 @@ impl CachedSecret {
         {
             return Ok(ring.clone());
         }
-        let current = self
-            .fetch(Stage::Label("AWSCURRENT"))
-            .await?
-            .ok_or_else(|| {
-                StoreError::Unfinished(format!("secret {} has no value", self.secret_id))
-            })?;
-        let previous = self.fetch(Stage::Label("AWSPREVIOUS")).await?;
+        // Both at once: a cold start waits for one round trip, not two.
+        let (current, previous) = tokio::join!(
+            self.fetch(Stage::Label("AWSCURRENT")),
+            self.fetch(Stage::Label("AWSPREVIOUS"))
+        );
+        let current = current?.ok_or_else(|| {
+            StoreError::Unfinished(format!("secret {} has no value", self.secret_id))
+        })?;
+        let previous = previous?;
         let ring = Arc::new(SecretRing { current, previous });
         *guard = Some((ring.clone(), Instant::now()));
         Ok(ring)
