@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The hot-path bench (issue 14): AWS calls, serial stages and billed capacity per request
+# type, counted by a recording proxy in front of the emulator (tools/py/recording_proxy.py),
+# the cost of 1M requests at list prices from those counts, and the emulator's own figures
+# as data grows. Prints one table; not part of the test command.
+#   bash tools/bench.sh [--release]   (--release: the gateway built with the release profile,
+#                                      so the measured durations mean something)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+PROFILE=debug
+[[ "${1:-}" == --release ]] && PROFILE=release
+ensure_python_tools
+log "building ($PROFILE)"
+if [[ $PROFILE == release ]]; then
+  cargo build --quiet --release -p koppel-local -p koppel-admin
+else
+  cargo build --quiet -p koppel-local -p koppel-admin
+fi
+BIN="target/$PROFILE"
+
+BENCH="$STATE/bench-calls"
+mkdir -p "$BENCH"
+stop_stack_on_exit
+PROXY_PID=""
+trap 'stop_pids "$PROXY_PID"; stop_stack' EXIT
+
+start_emulator "$(free_port)" "$BENCH/emulator.log"
+EMULATOR_URL="$AWS_ENDPOINT_URL"
+PROXY_PORT="$(free_port)"
+"$VENV/bin/python" tools/py/recording_proxy.py --listen "$PROXY_PORT" --to "$EMULATOR_URL" \
+  >"$BENCH/proxy.log" 2>&1 &
+PROXY_PID=$!
+export AWS_ENDPOINT_URL="http://127.0.0.1:$PROXY_PORT"
+for _ in $(seq 1 50); do curl -fs -o /dev/null "$AWS_ENDPOINT_URL/__calls" && break; sleep 0.2; done
+
+# Far above what the bench sends: no request of it may be a 429.
+PARAMS=(--param DefaultRateLimit=100000)
+eval "$("$BIN/koppel-local" "${PARAMS[@]}" env)"
+PORT="$(free_port)"
+BASE="http://127.0.0.1:$PORT"
+"$BIN/koppel-admin" --json demo --base-url "$BASE" --out "$BENCH/demo.json" >/dev/null
+"$BIN/koppel-local" "${PARAMS[@]}" serve --listen "127.0.0.1:$PORT" >"$BENCH/gateway.log" 2>&1 &
+GATEWAY_PID=$!
+wait_for_gateway "$BASE" "$GATEWAY_PID"
+
+"$VENV/bin/python" tools/py/bench_calls.py --base-url "$BASE" --demo "$BENCH/demo.json" \
+  --proxy "$AWS_ENDPOINT_URL" --profile "$PROFILE"
+
+log "emulator as data grows (100,000 items)"
+"$VENV/bin/python" tools/py/bench_emulator.py --items 100000 --transactions 50
