@@ -104,16 +104,16 @@ impl CachedSecret {
     }
 
     async fn older(&self, version: &str) -> Result<Option<SecretVersion>, StoreError> {
-        if let Some((v, at)) = self.older.read().await.get(version)
-            && (v.is_some() || at.elapsed() < MAX_AGE)
-        {
-            return Ok(v.clone());
+        // A version found stays; one not found is asked for again after a while.
+        let known = |(v, at): &(Option<SecretVersion>, Instant)| {
+            (v.is_some() || at.elapsed() < MAX_AGE).then(|| v.clone())
+        };
+        if let Some(v) = self.older.read().await.get(version).and_then(known) {
+            return Ok(v);
         }
         let mut older = self.older.write().await;
-        if let Some((v, at)) = older.get(version)
-            && (v.is_some() || at.elapsed() < MAX_AGE)
-        {
-            return Ok(v.clone());
+        if let Some(v) = older.get(version).and_then(known) {
+            return Ok(v);
         }
         let fetched = self.fetch(Stage::Id(version)).await?;
         if older.len() >= OLDER_KEPT {
@@ -165,9 +165,17 @@ impl CachedSecret {
             }
             Err(e) => {
                 let e = e.into_service_error();
-                if e.code() == Some("ResourceNotFoundException")
-                    && !matches!(stage, Stage::Label("AWSCURRENT"))
-                {
+                let missing = match stage {
+                    Stage::Label(label) => {
+                        label != "AWSCURRENT" && e.code() == Some("ResourceNotFoundException")
+                    }
+                    // Also a version id that is no version id at all: it names no version.
+                    Stage::Id(_) => matches!(
+                        e.code(),
+                        Some("ResourceNotFoundException" | "InvalidParameterException")
+                    ),
+                };
+                if missing {
                     Ok(None)
                 } else {
                     Err(StoreError::aws("secretsmanager", e))
