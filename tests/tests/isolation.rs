@@ -604,6 +604,12 @@ fn body_for(method: &str, path: &str, a: &World) -> Option<Value> {
         }
         ("PUT", "/v1/ws/{workspaceId}/DataSubjectRequests/{id}") => json!({ "title": taken }),
         ("PATCH", "/v1/connectors/{id}") => json!({ "description": taken }),
+        ("POST", "/v1/connectors/{id}/certificates") => {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+            p.distinguished_name.push(rcgen::DnType::CommonName, taken);
+            json!({ "certificate_pem": p.self_signed(&key).expect("certificate").pem() })
+        }
         ("POST", "/v1/connectors/{id}/subscriptions") => json!({
             "url": "https://attacker.isolatie.example/hook", "event_types": ["case.created"],
         }),

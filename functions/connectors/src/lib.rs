@@ -227,8 +227,12 @@ pub static ROUTES: &[Route] = &[
         scope: None,
         level: Level::Read,
         summary: "Register a client certificate",
-        // Checks the caller may change the connector on every try (certificates.rs).
-        handler: handler!(|c| certificates::register(c.p, c.req, c.ctx, &c.param("id"))),
+        // Who and which connector are checked before the body (another workspace's id is
+        // a 404 whatever is sent), and again on every try of the change (certificates.rs).
+        handler: handler!(|c| changing(
+            c,
+            certificates::register(c.p, c.req, c.ctx, &c.param("id"))
+        )),
         doc: Doc {
             request: Some(schema::<input::NewClientCertificate>),
             response: Some(schema::<ClientCertificate>),
