@@ -40,7 +40,9 @@ eval "$("$BIN/koppel-local" "${PARAMS[@]}" env)"
 PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"
 "$BIN/koppel-admin" --json demo --base-url "$BASE" --out "$BENCH/demo.json" >/dev/null
-"$BIN/koppel-local" "${PARAMS[@]}" serve --listen "127.0.0.1:$PORT" >"$BENCH/gateway.log" 2>&1 &
+# JSON log lines, as the functions write them in Lambda: the bytes the cost model bills.
+KOPPEL_LOG_FORMAT=json "$BIN/koppel-local" "${PARAMS[@]}" serve --listen "127.0.0.1:$PORT" \
+  >"$BENCH/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 wait_for_gateway "$BASE" "$GATEWAY_PID"
 

@@ -60,6 +60,8 @@ pub struct NewCredential {
     pub name: String,
     pub user_id: Option<String>,
     pub connector_id: Option<String>,
+    /// See [`Credential::acting_user_id`].
+    pub acting_user_id: Option<String>,
     pub scopes: Option<Scopes>,
     pub rate_limit: Option<u32>,
     pub expires_at: Option<Timestamp>,
@@ -84,6 +86,7 @@ pub async fn issue(
         name: new.name,
         user_id: new.user_id,
         connector_id: new.connector_id,
+        acting_user_id: new.acting_user_id,
         scopes: new.scopes,
         rate_limit: new.rate_limit,
         expires_at: new.expires_at.map(rfc3339),

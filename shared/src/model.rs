@@ -232,6 +232,11 @@ pub struct Credential {
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector_id: Option<String>,
+    /// A connector's own key or token: the connector's acting user when it was issued, so
+    /// the authorizer can read that user beside the connector (it checks the connector
+    /// still names them, and reads the one it names if not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_user_id: Option<String>,
     /// `None`: everything the holder may do; otherwise narrowed to these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Scopes>,
@@ -261,6 +266,7 @@ impl Credential {
             name: "t".into(),
             user_id: Some("usr_1".into()),
             connector_id: None,
+            acting_user_id: None,
             scopes: None,
             rate_limit: None,
             expires_at: None,

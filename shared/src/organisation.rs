@@ -81,6 +81,8 @@ mod tests {
             access_level: Level::Handle,
             rate_limit: 30,
             body_hash: None,
+            held: None,
+            counted: None,
         }
     }
 

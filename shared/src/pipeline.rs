@@ -3,6 +3,7 @@
 //! errors as problem+json and the `RateLimit-*` headers on every response.
 
 use std::future::Future;
+use std::time::Instant;
 
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -104,6 +105,7 @@ async fn public<B: RouteBody>(
     ctx: &Ctx,
     handler: for<'a> fn(&'a Request, &'a Ctx) -> routes::BoxFuture<'a, Answer<B>>,
 ) -> Response<B> {
+    let started = Instant::now();
     let request_id = request_id(&req);
     let path = called_path(&req);
     let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %path);
@@ -112,7 +114,7 @@ async fn public<B: RouteBody>(
             Ok(r) => r,
             Err(e) => failed(&e, &request_id, &path),
         };
-        done(resp, &request_id)
+        done(resp, &request_id, started)
     }
     .instrument(span)
     .await
@@ -137,12 +139,18 @@ fn failed<B: RouteBody>(e: &ApiError, request_id: &str, path: &str) -> Response<
     e.to_response(request_id, path).map(Into::into)
 }
 
-/// Every answer carries its request id, and its status is logged in the request's span.
-fn done<B>(mut resp: Response<B>, request_id: &str) -> Response<B> {
+/// Every answer carries its request id; its status and duration are the request's one
+/// `info` line, in its span.
+fn done<B>(mut resp: Response<B>, request_id: &str, started: Instant) -> Response<B> {
     if let Ok(v) = HeaderValue::from_str(request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
-    tracing::info!(status = resp.status().as_u16(), "done");
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        status = resp.status().as_u16(),
+        ms = format!("{ms:.1}"),
+        "done"
+    );
     resp
 }
 
@@ -160,6 +168,7 @@ where
     F: FnOnce(Principal, Request) -> Fut,
     Fut: Future<Output = Answer<B>>,
 {
+    let started = Instant::now();
     let request_id = request_id(&req);
     // Problems name, and `Location` starts from, the path the client called.
     let path = called_path(&req);
@@ -183,7 +192,10 @@ where
             span.record("user", p.user_id.as_str());
 
             let now = time_util::now().as_second();
-            let s = rate_limit::hit(&ctx.store, &p.credential_id, p.rate_limit, now).await?;
+            let s = match p.counted {
+                Some(c) => c.standing(p.rate_limit, now),
+                None => rate_limit::hit(&ctx.store, &p.credential_id, p.rate_limit, now).await?,
+            };
             standing = Some(s);
             if !s.allowed {
                 return Err(ApiError::too_many_requests(
@@ -266,7 +278,7 @@ where
         {
             resp.headers_mut().insert(header::LOCATION, v);
         }
-        done(resp, &request_id)
+        done(resp, &request_id, started)
     }
     .instrument(span)
     .await

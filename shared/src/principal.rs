@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::credential::CredentialKind;
 use crate::error::ApiError;
-use crate::model::{Level, Scope, Scopes};
+use crate::model::{Connector, Level, Scope, Scopes, User, Workspace};
+use crate::rate_limit::Counted;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
@@ -26,6 +27,58 @@ pub struct Principal {
     /// A JWT's `hash` claim (OSR): base64 SHA-256 of the request body, which the pipeline
     /// checks, as the authorizer never sees the body.
     pub body_hash: Option<String>,
+    /// What the authorizer read of the caller; `None` from a caller without an authorizer
+    /// (the admin CLI's in-process demo), whose functions read it themselves.
+    pub held: Option<Held>,
+    /// The authorizer's count of this request; without one the pipeline counts.
+    pub counted: Option<Counted>,
+}
+
+/// What the authorizer read of the caller and hands on, so functions need not read it again:
+/// it was read strongly consistent a moment ago, within the same request.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Held {
+    pub workspace_name: String,
+    pub user: HeldUser,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<HeldConnector>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeldUser {
+    pub email: String,
+    pub name: String,
+    pub rights: Level,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeldConnector {
+    pub description: String,
+    pub access_level: Level,
+    pub scopes: Scopes,
+    pub acting_user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_search_id: Option<String>,
+}
+
+impl Held {
+    pub fn of(w: &Workspace, u: &User, c: Option<&Connector>) -> Self {
+        Self {
+            workspace_name: w.name.clone(),
+            user: HeldUser {
+                email: u.email.clone(),
+                name: u.name.clone(),
+                rights: u.rights,
+            },
+            connector: c.map(|c| HeldConnector {
+                description: c.description.clone(),
+                access_level: c.access_level,
+                scopes: c.scopes.clone(),
+                acting_user_id: c.acting_user_id.clone(),
+                saved_search_id: c.saved_search_id.clone(),
+            }),
+        }
+    }
 }
 
 impl Principal {
@@ -61,6 +114,14 @@ impl Principal {
         if let Some(h) = &self.body_hash {
             put("jwt_body_hash", h.clone().into());
         }
+        if let Some(h) = &self.held {
+            let json = serde_json::to_string(h).expect("plain data serializes");
+            put("held", json.into());
+        }
+        if let Some(c) = &self.counted {
+            put("rate_count", c.count.into());
+            put("rate_window", c.window_start.into());
+        }
         m
     }
 
@@ -89,6 +150,19 @@ impl Principal {
                 .parse()
                 .map_err(|_| "bad rate_limit".to_owned())?,
             body_hash: text("jwt_body_hash").ok(),
+            held: match text("held") {
+                Ok(json) => {
+                    Some(serde_json::from_str(&json).map_err(|e| format!("bad held: {e}"))?)
+                }
+                Err(_) => None,
+            },
+            counted: match (text("rate_count"), text("rate_window")) {
+                (Ok(n), Ok(w)) => Some(Counted {
+                    count: n.parse().map_err(|_| "bad rate_count".to_owned())?,
+                    window_start: w.parse().map_err(|_| "bad rate_window".to_owned())?,
+                }),
+                _ => None,
+            },
         })
     }
 
@@ -155,6 +229,25 @@ mod tests {
             access_level: Level::Handle,
             rate_limit: 30,
             body_hash: Some("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=".into()),
+            held: Some(Held {
+                workspace_name: "Gemeente Demo".into(),
+                user: HeldUser {
+                    email: "a@example.org".into(),
+                    name: "A \"quoted\" name".into(),
+                    rights: Level::Handle,
+                },
+                connector: Some(HeldConnector {
+                    description: "App".into(),
+                    access_level: Level::Read,
+                    scopes: [Scope::CasesRead].into_iter().collect(),
+                    acting_user_id: "usr_1".into(),
+                    saved_search_id: Some("ss_1".into()),
+                }),
+            }),
+            counted: Some(Counted {
+                count: 3,
+                window_start: 1_800_000_000,
+            }),
         };
         let ctx: HashMap<String, Value> = p.to_context().into_iter().collect();
         assert_eq!(Principal::from_context(&ctx).unwrap(), p);
@@ -184,6 +277,8 @@ mod tests {
             access_level: Level::Read,
             rate_limit: 30,
             body_hash: None,
+            held: None,
+            counted: None,
         };
         assert!(p.require(Some(Scope::CasesRead), Level::Read).is_ok());
         assert!(p.require(Some(Scope::CasesWrite), Level::Read).is_err());
@@ -203,6 +298,8 @@ mod tests {
             access_level: Level::Handle,
             rate_limit: 30,
             body_hash: None,
+            held: None,
+            counted: None,
         };
         let (out, made) =
             checks_made(async { p.require(Some(Scope::DsrWrite), Level::Handle) }).await;

@@ -1,5 +1,6 @@
-//! Per-credential rate limit: a fixed one-minute window counted by one conditional
-//! DynamoDB update per request. The window item expires by TTL; its key carries the
+//! Per-credential rate limit: a fixed one-minute window counted by one DynamoDB update per
+//! request, made by the authorizer beside its reads (the function answers 429 from its
+//! count). The window item expires by TTL; its key carries the
 //! window start, so a late TTL delete never matters.
 
 use http::HeaderMap;
@@ -58,37 +59,57 @@ impl Standing {
     }
 }
 
-/// Counts one request for `credential_id`. Over the limit the count is not raised further.
+/// One request counted in its credential's window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counted {
+    /// Requests in the window, this one included.
+    pub count: u32,
+    pub window_start: i64,
+}
+
+impl Counted {
+    /// The standing under `limit` at `now`: the authorizer counts, the function (a moment
+    /// later, perhaps past the window's end) answers.
+    pub fn standing(&self, limit: u32, now: i64) -> Standing {
+        let w = Window {
+            start: self.window_start,
+            reset_after: (self.window_start + WINDOW_SECS - now).clamp(0, WINDOW_SECS),
+        };
+        Standing::from_count(limit, self.count, w)
+    }
+}
+
+/// Counts one request for `credential_id`: one unconditional update, so it can run beside
+/// the reads that find the credential's limit.
+pub async fn count(store: &Store, credential_id: &str, now: i64) -> Result<Counted, StoreError> {
+    let w = window(now);
+    let out = store
+        .update(
+            Update::new(
+                Key::rate(credential_id, w.start),
+                Expr::new("ADD #n :one SET #ttl = :ttl")
+                    .name("#n", "count")
+                    .name("#ttl", "ttl")
+                    .n(":one", 1)
+                    .n(":ttl", w.start + 2 * WINDOW_SECS),
+            )
+            .returning(ReturnValue::UpdatedNew),
+        )
+        .await?;
+    Ok(Counted {
+        count: number(&out, "count").unwrap_or(u32::MAX),
+        window_start: w.start,
+    })
+}
+
+/// Counts one request for `credential_id` and says where it stands under `limit`.
 pub async fn hit(
     store: &Store,
     credential_id: &str,
     limit: u32,
     now: i64,
 ) -> Result<Standing, StoreError> {
-    let w = window(now);
-    let count = Update::new(
-        Key::rate(credential_id, w.start),
-        Expr::new("ADD #n :one SET #ttl = :ttl")
-            .name("#n", "count")
-            .name("#ttl", "ttl")
-            .n(":one", 1)
-            .n(":ttl", w.start + 2 * WINDOW_SECS),
-    )
-    .when(Expr::new("attribute_not_exists(#n) OR #n < :limit").n(":limit", limit))
-    .returning(ReturnValue::UpdatedNew);
-    match store.update_if(count).await? {
-        Some(o) => Ok(Standing::from_count(
-            limit,
-            number(&o, "count").unwrap_or(limit),
-            w,
-        )),
-        None => Ok(Standing {
-            limit,
-            remaining: 0,
-            reset_after: w.reset_after,
-            allowed: false,
-        }),
-    }
+    Ok(count(store, credential_id, now).await?.standing(limit, now))
 }
 
 #[cfg(test)]
@@ -134,5 +155,19 @@ mod tests {
         assert_eq!(h["ratelimit-limit"], "30");
         assert_eq!(h["ratelimit-remaining"], "29");
         assert_eq!(h["ratelimit-policy"], "30;w=60");
+    }
+
+    #[test]
+    fn a_count_taken_earlier_stands_in_its_own_window() {
+        let c = Counted {
+            count: 31,
+            window_start: 120,
+        };
+        let s = c.standing(30, 130);
+        assert!(!s.allowed);
+        assert_eq!(s.reset_after, 50);
+        // Answered after its window ended: it resets now, never a negative wait.
+        assert_eq!(c.standing(30, 200).reset_after, 0);
+        assert!(c.standing(31, 130).allowed);
     }
 }

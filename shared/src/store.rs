@@ -58,6 +58,8 @@
 //!   a moment ago is listed, and "is this saved search still used" sees every connector.
 //! - [`Store::batch_get`]: a data-subject request list shows each request as it is now,
 //!   whatever the (eventually consistent) index that found it said.
+//! - [`Store::get_each`]: the authorizer reads a credential's connector, user and workspace
+//!   in one batch, and decides on them.
 //!
 //! Eventually consistent: the indexes (gsi1: a holder's credentials, the outbox sweep;
 //! gsi2 / gsi3: the data-subject request list), which DynamoDB cannot read otherwise; the
@@ -880,6 +882,25 @@ impl Store {
         Ok(found)
     }
 
+    /// The items under `keys` (strongly consistent, distinct keys) in one round trip, each
+    /// in its key's place: `None` where there is no item.
+    pub async fn get_each(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let items = self
+            .batch_get(&keys.iter().map(Key::to_item).collect::<Vec<_>>())
+            .await?;
+        let mut out = vec![None; keys.len()];
+        for item in items {
+            let attr = |n: &str| item.get(n).and_then(|v| v.as_s().ok());
+            let place = keys
+                .iter()
+                .position(|k| attr("pk") == Some(&k.pk) && attr("sk") == Some(&k.sk));
+            if let Some(i) = place {
+                out[i] = Some(item);
+            }
+        }
+        Ok(out)
+    }
+
     /// Puts `items` unconditionally, 25 per request, asking again for what DynamoDB leaves
     /// unprocessed after the pauses of [`BATCH_WRITE_RETRIES`].
     pub async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
@@ -1020,8 +1041,21 @@ impl Store {
 
     /// How `connector` sees cases: through its saved search, or not at all without one.
     pub async fn case_view(&self, connector: &Connector) -> Result<View, StoreError> {
-        let search = match &connector.saved_search_id {
-            Some(id) => self.saved_search(&connector.workspace_id, id).await?,
+        self.case_view_through(
+            &connector.workspace_id,
+            connector.saved_search_id.as_deref(),
+        )
+        .await
+    }
+
+    /// How a connector with `saved_search_id` sees the cases of `ws`.
+    pub async fn case_view_through(
+        &self,
+        ws: &str,
+        saved_search_id: Option<&str>,
+    ) -> Result<View, StoreError> {
+        let search = match saved_search_id {
+            Some(id) => self.saved_search(ws, id).await?,
             None => None,
         };
         Ok(View::of(search))
@@ -1445,6 +1479,7 @@ mod tests {
             name: "n".into(),
             user_id: None,
             connector_id: Some("con".into()),
+            acting_user_id: None,
             scopes: None,
             rate_limit: None,
             expires_at: None,

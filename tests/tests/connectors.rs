@@ -932,3 +932,59 @@ async fn connectors_are_paged_with_an_opaque_cursor() {
     let theirs = s(&theirs.body["next_cursor"]).to_owned();
     assert_paging_refuses(&auth, "/v1/connectors", &[&theirs]).await;
 }
+
+/// A connector's own credential acts for the connector's acting user as it is now: the
+/// authorizer reads the user it was issued under beside the connector, and the one the
+/// connector names when that changed.
+#[tokio::test]
+async fn a_connector_credential_follows_a_change_of_acting_user() {
+    let ws = Ws::new();
+    let r = ws
+        .call(
+            "POST",
+            "/v1/connectors",
+            Some(&json!({
+                "description": "Wisselt van medewerker", "acting_user_id": ws.owner,
+                "access_level": "handle", "scopes": ["cases:read"],
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let con = s(&r.body["id"]).to_owned();
+    let etag = r.headers["etag"].to_str().unwrap().to_owned();
+    let path = format!("/v1/connectors/{con}");
+    let cred = ws
+        .call(
+            "POST",
+            &format!("{path}/credentials"),
+            Some(&json!({"name": "k"})),
+        )
+        .await;
+    assert_eq!(cred.status, 201, "{}", cred.body);
+    let token = format!("Bearer {}", s(&cred.body["secret"]));
+    let before = me(&[("Authorization", &token)]).await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    assert_eq!(before.body["user"]["id"], ws.owner.as_str());
+    assert_eq!(before.body["access_level"], "handle");
+
+    let clerk = NewUser::sample(&ws.id)
+        .name("Nieuwe Lezer")
+        .rights("read")
+        .id();
+    let changed = ws
+        .call_with(
+            "PATCH",
+            &path,
+            &[("If-Match", &etag)],
+            Some(&json!({ "acting_user_id": clerk })),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let after = me(&[("Authorization", &token)]).await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(after.body["user"]["id"], clerk.as_str());
+    assert_eq!(after.body["user"]["name"], "Nieuwe Lezer");
+    assert_eq!(after.body["connector"]["acting_user_id"], clerk.as_str());
+    // The new acting user's rights cap the connector from the next request on.
+    assert_eq!(after.body["access_level"], "read");
+}

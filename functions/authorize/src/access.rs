@@ -141,6 +141,8 @@ pub fn decide(f: &Facts<'_>) -> Result<Principal, Refusal> {
         access_level: level,
         rate_limit: rate_limit.unwrap_or(f.default_rate_limit),
         body_hash: None,
+        held: None,
+        counted: None,
     })
 }
 
@@ -193,6 +195,7 @@ mod tests {
             name: "t".into(),
             user_id: (kind == CredentialKind::PersonalAccessToken).then(|| "usr_1".into()),
             connector_id: (kind != CredentialKind::PersonalAccessToken).then(|| "con_1".into()),
+            acting_user_id: None,
             scopes: scopes.map(|s| s.iter().copied().collect()),
             rate_limit: None,
             expires_at: None,

@@ -153,6 +153,8 @@ mod tests {
             access_level: Level::Read,
             rate_limit: 30,
             body_hash: None,
+            held: None,
+            counted: None,
         }
     }
 

@@ -20,8 +20,10 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use jiff::{SignedDuration, Timestamp};
 use koppel_shared::credential::{self, CredentialKind};
-use koppel_shared::model::{Connector, Credential, User};
-use koppel_shared::store::StoreError;
+use koppel_shared::model::{Connector, Credential, User, Workspace};
+use koppel_shared::principal::Held;
+use koppel_shared::rate_limit::{self, Counted};
+use koppel_shared::store::{Item, Key, StoreError, from_item};
 use koppel_shared::{Ctx, Principal, jwt, time_util};
 use tracing::Instrument;
 
@@ -183,18 +185,24 @@ async fn authorize(
             if interface_id.is_some() && interface_id != cred.connector_id.as_deref() {
                 return Ok(Err(Refusal::Unauthenticated("key of another connector")));
             }
-            let (connector, user) = holders(ctx, &cred).await?;
+            // The request is counted beside the reads that find its limit.
+            let (held, counted) = tokio::join!(
+                holders(ctx, &cred),
+                rate_limit::count(&ctx.store, &cred.credential_id, now.as_second())
+            );
+            let h = held?;
             let decision = access::decide(&Facts {
                 kind: cred.kind,
                 credential: Some(&cred),
                 credential_id: &cred.credential_id,
-                connector: connector.as_ref(),
-                user: user.as_ref(),
+                connector: h.connector.as_ref(),
+                user: h.user.as_ref(),
                 source_ip,
                 now,
                 default_rate_limit: ctx.settings.default_rate_limit,
             });
-            let decision = client_cert::enforce(decision, connector.as_ref(), cert, now);
+            let decision = client_cert::enforce(decision, h.connector.as_ref(), cert, now);
+            let decision = h.hand_on(decision, counted?);
             if decision.is_ok() && due_for_touch(cred.last_used_at.as_deref(), now) {
                 let fmt = time_util::rfc3339;
                 let touched = ctx
@@ -240,27 +248,67 @@ async fn secret_matches(ctx: &Ctx, cred: &Credential, plaintext: &str) -> Result
     Ok(true)
 }
 
-/// The connector and the user a stored credential acts through, read concurrently.
-async fn holders(
-    ctx: &Ctx,
-    cred: &Credential,
-) -> Result<(Option<Connector>, Option<User>), StoreError> {
-    let ws = &cred.workspace_id;
-    match (&cred.connector_id, &cred.user_id) {
-        (Some(con), Some(user)) => {
-            let (c, u) = tokio::join!(ctx.store.connector(ws, con), ctx.store.user(ws, user));
-            Ok((c?, u?))
-        }
-        (Some(con), None) => {
-            let Some(c) = ctx.store.connector(ws, con).await? else {
-                return Ok((None, None));
-            };
-            let u = ctx.store.user(ws, &c.acting_user_id).await?;
-            Ok((Some(c), u))
-        }
-        (None, Some(user)) => Ok((None, ctx.store.user(ws, user).await?)),
-        (None, None) => Ok((None, None)),
+/// What the authorizer reads of a credential's holders.
+struct Holders {
+    workspace: Option<Workspace>,
+    connector: Option<Connector>,
+    user: Option<User>,
+}
+
+impl Holders {
+    /// An allowed principal takes along what was read of it, and its request's count.
+    fn hand_on(
+        &self,
+        decision: Result<Principal, Refusal>,
+        counted: Counted,
+    ) -> Result<Principal, Refusal> {
+        let mut p = decision?;
+        let (Some(w), Some(u)) = (&self.workspace, &self.user) else {
+            return Err(Refusal::Unauthenticated("workspace gone"));
+        };
+        p.held = Some(Held::of(w, u, self.connector.as_ref()));
+        p.counted = Some(counted);
+        Ok(p)
     }
+}
+
+/// The workspace, connector and user a stored credential acts through, in one batch. A
+/// connector's own credential acts for the connector's acting user as it is now: the one it
+/// was issued under is read with the rest, and the current one after it if that changed.
+async fn holders(ctx: &Ctx, cred: &Credential) -> Result<Holders, StoreError> {
+    let ws = &cred.workspace_id;
+    let user_id = cred.user_id.as_ref().or(cred.acting_user_id.as_ref());
+    let mut keys = vec![Key::workspace(ws)];
+    keys.extend(cred.connector_id.iter().map(|c| Key::connector(ws, c)));
+    keys.extend(user_id.map(|u| Key::user(ws, u)));
+    let mut found = ctx.store.get_each(&keys).await?.into_iter();
+    let workspace = typed(found.next())?;
+    let connector: Option<Connector> = match cred.connector_id {
+        Some(_) => typed(found.next())?,
+        None => None,
+    };
+    let mut user: Option<User> = match user_id {
+        Some(_) => typed(found.next())?,
+        None => None,
+    };
+    if cred.user_id.is_none()
+        && let Some(c) = &connector
+        && user.as_ref().is_none_or(|u| u.user_id != c.acting_user_id)
+    {
+        user = ctx.store.user(ws, &c.acting_user_id).await?;
+    }
+    Ok(Holders {
+        workspace,
+        connector,
+        user,
+    })
+}
+
+/// One of [`Store::get_each`]'s places as its model.
+fn typed<T: serde::de::DeserializeOwned>(
+    place: Option<Option<Item>>,
+) -> Result<Option<T>, StoreError> {
+    place.flatten().map(from_item).transpose()
 }
 
 async fn authorize_jwt(
@@ -297,19 +345,33 @@ async fn authorize_jwt(
             return unauthenticated("jwt invalid");
         }
     };
-    let user = ctx.store.user(&ws, &connector.acting_user_id).await?;
     let credential_id = format!("jwt.{con_id}.{}", verified.kid);
+    let keys = [
+        Key::workspace(&ws),
+        Key::user(&ws, &connector.acting_user_id),
+    ];
+    let (found, counted) = tokio::join!(
+        ctx.store.get_each(&keys),
+        rate_limit::count(&ctx.store, &credential_id, now.as_second())
+    );
+    let mut found = found?.into_iter();
+    let h = Holders {
+        workspace: typed(found.next())?,
+        user: typed(found.next())?,
+        connector: Some(connector),
+    };
     let decision = access::decide(&Facts {
         kind: CredentialKind::Jwt,
         credential: None,
         credential_id: &credential_id,
-        connector: Some(&connector),
-        user: user.as_ref(),
+        connector: h.connector.as_ref(),
+        user: h.user.as_ref(),
         source_ip,
         now,
         default_rate_limit: ctx.settings.default_rate_limit,
     });
-    let decision = client_cert::enforce(decision, Some(&connector), cert, now);
+    let decision = client_cert::enforce(decision, h.connector.as_ref(), cert, now);
+    let decision = h.hand_on(decision, counted?);
     let decision = decision.map(|mut p| {
         p.body_hash = verified.claims.hash.clone();
         p

@@ -170,9 +170,9 @@ impl Walk<'_> {
 
     /// The next item of `parts` merged in sort order.
     async fn next(&self, parts: &mut [Partition]) -> Result<Option<Item>, StoreError> {
-        for p in parts.iter_mut() {
-            self.fill(p).await?;
-        }
+        // Each partition's next page at once: a list over six partitions starts with one
+        // round trip, not six.
+        futures_util::future::try_join_all(parts.iter_mut().map(|p| self.fill(p))).await?;
         let best = parts
             .iter()
             .enumerate()

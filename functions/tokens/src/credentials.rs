@@ -220,6 +220,7 @@ pub async fn create_own(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) ->
             name: b.name.trim().to_owned(),
             user_id: Some(user.user_id.clone()),
             connector_id: None,
+            acting_user_id: None,
             // Never beyond the creating token's own scopes.
             scopes: Some(c.scopes.unwrap_or_else(|| p.scopes.clone())),
             rate_limit: b.rate_limit,
@@ -432,6 +433,7 @@ pub async fn issue_for_connector(
             name: b.name.trim().to_owned(),
             user_id: None,
             connector_id: Some(con.connector_id.clone()),
+            acting_user_id: Some(con.acting_user_id.clone()),
             // Unnarrowed, it follows the connector's scopes if the caller had them all.
             scopes: c
                 .scopes

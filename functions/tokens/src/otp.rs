@@ -254,6 +254,7 @@ pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rou
             name: format!("OTP {}", user.email),
             user_id: Some(user.user_id.clone()),
             connector_id: Some(connector_id.to_owned()),
+            acting_user_id: None,
             // No more than the app's own credential may do.
             scopes: Some(p.scopes.clone()),
             rate_limit: None,

@@ -5,7 +5,8 @@
 
 use koppel_shared::audit::AuditEntry;
 use koppel_shared::credential::CredentialKind;
-use koppel_shared::model::{Connector, Credential, Level, Scopes, User, Workspace};
+use koppel_shared::model::{Credential, Level, Scopes, User};
+use koppel_shared::principal::Held;
 use koppel_shared::{Principal, rate_limit};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -213,25 +214,29 @@ pub struct MeRateLimit {
 }
 
 impl Me {
-    pub fn of(p: &Principal, w: &Workspace, u: &User, c: Option<&Connector>) -> Self {
+    pub fn of(p: &Principal, h: &Held) -> Self {
         Self {
             workspace: MeWorkspace {
-                id: w.workspace_id.clone(),
-                name: w.name.clone(),
+                id: p.workspace_id.clone(),
+                name: h.workspace_name.clone(),
             },
             user: MeUser {
-                id: u.user_id.clone(),
-                email: u.email.clone(),
-                name: u.name.clone(),
-                rights: u.rights,
+                id: p.user_id.clone(),
+                email: h.user.email.clone(),
+                name: h.user.name.clone(),
+                rights: h.user.rights,
             },
-            connector: c.map(|c| MeConnector {
-                id: c.connector_id.clone(),
-                description: c.description.clone(),
-                access_level: c.access_level,
-                scopes: c.scopes.clone(),
-                acting_user_id: c.acting_user_id.clone(),
-            }),
+            connector: p
+                .connector_id
+                .as_ref()
+                .zip(h.connector.as_ref())
+                .map(|(id, c)| MeConnector {
+                    id: id.clone(),
+                    description: c.description.clone(),
+                    access_level: c.access_level,
+                    scopes: c.scopes.clone(),
+                    acting_user_id: c.acting_user_id.clone(),
+                }),
             credential: MeCredential {
                 id: p.credential_id.clone(),
                 kind: p.credential_kind,

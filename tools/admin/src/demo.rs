@@ -420,6 +420,8 @@ impl<'a> Caller<'a> {
                 access_level: Level::Handle,
                 rate_limit: 1000,
                 body_hash: None,
+                held: None,
+                counted: None,
             },
         }
     }
