@@ -8,6 +8,7 @@ import argparse
 import base64
 import json
 import os
+import sys
 import statistics
 import time
 import urllib.error
@@ -157,6 +158,15 @@ def main():
 
     osr = demo["osr"]
     day = iter(range(1, 10_000))
+    # The demo's endpoint is open-ended: it would overlap every new one (409). End it tomorrow.
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    status, _, body = b.send("PUT", f"/api/v1/endpoints/{osr['endpoint_id']}", {"JWT": b.jwt()}, {
+        "mandate_token": osr["mandate_token"], "administration_id": osr["administration_id"],
+        "service_version_namespace": osr["namespace"], "url": "https://leverancier.example/koppelpunt",
+        "attributes": "LAS", "end_date": tomorrow,
+    })
+    if status != 200:
+        sys.exit(f"bench: ending the demo endpoint answered {status}: {body}")
 
     def endpoint():
         d = next(day)
