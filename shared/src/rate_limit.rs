@@ -1,7 +1,7 @@
 //! Per-credential rate limit: a fixed one-minute window counted by one DynamoDB update per
 //! request, made by the authorizer beside its reads (the function answers 429 from its
-//! count). The window item expires by TTL; its key carries the
-//! window start, so a late TTL delete never matters.
+//! count). The window item expires by TTL; its key carries the window start, so a late TTL
+//! delete never matters.
 
 use http::HeaderMap;
 

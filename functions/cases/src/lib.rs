@@ -533,8 +533,8 @@ async fn list(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
 }
 
 async fn history(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
-    let (view, _) = view_and_case(p, ctx, id).await?;
-    let id = number(id)?;
+    let (view, case) = view_and_case(p, ctx, id).await?;
+    let id = case.id;
     let (after, limit) = query::history_query(pairs(&query_pairs(req)))?;
     let (entries, more) = repo::history(&ctx.store, &p.workspace_id, id, after, limit).await?;
     let last = entries.last().map(|e| e.version);
