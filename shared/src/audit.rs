@@ -37,7 +37,8 @@ pub struct AuditEntry {
     pub actor_credential_id: Option<String>,
     pub credential_id: String,
     pub credential_kind: CredentialKind,
-    /// The user the credential acts for, if any.
+    /// The user the credential acts for: a personal token's user, an OTP token's user, or
+    /// a connector's own key or token's acting user when it was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_behalf_of: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,7 +56,7 @@ impl AuditEntry {
             actor_credential_id: actor.credential_id.clone(),
             credential_id: cred.credential_id.clone(),
             credential_kind: cred.kind,
-            on_behalf_of: cred.user_id.clone(),
+            on_behalf_of: cred.user_id.clone().or_else(|| cred.acting_user_id.clone()),
             connector_id: cred.connector_id.clone(),
         }
     }

@@ -179,6 +179,7 @@ mod tests {
             manage_connectors: true,
             owner,
             created_at: String::new(),
+            deactivated_at: None,
         }
     }
 

@@ -27,8 +27,20 @@ pub const PING: &str = "webhook.ping";
 /// The event that says a subscription was disabled by the dispatcher.
 pub const SUBSCRIPTION_DISABLED: &str = "webhook.subscription_disabled";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    strum::EnumString,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Status {
     /// Queued or waiting for its next try.
     Pending,
@@ -244,9 +256,12 @@ pub async fn get(ctx: &Ctx, sub: &str, event_id: &str) -> Result<Option<Delivery
 
 /// A page of a subscription's live deliveries, newest first (event ids are time-ordered),
 /// after the event id `after`; `next` is the event id to continue after.
+/// A filtered page reads at most [`crate::store::PAGE_SCAN_BUDGET`] records and may end short
+/// of `limit` with a `next` to go on from.
 pub async fn list(
     ctx: &Ctx,
     sub: &str,
+    filter: &Filter,
     limit: usize,
     after: Option<&str>,
 ) -> Result<Page<Delivery>, StoreError> {
@@ -258,7 +273,53 @@ pub async fn list(
         limit,
         forward: false,
     };
-    ctx.store.page(&q, |d: &Delivery| d.live(now_epoch)).await
+    ctx.store
+        .page(&q, |d: &Delivery| d.live(now_epoch) && filter.matches(d))
+        .await
+}
+
+/// Which deliveries a list shows: `?status=` and `?event_type=`, each optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub status: Option<Status>,
+    pub event_type: Option<String>,
+}
+
+impl Filter {
+    /// The filter of a list's query parameters; a value that can match nothing is a 422
+    /// naming the parameter (a typo must not look like an empty log).
+    pub fn parse(status: Option<&str>, event_type: Option<&str>) -> Result<Self, crate::ApiError> {
+        use strum::VariantNames;
+        let mut e = crate::body::Fields::new();
+        let status = status.and_then(|s| match s.parse::<Status>() {
+            Ok(s) => Some(s),
+            Err(_) => {
+                e.push(
+                    "status",
+                    format!("must be one of {}", Status::VARIANTS.join(", ")),
+                );
+                None
+            }
+        });
+        if let Some(t) = event_type
+            && !(crate::webhook::is_event_type(t) || t == PING)
+        {
+            e.push(
+                "event_type",
+                format!("`{t}` is not a published event type (GET /v1/webhook-event-types)"),
+            );
+        }
+        e.finish()?;
+        Ok(Self {
+            status,
+            event_type: event_type.map(str::to_owned),
+        })
+    }
+
+    pub fn matches(&self, d: &Delivery) -> bool {
+        self.status.is_none_or(|s| s == d.status)
+            && self.event_type.as_deref().is_none_or(|t| t == d.event_type)
+    }
 }
 
 /// Starts a new attempt sequence of `d` (same `webhook-id`), owned by a new job.
@@ -331,6 +392,25 @@ mod tests {
         assert_eq!(d.key(), Key::delivery("sub", "evt_1"));
         let msg = serde_json::to_value(JobMessage { delivery: job }).unwrap();
         assert!(msg.get("type").is_none() && msg["delivery"]["job_id"].is_string());
+    }
+
+    #[test]
+    fn a_filter_names_what_can_match_nothing() {
+        let mut d = Job::new("ws", "con", "sub", "evt_1", PING, "{}".into()).record();
+        let f = Filter::parse(Some("failed"), Some(PING)).unwrap();
+        assert!(!f.matches(&d));
+        d.status = Status::Failed;
+        assert!(f.matches(&d));
+        assert!(Filter::parse(None, None).unwrap().matches(&d));
+        assert!(
+            !Filter::parse(None, Some("case.created"))
+                .unwrap()
+                .matches(&d)
+        );
+        let e = Filter::parse(Some("Failed"), Some("case.nope")).unwrap_err();
+        let fields: Vec<_> = e.errors.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["status", "event_type"]);
+        assert!(e.errors[0].message.contains("pending, delivered, failed"));
     }
 
     #[test]

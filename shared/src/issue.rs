@@ -2,6 +2,7 @@
 //! the current pepper version, hand the plaintext back exactly once; every issue and revoke
 //! is audited in the same transaction.
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use jiff::Timestamp;
 
 use crate::Ctx;
@@ -69,14 +70,15 @@ pub struct NewCredential {
     pub created_by: String,
 }
 
-/// Stores the new credential, and revokes `replaces` in the same transaction when given
-/// (rotation); returns it with the plaintext secret (shown once).
-pub async fn issue(
-    ctx: &Ctx,
-    new: NewCredential,
-    actor: &Actor,
-    replaces: Option<&Credential>,
-) -> Result<(Credential, String), StoreError> {
+/// A new credential with its plaintext secret (shown once), and the transaction steps
+/// that store and audit it: for a caller that writes more in the same transaction.
+pub struct Prepared {
+    pub credential: Credential,
+    pub secret: String,
+    pub steps: Vec<TransactWriteItem>,
+}
+
+pub async fn prepare(ctx: &Ctx, new: NewCredential, actor: &Actor) -> Result<Prepared, StoreError> {
     let pepper = ctx.pepper.for_new_hash().await?;
     let secret = credential::generate(new.kind);
     let cred = Credential {
@@ -97,18 +99,75 @@ pub async fn issue(
         secret_hash: credential::hash(&pepper.current.value, &secret.plaintext),
         pepper_version: pepper.current.version.clone(),
     };
-    let table = ctx.store.table();
-    let mut steps = vec![
+    let steps = vec![
         ctx.store.credential_step(&cred)?,
-        AuditEntry::new("credential.issued", actor, &cred, &cred.created_at).step(table)?,
+        AuditEntry::new("credential.issued", actor, &cred, &cred.created_at)
+            .step(ctx.store.table())?,
     ];
+    Ok(Prepared {
+        credential: cred,
+        secret: secret.plaintext,
+        steps,
+    })
+}
+
+/// Stores the new credential, and revokes `replaces` in the same transaction when given
+/// (rotation); returns it with the plaintext secret (shown once).
+pub async fn issue(
+    ctx: &Ctx,
+    new: NewCredential,
+    actor: &Actor,
+    replaces: Option<&Credential>,
+) -> Result<(Credential, String), StoreError> {
+    let Prepared {
+        credential: cred,
+        secret,
+        mut steps,
+    } = prepare(ctx, new, actor).await?;
     if let Some(old) = replaces {
         steps.push(ctx.store.revoke_step(&old.credential_id, &cred.created_at));
-        steps
-            .push(AuditEntry::new("credential.revoked", actor, old, &cred.created_at).step(table)?);
+        steps.push(
+            AuditEntry::new("credential.revoked", actor, old, &cred.created_at)
+                .step(ctx.store.table())?,
+        );
     }
     ctx.store.transact(steps).await?;
-    Ok((cred, secret.plaintext))
+    Ok((cred, secret))
+}
+
+/// A new credential never outlives nor out-paces the credential that creates it: no later
+/// expiry (none given: the caller's), no higher rate limit.
+pub async fn within_caller(
+    p: &crate::Principal,
+    ctx: &Ctx,
+    expires_at: Option<jiff::Timestamp>,
+    rate_limit: Option<u32>,
+    errors: &mut crate::body::Fields,
+) -> Result<Option<jiff::Timestamp>, crate::ApiError> {
+    let caller_expiry = ctx
+        .store
+        .credential(&p.credential_id)
+        .await?
+        .and_then(|c| c.expires_at)
+        .and_then(|e| crate::time_util::parse_rfc3339(&e));
+    if let (Some(new), Some(limit)) = (expires_at, caller_expiry)
+        && new > limit
+    {
+        errors.push(
+            "expires_at",
+            "may not be later than the expiry of the token creating it",
+        );
+    }
+    if rate_limit.is_some_and(|r| r > p.rate_limit) {
+        errors.push(
+            "rate_limit",
+            format!(
+                "may not exceed the creating token's own limit ({} per minute)",
+                p.rate_limit
+            ),
+        );
+    }
+    Ok(expires_at.or(caller_expiry))
 }
 
 /// Revokes a credential, audited. `Ok(false)` if it was revoked already.

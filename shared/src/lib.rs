@@ -35,6 +35,7 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod time_util;
+pub mod views;
 pub mod webhook;
 
 pub use ctx::{Ctx, Settings};

@@ -151,6 +151,9 @@ pub struct User {
     /// One per workspace; only the owner can revoke the owner's tokens.
     pub owner: bool,
     pub created_at: String,
+    /// Deactivated (`POST /v1/users/{id}/deactivate`): no credential acts for them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivated_at: Option<String>,
 }
 
 /// A connector's registered JWT issuer and its public keys (a JWK set).

@@ -2,8 +2,9 @@
 //! people, connectors, saved searches and the OSR registry. One check for every function,
 //! so "is an organisation user" means the same everywhere.
 
+use crate::body::Fields;
 use crate::credential::CredentialKind;
-use crate::model::User;
+use crate::model::{Level, User, is_email};
 use crate::{ApiError, Ctx, Principal};
 
 /// A permission flag a user may hold, named as the `User` field that holds it.
@@ -65,6 +66,82 @@ pub async fn user(p: &Principal, ctx: &Ctx, need: Option<Permission>) -> Result<
     Ok(user)
 }
 
+/// A new employee, as `POST /v1/users` takes it.
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Unique in the workspace (case-insensitive).
+    pub email: String,
+    pub name: String,
+    /// Their rights; a connector acting for them never exceeds these.
+    pub rights: Level,
+    /// May hold personal access tokens.
+    #[serde(default)]
+    pub api_access: bool,
+    #[serde(default)]
+    pub manage_users: bool,
+    #[serde(default)]
+    pub manage_connectors: bool,
+}
+
+impl NewUser {
+    /// The user `caller` creates in `ws`, or field errors (named under `prefix`). Nobody
+    /// gives more than they hold: rights within their own and only permissions they hold
+    /// (the owner holds all).
+    pub fn user(&self, ws: &str, caller: &User, prefix: &str, e: &mut Fields) -> User {
+        let field = |f: &str| format!("{prefix}{f}");
+        let email = self.email.trim();
+        e.check(
+            is_email(email),
+            &field("email"),
+            "must be an e-mail address",
+        );
+        let name = self.name.trim();
+        e.check(
+            !name.is_empty() && name.chars().count() <= 200,
+            &field("name"),
+            "must be 1 to 200 characters",
+        );
+        if !(caller.owner || self.rights <= caller.rights) {
+            e.push(
+                field("rights"),
+                format!("may not exceed your own rights (`{}`)", caller.rights),
+            );
+        }
+        for (wanted, p) in [
+            (self.manage_users, Permission::ManageUsers),
+            (self.manage_connectors, Permission::ManageConnectors),
+        ] {
+            if wanted && !(caller.owner || p.held_by(caller)) {
+                e.push(
+                    field(p.as_str()),
+                    "may only be given by someone who holds it",
+                );
+            }
+        }
+        User {
+            workspace_id: ws.to_owned(),
+            user_id: crate::ids::new_id("usr"),
+            email: email.to_owned(),
+            name: name.to_owned(),
+            rights: self.rights,
+            api_access: self.api_access,
+            manage_users: self.manage_users,
+            manage_connectors: self.manage_connectors,
+            owner: false,
+            created_at: crate::time_util::rfc3339(crate::time_util::now()),
+            deactivated_at: None,
+        }
+    }
+}
+
+/// 409 for a user whose e-mail address is taken (the create transaction's claim failed).
+pub fn email_taken(email: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "A user with the e-mail address {email} exists in this workspace."
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +189,7 @@ mod tests {
             manage_connectors: true,
             owner: false,
             created_at: String::new(),
+            deactivated_at: None,
         };
         assert!(holds(&u, Permission::ManageConnectors).is_ok());
         let e = holds(&u, Permission::ManageUsers).unwrap_err();

@@ -1114,7 +1114,7 @@ impl Store {
         self.transact(steps).await
     }
 
-    fn user_steps(&self, user: &User) -> Result<Vec<TransactWriteItem>, StoreError> {
+    pub fn user_steps(&self, user: &User) -> Result<Vec<TransactWriteItem>, StoreError> {
         let claim = serde_json::json!({ "user_id": user.user_id });
         Ok(vec![
             put_new(
@@ -1378,6 +1378,7 @@ mod tests {
             manage_connectors: false,
             owner: true,
             created_at: "2026-01-01T00:00:00Z".into(),
+            deactivated_at: None,
         };
         let i = item(&Key::user("ws_1", "usr_1"), &u).unwrap();
         assert_eq!(i["pk"], AttributeValue::S("WS#ws_1".into()));

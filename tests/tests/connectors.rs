@@ -988,3 +988,163 @@ async fn a_connector_credential_follows_a_change_of_acting_user() {
     // The new acting user's rights cap the connector from the next request on.
     assert_eq!(after.body["access_level"], "read");
 }
+
+#[tokio::test]
+async fn a_partner_is_set_up_in_one_call_with_its_user_and_first_token() {
+    let ws = Ws::new();
+    let email = format!("portaal-{}@partner.example", now());
+    let mut body = ws.profile();
+    body.as_object_mut().unwrap().remove("acting_user_id");
+    body.as_object_mut().unwrap().remove("ip_allow_list");
+    body["create_connector_user"] = json!({ "email": email, "name": "Portaal", "rights": "read" });
+    body["generate_token"] = json!({});
+    let r = ws.call("POST", "/v1/connectors", Some(&body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let con = s(&r.body["id"]).to_owned();
+    let user = &r.body["connector_user"];
+    assert_eq!(user["email"], email.as_str());
+    assert_eq!(user["api_access"], false);
+    assert_eq!(user["manage_users"], false);
+    assert_eq!(r.body["acting_user_id"], user["id"]);
+    let cred = &r.body["credential"];
+    assert_eq!(cred["kind"], "connector_token");
+    assert_eq!(cred["connector_id"], con.as_str());
+    assert_eq!(cred["name"], "Zaakportaal");
+    // The token works at once, for the new user, capped by their rights.
+    let token = format!("Bearer {}", s(&cred["secret"]));
+    let me = send(
+        &base_url(),
+        "GET",
+        "/v1/me",
+        &[("Authorization", &token)],
+        None,
+    )
+    .await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.body["user"]["id"], user["id"]);
+    assert_eq!(me.body["access_level"], "read", "{}", me.body);
+    // The new user exists, without API access: no personal token for them.
+    let users = ws.call("GET", "/v1/users", None).await;
+    assert!(users.body.to_string().contains(&email), "{}", users.body);
+    // The connector reads back without the secret.
+    let again = ws.call("GET", &format!("/v1/connectors/{con}"), None).await;
+    assert!(again.body.get("credential").is_none(), "{}", again.body);
+
+    // An API key, acting for an existing user, needs no new user.
+    let mut key = ws.profile();
+    key.as_object_mut().unwrap().remove("ip_allow_list");
+    key["generate_token"] = json!({ "kind": "api_key", "name": "Sleutel" });
+    let r = ws.call("POST", "/v1/connectors", Some(&key)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body.get("connector_user").is_none());
+    let id = s(&r.body["id"]).to_owned();
+    let secret = s(&r.body["credential"]["secret"]).to_owned();
+    let h = [
+        ("API-Interface-Id", id.as_str()),
+        ("API-Key", secret.as_str()),
+    ];
+    let me = koppel_e2e::me(&h).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.body["user"]["id"], ws.owner.as_str());
+    assert_eq!(me.body["credential"]["kind"], "api_key", "{}", me.body);
+}
+
+#[tokio::test]
+async fn a_set_up_that_fails_leaves_nothing_behind() {
+    let ws = Ws::new();
+    let email = format!("dubbel-{}@partner.example", now());
+    let mut body = ws.profile();
+    body.as_object_mut().unwrap().remove("acting_user_id");
+    body["create_connector_user"] = json!({ "email": email, "name": "Eerste", "rights": "read" });
+    let first = ws.call("POST", "/v1/connectors", Some(&body)).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let before = all_pages(&format!("Bearer {}", ws.pat), "/v1/connectors", 50, 10).await;
+
+    // The e-mail address is taken: 409, and neither connector nor token was made.
+    body["generate_token"] = json!({});
+    let r = ws.call("POST", "/v1/connectors", Some(&body)).await;
+    r.assert_problem(409);
+    assert!(s(&r.body["detail"]).contains(&email), "{}", r.body);
+    let after = all_pages(&format!("Bearer {}", ws.pat), "/v1/connectors", 50, 10).await;
+    assert_eq!(before.len(), after.len());
+
+    // Every bad field at once, named; acting_user_id beside a new user is one of them.
+    let bad = json!({
+        "description": "Zaakportaal", "access_level": "handle", "scopes": ["cases:read"],
+        "acting_user_id": ws.owner,
+        "create_connector_user": { "email": "not-an-address", "name": " ", "rights": "read" },
+        "generate_token": { "kind": "password", "name": "" },
+    });
+    let r = ws.call("POST", "/v1/connectors", Some(&bad)).await;
+    let mut fields = problem_fields(&r);
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "acting_user_id",
+            "create_connector_user.email",
+            "create_connector_user.name",
+            "generate_token.kind",
+            "generate_token.name",
+        ],
+        "{}",
+        r.body
+    );
+    let unknown = json!({
+        "description": "Zaakportaal", "access_level": "read", "scopes": ["cases:read"],
+        "create_connector_user": { "email": "a@b.example", "name": "A", "rights": "read", "api_access": true },
+    });
+    let r = ws.call("POST", "/v1/connectors", Some(&unknown)).await;
+    assert_eq!(problem_fields(&r), ["create_connector_user"], "{}", r.body);
+
+    // Making a connector user is managing users: a connector manager without it may not.
+    let manager = NewUser::sample(&ws.id)
+        .rights("handle")
+        .api_access(true)
+        .manage_connectors(true)
+        .id();
+    let (_, pat) = personal_token(&ws.id, &manager);
+    let auth = format!("Bearer {pat}");
+    let mut theirs = body.clone();
+    theirs["create_connector_user"]["email"] = json!(format!("ander-{email}"));
+    let r = send(
+        &base_url(),
+        "POST",
+        "/v1/connectors",
+        &[("Authorization", &auth)],
+        Some(&theirs),
+    )
+    .await;
+    r.assert_problem(403);
+}
+
+#[test]
+fn the_admin_cli_sets_a_partner_up_in_one_command() {
+    let ws = Ws::new();
+    let email = format!("cli-{}@partner.example", now());
+    let made = admin(&[
+        "connector",
+        "create",
+        "--workspace",
+        &ws.id,
+        "--description",
+        "CLI partner",
+        "--new-user-email",
+        &email,
+        "--new-user-name",
+        "CLI",
+        "--new-user-rights",
+        "read",
+        "--access-level",
+        "handle",
+        "--scope",
+        "cases:read",
+        "--generate-token",
+        "api-key",
+    ]);
+    assert_eq!(made["connector_user"]["email"], email.as_str(), "{made}");
+    assert_eq!(made["acting_user_id"], made["connector_user"]["id"]);
+    assert_eq!(made["credential"]["kind"], "api_key");
+    assert!(s(&made["credential"]["secret"]).starts_with("kpl_"));
+}

@@ -526,6 +526,42 @@ async fn every_issue_and_revoke_is_audited() {
 }
 
 #[tokio::test]
+async fn a_connector_credential_is_audited_on_behalf_of_its_acting_user() {
+    let ws = Ws::new();
+    let (clerk, _, _) = ws.user("handle", false);
+    let con = NewConnector::sample(&ws.id, &clerk)
+        .scopes(&["cases:read"])
+        .id();
+    let path = format!("/v1/connectors/{con}/credentials");
+    for kind in ["api_key", "token"] {
+        let issued = call(
+            &ws.owner,
+            "POST",
+            &path,
+            Some(&json!({"name": kind, "kind": kind})),
+        )
+        .await;
+        assert_eq!(issued.status, 201, "{}", issued.body);
+        let id = s(&issued.body["id"]).to_owned();
+        assert_eq!(delete(&ws.owner, &format!("{path}/{id}")).await, 204);
+        let audit = call(&ws.owner, "GET", "/v1/audit?limit=10", None).await;
+        let entries: Vec<&Value> = audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["credential_id"] == id.as_str())
+            .collect();
+        assert_eq!(entries.len(), 2, "issued and revoked: {}", audit.body);
+        for e in entries {
+            // The owner did it, for the connector, on behalf of the employee it acts for.
+            assert_eq!(e["actor_user_id"], ws.owner_id.as_str(), "{e}");
+            assert_eq!(e["connector_id"], con.as_str(), "{e}");
+            assert_eq!(e["on_behalf_of"], clerk.as_str(), "{kind}: {e}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn parallel_guesses_each_spend_an_attempt() {
     let ws = Ws::new();
     let (_, email, _) = ws.user("read", false);
@@ -982,4 +1018,100 @@ async fn delivered_webhooks_are_the_documented_payloads() {
         ["case.created", "dsr.created", "webhook.ping"],
         "{got:?}"
     );
+}
+
+#[tokio::test]
+async fn users_are_added_and_deactivated_over_the_api() {
+    let ws = Ws::new();
+    let email = format!("nieuw-{}@gemeente.example", now());
+    let body = json!({ "email": email, "name": "Nieuwe Medewerker", "rights": "read", "api_access": true });
+    let r = call(&ws.owner, "POST", "/v1/users", Some(&body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = s(&r.body["id"]).to_owned();
+    assert_eq!(r.headers["location"], format!("/v1/users/{id}").as_str());
+    assert_eq!(r.body["api_access"], true);
+    assert_eq!(r.body["deactivated_at"], Value::Null);
+    // The address is the user's, whatever its case.
+    let again = json!({ "email": email.to_uppercase(), "name": "Dubbel", "rights": "read" });
+    call(&ws.owner, "POST", "/v1/users", Some(&again))
+        .await
+        .assert_problem(409);
+    // Nobody gives more than they hold.
+    let (_, _, manager) = ws.user("read", true);
+    let above = json!({ "email": "hoger@gemeente.example", "name": "H", "rights": "handle", "manage_connectors": true });
+    let r = call(&manager, "POST", "/v1/users", Some(&above)).await;
+    let mut fields = problem_fields(&r);
+    fields.sort();
+    assert_eq!(fields, ["manage_connectors", "rights"], "{}", r.body);
+    let (_, _, plain) = ws.user("handle", false);
+    call(&plain, "POST", "/v1/users", Some(&body))
+        .await
+        .assert_problem(403);
+
+    // The new user's token works until they are deactivated.
+    let (_, pat) = personal_token(&ws.id, &id);
+    let theirs = bearer(&pat);
+    assert_eq!(call(&theirs, "GET", "/v1/me", None).await.status, 200);
+    // A connector acting for them blocks it, named, until it acts for someone else.
+    let con = NewConnector::sample(&ws.id, &id)
+        .scopes(&["cases:read"])
+        .id();
+    let deactivate = format!("/v1/users/{id}/deactivate");
+    let r = call(&ws.owner, "POST", &deactivate, None).await;
+    r.assert_problem(409);
+    assert!(s(&r.body["detail"]).contains(&con), "{}", r.body);
+    let path = format!("/v1/connectors/{con}");
+    let tag = call(&ws.owner, "GET", &path, None).await.headers["etag"].clone();
+    let h = [
+        ("Authorization", ws.owner.as_str()),
+        ("If-Match", tag.to_str().unwrap()),
+    ];
+    let moved = send(
+        &base_url(),
+        "PATCH",
+        &path,
+        &h,
+        Some(&json!({ "acting_user_id": ws.owner_id })),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+
+    let r = call(&ws.owner, "POST", &deactivate, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["deactivated_at"].is_string());
+    assert_eq!(r.body["api_access"], false);
+    call(&theirs, "GET", "/v1/me", None)
+        .await
+        .assert_problem(401);
+    let tokens = call(&ws.owner, "GET", &format!("/v1/users/{id}/tokens"), None).await;
+    assert!(
+        tokens.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["revoked_at"].is_string()),
+        "{}",
+        tokens.body
+    );
+    // Nothing is made to act for them again.
+    let tag = call(&ws.owner, "GET", &path, None).await.headers["etag"].clone();
+    let h = [
+        ("Authorization", ws.owner.as_str()),
+        ("If-Match", tag.to_str().unwrap()),
+    ];
+    let back = send(
+        &base_url(),
+        "PATCH",
+        &path,
+        &h,
+        Some(&json!({ "acting_user_id": id })),
+    )
+    .await;
+    assert_eq!(problem_fields(&back), ["acting_user_id"], "{}", back.body);
+    // Again: nothing changes. The owner and oneself: never.
+    assert_eq!(call(&ws.owner, "POST", &deactivate, None).await.status, 200);
+    let own = format!("/v1/users/{}/deactivate", ws.owner_id);
+    call(&ws.owner, "POST", &own, None)
+        .await
+        .assert_problem(403);
 }

@@ -854,3 +854,212 @@ async fn deliveries_are_paged_with_an_opaque_cursor() {
     let theirs = s(&theirs.body["next_cursor"]).to_owned();
     assert_paging_refuses(&auth, &format!("{sub}/deliveries"), &[&theirs]).await;
 }
+
+/// A connector's own credential holding `webhooks:manage`: its own subscriptions only.
+struct Partner {
+    base: String,
+    auth: String,
+}
+
+impl Partner {
+    fn token(ws: &Ws, con: &str) -> Self {
+        let (_, token) = NewCredential::token(&ws.id, con).secret();
+        Self {
+            base: ws.base.clone(),
+            auth: format!("Bearer {token}"),
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let h = [("Authorization", self.auth.as_str())];
+        send(&self.base, method, path, &h, body).await
+    }
+}
+
+#[tokio::test]
+async fn a_connector_manages_its_own_webhooks_and_no_one_elses() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read", "webhooks:manage"]).await;
+    let other = ws.connector(&["dsr:read", "webhooks:manage"]).await;
+    let unscoped = ws.connector(&["dsr:read"]).await;
+    let rx = Receiver::start(&[]).await;
+    let (theirs, _) = ws
+        .subscribe(&other, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let app = Partner::token(&ws, &con);
+
+    let mine = format!("/v1/connectors/{con}/subscriptions");
+    let created = app
+        .call(
+            "POST",
+            &mine,
+            Some(&hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"])),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let sub = created.headers["location"].to_str().unwrap().to_owned();
+    let secret = s(&created.body["signing_secret"]).to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let list = app.call("GET", &mine, None).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+
+    // Change, rotate, ping, read the delivery, replay it, enable: all on its own.
+    let h = [("Authorization", app.auth.as_str()), ("If-Match", "\"1\"")];
+    let body = json!({ "event_types": ["dsr.created", "dsr.closed"] });
+    let changed = send(&app.base, "PATCH", &sub, &h, Some(&body)).await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let rotated = app
+        .call("POST", &format!("{sub}/rotate-secret"), None)
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let newer = s(&rotated.body["signing_secret"]).to_owned();
+    let ping = app.call("POST", &format!("{sub}/ping"), None).await;
+    assert_eq!(ping.status, 202, "{}", ping.body);
+    let id = s(&ping.body["id"]).to_owned();
+    let got = rx.wait_for(1, 20).await;
+    assert_eq!(got.len(), 1);
+    verify_with_standardwebhooks(&newer, &got[0]).expect("signed with the new secret");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let d = app
+            .call("GET", &format!("{sub}/deliveries/{id}"), None)
+            .await;
+        assert_eq!(d.status, 200, "{}", d.body);
+        if d.body["status"] != "pending" || Instant::now() > deadline {
+            break d.body;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(d["status"], "delivered", "{d}");
+    let listed = app.call("GET", &format!("{sub}/deliveries"), None).await;
+    assert_eq!(
+        listed.body["items"][0]["id"],
+        id.as_str(),
+        "{}",
+        listed.body
+    );
+    let replayed = app
+        .call("POST", &format!("{sub}/deliveries/{id}/replay"), None)
+        .await;
+    assert_eq!(replayed.status, 202, "{}", replayed.body);
+    let enabled = app.call("POST", &format!("{sub}/enable"), None).await;
+    assert_eq!(enabled.status, 200, "{}", enabled.body);
+
+    // The organisation still sees and manages what the partner made.
+    let seen = ws.call("GET", &sub, None).await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+
+    // Another connector's subscriptions are unknown to it, whatever the route.
+    let foreign = format!("/v1/connectors/{other}/subscriptions");
+    for (method, path) in [
+        ("GET", foreign.clone()),
+        ("POST", foreign.clone()),
+        ("GET", theirs.clone()),
+        ("DELETE", theirs.clone()),
+        ("POST", format!("{theirs}/ping")),
+        ("POST", format!("{theirs}/rotate-secret")),
+        ("GET", format!("{theirs}/deliveries")),
+    ] {
+        let body = (method == "POST").then(|| hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]));
+        let r = app.call(method, &path, body.as_ref()).await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.body);
+    }
+    assert_eq!(ws.call("GET", &theirs, None).await.status, 200);
+    // The connector itself stays the organisation's to administer.
+    app.call("GET", &format!("/v1/connectors/{con}"), None)
+        .await
+        .assert_problem(403);
+    // Without `webhooks:manage`, not even its own.
+    let plain = Partner::token(&ws, &unscoped);
+    plain
+        .call(
+            "GET",
+            &format!("/v1/connectors/{unscoped}/subscriptions"),
+            None,
+        )
+        .await
+        .assert_problem(403);
+
+    let gone = app.call("DELETE", &sub, None).await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
+}
+
+#[tokio::test]
+async fn deliveries_are_filtered_and_what_failed_is_replayed_on_enable() {
+    let ws = Ws::new();
+    let con = ws.connector(&["dsr:read"]).await;
+    // Each ping is tried four times (retries after 1 s) and fails; then the receiver heals.
+    let rx = Receiver::start(&[500; 8]).await;
+    let (sub, _) = ws
+        .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    let first = ws.ping(&sub).await;
+    assert_eq!(ws.settled(&sub, &first, 30).await["status"], "failed");
+    let second = ws.ping(&sub).await;
+    let d = ws.settled(&sub, &second, 30).await;
+    assert_eq!(d["status"], "failed", "{d}");
+    let since = s(&d["created_at"]).to_owned();
+
+    let ids = |r: &Reply| -> Vec<String> {
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| s(&d["id"]).to_owned())
+            .collect()
+    };
+    let ws = &ws;
+    let list = |q: &str| {
+        let path = format!("{sub}/deliveries?{q}");
+        async move { ws.call("GET", &path, None).await }
+    };
+    assert_eq!(
+        ids(&list("status=failed").await),
+        [second.as_str(), first.as_str()]
+    );
+    assert!(ids(&list("status=delivered").await).is_empty());
+    assert_eq!(ids(&list("event_type=webhook.ping").await).len(), 2);
+    assert!(ids(&list("event_type=dsr.created").await).is_empty());
+    // A filtered list pages like any other, and its cursor serves that filter only.
+    let page = list("status=failed&limit=1").await;
+    assert_eq!(ids(&page), [second.as_str()]);
+    let cursor = s(&page.body["next_cursor"]).replace('#', "%23");
+    let next = list(&format!("status=failed&limit=1&cursor={cursor}")).await;
+    assert_eq!(ids(&next), [first.as_str()]);
+    list(&format!("status=delivered&limit=1&cursor={cursor}"))
+        .await
+        .assert_problem(422);
+    for (q, field) in [
+        ("status=broken", "status"),
+        ("event_type=case.nope", "event_type"),
+    ] {
+        let r = list(q).await;
+        assert_eq!(problem_fields(&r), [field], "{q}: {}", r.body);
+    }
+
+    let enable = |q: String| {
+        let path = format!("{sub}/enable{q}");
+        async move { ws.call("POST", &path, None).await }
+    };
+    for bad in ["yesterday", "2999-01-01T00:00:00Z"] {
+        let r = enable(format!("?replay_failed_since={bad}")).await;
+        assert_eq!(problem_fields(&r), ["replay_failed_since"], "{}", r.body);
+    }
+    let r = enable(format!(
+        "?replay_failed_since={}",
+        since.replace('+', "%2B")
+    ))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["replayed"], 1,
+        "only what failed since then: {}",
+        r.body
+    );
+    let again = ws.settled(&sub, &second, 20).await;
+    assert_eq!(again["status"], "delivered", "{again}");
+    assert_eq!(again["sequence"], 2);
+    assert_eq!(ws.delivery(&sub, &first).await["status"], "failed");
+}

@@ -127,6 +127,10 @@ pub fn decide(f: &Facts<'_>) -> Result<Principal, Refusal> {
         }
     }
     let user = user.expect("checked above");
+    // Deactivated: nothing acts for them, whatever credential still names them.
+    if user.deactivated_at.is_some() {
+        return Err(Forbidden("user deactivated"));
+    }
     if user.workspace_id != workspace_id {
         return Err(Unauthenticated("workspace mismatch"));
     }
@@ -163,6 +167,7 @@ mod tests {
             manage_connectors: false,
             owner: false,
             created_at: "2026-01-01T00:00:00Z".into(),
+            deactivated_at: None,
         }
     }
 
@@ -329,6 +334,26 @@ mod tests {
         // The connector's own token acts for a user who needs no API access of their own.
         let own = cred(k, None);
         assert!(decide(&facts(k, Some(&own), Some(&con), Some(&without), "::1")).is_ok());
+    }
+
+    #[test]
+    fn nothing_acts_for_a_deactivated_user() {
+        let mut u = user(Level::Handle, true);
+        u.deactivated_at = Some("2026-12-01T00:00:00Z".into());
+        let pat = cred(CredentialKind::PersonalAccessToken, None);
+        let k = CredentialKind::PersonalAccessToken;
+        let refused = Err(Refusal::Forbidden("user deactivated"));
+        assert_eq!(
+            decide(&facts(k, Some(&pat), None, Some(&u), "::1")),
+            refused
+        );
+        let con = connector(Level::Handle, &[Scope::CasesRead], &[]);
+        let k = CredentialKind::ConnectorToken;
+        let own = cred(k, None);
+        assert_eq!(
+            decide(&facts(k, Some(&own), Some(&con), Some(&u), "::1")),
+            refused
+        );
     }
 
     #[test]

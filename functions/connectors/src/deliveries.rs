@@ -3,21 +3,23 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET …/deliveries?limit=&cursor=` | newest first, paged by `next_cursor` |
+//! | `GET …/deliveries?status=&event_type=&limit=&cursor=` | newest first, filtered, paged by `next_cursor` |
 //! | `GET …/deliveries/{deliveryId}` | one delivery (id = the event's `webhook-id`) with its attempts and body |
 //! | `POST …/deliveries/{deliveryId}/replay` | a new sequence of tries, same `webhook-id` (202) |
 //! | `POST …/ping` | a `webhook.ping` event delivered through the same path (202) |
 //!
 //! Answers carry no credentials: a delivery holds the body sent, never the headers.
 
+use futures_util::StreamExt;
 use http::{HeaderValue, StatusCode, header};
-use koppel_shared::delivery::{self, Attempt, Delivery, Job, Status};
+use koppel_shared::delivery::{self, Attempt, Delivery, Filter, Job, Status};
 use koppel_shared::outbox::Event;
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::store::StoreError;
+use koppel_shared::webhook::Subscription;
 use koppel_shared::{ApiError, Ctx, Principal};
-use lambda_http::Request;
+use lambda_http::{Request, RequestExt};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -90,9 +92,23 @@ pub const LIMITS: paging::Limits = paging::Limits {
 pub async fn list(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
     require_scope(p)?;
     let s = subscription_of(p, ctx, con, sub).await?;
-    let scope = paging::Scope::new("deliveries", &p.workspace_id).with("subscription", Some(sub));
+    let q = req.query_string_parameters();
+    let (status, event_type) = (q.first("status"), q.first("event_type"));
+    let filter = Filter::parse(status, event_type)?;
+    // A cursor continues the same filtered list only.
+    let scope = paging::Scope::new("deliveries", &p.workspace_id)
+        .with("subscription", Some(sub))
+        .with("status", status)
+        .with("event_type", event_type);
     let pager = Pager::from_request(req, LIMITS, scope)?;
-    let page = delivery::list(ctx, &s.subscription_id, pager.limit, pager.after.as_deref()).await?;
+    let page = delivery::list(
+        ctx,
+        &s.subscription_id,
+        &filter,
+        pager.limit,
+        pager.after.as_deref(),
+    )
+    .await?;
     let list = DeliveryList {
         items: page
             .items
@@ -160,6 +176,66 @@ pub async fn replay(p: &Principal, ctx: &Ctx, con: &str, sub: &str, id: &str) ->
         Err(StoreError::Conflict(_)) => Err(crate::preconditions::lost_race()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The most deliveries one enable starts again; calling it again goes on with the rest
+/// (those started are no longer `failed`).
+pub const MAX_REPLAYED: usize = 100;
+
+/// Starts again the subscription's deliveries that failed at or after `since` (newest
+/// first, at most [`MAX_REPLAYED`]); how many it started. One whose record changed
+/// meanwhile (a retry, another replay) is left to that.
+pub async fn replay_failed(
+    ctx: &Ctx,
+    s: &Subscription,
+    since: jiff::Timestamp,
+) -> Result<usize, ApiError> {
+    let failed = Filter {
+        status: Some(Status::Failed),
+        event_type: None,
+    };
+    let mut picked = Vec::new();
+    let mut after: Option<String> = None;
+    'pages: loop {
+        let page = delivery::list(
+            ctx,
+            &s.subscription_id,
+            &failed,
+            MAX_REPLAYED,
+            after.as_deref(),
+        )
+        .await?;
+        for d in page.items {
+            // Newest first: the first one older than `since` ends the walk.
+            if d.created_at
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|t| t < since)
+            {
+                break 'pages;
+            }
+            picked.push(d);
+            if picked.len() == MAX_REPLAYED {
+                break 'pages;
+            }
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let started = futures_util::stream::iter(picked)
+        .map(|d| delivery::replay(ctx, d))
+        .buffer_unordered(8)
+        .fold(Ok(0usize), |n, r| async move {
+            match (n, r) {
+                (Err(e), _) => Err(e),
+                (Ok(n), Ok(_)) => Ok(n + 1),
+                (Ok(n), Err(StoreError::Conflict(_))) => Ok(n),
+                (Ok(_), Err(e)) => Err(e),
+            }
+        })
+        .await?;
+    Ok(started)
 }
 
 pub async fn ping(p: &Principal, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {

@@ -152,8 +152,10 @@ pub struct NewConnector {
     #[schemars(length(min = 1, max = 200))]
     pub description: String,
     /// A user of this workspace the connector acts for: yourself, or anyone if you are the
-    /// owner or hold `manage_users`.
-    pub acting_user_id: String,
+    /// owner or hold `manage_users`. Required, unless `create_connector_user` makes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub acting_user_id: Option<String>,
     /// At most your own rights.
     pub access_level: Level,
     pub scopes: Vec<Scope>,
@@ -176,9 +178,45 @@ pub struct NewConnector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "bool")]
     pub require_client_certificate: Option<bool>,
+    /// A new employee for the connector to act for, made in the same transaction (AFAS
+    /// "Maak nieuwe gebruikersgroep"): no API access of their own, rights within yours.
+    /// Needs the owner or `manage_users`; leave `acting_user_id` out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ConnectorUser")]
+    pub create_connector_user: Option<ConnectorUser>,
+    /// Issue the connector's first credential in the same transaction (AFAS "Automatisch
+    /// token genereren"); the answer's `credential.secret` shows it this once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "GenerateToken")]
+    pub generate_token: Option<GenerateToken>,
 }
 
-/// `PATCH /v1/connectors/{id}`: any fields of [`NewConnector`].
+/// The employee a new connector acts for, created with it.
+#[derive(Clone, Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorUser {
+    pub email: String,
+    pub name: String,
+    /// At most your own rights.
+    pub rights: Level,
+}
+
+/// A new connector's first credential.
+#[derive(Clone, Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateToken {
+    /// `token` (default, `Authorization: Bearer`) or `api_key` (`API-Interface-Id` +
+    /// `API-Key`).
+    #[serde(default)]
+    #[schemars(extend("enum" = ["token", "api_key"]))]
+    pub kind: Option<String>,
+    /// 1 to 100 characters; default: the connector's description.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 100))]
+    pub name: Option<String>,
+}
+
+/// `PATCH /v1/connectors/{id}`: any fields of [`NewConnector`] but the set-up ones.
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // a schema only
@@ -395,12 +433,19 @@ mod tests {
     #[test]
     fn the_schemas_name_what_the_parsers_read() {
         let connector = sorted(&crate::CONNECTOR_FIELDS);
-        assert_eq!(properties::<NewConnector>(), connector);
+        let setup: Vec<&str> = crate::CONNECTOR_FIELDS
+            .iter()
+            .chain(&crate::setup::FIELDS)
+            .copied()
+            .collect();
+        assert_eq!(properties::<NewConnector>(), sorted(&setup));
         assert_eq!(properties::<ConnectorPatch>(), connector);
         assert_eq!(
             required::<NewConnector>(),
-            ["access_level", "acting_user_id", "description", "scopes"]
+            ["access_level", "description", "scopes"]
         );
+        assert_eq!(properties::<ConnectorUser>(), ["email", "name", "rights"]);
+        assert_eq!(properties::<GenerateToken>(), ["kind", "name"]);
         assert!(required::<ConnectorPatch>().is_empty());
         let subscription = sorted(&crate::subscriptions::FIELDS);
         assert_eq!(properties::<NewSubscription>(), subscription);

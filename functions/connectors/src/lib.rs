@@ -8,10 +8,13 @@
 //! | `GET`, `PATCH`, `DELETE /v1/connectors/{id}` | read (`ETag`), change (`If-Match` required), delete |
 //! | `POST /v1/connectors/{id}/disable`, `…/enable` | its credentials fail (403) / work again at once |
 //! | `…/{id}/subscriptions[/{subscriptionId}]` | webhook subscriptions, see `subscriptions.rs` |
-//! | `POST …/subscriptions/{subscriptionId}/enable` | re-enable a (dispatcher-)disabled subscription |
+//! | `POST …/subscriptions/{subscriptionId}/enable[?replay_failed_since=]` | re-enable a (dispatcher-)disabled subscription, optionally replaying what failed |
 //! | `…/subscriptions/{subscriptionId}/deliveries[/{deliveryId}[/replay]]`, `…/ping` | delivery log, replay, test ping: see `deliveries.rs` |
 //! | `GET /v1/webhook-event-types` | the published event types |
 //! | `POST`, `GET …/{id}/certificates`, `DELETE …/certificates/{fingerprint}` | client certificates (mutual TLS), see `certificates.rs` |
+//!
+//! Webhook subscriptions and their deliveries are also managed by the connector itself,
+//! with a credential holding `webhooks:manage`, for its own subscriptions only.
 //!
 //! The authorizer reads the connector on every request, so disabling it (403) or deleting it
 //! (401) makes all its credentials fail on their next request.
@@ -21,6 +24,7 @@ mod deliveries;
 pub mod input;
 pub use koppel_shared::preconditions;
 mod repo;
+pub mod setup;
 pub mod subscription_rules;
 mod subscriptions;
 
@@ -61,6 +65,16 @@ macro_rules! managed {
     };
     ($d:literal) => {
         concat!($d, " ", managed!())
+    };
+}
+
+/// A webhook route's description, ending with who may call it.
+macro_rules! webhooks {
+    () => {
+        "Managed by the workspace's users with `manage_connectors` (personal access token), and by the connector itself with a credential holding `webhooks:manage`, for its own subscriptions only (another connector's id is 404)."
+    };
+    ($d:literal) => {
+        concat!($d, " ", webhooks!())
     };
 }
 
@@ -113,11 +127,12 @@ pub static ROUTES: &[Route] = &[
         handler: handler!(|c| managed(c, create(c.p, c.req, c.ctx))),
         doc: Doc {
             request: Some(schema::<input::NewConnector>),
-            response: Some(schema::<ConnectorView>),
+            response: Some(schema::<setup::CreatedConnector>),
             status: 201,
             etag: true,
+            errors: &[409],
             description: managed!(
-                "409 when the JWT issuer is registered by another connector. Acting for someone else needs the owner or `manage_users` (403)."
+                "409 when the JWT issuer is registered by another connector, or the new connector user's e-mail address is taken. Acting for someone else, or creating a connector user (`create_connector_user`), needs the owner or `manage_users` (403). With `generate_token` the answer holds the connector's first credential, its secret shown this once (`Cache-Control: no-store`); all of it is made in one transaction."
             ),
             ..Doc::DEFAULT
         },
@@ -298,8 +313,9 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Create a webhook subscription",
-        handler: handler!(|c| changing(
+        handler: handler!(|c| webhooks(
             c,
+            Changing,
             subscriptions::create(c.p, c.req, c.ctx, &c.param("id"))
         )),
         doc: Doc {
@@ -307,7 +323,7 @@ pub static ROUTES: &[Route] = &[
             response: Some(schema::<SubscriptionView>),
             status: 201,
             etag: true,
-            description: managed!(
+            description: webhooks!(
                 "The answer holds the signing secret (`signing_secret`), shown this once (`Cache-Control: no-store`). A connector has at most 20 subscriptions (409)."
             ),
             ..Doc::DEFAULT
@@ -319,10 +335,14 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "List a connector's subscriptions",
-        handler: handler!(|c| managed(c, subscriptions::list(c.p, c.ctx, &c.param("id")))),
+        handler: handler!(|c| webhooks(
+            c,
+            Reading,
+            subscriptions::list(c.p, c.ctx, &c.param("id"))
+        )),
         doc: Doc {
             response: Some(schema::<SubscriptionList>),
-            description: managed!("Oldest first."),
+            description: webhooks!("Oldest first."),
             ..Doc::DEFAULT
         },
     },
@@ -332,14 +352,15 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Read a subscription",
-        handler: handler!(|c| managed(
+        handler: handler!(|c| webhooks(
             c,
+            Reading,
             subscriptions::get(c.p, c.ctx, &c.param("id"), &c.param("subscriptionId"))
         )),
         doc: Doc {
             response: Some(schema::<SubscriptionView>),
             etag: true,
-            description: managed!(),
+            description: webhooks!(),
             ..Doc::DEFAULT
         },
     },
@@ -349,13 +370,13 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Change a subscription",
-        handler: handler!(|c| changing(c, on_subscription!(c, subscriptions::update))),
+        handler: handler!(|c| webhooks(c, Changing, on_subscription!(c, subscriptions::update))),
         doc: Doc {
             request: Some(schema::<input::SubscriptionPatch>),
             response: Some(schema::<SubscriptionView>),
             precondition: Precondition::Required,
             etag: true,
-            description: managed!(
+            description: webhooks!(
                 "An absent field stays as it is. A hidden header sent without `value` keeps its stored value; a new URL on another origin (scheme, host, port) needs the Basic password and hidden header values again (422 naming them)."
             ),
             ..Doc::DEFAULT
@@ -367,10 +388,10 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Delete a subscription",
-        handler: handler!(|c| changing(c, on_subscription!(c, subscriptions::delete))),
+        handler: handler!(|c| webhooks(c, Changing, on_subscription!(c, subscriptions::delete))),
         doc: Doc {
             precondition: Precondition::Optional,
-            description: managed!(),
+            description: webhooks!(),
             ..Doc::DEFAULT
         },
     },
@@ -380,12 +401,16 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Rotate a subscription's signing secret",
-        handler: handler!(|c| changing(c, on_subscription!(c, subscriptions::rotate_secret))),
+        handler: handler!(|c| webhooks(
+            c,
+            Changing,
+            on_subscription!(c, subscriptions::rotate_secret)
+        )),
         doc: Doc {
             response: Some(schema::<SubscriptionView>),
             precondition: Precondition::Optional,
             etag: true,
-            description: managed!(
+            description: webhooks!(
                 "A new signing secret (`signing_secret`), shown this once (`Cache-Control: no-store`); the one it replaces keeps signing for 24 hours."
             ),
             ..Doc::DEFAULT
@@ -397,13 +422,19 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Re-enable a disabled subscription",
-        handler: handler!(|c| changing(c, on_subscription!(c, subscriptions::enable))),
+        handler: handler!(|c| webhooks(c, Changing, on_subscription!(c, subscriptions::enable))),
         doc: Doc {
             response: Some(schema::<SubscriptionView>),
             precondition: Precondition::Optional,
             etag: true,
-            description: managed!(
-                "After the dispatcher disabled it (410 Gone, or failing too long): its failing streak starts afresh."
+            query: &[Query {
+                name: "replay_failed_since",
+                description: "An RFC 3339 time: the deliveries that failed since then are tried again (newest first, at most 100 per call; call again for the rest). The answer's `replayed` says how many.",
+                kind: "string",
+            }],
+            errors: &[422],
+            description: webhooks!(
+                "After the dispatcher disabled it (410 Gone, or failing too long): its failing streak starts afresh. With `replay_failed_since`, what failed meanwhile is tried again."
             ),
             ..Doc::DEFAULT
         },
@@ -414,14 +445,15 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Send a test ping",
-        handler: handler!(|c| changing(
+        handler: handler!(|c| webhooks(
             c,
+            Changing,
             deliveries::ping(c.p, c.ctx, &c.param("id"), &c.param("subscriptionId"))
         )),
         doc: Doc {
             response: Some(schema::<DeliveryView>),
             status: 202,
-            description: managed!(
+            description: webhooks!(
                 "A `webhook.ping` event, delivered like any other; the answer is its delivery (`Location`). 409 while the subscription is disabled."
             ),
             ..Doc::DEFAULT
@@ -433,13 +465,13 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "List a subscription's deliveries",
-        handler: handler!(|c| managed(c, on_subscription!(c, deliveries::list))),
+        handler: handler!(|c| webhooks(c, Reading, on_subscription!(c, deliveries::list))),
         doc: Doc {
             response: Some(schema::<DeliveryList>),
-            query: PAGE_QUERY,
+            query: DELIVERY_QUERY,
             errors: &[422],
-            description: managed!(
-                "Newest first, kept 30 days, paged (`limit` 1 to 100, default 20); without attempts and payload."
+            description: webhooks!(
+                "Newest first, kept 30 days, paged (`limit` 1 to 100, default 20); without attempts and payload. `status` and `event_type` filter it (a filtered page reads at most 1000 deliveries, so it may hold fewer than `limit` and still have a `next_cursor`)."
             ),
             ..Doc::DEFAULT
         },
@@ -450,10 +482,10 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Read a delivery with its attempts",
-        handler: handler!(|c| managed(c, on_delivery!(c, deliveries::get))),
+        handler: handler!(|c| webhooks(c, Reading, on_delivery!(c, deliveries::get))),
         doc: Doc {
             response: Some(schema::<DeliveryView>),
-            description: managed!("With every attempt and the body sent (never the headers)."),
+            description: webhooks!("With every attempt and the body sent (never the headers)."),
             ..Doc::DEFAULT
         },
     },
@@ -463,11 +495,11 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::WebhooksManage),
         level: Level::Read,
         summary: "Replay a delivery",
-        handler: handler!(|c| changing(c, on_delivery!(c, deliveries::replay))),
+        handler: handler!(|c| webhooks(c, Changing, on_delivery!(c, deliveries::replay))),
         doc: Doc {
             response: Some(schema::<DeliveryView>),
             status: 202,
-            description: managed!(
+            description: webhooks!(
                 "A new sequence of tries with the same `webhook-id`, cut to what the connector may see now. 409 while it is still being tried or the subscription is disabled."
             ),
             ..Doc::DEFAULT
@@ -489,6 +521,22 @@ const PAGE_QUERY: &[Query] = &[
     },
 ];
 
+/// A delivery list's query: its filters, then the page.
+const DELIVERY_QUERY: &[Query] = &[
+    Query {
+        name: "status",
+        description: "Only deliveries in this state: `pending`, `delivered` or `failed`.",
+        kind: "string",
+    },
+    Query {
+        name: "event_type",
+        description: "Only deliveries of this event type (or `webhook.ping`).",
+        kind: "string",
+    },
+    PAGE_QUERY[0],
+    PAGE_QUERY[1],
+];
+
 pub async fn handler(req: Request, ctx: &Ctx) -> Response<Body> {
     pipeline::serve(req, ctx, ROUTES).await
 }
@@ -505,6 +553,32 @@ async fn changing(c: &Call<'_>, then: impl Future<Output = RouteResult>) -> Rout
     let me = manager(c.p, c.ctx).await?;
     administered(c.p, &me, c.ctx, &c.param("id")).await?;
     then.await
+}
+
+/// What a webhook route does to the connector's subscriptions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Webhooks {
+    Reading,
+    /// Changing a connector's subscriptions is changing the connector (where its data goes).
+    Changing,
+}
+use Webhooks::{Changing, Reading};
+
+/// Runs `then` for whoever may manage the webhooks of the connector `{id}`: the
+/// organisation's connector managers ([`managed`], [`changing`]), or the connector itself,
+/// through its own credentials (the route asked for `webhooks:manage`). To a connector,
+/// another connector's id is as unknown as a missing one.
+async fn webhooks(
+    c: &Call<'_>,
+    what: Webhooks,
+    then: impl Future<Output = RouteResult>,
+) -> RouteResult {
+    match (c.p.connector_id.as_deref(), what) {
+        (Some(own), _) if own == c.param("id") => then.await,
+        (Some(_), _) => Err(ApiError::not_found()),
+        (None, Reading) => managed(c, then).await,
+        (None, Changing) => changing(c, then).await,
+    }
 }
 
 /// Connectors are administered by the organisation's users (personal access token) who
@@ -643,15 +717,17 @@ const CONNECTOR_FIELDS: [&str; 10] = [
 ];
 
 /// Applies the body's fields to `con` (all required on create), listing every bad field.
+/// `setup` is what create takes besides (`setup.rs`), `e` what it found wrong.
 async fn apply(
     ctx: &Ctx,
     caller: &User,
     body: &Map<String, Value>,
     con: &mut Connector,
     creating: bool,
+    setup: Option<&setup::Setup>,
+    mut e: Fields,
 ) -> Result<(), ApiError> {
     let o = Input::new(body, &CONNECTOR_FIELDS);
-    let mut e = Fields::new();
     o.unknown_fields(&mut e);
     if let Some(d) = o.string("description", creating, &mut e) {
         rules::description(d, &mut e);
@@ -660,7 +736,18 @@ async fn apply(
     // A connector acts for an employee and is capped by their rights; whoever sets it up
     // may not reach beyond their own: acting for someone else needs the owner or
     // `manage_users`, and the level never exceeds the caller's own rights.
-    if let Some(u) = o.string("acting_user_id", creating, &mut e) {
+    let asked = setup.is_some_and(|s| s.user_asked);
+    if asked {
+        if body.contains_key("acting_user_id") {
+            e.push(
+                "acting_user_id",
+                "leave it out with `create_connector_user`: the connector acts for its new user",
+            );
+        }
+        if let Some(u) = setup.and_then(|s| s.user.as_ref()) {
+            con.acting_user_id = u.user_id.clone();
+        }
+    } else if let Some(u) = o.string("acting_user_id", creating, &mut e) {
         if u.len() > 64 {
             e.push("acting_user_id", "no such user in this workspace");
             return e.finish();
@@ -671,6 +758,9 @@ async fn apply(
             ));
         }
         match ctx.store.user(&con.workspace_id, u).await? {
+            Some(user) if user.deactivated_at.is_some() => {
+                e.push("acting_user_id", "is deactivated")
+            }
             Some(_) => con.acting_user_id = u.to_owned(),
             None => e.push("acting_user_id", "no such user in this workspace"),
         }
@@ -773,25 +863,24 @@ async fn issuer_free(ctx: &Ctx, con: &Connector) -> Result<(), ApiError> {
 
 async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     let me = &manager(p, ctx).await?;
-    let body: Map<String, Value> = body::json(req)?;
+    let mut body: Map<String, Value> = body::json(req)?;
+    let mut e = Fields::new();
+    let setup = setup::Setup::take(&mut body, &p.workspace_id, me, &mut e)?;
     let mut con = Connector::new(p.workspace_id.clone(), new_id("con"), rfc3339(now()));
-    apply(ctx, me, &body, &mut con, true).await?;
+    apply(ctx, me, &body, &mut con, true, Some(&setup), e).await?;
     issuer_free(ctx, &con).await?;
-    match ctx.store.save_connector_with_issuer(&con, None, None).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict(
-                "The JWT issuer was registered by another connector meanwhile.",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let with_secret = setup.token.is_some();
+    let out = setup::store(ctx, &con, setup, &setup::Issuer::of(p, ctx).await?).await?;
     tracing::info!(connector = %con.connector_id, "connector created");
-    pipeline::created(
+    let mut r = pipeline::created(
         &format!("/v1/connectors/{}", con.connector_id),
-        &ConnectorView::of(&con),
+        &out,
         Some(con.version),
-    )
+    )?;
+    if with_secret {
+        subscriptions::no_store(&mut r);
+    }
+    Ok(r)
 }
 
 /// `GET /v1/connectors?limit=&cursor=`: a page of the workspace's connectors, in id order.
@@ -839,7 +928,7 @@ async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResul
     let body: Map<String, Value> = body::json(req)?;
     let expected = con.version;
     let previous_issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
-    apply(ctx, me, &body, &mut con, false).await?;
+    apply(ctx, me, &body, &mut con, false, None, Fields::new()).await?;
     issuer_free(ctx, &con).await?;
     save_over(ctx, &mut con, expected, previous_issuer.as_deref()).await?;
     versioned(StatusCode::OK, &ConnectorView::of(&con), con.version)

@@ -158,6 +158,22 @@ pub fn event_types<S: AsRef<str>>(items: &[S], errors: &mut Fields) -> Vec<Strin
     out
 }
 
+/// `replay_failed_since`: an RFC 3339 time, not in the future.
+pub fn replay_since(v: &str, now: jiff::Timestamp, errors: &mut Fields) -> Option<jiff::Timestamp> {
+    const F: &str = "replay_failed_since";
+    match v.parse::<jiff::Timestamp>() {
+        Ok(t) if t <= now => Some(t),
+        Ok(_) => {
+            errors.push(F, "must not be in the future");
+            None
+        }
+        Err(_) => {
+            errors.push(F, "must be an RFC 3339 time, e.g. 2026-12-01T08:00:00Z");
+            None
+        }
+    }
+}
+
 pub fn basic_username(u: &str, errors: &mut Fields) {
     const F: &str = "basic_auth.username";
     if u.is_empty() {
@@ -232,6 +248,22 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_replay_starts_at_a_past_rfc3339_time() {
+        let now: jiff::Timestamp = "2026-12-03T12:00:00Z".parse().unwrap();
+        let mut e = Fields::new();
+        let t = replay_since("2026-12-01T08:00:00+01:00", now, &mut e);
+        assert_eq!(t, Some("2026-12-01T07:00:00Z".parse().unwrap()));
+        assert!(replay_since("2026-12-03T12:00:00Z", now, &mut e).is_some());
+        assert!(e.is_empty());
+        let bad = errs(|e| {
+            replay_since("2026-12-04T00:00:00Z", now, e);
+            replay_since("yesterday", now, e);
+        });
+        assert_eq!(bad.len(), 2);
+        assert!(bad.iter().all(|m| m.starts_with("replay_failed_since: ")));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use koppel_shared::webhook::{
     BasicAuth, CustomHeader, PREVIOUS_SECRET_VALID_SECS, SigningSecret, Subscription,
 };
 use koppel_shared::{ApiError, Ctx, Principal};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use rand::RngCore;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -78,6 +78,10 @@ pub struct SubscriptionView {
     /// (`whsec_…`), shown this once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret: Option<String>,
+    /// Only in the answer of enable with `replay_failed_since`: how many failed deliveries
+    /// it started again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<usize>,
     pub enabled: bool,
     /// Why the dispatcher disabled it (410 Gone, failing too long).
     pub disabled_reason: Option<String>,
@@ -168,6 +172,7 @@ impl SubscriptionView {
             headers,
             signing_secrets,
             signing_secret: None,
+            replayed: None,
             enabled: s.enabled,
             disabled_reason: s.disabled_reason.clone(),
             version: s.version,
@@ -179,9 +184,14 @@ impl SubscriptionView {
 
 /// The answer that carries a secret, shown once: never cached, never kept for replay.
 fn with_secret(mut resp: Response<Body>) -> Response<Body> {
+    no_store(&mut resp);
+    resp
+}
+
+/// An answer carrying a secret is kept nowhere: not by caches, not for idempotent replay.
+pub(crate) fn no_store(resp: &mut Response<Body>) {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
 }
 
 /// New secret values from the body, sealed after every field has been checked.
@@ -519,8 +529,19 @@ pub async fn delete(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &st
 
 /// Enables a subscription again (after the dispatcher disabled it on a 410 or a long
 /// failing streak): its streak starts afresh. Safe without `If-Match` (checked when sent).
+/// With `?replay_failed_since=`, the deliveries that failed since then are tried again
+/// (see [`crate::deliveries::replay_failed`]).
 pub async fn enable(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
     require_scope(p)?;
+    let since = match req.query_string_parameters().first("replay_failed_since") {
+        None => None,
+        Some(v) => {
+            let mut e = Fields::new();
+            let t = rules::replay_since(v, now(), &mut e);
+            e.finish()?;
+            t
+        }
+    };
     let mut s = subscription_of(p, ctx, con, sub).await?;
     preconditions::optional(req, s.version)?;
     if !s.enabled {
@@ -530,7 +551,11 @@ pub async fn enable(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &st
         save_over(ctx, &mut s, expected).await?;
     }
     koppel_shared::delivery::clear_failures(ctx, &s.subscription_id).await?;
-    versioned(StatusCode::OK, &SubscriptionView::of(&s), s.version)
+    let mut out = SubscriptionView::of(&s);
+    if let Some(t) = since {
+        out.replayed = Some(crate::deliveries::replay_failed(ctx, &s, t).await?);
+    }
+    versioned(StatusCode::OK, &out, s.version)
 }
 
 /// A new signing secret, shown once. The one it replaces keeps signing for 24 h, so a

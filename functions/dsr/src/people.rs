@@ -155,6 +155,7 @@ mod tests {
             manage_connectors: false,
             owner: false,
             created_at: "2027-01-01T00:00:00Z".into(),
+            deactivated_at: None,
         }
     }
 

@@ -14,12 +14,12 @@ use koppel_shared::audit::Actor;
 use koppel_shared::body::{self, Fields};
 use koppel_shared::credential::CredentialKind;
 use koppel_shared::issue::{self, NewCredential};
-use koppel_shared::model::{Credential, Level, Scope, Scopes, User};
-use koppel_shared::organisation::{self, Permission};
+use koppel_shared::model::{Connector, Credential, Level, Scope, Scopes, User};
+use koppel_shared::organisation::{self, NewUser, Permission};
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::store::{PageQuery, StoreError};
-use koppel_shared::time_util::{now, parse_rfc3339};
+use koppel_shared::time_util::{now, parse_rfc3339, rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -156,41 +156,6 @@ fn check_new(b: &NewTokenBody, within: &Scopes, errors: &mut Fields) -> Checked 
     }
 }
 
-/// A new credential never outlives nor out-paces the credential that creates it: no later
-/// expiry (none given: the caller's), no higher rate limit.
-async fn within_caller(
-    p: &Principal,
-    ctx: &Ctx,
-    expires_at: Option<jiff::Timestamp>,
-    rate_limit: Option<u32>,
-    errors: &mut Fields,
-) -> Result<Option<jiff::Timestamp>, ApiError> {
-    let caller_expiry = ctx
-        .store
-        .credential(&p.credential_id)
-        .await?
-        .and_then(|c| c.expires_at)
-        .and_then(|e| parse_rfc3339(&e));
-    if let (Some(new), Some(limit)) = (expires_at, caller_expiry)
-        && new > limit
-    {
-        errors.push(
-            "expires_at",
-            "may not be later than the expiry of the token creating it",
-        );
-    }
-    if rate_limit.is_some_and(|r| r > p.rate_limit) {
-        errors.push(
-            "rate_limit",
-            format!(
-                "may not exceed the creating token's own limit ({} per minute)",
-                p.rate_limit
-            ),
-        );
-    }
-    Ok(expires_at.or(caller_expiry))
-}
-
 // ---- personal tokens and users -------------------------------------------------------------
 
 /// `POST /v1/tokens`: the caller's own new personal token.
@@ -209,7 +174,7 @@ pub async fn create_own(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) ->
         "replaces",
         "is for connector credentials only",
     );
-    let expires_at = within_caller(p, ctx, c.expires_at, b.rate_limit, &mut errors).await?;
+    let expires_at = issue::within_caller(p, ctx, c.expires_at, b.rate_limit, &mut errors).await?;
     errors.finish()?;
     issue::within_token_cap(ctx, &p.workspace_id, &user.user_id, &user.user_id).await?;
     let (cred, secret) = issue::issue(
@@ -304,6 +269,89 @@ pub async fn list_users(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) ->
         next_cursor: page.next.as_deref().map(|n| pager.cursor(n)),
     };
     pipeline::json(StatusCode::OK, &body)
+}
+
+/// `POST /v1/users`: a new employee (see [`NewUser::user`] for what one may give).
+pub async fn create_user(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> RouteResult {
+    let me = calling_user(p, ctx).await?;
+    organisation::holds(&me, Permission::ManageUsers)?;
+    let new: NewUser = body::json(req)?;
+    let mut errors = Fields::new();
+    let user = new.user(&p.workspace_id, &me, "", &mut errors);
+    errors.finish()?;
+    match ctx.store.create_user(&user).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(organisation::email_taken(&user.email)),
+        Err(e) => return Err(e.into()),
+    }
+    pipeline::created(
+        &format!("/v1/users/{}", user.user_id),
+        &UserView::of(&user),
+        None,
+    )
+}
+
+/// `POST /v1/users/{id}/deactivate`: nothing acts for them from the next request on (the
+/// authorizer refuses a deactivated user), and their live personal tokens and the tokens
+/// apps got for them through OTP are revoked, each audited. Refused (409, naming them)
+/// while connectors act for them: those are the organisation's integrations, moved to
+/// another employee first (`PATCH /v1/connectors/{id}`), never stopped as a side effect.
+pub async fn deactivate_user(p: &Principal, ctx: &Ctx, user_id: &str) -> RouteResult {
+    let me = calling_user(p, ctx).await?;
+    organisation::holds(&me, Permission::ManageUsers)?;
+    let ws = &p.workspace_id;
+    let user = ctx
+        .store
+        .user(ws, user_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if user.owner {
+        return Err(ApiError::forbidden("The owner cannot be deactivated."));
+    }
+    if user.user_id == me.user_id {
+        return Err(ApiError::forbidden("You cannot deactivate yourself."));
+    }
+    let connectors: Vec<Connector> = ctx.store.query_prefix(ws, "CONNECTOR#").await?;
+    let acting: Vec<&str> = connectors
+        .iter()
+        .filter(|c| c.acting_user_id == user.user_id)
+        .map(|c| c.connector_id.as_str())
+        .collect();
+    if !acting.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "Connectors act for this user: {}. Make them act for someone else first (PATCH /v1/connectors/{{id}}, `acting_user_id`).",
+            acting.join(", ")
+        )));
+    }
+    let user = if user.deactivated_at.is_some() {
+        user
+    } else {
+        let mut u = user;
+        u.deactivated_at = Some(rfc3339(now()));
+        u.api_access = false;
+        ctx.store.save_user(&u).await?;
+        u
+    };
+    // Their tokens: personal ones, and per connector those issued to them through OTP.
+    let mut held = ctx.store.credentials_of(ws, &user.user_id).await?;
+    let per_connector = futures_util::future::try_join_all(
+        connectors
+            .iter()
+            .map(|c| ctx.store.credentials_of(ws, &c.connector_id)),
+    )
+    .await?;
+    held.extend(
+        per_connector
+            .into_iter()
+            .flatten()
+            .filter(|c| c.user_id.as_deref() == Some(&user.user_id)),
+    );
+    let at = now();
+    let actor = actor(p);
+    for cred in held.iter().filter(|c| issue::is_live(c, at)) {
+        issue::revoke(ctx, cred, &actor).await?;
+    }
+    pipeline::json(StatusCode::OK, &UserView::of(&user))
 }
 
 /// What `PATCH /v1/users/{id}` changes; absent fields stay as they are.
@@ -401,7 +449,7 @@ pub async fn issue_for_connector(
     // broader key through a connector.
     let grantable: Scopes = con.scopes.intersection(&p.scopes).copied().collect();
     let c = check_new(&b, &grantable, &mut errors);
-    let expires_at = within_caller(p, ctx, c.expires_at, b.rate_limit, &mut errors).await?;
+    let expires_at = issue::within_caller(p, ctx, c.expires_at, b.rate_limit, &mut errors).await?;
     let kind = match b.kind.as_deref() {
         None | Some("token") => CredentialKind::ConnectorToken,
         Some("api_key") => CredentialKind::ApiKey,

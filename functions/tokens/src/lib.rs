@@ -10,6 +10,7 @@ use credentials::{self as c, NewTokenBody, UserPatch};
 use http::{Method, StatusCode};
 use koppel_shared::handler;
 use koppel_shared::model::Level;
+use koppel_shared::organisation::NewUser;
 use koppel_shared::pipeline::{self, RouteResult};
 use koppel_shared::principal::Held;
 use koppel_shared::routes::{Doc, Query, Route, schema};
@@ -101,6 +102,37 @@ pub static ROUTES: &[Route] = &[
             // A bad `limit` or `cursor`, named.
             errors: &[422],
             description: "Needs `manage_users`. In id order.",
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/users",
+        scope: None,
+        level: Level::Read,
+        summary: "Add a user",
+        handler: handler!(|c| c::create_user(c.p, c.req, c.ctx)),
+        doc: Doc {
+            request: Some(schema::<NewUser>),
+            response: Some(schema::<UserView>),
+            status: 201,
+            // The e-mail address is taken.
+            errors: &[409],
+            description: "Needs `manage_users`. Rights at most your own and only permissions you hold (the owner holds all), else 422 naming the field.",
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/users/{id}/deactivate",
+        scope: None,
+        level: Level::Read,
+        summary: "Deactivate a user",
+        handler: handler!(|c| c::deactivate_user(c.p, c.ctx, &c.param("id"))),
+        doc: Doc {
+            response: Some(schema::<UserView>),
+            errors: &[409],
+            description: "Needs `manage_users`; never the owner or oneself (403). From the next request on no credential acts for them, and their personal tokens and the tokens apps got for them through OTP are revoked (audited). 409 naming the connectors that act for them: make those act for someone else first. Deactivating again changes nothing.",
             ..Doc::DEFAULT
         },
     },

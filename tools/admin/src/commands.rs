@@ -3,6 +3,7 @@
 //! same resource (its functions' own views); secrets appear in the output exactly once.
 
 use connectors::ConnectorView;
+use connectors::setup::{CreatedConnector, Issuer, Setup};
 use koppel_shared::Ctx;
 use koppel_shared::audit::Actor;
 use koppel_shared::body::Fields;
@@ -126,6 +127,7 @@ pub async fn create_workspace(
         manage_connectors: true,
         owner: true,
         created_at: at,
+        deactivated_at: None,
     };
     ctx.store
         .create_workspace(&ws, &owner)
@@ -174,6 +176,7 @@ pub async fn add_user(
         manage_connectors: f.manage_connectors.unwrap_or(false),
         owner: false,
         created_at: rfc3339(now()),
+        deactivated_at: None,
     };
     ctx.store.create_user(&user).await.map_err(|e| match e {
         StoreError::Conflict(_) => format!("a user with e-mail {email} exists in {ws}"),
@@ -220,16 +223,26 @@ pub async fn update_user(
 pub struct NewConnector<'a> {
     pub workspace: &'a str,
     pub description: &'a str,
-    pub acting_user: &'a str,
+    /// Who it acts for: an existing user, or one made with it.
+    pub acting: Acting<'a>,
     pub access_level: Level,
     pub scopes: Vec<Scope>,
     pub allow_ips: Vec<String>,
     pub rate_limit: Option<u32>,
     pub saved_search_id: Option<String>,
+    /// Its first credential, issued with it.
+    pub generate: Option<CredentialKind>,
 }
 
-pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res<ConnectorView> {
-    // The same field rules as `POST /v1/connectors`.
+pub enum Acting<'a> {
+    User(&'a str),
+    /// A new employee (e-mail, name, rights) without API access of their own.
+    NewUser(&'a str, &'a str, Level),
+}
+
+/// `POST /v1/connectors` from the command line: the same rules and the same one
+/// transaction (connector, new user, first credential).
+pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res<CreatedConnector> {
     let mut errors = Fields::new();
     rules::description(n.description, &mut errors);
     let ip_allow_list = rules::ip_allow_list(&n.allow_ips, &mut errors);
@@ -237,17 +250,43 @@ pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res<ConnectorVi
         rules::rate_limit(limit, &mut errors);
     }
     errors.finish().map_err(|e| rules::describe(&e))?;
-    ctx.store
-        .user(n.workspace, n.acting_user)
-        .await
-        .map_err(store_err)?
-        .ok_or(format!(
-            "no user {} in workspace {}",
-            n.acting_user, n.workspace
-        ))?;
+    workspace_exists(ctx, n.workspace).await?;
+    let mut setup = Setup {
+        token: n.generate.map(|k| (k, None)),
+        ..Setup::default()
+    };
+    let acting_user = match n.acting {
+        Acting::User(u) => {
+            ctx.store
+                .user(n.workspace, u)
+                .await
+                .map_err(store_err)?
+                .ok_or(format!("no user {u} in workspace {}", n.workspace))?;
+            u.to_owned()
+        }
+        Acting::NewUser(email, name, rights) => {
+            check_email(email)?;
+            let u = User {
+                workspace_id: n.workspace.to_owned(),
+                user_id: new_id("usr"),
+                email: email.to_owned(),
+                name: name.to_owned(),
+                rights,
+                api_access: false,
+                manage_users: false,
+                manage_connectors: false,
+                owner: false,
+                created_at: rfc3339(now()),
+                deactivated_at: None,
+            };
+            let id = u.user_id.clone();
+            setup.user = Some(u);
+            id
+        }
+    };
     let con = Connector {
         description: n.description.to_owned(),
-        acting_user_id: n.acting_user.to_owned(),
+        acting_user_id: acting_user,
         access_level: n.access_level,
         scopes: n.scopes.into_iter().collect(),
         ip_allow_list,
@@ -255,11 +294,25 @@ pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res<ConnectorVi
         saved_search_id: n.saved_search_id,
         ..Connector::new(n.workspace.to_owned(), new_id("con"), rfc3339(now()))
     };
-    ctx.store.create_connector(&con).await.map_err(store_err)?;
-    Ok(Done {
-        text: format!("connector {} ({})", con.connector_id, con.description),
-        view: ConnectorView::of(&con),
-    })
+    let by = Issuer {
+        actor: Actor::admin_cli(),
+        scopes: None,
+        expires_at: None,
+    };
+    let made = connectors::setup::store(ctx, &con, setup, &by)
+        .await
+        .map_err(|e| e.detail)?;
+    let mut text = format!("connector {} ({})", con.connector_id, con.description);
+    if let Some(u) = &made.connector_user {
+        text.push_str(&format!("\nacting for new user {} <{}>", u.id, u.email));
+    }
+    if let Some(c) = &made.credential {
+        text.push_str(&format!(
+            "\n{} {}: {}",
+            c.credential.kind, c.credential.id, c.secret
+        ));
+    }
+    Ok(Done { text, view: made })
 }
 
 async fn connector(ctx: &Ctx, ws: &str, con: &str) -> Result<Connector, String> {

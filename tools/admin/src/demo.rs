@@ -133,16 +133,18 @@ pub async fn seed(ctx: &Ctx, base_url: &str, out: &Path) -> Result<Done<Demo>, S
         NewConnector {
             workspace: &ws_id,
             description: "Zaakportaal Demo",
-            acting_user: &owner.id,
+            acting: c::Acting::User(&owner.id),
             access_level: Level::Handle,
             scopes: Scope::ALL.to_vec(),
             allow_ips: vec![],
             rate_limit: None,
             saved_search_id: Some(search.saved_search_id.clone()),
+            generate: None,
         },
     )
     .await?
-    .view;
+    .view
+    .connector;
     let con_id = con.id.as_str();
     let key = c::issue_connector_credential(ctx, &ws_id, con_id, true, issue("demo key"))
         .await?

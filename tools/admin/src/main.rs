@@ -144,6 +144,22 @@ enum UserCmd {
     },
 }
 
+/// What `--generate-token` issues.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GeneratedKind {
+    Token,
+    ApiKey,
+}
+
+impl GeneratedKind {
+    fn kind(self) -> koppel_shared::credential::CredentialKind {
+        match self {
+            Self::Token => koppel_shared::credential::CredentialKind::ConnectorToken,
+            Self::ApiKey => koppel_shared::credential::CredentialKind::ApiKey,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum ConnectorCmd {
     /// Create a connector acting for a user.
@@ -155,8 +171,25 @@ enum ConnectorCmd {
         #[arg(long)]
         description: String,
         /// The employee on whose behalf the connector acts.
-        #[arg(long)]
-        acting_user: String,
+        #[arg(
+            long,
+            required_unless_present = "new_user_email",
+            conflicts_with = "new_user_email"
+        )]
+        acting_user: Option<String>,
+        /// Make a new employee for it to act for (no API access of their own): e-mail.
+        #[arg(long, requires = "new_user_name")]
+        new_user_email: Option<String>,
+        /// The new employee's name.
+        #[arg(long, requires = "new_user_email")]
+        new_user_name: Option<String>,
+        /// The new employee's rights (default: the connector's access level).
+        #[arg(long, requires = "new_user_email")]
+        new_user_rights: Option<Level>,
+        /// Issue its first credential with it: `token` (default) or `api-key`; the secret is
+        /// printed this once.
+        #[arg(long, num_args = 0..=1, default_missing_value = "token")]
+        generate_token: Option<GeneratedKind>,
         /// `read` or `handle`; capped by the acting user's rights.
         #[arg(long)]
         access_level: Level,
@@ -327,24 +360,39 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
             workspace,
             description,
             acting_user,
+            new_user_email,
+            new_user_name,
+            new_user_rights,
+            generate_token,
             access_level,
             scopes,
             allow_ips,
             rate_limit,
-        }) => out(c::create_connector(
-            ctx,
-            c::NewConnector {
-                workspace: &workspace,
-                description: &description,
-                acting_user: &acting_user,
-                access_level,
-                scopes,
-                allow_ips,
-                rate_limit,
-                saved_search_id: None,
-            },
-        )
-        .await),
+        }) => {
+            let acting = match (&acting_user, &new_user_email, &new_user_name) {
+                (Some(u), _, _) => c::Acting::User(u),
+                (None, Some(e), Some(n)) => {
+                    c::Acting::NewUser(e, n, new_user_rights.unwrap_or(access_level))
+                }
+                // clap requires one or the other.
+                _ => unreachable!("--acting-user or --new-user-email with --new-user-name"),
+            };
+            out(c::create_connector(
+                ctx,
+                c::NewConnector {
+                    workspace: &workspace,
+                    description: &description,
+                    acting,
+                    access_level,
+                    scopes,
+                    allow_ips,
+                    rate_limit,
+                    saved_search_id: None,
+                    generate: generate_token.map(GeneratedKind::kind),
+                },
+            )
+            .await)
+        }
         Command::Connector(ConnectorCmd::Enable { at }) => {
             out(c::set_connector_enabled(ctx, &at.workspace, &at.connector, true).await)
         }
