@@ -208,7 +208,7 @@ pub struct GenerateToken {
     /// `token` (default, `Authorization: Bearer`) or `api_key` (`API-Interface-Id` +
     /// `API-Key`).
     #[serde(default)]
-    #[schemars(extend("enum" = ["token", "api_key"]))]
+    #[schemars(extend("enum" = ["token", "api_key", null]))]
     pub kind: Option<String>,
     /// 1 to 100 characters; default: the connector's description.
     #[serde(default)]
