@@ -283,6 +283,8 @@ pub async fn list(
 pub struct Filter {
     pub status: Option<Status>,
     pub event_type: Option<String>,
+    /// Only event types visible with these scopes (`webhook::visible_with`); `None`: all.
+    pub scopes: Option<crate::model::Scopes>,
 }
 
 impl Filter {
@@ -313,12 +315,17 @@ impl Filter {
         Ok(Self {
             status,
             event_type: event_type.map(str::to_owned),
+            scopes: None,
         })
     }
 
     pub fn matches(&self, d: &Delivery) -> bool {
         self.status.is_none_or(|s| s == d.status)
             && self.event_type.as_deref().is_none_or(|t| t == d.event_type)
+            && self
+                .scopes
+                .as_ref()
+                .is_none_or(|s| crate::webhook::visible_with(&d.event_type, s))
     }
 }
 

@@ -40,6 +40,25 @@ pub fn personal(p: &Principal) -> Result<(), ApiError> {
     }
 }
 
+/// The connector acting through its own credential (its key, token or JWT) — never a
+/// token issued to an employee through OTP, which is that employee using the app and
+/// must not manage what the app manages for everyone. Its connector's id.
+pub async fn connector_itself<'a>(p: &'a Principal, ctx: &Ctx) -> Result<&'a str, ApiError> {
+    let refused = || {
+        ApiError::forbidden(
+            "Use the connector's own credential, not a token issued to an employee through OTP.",
+        )
+    };
+    let id = p.connector_id.as_deref().ok_or_else(refused)?;
+    if p.credential_kind != CredentialKind::Jwt {
+        let own = ctx.store.credential(&p.credential_id).await?;
+        if own.is_none_or(|c| c.user_id.is_some()) {
+            return Err(refused());
+        }
+    }
+    Ok(id)
+}
+
 /// 403 unless `u` holds `need`.
 pub fn holds(u: &User, need: Permission) -> Result<(), ApiError> {
     if need.held_by(u) {

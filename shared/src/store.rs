@@ -1168,6 +1168,43 @@ impl Store {
         from_item(out)
     }
 
+    /// Deactivates a user who is not the owner (and takes their API access): only these two
+    /// fields, so concurrent changes to others stand; deactivating again keeps the first
+    /// time. The user as it is now.
+    pub async fn deactivate_user(
+        &self,
+        ws: &str,
+        user: &str,
+        at: &str,
+    ) -> Result<User, StoreError> {
+        let no = || AttributeValue::Bool(false);
+        let set =
+            Expr::new("SET deactivated_at = if_not_exists(deactivated_at, :at), api_access = :no")
+                .s(":at", at)
+                .value(":no", no());
+        let still = Expr::new("attribute_exists(pk) AND #owner = :no")
+            .name("#owner", "owner")
+            .value(":no", no());
+        let out = self
+            .update(
+                Update::new(Key::user(ws, user), set)
+                    .when(still)
+                    .returning(ReturnValue::AllNew),
+            )
+            .await?;
+        from_item(out)
+    }
+
+    /// A transaction step that holds only while `con`'s acting user exists and is not
+    /// deactivated: a connector is never made to act for someone deactivated meanwhile.
+    pub fn acting_user_check(&self, con: &Connector) -> TransactWriteItem {
+        check_step(
+            &self.table,
+            &Key::user(&con.workspace_id, &con.acting_user_id),
+            Expr::new("attribute_exists(pk) AND attribute_not_exists(deactivated_at)"),
+        )
+    }
+
     pub async fn save_user(&self, user: &User) -> Result<(), StoreError> {
         self.replace(item(&Key::user(&user.workspace_id, &user.user_id), user)?)
             .await

@@ -37,6 +37,25 @@ pub fn is_event_type(name: &str) -> bool {
     EVENT_TYPES.iter().any(|(n, _)| *n == name)
 }
 
+/// The scope a connector needs to receive events of `event_type`; `None`: never sent.
+pub fn required_scope(event_type: &str) -> Option<crate::model::Scope> {
+    use crate::model::Scope;
+    match event_type.split('.').next().unwrap_or_default() {
+        "case" => Some(Scope::CasesRead),
+        "dsr" => Some(Scope::DsrRead),
+        "endpoint" | "mandate" => Some(Scope::EndpointsRead),
+        _ => None,
+    }
+}
+
+/// Whether events of `event_type` may be seen with `scopes`: a kind's read scope (a ping
+/// and notices about a connector's own subscriptions need none).
+pub fn visible_with(event_type: &str, scopes: &crate::model::Scopes) -> bool {
+    event_type == crate::delivery::PING
+        || event_type.starts_with("webhook.")
+        || required_scope(event_type).is_some_and(|s| scopes.contains(&s))
+}
+
 /// How long a rotated-out signing secret keeps signing beside its successor.
 pub const PREVIOUS_SECRET_VALID_SECS: i64 = 24 * 3600;
 

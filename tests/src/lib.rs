@@ -287,3 +287,30 @@ pub async fn assert_paging_refuses(auth: &str, path: &str, foreign: &[&str]) {
     // The real one still works.
     assert_eq!(call(format!("limit=1&cursor={real}")).await.status, 200);
 }
+
+/// Mails the emulator's SES has sent to `to`, oldest first: (subject, body). Read from the
+/// emulator's own `/koppel/mail` (tools/py/emulator.py), as a developer reads them locally.
+pub async fn mails_to(to: &str) -> Vec<(String, String)> {
+    let endpoint = var("AWS_ENDPOINT_URL");
+    let url = url::Url::parse_with_params(&format!("{endpoint}/koppel/mail"), [("to", to)])
+        .expect("endpoint URL");
+    let data: Value = reqwest::get(url)
+        .await
+        .expect("emulator")
+        .json()
+        .await
+        .expect("JSON");
+    let mut mails: Vec<(String, String)> = data["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            (
+                m["subject"].as_str().unwrap_or_default().to_owned(),
+                m["body"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    mails.reverse();
+    mails
+}

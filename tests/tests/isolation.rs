@@ -695,24 +695,6 @@ async fn run(creds: Arc<Creds>, jobs: Vec<Job>) -> Vec<Answer> {
         .collect()
 }
 
-/// Mails the emulator's SES has sent to `to`: their bodies.
-async fn mails_to(to: &str) -> Vec<String> {
-    let endpoint = var("AWS_ENDPOINT_URL");
-    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
-        .await
-        .expect("emulator")
-        .json()
-        .await
-        .expect("JSON");
-    data["ses"]["Message"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["destinations"].to_string().contains(to))
-        .map(|m| m["body"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 /// A connector token issued by OTP to A's owner through A's connector.
 async fn otp_token(a: &World) -> String {
     let app = [("Authorization", format!("Bearer {}", a.token))];
@@ -728,7 +710,7 @@ async fn otp_token(a: &World) -> String {
     assert_eq!(r.status, 202, "{}", r.body);
     let mut body = None;
     for _ in 0..100 {
-        if let Some(b) = mails_to(&a.owner_email).await.pop() {
+        if let Some((_, b)) = mails_to(&a.owner_email).await.pop() {
             body = Some(b);
             break;
         }

@@ -343,29 +343,6 @@ async fn connector_credentials_with_rotation() {
     .assert_problem(404);
 }
 
-/// Mails the emulator's SES has sent to `to`: (subject, body).
-async fn mails_to(to: &str) -> Vec<(String, String)> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL");
-    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    data["ses"]["Message"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["destinations"].to_string().contains(to))
-        .map(|m| {
-            (
-                m["subject"].as_str().unwrap_or_default().to_owned(),
-                m["body"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
 /// Waits (at most 20 s) for the `n`th mail to `to`, as the dispatcher sends it.
 async fn nth_mail(to: &str, n: usize) -> (String, String) {
     for _ in 0..100 {
@@ -1114,4 +1091,88 @@ async fn users_are_added_and_deactivated_over_the_api() {
     call(&ws.owner, "POST", &own, None)
         .await
         .assert_problem(403);
+}
+
+#[tokio::test]
+async fn the_app_lists_and_revokes_the_tokens_it_got_through_otp_and_nothing_else() {
+    let ws = Ws::new();
+    let (u_id, email, _) = ws.user("read", false);
+    let (con, app) = NewConnector::sample(&ws.id, &ws.owner_id)
+        .description("Zaakportaal OTP")
+        .scopes(&["cases:read", "dsr:read", "webhooks:manage"])
+        .rate_limit(1000)
+        .with_token();
+    let (_, other_app) = ws.connector("Ander portaal");
+    let (code, _) = request_code(&app, &email, 1).await;
+    let r = redeem(&app, &email, &code).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let otp_id = s(&r.body["id"]).to_owned();
+    let otp = bearer(s(&r.body["secret"]));
+
+    let list = call(&app, "GET", "/v1/otp/tokens", None).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let ids: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| s(&c["id"]))
+        .collect();
+    assert_eq!(ids, [otp_id.as_str()]);
+    assert!(
+        !list.body.to_string().contains("kpl_"),
+        "no secrets: {}",
+        list.body
+    );
+    let mine = call(&app, "GET", &format!("/v1/otp/tokens?user_id={u_id}"), None).await;
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
+    let none = call(&app, "GET", "/v1/otp/tokens?user_id=usr_nobody", None).await;
+    assert!(none.body["items"].as_array().unwrap().is_empty());
+
+    // Not with the employee's token, not another app, not an organisation user.
+    call(&otp, "GET", "/v1/otp/tokens", None)
+        .await
+        .assert_problem(403);
+    call(&otp, "DELETE", &format!("/v1/otp/tokens/{otp_id}"), None)
+        .await
+        .assert_problem(403);
+    assert!(
+        call(&other_app, "GET", "/v1/otp/tokens", None).await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        delete(&other_app, &format!("/v1/otp/tokens/{otp_id}")).await,
+        404
+    );
+    call(&ws.owner, "GET", "/v1/otp/tokens", None)
+        .await
+        .assert_problem(403);
+    // An employee's session is not the app: it manages none of the app's webhooks either.
+    let subs = format!("/v1/connectors/{con}/subscriptions");
+    assert_eq!(call(&app, "GET", &subs, None).await.status, 200);
+    call(&otp, "GET", &subs, None).await.assert_problem(403);
+    // The app's own credential is not one it got through OTP.
+    let own = s(&call(&app, "GET", "/v1/me", None).await.body["credential"]["id"]).to_owned();
+    assert_eq!(delete(&app, &format!("/v1/otp/tokens/{own}")).await, 404);
+
+    assert_eq!(delete(&app, &format!("/v1/otp/tokens/{otp_id}")).await, 204);
+    assert_revoked(&otp).await;
+    assert_eq!(delete(&app, &format!("/v1/otp/tokens/{otp_id}")).await, 204);
+    let list = call(&app, "GET", "/v1/otp/tokens", None).await;
+    assert!(
+        list.body["items"].as_array().unwrap().is_empty(),
+        "{}",
+        list.body
+    );
+    let audit = call(&ws.owner, "GET", "/v1/audit?limit=10", None).await;
+    let revoked = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["credential_id"] == otp_id.as_str() && e["action"] == "credential.revoked")
+        .cloned()
+        .expect("the revoke audited");
+    assert_eq!(revoked["on_behalf_of"], u_id.as_str());
+    assert_eq!(revoked["actor_credential_id"], own.as_str());
 }

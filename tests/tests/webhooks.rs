@@ -970,6 +970,52 @@ async fn a_connector_manages_its_own_webhooks_and_no_one_elses() {
     app.call("GET", &format!("/v1/connectors/{con}"), None)
         .await
         .assert_problem(403);
+    // A credential narrowed to `webhooks:manage` routes no data it may not read itself:
+    // it cannot subscribe to what it cannot see, nor see a subscription that carries it.
+    let (_, narrow) = NewCredential::token(&ws.id, &con)
+        .scope("webhooks:manage")
+        .secret();
+    let narrow = Partner {
+        base: ws.base.clone(),
+        auth: format!("Bearer {narrow}"),
+    };
+    let r = narrow
+        .call(
+            "POST",
+            &mine,
+            Some(&hook(
+                &rx.url,
+                Some(&rx.ca_pem),
+                &["webhook.subscription_disabled", "dsr.created"],
+            )),
+        )
+        .await;
+    assert_eq!(problem_fields(&r), ["event_types[1]"], "{}", r.body);
+    let (org_made, _) = ws
+        .subscribe(&con, hook(&rx.url, Some(&rx.ca_pem), &["dsr.created"]))
+        .await;
+    assert_eq!(narrow.call("GET", &org_made, None).await.status, 404);
+    let listed = narrow.call("GET", &mine, None).await;
+    assert!(
+        !listed
+            .body
+            .to_string()
+            .contains(&org_made[org_made.rfind('/').unwrap() + 1..])
+    );
+    let notices = narrow
+        .call(
+            "POST",
+            &mine,
+            Some(&hook(
+                &rx.url,
+                Some(&rx.ca_pem),
+                &["webhook.subscription_disabled"],
+            )),
+        )
+        .await;
+    assert_eq!(notices.status, 201, "{}", notices.body);
+    assert_eq!(ws.call("DELETE", &org_made, None).await.status, 204);
+
     // Without `webhooks:manage`, not even its own.
     let plain = Partner::token(&ws, &unscoped);
     plain

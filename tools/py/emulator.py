@@ -10,12 +10,18 @@
   every write copied the whole table, so the local stack slowed and grew to many GB as data
   grew. The items are copied before and put back on any failure instead.
 
+It also answers `GET /koppel/mail[?to=ADDRESS]`: the mail SES has "sent", newest first, as
+JSON, for reading locally without dumping every table through `/moto-api/data.json`
+(which takes minutes on a busy emulator).
+
 Usage: python emulator.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
 
 import copy
+import json
 import sys
 import threading
+from urllib.parse import parse_qs
 
 import moto.dynamodb.models as dynamodb
 from moto import server
@@ -100,11 +106,54 @@ def install():
     dynamodb.DynamoDBBackend.transact_write_items = transact_write_items
 
 
+def sent_mail(to=None):
+    """Every message SES (v1 or v2) has sent, newest first, optionally only those to `to`."""
+    from moto.ses.models import ses_backends
+
+    out = []
+    for account, regions in ses_backends.items():
+        for region, backend in regions.items():
+            for m in backend.sent_messages:
+                dest = getattr(m, "destinations", {}) or {}
+                if isinstance(dest, list):
+                    dest = {"ToAddresses": dest}
+                recipients = [a for k in ("ToAddresses", "CcAddresses", "BccAddresses") for a in dest.get(k, [])]
+                if to and to.lower() not in (a.lower() for a in recipients):
+                    continue
+                out.append({
+                    "id": m.id,
+                    "region": region,
+                    "from": m.source,
+                    "to": dest.get("ToAddresses", []),
+                    "cc": dest.get("CcAddresses", []),
+                    "bcc": dest.get("BccAddresses", []),
+                    "subject": getattr(m, "subject", None),
+                    "body": getattr(m, "body", None) or getattr(m, "raw_data", None),
+                })
+    out.reverse()
+    return out
+
+
+class KoppelRoutes:
+    """`/koppel/…`: the emulator's own answers, in front of moto."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/koppel/mail" and environ.get("REQUEST_METHOD") == "GET":
+            to = parse_qs(environ.get("QUERY_STRING", "")).get("to", [None])[0]
+            body = json.dumps({"items": sent_mail(to)}, indent=1).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        return self.app(environ, start_response)
+
+
 _run_simple = server.run_simple
 
 
 def run_simple(host, port, app, **kwargs):
-    return _run_simple(host, port, SerialisedDynamoDB(app), **kwargs)
+    return _run_simple(host, port, KoppelRoutes(SerialisedDynamoDB(app)), **kwargs)
 
 
 if __name__ == "__main__":

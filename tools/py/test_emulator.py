@@ -104,3 +104,31 @@ class Transactions(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Mail(unittest.TestCase):
+    def setUp(self):
+        self.mock = mock_aws()
+        self.mock.start()
+        self.ses = boto3.client("sesv2", region_name="eu-west-1")
+        self.ses.create_email_identity(EmailIdentity="noreply@koppel.example")
+
+    def tearDown(self):
+        self.mock.stop()
+
+    def send(self, to, subject):
+        self.ses.send_email(
+            FromEmailAddress="noreply@koppel.example",
+            Destination={"ToAddresses": [to]},
+            Content={"Simple": {"Subject": {"Data": subject}, "Body": {"Text": {"Data": "Code: 123456"}}}},
+        )
+
+    def test_sent_mail_is_listed_newest_first_and_by_recipient(self):
+        self.send("a@example.org", "first")
+        self.send("B@example.org", "second")
+        self.assertEqual([m["subject"] for m in emulator.sent_mail()], ["second", "first"])
+        only = emulator.sent_mail("b@example.org")
+        self.assertEqual([m["to"] for m in only], [["B@example.org"]])
+        self.assertIn("123456", only[0]["body"])
+        self.assertEqual(emulator.sent_mail("nobody@example.org"), [])
+

@@ -16,7 +16,7 @@ use koppel_shared::delivery::{self, Attempt, Delivery, Filter, Job, Status};
 use koppel_shared::outbox::Event;
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
-use koppel_shared::store::StoreError;
+use koppel_shared::store::{PAGE_SCAN_BUDGET, StoreError};
 use koppel_shared::webhook::Subscription;
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Request, RequestExt};
@@ -24,7 +24,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::subscriptions::{require_scope, subscription_of};
+use crate::subscriptions::{require_scope, seen_with, subscription_of};
 
 /// A webhook delivery (one event to one subscription) as the API shows it.
 #[derive(Serialize, JsonSchema)]
@@ -94,7 +94,10 @@ pub async fn list(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str)
     let s = subscription_of(p, ctx, con, sub).await?;
     let q = req.query_string_parameters();
     let (status, event_type) = (q.first("status"), q.first("event_type"));
-    let filter = Filter::parse(status, event_type)?;
+    let filter = Filter {
+        scopes: seen_with(p).cloned(),
+        ..Filter::parse(status, event_type)?
+    };
     // A cursor continues the same filtered list only.
     let scope = paging::Scope::new("deliveries", &p.workspace_id)
         .with("subscription", Some(sub))
@@ -131,8 +134,13 @@ async fn delivery_of(
     if !is_event_id(id) {
         return Err(ApiError::not_found());
     }
+    let seen = Filter {
+        scopes: seen_with(p).cloned(),
+        ..Filter::default()
+    };
     delivery::get(ctx, &s.subscription_id, id)
         .await?
+        .filter(|d| seen.matches(d))
         .ok_or_else(ApiError::not_found)
 }
 
@@ -182,40 +190,45 @@ pub async fn replay(p: &Principal, ctx: &Ctx, con: &str, sub: &str, id: &str) ->
 /// (those started are no longer `failed`).
 pub const MAX_REPLAYED: usize = 100;
 
-/// Starts again the subscription's deliveries that failed at or after `since` (newest
-/// first, at most [`MAX_REPLAYED`]); how many it started. One whose record changed
-/// meanwhile (a retry, another replay) is left to that.
+/// Starts again the subscription's deliveries made at or after `since` that failed (newest
+/// first, at most [`MAX_REPLAYED`], reading at most [`PAGE_SCAN_BUDGET`] records, as one
+/// filtered page would); how many it started. One whose record changed meanwhile (a retry,
+/// another replay) is left to that.
 pub async fn replay_failed(
+    p: &Principal,
     ctx: &Ctx,
     s: &Subscription,
     since: jiff::Timestamp,
 ) -> Result<usize, ApiError> {
-    let failed = Filter {
-        status: Some(Status::Failed),
-        event_type: None,
+    let seen = Filter {
+        scopes: seen_with(p).cloned(),
+        ..Filter::default()
     };
     let mut picked = Vec::new();
-    let mut after: Option<String> = None;
-    'pages: loop {
+    let (mut read, mut after) = (0usize, None::<String>);
+    'pages: while read < PAGE_SCAN_BUDGET {
         let page = delivery::list(
             ctx,
             &s.subscription_id,
-            &failed,
+            &seen,
             MAX_REPLAYED,
             after.as_deref(),
         )
         .await?;
         for d in page.items {
-            // Newest first: the first one older than `since` ends the walk.
+            read += 1;
+            // Newest first: the first one made before `since` ends the walk.
             if d.created_at
                 .parse::<jiff::Timestamp>()
                 .is_ok_and(|t| t < since)
             {
                 break 'pages;
             }
-            picked.push(d);
-            if picked.len() == MAX_REPLAYED {
-                break 'pages;
+            if d.status == Status::Failed {
+                picked.push(d);
+                if picked.len() == MAX_REPLAYED {
+                    break 'pages;
+                }
             }
         }
         match page.next {

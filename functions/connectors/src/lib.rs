@@ -429,7 +429,7 @@ pub static ROUTES: &[Route] = &[
             etag: true,
             query: &[Query {
                 name: "replay_failed_since",
-                description: "An RFC 3339 time: the deliveries that failed since then are tried again (newest first, at most 100 per call; call again for the rest). The answer's `replayed` says how many.",
+                description: "An RFC 3339 time: the deliveries made since then that failed are tried again (newest first, at most 100 per call, from the last 1000 deliveries; call again for the rest). The answer's `replayed` says how many.",
                 kind: "string",
             }],
             errors: &[422],
@@ -566,18 +566,24 @@ use Webhooks::{Changing, Reading};
 
 /// Runs `then` for whoever may manage the webhooks of the connector `{id}`: the
 /// organisation's connector managers ([`managed`], [`changing`]), or the connector itself,
-/// through its own credentials (the route asked for `webhooks:manage`). To a connector,
-/// another connector's id is as unknown as a missing one.
+/// through its own credentials (the route asked for `webhooks:manage`; never a token an
+/// employee got through OTP). To a connector, another connector's id is as unknown as a
+/// missing one; and it subscribes to and reads only the event types its credential's
+/// scopes show it (`subscriptions::apply`, `deliveries`).
 async fn webhooks(
     c: &Call<'_>,
     what: Webhooks,
     then: impl Future<Output = RouteResult>,
 ) -> RouteResult {
-    match (c.p.connector_id.as_deref(), what) {
-        (Some(own), _) if own == c.param("id") => then.await,
-        (Some(_), _) => Err(ApiError::not_found()),
-        (None, Reading) => managed(c, then).await,
-        (None, Changing) => changing(c, then).await,
+    match (c.p.connector_id.is_some(), what) {
+        (true, _) => {
+            if organisation::connector_itself(c.p, c.ctx).await? != c.param("id") {
+                return Err(ApiError::not_found());
+            }
+            then.await
+        }
+        (false, Reading) => managed(c, then).await,
+        (false, Changing) => changing(c, then).await,
     }
 }
 
@@ -870,7 +876,8 @@ async fn create(p: &Principal, req: &Request, ctx: &Ctx) -> RouteResult {
     apply(ctx, me, &body, &mut con, true, Some(&setup), e).await?;
     issuer_free(ctx, &con).await?;
     let with_secret = setup.token.is_some();
-    let out = setup::store(ctx, &con, setup, &setup::Issuer::of(p, ctx).await?).await?;
+    let by = setup::Issuer::of(p, ctx, &setup).await?;
+    let out = setup::store(ctx, &con, setup, &by).await?;
     tracing::info!(connector = %con.connector_id, "connector created");
     let mut r = pipeline::created(
         &format!("/v1/connectors/{}", con.connector_id),
@@ -907,14 +914,17 @@ async fn save_over(
     con: &mut Connector,
     expected: u64,
     previous_issuer: Option<&str>,
+    acting_changed: bool,
 ) -> Result<(), ApiError> {
     con.version = expected + 1;
     con.updated_at = rfc3339(now());
-    match ctx
+    let mut steps = ctx
         .store
-        .save_connector_with_issuer(con, Some(expected), previous_issuer)
-        .await
-    {
+        .connector_steps(con, Some(expected), previous_issuer)?;
+    if acting_changed {
+        steps.push(ctx.store.acting_user_check(con));
+    }
+    match ctx.store.transact(steps).await {
         Ok(()) => Ok(()),
         Err(StoreError::Conflict(_)) => Err(preconditions::lost_race()),
         Err(e) => Err(e.into()),
@@ -928,9 +938,18 @@ async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResul
     let body: Map<String, Value> = body::json(req)?;
     let expected = con.version;
     let previous_issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
+    let previous_acting = con.acting_user_id.clone();
     apply(ctx, me, &body, &mut con, false, None, Fields::new()).await?;
     issuer_free(ctx, &con).await?;
-    save_over(ctx, &mut con, expected, previous_issuer.as_deref()).await?;
+    let acting_changed = con.acting_user_id != previous_acting;
+    save_over(
+        ctx,
+        &mut con,
+        expected,
+        previous_issuer.as_deref(),
+        acting_changed,
+    )
+    .await?;
     versioned(StatusCode::OK, &ConnectorView::of(&con), con.version)
 }
 
@@ -954,7 +973,7 @@ async fn set_enabled(
             con.enabled = enabled;
             let expected = con.version;
             let issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
-            save_over(ctx, &mut con, expected, issuer.as_deref()).await?;
+            save_over(ctx, &mut con, expected, issuer.as_deref(), false).await?;
             tracing::info!(connector = %id, enabled, "connector switched");
         }
         versioned(StatusCode::OK, &ConnectorView::of(&con), con.version)

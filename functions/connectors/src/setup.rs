@@ -21,7 +21,6 @@ use crate::input::{ConnectorUser, GenerateToken};
 const USER: &str = "create_connector_user";
 const TOKEN: &str = "generate_token";
 /// The fields only create takes, beside the connector's own (the schema test holds them).
-#[cfg(test)]
 pub(crate) const FIELDS: [&str; 2] = [USER, TOKEN];
 
 /// What create takes beyond the connector's own fields.
@@ -44,6 +43,8 @@ impl Setup {
         e: &mut Fields,
     ) -> Result<Self, ApiError> {
         let mut out = Self::default();
+        // `null` is as absent.
+        body.retain(|k, v| !(FIELDS.contains(&k.as_str()) && v.is_null()));
         if let Some(v) = body.remove(USER) {
             out.user_asked = true;
             // Making an employee is managing users.
@@ -121,15 +122,20 @@ pub struct Issuer {
 }
 
 impl Issuer {
-    /// The caller of `POST /v1/connectors`.
-    pub async fn of(p: &Principal, ctx: &Ctx) -> Result<Self, ApiError> {
+    /// The caller of `POST /v1/connectors`; its credential's expiry is read only when
+    /// `setup` issues one.
+    pub async fn of(p: &Principal, ctx: &Ctx, setup: &Setup) -> Result<Self, ApiError> {
+        let expires_at = match setup.token {
+            Some(_) => issue::within_caller(p, ctx, None, None, &mut Fields::new()).await?,
+            None => None,
+        };
         Ok(Self {
             actor: Actor {
                 user_id: p.user_id.clone(),
                 credential_id: Some(p.credential_id.clone()),
             },
             scopes: Some(p.scopes.clone()),
-            expires_at: issue::within_caller(p, ctx, None, None, &mut Fields::new()).await?,
+            expires_at,
         })
     }
 }
@@ -142,8 +148,9 @@ pub async fn store(
     by: &Issuer,
 ) -> Result<CreatedConnector, ApiError> {
     let mut steps = ctx.store.connector_steps(con, None, None)?;
-    if let Some(u) = &setup.user {
-        steps.extend(ctx.store.user_steps(u)?);
+    match &setup.user {
+        Some(u) => steps.extend(ctx.store.user_steps(u)?),
+        None => steps.push(ctx.store.acting_user_check(con)),
     }
     let mut issued = None;
     if let Some((kind, name)) = setup.token {
@@ -173,7 +180,7 @@ pub async fn store(
     }
     match ctx.store.transact(steps).await {
         Ok(()) => {}
-        Err(e) if e.is_conflict() => return Err(conflict(ctx, setup.user.as_ref()).await?),
+        Err(e) if e.is_conflict() => return Err(conflict(ctx, con, setup.user.as_ref()).await?),
         Err(e) => return Err(e.into()),
     }
     Ok(CreatedConnector {
@@ -183,12 +190,26 @@ pub async fn store(
     })
 }
 
-/// Which claim the cancelled transaction lost: the new user's e-mail or the JWT issuer.
-async fn conflict(ctx: &Ctx, user: Option<&User>) -> Result<ApiError, ApiError> {
-    if let Some(u) = user {
-        let key = koppel_shared::store::Key::email(&u.workspace_id, &u.email);
-        if ctx.store.get::<Value>(&key).await?.is_some() {
-            return Ok(koppel_shared::organisation::email_taken(&u.email));
+/// Which condition the cancelled transaction lost: the new user's e-mail, the acting
+/// user's (deactivated or deleted meanwhile), or the JWT issuer.
+async fn conflict(ctx: &Ctx, con: &Connector, user: Option<&User>) -> Result<ApiError, ApiError> {
+    match user {
+        Some(u) => {
+            let key = koppel_shared::store::Key::email(&u.workspace_id, &u.email);
+            if ctx.store.get::<Value>(&key).await?.is_some() {
+                return Ok(koppel_shared::organisation::email_taken(&u.email));
+            }
+        }
+        None => {
+            let acting = ctx
+                .store
+                .user(&con.workspace_id, &con.acting_user_id)
+                .await?;
+            if acting.is_none_or(|a| a.deactivated_at.is_some()) {
+                return Ok(ApiError::conflict(
+                    "The acting user was deactivated or removed meanwhile.",
+                ));
+            }
         }
     }
     Ok(ApiError::conflict(

@@ -14,12 +14,13 @@ use http::{HeaderValue, StatusCode, header};
 use koppel_shared::body::{self, Fields};
 use koppel_shared::crypto;
 use koppel_shared::ids::new_id;
-use koppel_shared::model::{Level, Scope};
+use koppel_shared::model::{Level, Scope, Scopes};
 use koppel_shared::pipeline::RouteResult;
 use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::webhook::{
     BasicAuth, CustomHeader, PREVIOUS_SECRET_VALID_SECS, SigningSecret, Subscription,
+    required_scope, visible_with,
 };
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -384,6 +385,34 @@ fn headers(
     out
 }
 
+/// What a caller may see of webhooks: everything for the organisation's users; for the
+/// connector itself, the event types its credential's scopes show it (a credential
+/// narrowed to `webhooks:manage` must not route case data anywhere).
+pub(crate) fn seen_with(p: &Principal) -> Option<&Scopes> {
+    p.connector_id.is_some().then_some(&p.scopes)
+}
+
+fn visible(p: &Principal, s: &Subscription) -> bool {
+    seen_with(p).is_none_or(|scopes| s.event_types.iter().all(|t| visible_with(t, scopes)))
+}
+
+/// A connector caller may not make a subscription it could not see.
+fn within_view(p: &Principal, s: &Subscription) -> Result<(), ApiError> {
+    let Some(scopes) = seen_with(p) else {
+        return Ok(());
+    };
+    let mut e = Fields::new();
+    for (i, t) in s.event_types.iter().enumerate() {
+        if let Some(need) = required_scope(t).filter(|_| !visible_with(t, scopes)) {
+            e.push(
+                format!("event_types[{i}]"),
+                format!("needs `{need}`, which this credential does not hold"),
+            );
+        }
+    }
+    e.finish()
+}
+
 pub(crate) async fn subscription_of(
     p: &Principal,
     ctx: &Ctx,
@@ -394,6 +423,7 @@ pub(crate) async fn subscription_of(
     connector_of(p, ctx, con).await?;
     repo::subscription(ctx, &p.workspace_id, con, sub)
         .await?
+        .filter(|s| visible(p, s))
         .ok_or_else(ApiError::not_found)
 }
 
@@ -431,6 +461,7 @@ pub async fn create(p: &Principal, req: &Request, ctx: &Ctx, con: &str) -> Route
         updated_at: at.clone(),
     };
     apply(ctx, &body, &mut s, true).await?;
+    within_view(p, &s)?;
     let (secret, sealed) = mint_signing_secret(ctx, &s, at).await?;
     s.signing_secrets.push(sealed);
     match repo::save_subscription(ctx, &s, None).await {
@@ -475,7 +506,11 @@ pub async fn list(p: &Principal, ctx: &Ctx, con: &str) -> RouteResult {
     all.sort_by(|a, b| {
         (&a.created_at, &a.subscription_id).cmp(&(&b.created_at, &b.subscription_id))
     });
-    let items = all.iter().map(SubscriptionView::of).collect();
+    let items = all
+        .iter()
+        .filter(|s| visible(p, s))
+        .map(SubscriptionView::of)
+        .collect();
     koppel_shared::pipeline::json(StatusCode::OK, &SubscriptionList { items })
 }
 
@@ -504,6 +539,7 @@ pub async fn update(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &st
     let expected = s.version;
     let was_enabled = s.enabled;
     apply(ctx, &body, &mut s, false).await?;
+    within_view(p, &s)?;
     save_over(ctx, &mut s, expected).await?;
     // Turned on again: as with `…/enable`, the failing streak starts afresh.
     if s.enabled && !was_enabled {
@@ -529,7 +565,7 @@ pub async fn delete(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &st
 
 /// Enables a subscription again (after the dispatcher disabled it on a 410 or a long
 /// failing streak): its streak starts afresh. Safe without `If-Match` (checked when sent).
-/// With `?replay_failed_since=`, the deliveries that failed since then are tried again
+/// With `?replay_failed_since=`, the deliveries made since then that failed are tried again
 /// (see [`crate::deliveries::replay_failed`]).
 pub async fn enable(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str) -> RouteResult {
     require_scope(p)?;
@@ -553,7 +589,7 @@ pub async fn enable(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &st
     koppel_shared::delivery::clear_failures(ctx, &s.subscription_id).await?;
     let mut out = SubscriptionView::of(&s);
     if let Some(t) = since {
-        out.replayed = Some(crate::deliveries::replay_failed(ctx, &s, t).await?);
+        out.replayed = Some(crate::deliveries::replay_failed(p, ctx, &s, t).await?);
     }
     versioned(StatusCode::OK, &out, s.version)
 }

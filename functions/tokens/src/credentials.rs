@@ -323,15 +323,10 @@ pub async fn deactivate_user(p: &Principal, ctx: &Ctx, user_id: &str) -> RouteRe
             acting.join(", ")
         )));
     }
-    let user = if user.deactivated_at.is_some() {
-        user
-    } else {
-        let mut u = user;
-        u.deactivated_at = Some(rfc3339(now()));
-        u.api_access = false;
-        ctx.store.save_user(&u).await?;
-        u
-    };
+    let user = ctx
+        .store
+        .deactivate_user(ws, &user.user_id, &rfc3339(now()))
+        .await?;
     // Their tokens: personal ones, and per connector those issued to them through OTP.
     let mut held = ctx.store.credentials_of(ws, &user.user_id).await?;
     let per_connector = futures_util::future::try_join_all(

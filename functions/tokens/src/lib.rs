@@ -254,6 +254,36 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::GET,
+        path: "/v1/otp/tokens",
+        scope: None,
+        level: Level::Read,
+        summary: "The live tokens the app got through OTP (partner app)",
+        handler: handler!(|c| otp::list_issued(c.p, c.req, c.ctx)),
+        doc: Doc {
+            response: Some(schema::<Items<CredentialView>>),
+            query: &[Query {
+                name: "user_id",
+                description: "Only those of this employee.",
+                kind: "string",
+            }],
+            description: "With the app's own connector credential (a token issued through OTP, or any other credential, gets 403). Oldest first, without secrets.",
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/v1/otp/tokens/{id}",
+        scope: None,
+        level: Level::Read,
+        summary: "Revoke a token the app got through OTP (partner app)",
+        handler: handler!(|c| otp::revoke_issued(c.p, c.ctx, &c.param("id"))),
+        doc: Doc {
+            description: "With the app's own connector credential; audited. Any credential but one issued through OTP for this connector is 404. Revoking again changes nothing (204).",
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
+        method: Method::GET,
         path: "/v1/audit",
         scope: None,
         level: Level::Read,

@@ -9,6 +9,8 @@
 //! - The request step does the same work and answers the same (202, same body) whether or
 //!   not the address belongs to a user: for an unknown address the mail event has no
 //!   recipient and the dispatcher sends nothing.
+//! - The app lists the tokens it got through OTP and revokes them (`GET /v1/otp/tokens`,
+//!   `DELETE /v1/otp/tokens/{id}`), with its own credential; nothing else is reachable so.
 //! - The mail is an outbound trigger through the outbox; its event is internal (`mail.send`)
 //!   and carries the mail sealed under the data key until it is sent: the code exists in
 //!   clear only in this function's memory and in the mail itself.
@@ -30,7 +32,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::credentials::created_for_connector;
-use crate::views::OtpAccepted;
+use crate::views::{CredentialView, Items, OtpAccepted};
 
 pub const VALID_SECS: i64 = 600;
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -269,6 +271,63 @@ pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rou
     )
     .await?;
     created_for_connector(&cred, &secret, connector_id)
+}
+
+/// The app itself ([`koppel_shared::organisation::connector_itself`]): its connector's id.
+async fn app(p: &Principal, ctx: &Ctx) -> Result<String, ApiError> {
+    Ok(koppel_shared::organisation::connector_itself(p, ctx)
+        .await?
+        .to_owned())
+}
+
+/// The connector's live tokens issued through OTP, optionally of one employee.
+async fn issued(
+    ctx: &Ctx,
+    ws: &str,
+    connector_id: &str,
+) -> Result<Vec<koppel_shared::model::Credential>, ApiError> {
+    let at = time_util::now();
+    let mut all = ctx.store.credentials_of(ws, connector_id).await?;
+    all.retain(|c| c.user_id.is_some() && issue::is_live(c, at));
+    all.sort_by(|a, b| (&a.created_at, &a.credential_id).cmp(&(&b.created_at, &b.credential_id)));
+    Ok(all)
+}
+
+/// `GET /v1/otp/tokens?user_id=`: what the app holds through OTP, without secrets.
+pub async fn list_issued(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> RouteResult {
+    use lambda_http::RequestExt;
+    let connector_id = app(p, ctx).await?;
+    let q = req.query_string_parameters();
+    let user = q.first("user_id");
+    let items = issued(ctx, &p.workspace_id, &connector_id)
+        .await?
+        .iter()
+        .filter(|c| user.is_none_or(|u| c.user_id.as_deref() == Some(u)))
+        .map(CredentialView::of)
+        .collect();
+    pipeline::json(StatusCode::OK, &Items { items })
+}
+
+/// `DELETE /v1/otp/tokens/{id}`: the app revokes a token it got through OTP (a user
+/// logging out of the app, or leaving); audited. Any other credential is 404 to it.
+pub async fn revoke_issued(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
+    let connector_id = app(p, ctx).await?;
+    let cred = ctx
+        .store
+        .credential(id)
+        .await?
+        .filter(|c| {
+            c.workspace_id == p.workspace_id
+                && c.connector_id.as_deref() == Some(connector_id.as_str())
+                && c.user_id.is_some()
+        })
+        .ok_or_else(ApiError::not_found)?;
+    let actor = Actor {
+        user_id: p.user_id.clone(),
+        credential_id: Some(p.credential_id.clone()),
+    };
+    issue::revoke(ctx, &cred, &actor).await?;
+    Ok(pipeline::no_content())
 }
 
 #[cfg(test)]

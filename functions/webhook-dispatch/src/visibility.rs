@@ -11,26 +11,13 @@ use koppel_shared::delivery::Delivery;
 use koppel_shared::model::{Connector, Scope};
 use koppel_shared::outbox::Event;
 use koppel_shared::store::{Key, StoreError};
+pub use koppel_shared::webhook::{required_scope, visible_with};
 use serde_json::Value;
-
-/// The scope a connector needs to receive events of `event_type`; `None`: never sent.
-pub fn required_scope(event_type: &str) -> Option<Scope> {
-    let kind = event_type.split('.').next().unwrap_or_default();
-    match kind {
-        "case" => Some(Scope::CasesRead),
-        "dsr" => Some(Scope::DsrRead),
-        "endpoint" | "mandate" => Some(Scope::EndpointsRead),
-        _ => None,
-    }
-}
 
 /// Whether `connector` may receive events of `event_type` at all: enabled, and holding the
 /// kind's read scope (a ping and notices about its own subscriptions need none).
 pub fn may_receive(event_type: &str, connector: &Connector) -> bool {
-    connector.enabled
-        && (event_type == koppel_shared::delivery::PING
-            || event_type.starts_with("webhook.")
-            || required_scope(event_type).is_some_and(|s| connector.scopes.contains(&s)))
+    connector.enabled && visible_with(event_type, &connector.scopes)
 }
 
 /// The `data` to send `connector` for `event`; `None`: do not deliver it at all. Case

@@ -257,15 +257,23 @@ pub async fn create_connector(ctx: &Ctx, n: NewConnector<'_>) -> Res<CreatedConn
     };
     let acting_user = match n.acting {
         Acting::User(u) => {
-            ctx.store
+            let user = ctx
+                .store
                 .user(n.workspace, u)
                 .await
                 .map_err(store_err)?
                 .ok_or(format!("no user {u} in workspace {}", n.workspace))?;
+            if user.deactivated_at.is_some() {
+                return Err(format!("user {u} is deactivated"));
+            }
             u.to_owned()
         }
         Acting::NewUser(email, name, rights) => {
+            let (email, name) = (email.trim(), name.trim());
             check_email(email)?;
+            if name.is_empty() {
+                return Err("--new-user-name must not be empty".into());
+            }
             let u = User {
                 workspace_id: n.workspace.to_owned(),
                 user_id: new_id("usr"),
