@@ -29,5 +29,6 @@ wait_for_gateway "http://127.0.0.1:$PORT" "$GATEWAY_PID"
 
 cat "$STATE/demo.txt"
 log "Documentation: http://127.0.0.1:$PORT/docs (Authorize with a token above, try any operation, copy its curl line); the OpenAPI document: http://127.0.0.1:$PORT/openapi.json"
+log "Mail it sends (OTP codes): $AWS_ENDPOINT_URL/koppel/mail (?to=<address>)"
 log "Koppel is running on http://127.0.0.1:$PORT (and http://[::1]:$PORT). Ctrl-C stops it."
 wait "$GATEWAY_PID"
