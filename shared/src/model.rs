@@ -196,6 +196,17 @@ pub struct Connector {
     /// Absent on connectors that never registered one, so their items stay as they were.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub client_certificates: Vec<client_cert::ClientCertificate>,
+    /// The partner's manifest last imported onto it (`POST /v1/connectors/{id}/manifest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ImportedManifest>,
+}
+
+/// What a connector keeps of the partner's manifest beyond the scopes it set: the webhook
+/// event types the partner's app declares it needs, for the organisation to subscribe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ImportedManifest {
+    pub event_types: Vec<String>,
+    pub imported_at: String,
 }
 
 impl Connector {
@@ -219,6 +230,7 @@ impl Connector {
             updated_at: at,
             require_client_certificate: false,
             client_certificates: Vec::new(),
+            manifest: None,
         }
     }
 }

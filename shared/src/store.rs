@@ -73,7 +73,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 pub use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+    ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem,
+    WriteRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -904,17 +905,37 @@ impl Store {
     /// Puts `items` unconditionally, 25 per request, asking again for what DynamoDB leaves
     /// unprocessed after the pauses of [`BATCH_WRITE_RETRIES`].
     pub async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        for chunk in items.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|i| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(i.clone()))
-                        .build()
-                        .expect("item is set");
-                    WriteRequest::builder().put_request(put).build()
-                })
-                .collect();
+        let requests = items
+            .into_iter()
+            .map(|i| {
+                let put = PutRequest::builder()
+                    .set_item(Some(i))
+                    .build()
+                    .expect("item is set");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        self.batch_write(requests).await
+    }
+
+    /// Deletes these keys (unconditionally), 25 at a time.
+    pub async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        let requests = keys
+            .into_iter()
+            .map(|k| {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(k))
+                    .build()
+                    .expect("key is set");
+                WriteRequest::builder().delete_request(delete).build()
+            })
+            .collect();
+        self.batch_write(requests).await
+    }
+
+    async fn batch_write(&self, all: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in all.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk.to_vec();
             let mut retry = Retry::new(&BATCH_WRITE_RETRIES);
             loop {
                 let out = sent!(

@@ -64,6 +64,24 @@ pub fn admin_with(env: &[(String, String)], args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("koppel-admin prints JSON")
 }
 
+/// `koppel-admin --json args` expected to fail: the error it prints (JSON on stderr).
+pub fn admin_error(args: &[&str]) -> String {
+    let out = Command::new(var("KOPPEL_E2E_ADMIN"))
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run koppel-admin");
+    assert!(
+        !out.status.success(),
+        "koppel-admin {args:?} should have failed"
+    );
+    let err: Value = serde_json::from_slice(&out.stderr).expect("the error as JSON");
+    err["error"]["message"]
+        .as_str()
+        .expect("an error message")
+        .to_owned()
+}
+
 /// A connector of the demo workspace acting for `acting_user`, with `cases:read` and
 /// `dsr:read`.
 pub fn demo_connector(acting_user: &str) -> NewConnector {

@@ -1148,3 +1148,53 @@ fn the_admin_cli_sets_a_partner_up_in_one_command() {
     assert_eq!(made["credential"]["kind"], "api_key");
     assert!(s(&made["credential"]["secret"]).starts_with("kpl_"));
 }
+
+#[tokio::test]
+async fn a_partners_manifest_sets_what_its_connector_may_do() {
+    let ws = Ws::new();
+    let con = ws.connector().await;
+    let path = format!("/v1/connectors/{con}/manifest");
+    let manifest = json!({
+        "description": "Zaakportaal (manifest)", "scopes": ["cases:read", "dsr:read"],
+        "event_types": ["case.created", "dsr.closed"],
+    });
+    let r = ws.call("POST", &path, Some(&manifest)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["scopes"], json!(["cases:read", "dsr:read"]));
+    assert_eq!(r.body["description"], "Zaakportaal (manifest)");
+    assert_eq!(
+        r.body["manifest"]["event_types"],
+        json!(["case.created", "dsr.closed"])
+    );
+    let version = r.body["version"].as_u64().unwrap();
+    // Every unknown entry at once, and nothing changed.
+    let bad = json!({
+        "scopes": ["cases:read", "cases:purge"], "event_types": ["case.archived", "endpoint.created"],
+        "callback": "https://partner.example",
+    });
+    let r = ws.call("POST", &path, Some(&bad)).await;
+    assert_eq!(
+        problem_fields(&r),
+        ["callback", "scopes[1]", "event_types[0]", "event_types[1]"],
+        "{}",
+        r.body
+    );
+    let now = ws.call("GET", &format!("/v1/connectors/{con}"), None).await;
+    assert_eq!(now.body["version"], version);
+    // A stale If-Match is refused; a connector's own credential may not import.
+    let stale = ws
+        .call_with("POST", &path, &[("If-Match", "\"1\"")], Some(&manifest))
+        .await;
+    stale.assert_problem(412);
+    let (_, token) = NewCredential::token(&ws.id, &con).secret();
+    let auth = format!("Bearer {token}");
+    send(
+        &base_url(),
+        "POST",
+        &path,
+        &[("Authorization", &auth)],
+        Some(&manifest),
+    )
+    .await
+    .assert_problem(403);
+}

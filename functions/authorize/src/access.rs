@@ -189,6 +189,7 @@ mod tests {
             updated_at: "2026-01-01T00:00:00Z".into(),
             require_client_certificate: false,
             client_certificates: Vec::new(),
+            manifest: None,
         }
     }
 

@@ -24,7 +24,7 @@ mod paths;
 pub mod query;
 pub mod repo;
 mod rules;
-mod searches;
+pub mod searches;
 pub mod write;
 
 use std::pin::Pin;

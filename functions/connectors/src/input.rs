@@ -216,6 +216,24 @@ pub struct GenerateToken {
     pub name: Option<String>,
 }
 
+/// `POST /v1/connectors/{id}/manifest`: what a partner's app needs (see `manifest.rs`).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct ManifestInput {
+    /// 1 to 200 characters; replaces the connector's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(min = 1, max = 200))]
+    pub description: Option<String>,
+    /// The operations the app uses; they replace the connector's.
+    #[schemars(length(min = 1))]
+    pub scopes: Vec<Scope>,
+    /// The webhook event types the app listens to, each within `scopes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<String>")]
+    pub event_types: Option<Vec<String>>,
+}
+
 /// `PATCH /v1/connectors/{id}`: any fields of [`NewConnector`] but the set-up ones.
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -445,6 +463,11 @@ mod tests {
             ["access_level", "description", "scopes"]
         );
         assert_eq!(properties::<ConnectorUser>(), ["email", "name", "rights"]);
+        assert_eq!(
+            properties::<ManifestInput>(),
+            sorted(&crate::manifest::FIELDS)
+        );
+        assert_eq!(required::<ManifestInput>(), ["scopes"]);
         assert_eq!(properties::<GenerateToken>(), ["kind", "name"]);
         assert!(required::<ConnectorPatch>().is_empty());
         let subscription = sorted(&crate::subscriptions::FIELDS);

@@ -22,6 +22,7 @@
 pub mod certificates;
 mod deliveries;
 pub mod input;
+pub mod manifest;
 pub use koppel_shared::preconditions;
 mod repo;
 pub mod setup;
@@ -36,7 +37,7 @@ use koppel_shared::body::{self, Fields};
 use koppel_shared::connector_rules as rules;
 use koppel_shared::handler;
 use koppel_shared::ids::new_id;
-use koppel_shared::model::{Connector, JwtConfig, User};
+use koppel_shared::model::{Connector, ImportedManifest, JwtConfig, User};
 use koppel_shared::model::{Level, Scope, Scopes};
 use koppel_shared::organisation::{self, Permission};
 use koppel_shared::paging::{self, Pager};
@@ -198,6 +199,24 @@ pub static ROUTES: &[Route] = &[
             precondition: Precondition::Optional,
             description: managed!(
                 "With its subscriptions; every credential of it fails (401) from the next request on."
+            ),
+            ..Doc::DEFAULT
+        },
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/connectors/{id}/manifest",
+        scope: None,
+        level: Level::Read,
+        summary: "Import a partner's manifest onto a connector",
+        handler: handler!(|c| managed(c, import_manifest(c.p, c.req, c.ctx, &c.param("id")))),
+        doc: Doc {
+            request: Some(schema::<input::ManifestInput>),
+            response: Some(schema::<ConnectorView>),
+            precondition: Precondition::Optional,
+            etag: true,
+            description: managed!(
+                "AFAS \"Importeren GetConnectoren\": the scopes (operations) the partner's app needs replace the connector's, its description (if given) replaces the connector's, and the webhook event types it declares are kept (`manifest`). One 422 names every unknown field, scope and event type, and every event type its scopes would not let the connector receive."
             ),
             ..Doc::DEFAULT
         },
@@ -663,6 +682,8 @@ pub struct ConnectorView {
     pub require_client_certificate: bool,
     /// Registered client certificates (see `…/certificates`).
     pub client_certificates: Vec<ClientCertificate>,
+    /// The partner's manifest last imported (`…/manifest`): the event types its app needs.
+    pub manifest: Option<ImportedManifest>,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -694,6 +715,7 @@ impl ConnectorView {
             saved_search_id: c.saved_search_id.clone(),
             require_client_certificate: c.require_client_certificate,
             client_certificates: c.client_certificates.clone(),
+            manifest: c.manifest.clone(),
             version: c.version,
             created_at: c.created_at.clone(),
             updated_at: c.updated_at.clone(),
@@ -950,6 +972,21 @@ async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResul
         acting_changed,
     )
     .await?;
+    versioned(StatusCode::OK, &ConnectorView::of(&con), con.version)
+}
+
+/// `POST /v1/connectors/{id}/manifest` (see `manifest.rs`). Safe without `If-Match`
+/// (checked when sent).
+async fn import_manifest(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
+    let me = &manager(p, ctx).await?;
+    let mut con = administered(p, me, ctx, id).await?;
+    preconditions::optional(req, con.version)?;
+    let body: Map<String, Value> = body::json(req)?;
+    let m = manifest::parse(&body)?;
+    let expected = con.version;
+    let issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
+    m.apply_to(&mut con, &rfc3339(now()));
+    save_over(ctx, &mut con, expected, issuer.as_deref(), false).await?;
     versioned(StatusCode::OK, &ConnectorView::of(&con), con.version)
 }
 

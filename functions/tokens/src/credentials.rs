@@ -299,7 +299,16 @@ pub async fn create_user(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -
 pub async fn deactivate_user(p: &Principal, ctx: &Ctx, user_id: &str) -> RouteResult {
     let me = calling_user(p, ctx).await?;
     organisation::holds(&me, Permission::ManageUsers)?;
-    let ws = &p.workspace_id;
+    if user_id == me.user_id {
+        return Err(ApiError::forbidden("You cannot deactivate yourself."));
+    }
+    let user = deactivate(ctx, &p.workspace_id, user_id, &actor(p)).await?;
+    pipeline::json(StatusCode::OK, &UserView::of(&user))
+}
+
+/// Deactivates `user_id` of `ws` as [`deactivate_user`] says, for `by` (the API's caller,
+/// or `koppel-admin`): the user as they are now.
+pub async fn deactivate(ctx: &Ctx, ws: &str, user_id: &str, by: &Actor) -> Result<User, ApiError> {
     let user = ctx
         .store
         .user(ws, user_id)
@@ -307,9 +316,6 @@ pub async fn deactivate_user(p: &Principal, ctx: &Ctx, user_id: &str) -> RouteRe
         .ok_or_else(ApiError::not_found)?;
     if user.owner {
         return Err(ApiError::forbidden("The owner cannot be deactivated."));
-    }
-    if user.user_id == me.user_id {
-        return Err(ApiError::forbidden("You cannot deactivate yourself."));
     }
     let connectors: Vec<Connector> = ctx.store.query_prefix(ws, "CONNECTOR#").await?;
     let acting: Vec<&str> = connectors
@@ -328,13 +334,14 @@ pub async fn deactivate_user(p: &Principal, ctx: &Ctx, user_id: &str) -> RouteRe
         .deactivate_user(ws, &user.user_id, &rfc3339(now()))
         .await?;
     // Their tokens: personal ones, and per connector those issued to them through OTP.
+    use futures_util::{StreamExt, TryStreamExt};
     let mut held = ctx.store.credentials_of(ws, &user.user_id).await?;
-    let per_connector = futures_util::future::try_join_all(
-        connectors
-            .iter()
-            .map(|c| ctx.store.credentials_of(ws, &c.connector_id)),
-    )
-    .await?;
+    let ids: Vec<String> = connectors.into_iter().map(|c| c.connector_id).collect();
+    let per_connector: Vec<Vec<Credential>> = futures_util::stream::iter(ids)
+        .map(|id| async move { ctx.store.credentials_of(ws, &id).await })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
     held.extend(
         per_connector
             .into_iter()
@@ -342,11 +349,10 @@ pub async fn deactivate_user(p: &Principal, ctx: &Ctx, user_id: &str) -> RouteRe
             .filter(|c| c.user_id.as_deref() == Some(&user.user_id)),
     );
     let at = now();
-    let actor = actor(p);
     for cred in held.iter().filter(|c| issue::is_live(c, at)) {
-        issue::revoke(ctx, cred, &actor).await?;
+        issue::revoke(ctx, cred, by).await?;
     }
-    pipeline::json(StatusCode::OK, &UserView::of(&user))
+    Ok(user)
 }
 
 /// What `PATCH /v1/users/{id}` changes; absent fields stay as they are.

@@ -41,8 +41,55 @@ impl<T: Serialize> From<Done<T>> for Output {
 
 type Res<T> = Result<Done<T>, String>;
 
-fn store_err(e: StoreError) -> String {
-    e.to_string()
+pub fn store_err(e: StoreError) -> String {
+    match e {
+        StoreError::Sdk { .. } => explain_aws(&e.to_string()),
+        other => other.to_string(),
+    }
+}
+
+/// An AWS SDK error as an operator can act on it: what is likely wrong and which setting
+/// to look at, then what the SDK said (without its debug dump).
+pub fn explain_aws(said: &str) -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .map(|e| format!("AWS_ENDPOINT_URL is `{e}`"))
+        .unwrap_or_else(|_| "AWS_ENDPOINT_URL is not set (real AWS)".into());
+    let has = |needles: &[&str]| needles.iter().any(|n| said.contains(n));
+    let hint = if has(&["unexpected token", "DeserializeError", "Expected one of"]) {
+        format!("the endpoint answered with something that is not AWS (a web page?): {endpoint}")
+    } else if has(&[
+        "dns error",
+        "Connection refused",
+        "tcp connect error",
+        "timed out",
+    ]) {
+        format!("cannot reach AWS: {endpoint}; check it, AWS_REGION and the network")
+    } else if has(&[
+        "UnrecognizedClient",
+        "InvalidSignature",
+        "security token",
+        "ExpiredToken",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+    ]) {
+        "AWS refused the credentials: check AWS_PROFILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN)".into()
+    } else if has(&["AccessDenied", "not authorized"]) {
+        "these credentials may not do this (IAM): use the operator's role".into()
+    } else if has(&["ResourceNotFound", "NonExistentQueue", "does not exist"]) {
+        "a table, queue or secret named by KOPPEL_TABLE, KOPPEL_*_QUEUE_URL or KOPPEL_*_SECRET does not exist in this account and region (AWS_REGION)".into()
+    } else if has(&[
+        "no credentials",
+        "CredentialsNotLoaded",
+        "failed to load credentials",
+    ]) {
+        "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+            .into()
+    } else {
+        return said.to_owned();
+    };
+    // The SDK's message up to its debug dump of the same error.
+    let short = said.split(" (Unhandled(").next().unwrap_or(said);
+    format!("{hint}\n  AWS said: {short}")
 }
 
 /// `90s`, `15m`, `12h`, `30d`, or plain seconds.
@@ -635,6 +682,30 @@ pub async fn import_cases(ctx: &Ctx, ws: &str, path: &std::path::Path) -> Res<Im
             last_id: last,
         },
     })
+}
+
+#[cfg(test)]
+mod aws_errors {
+    use super::explain_aws;
+
+    #[test]
+    fn what_the_sdk_says_becomes_what_to_check() {
+        let html = "dynamodb: unhandled error: Error at offset 0: unexpected token '<'. Expected one of '{', '[' (Unhandled(Unhandled { source: DeserializeError { kind: UnexpectedToken } }))";
+        let e = explain_aws(html);
+        assert!(
+            e.starts_with("the endpoint answered with something that is not AWS"),
+            "{e}"
+        );
+        assert!(
+            e.contains("AWS said: dynamodb: unhandled error: Error at offset 0")
+                && !e.contains("Unhandled {")
+        );
+        let refused = "dynamodb: unhandled error: dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111) (Unhandled(…))";
+        assert!(explain_aws(refused).starts_with("cannot reach AWS"));
+        let key = "dynamodb: service error: UnrecognizedClientException: The security token included in the request is invalid.";
+        assert!(explain_aws(key).starts_with("AWS refused the credentials"));
+        assert_eq!(explain_aws("something else"), "something else");
+    }
 }
 
 #[cfg(test)]

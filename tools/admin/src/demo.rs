@@ -8,17 +8,17 @@
 use std::path::Path;
 
 use koppel_shared::cases::SavedSearch;
-use koppel_shared::credential::CredentialKind;
 use koppel_shared::ids::new_id;
-use koppel_shared::lambda_http::{self, Body, Request, Response};
+
+use koppel_shared::Ctx;
 use koppel_shared::model::{Level, Scope, Scopes};
 use koppel_shared::store::put_new;
 use koppel_shared::time_util::{now, rfc3339};
-use koppel_shared::{Ctx, Principal};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::commands::{self as c, Done, Flags, Issue, NewConnector};
+use crate::through_api::Caller;
 
 fn issue(name: &str) -> Issue {
     Issue {
@@ -278,7 +278,7 @@ async fn seed_partner_data(
     connector: &Caller<'_>,
     con_id: &str,
 ) -> Result<Seeded, String> {
-    let ws = owner.principal.workspace_id.clone();
+    let ws = owner.principal().workspace_id.clone();
     let dsr_path = format!("/v1/ws/{ws}/DataSubjectRequests");
     let mut dsr_ids = vec![];
     for body in demo_dsrs() {
@@ -392,114 +392,6 @@ fn demo_dsrs() -> Vec<Value> {
             "address": "Dorpsstraat 1", "zipCode": "1234 AB", "city": "Voorbeeld", "countryCode": "NL",
         }),
     ]
-}
-
-/// Calls a function's real handler as the gateway would after the authorizer allowed a
-/// credential of this workspace: the demo's records are made by the code partners call,
-/// with every rule it checks. The credential id is the seed's own, so no demo credential's
-/// rate-limit window is spent before the tests use it.
-struct Caller<'a> {
-    ctx: &'a Ctx,
-    principal: Principal,
-}
-
-impl<'a> Caller<'a> {
-    fn new(ctx: &'a Ctx, ws: &str, user: &str, connector: Option<&str>) -> Self {
-        let kind = if connector.is_some() {
-            CredentialKind::ConnectorToken
-        } else {
-            CredentialKind::PersonalAccessToken
-        };
-        Caller {
-            ctx,
-            principal: Principal {
-                workspace_id: ws.to_owned(),
-                user_id: user.to_owned(),
-                connector_id: connector.map(str::to_owned),
-                credential_id: "koppel-admin-demo".into(),
-                credential_kind: kind,
-                scopes: Scope::ALL.iter().copied().collect(),
-                access_level: Level::Handle,
-                rate_limit: 1000,
-                body_hash: None,
-                held: None,
-                counted: None,
-            },
-        }
-    }
-
-    /// `method path` (of template resource `resource`, with `params`) with a JSON body;
-    /// the answer's JSON if it is a success.
-    async fn call<F, Fut>(
-        &self,
-        handler: F,
-        method: &str,
-        resource: &str,
-        path: &str,
-        params: Value,
-        body: Option<Value>,
-    ) -> Result<Value, String>
-    where
-        F: FnOnce(Request, &'a Ctx) -> Fut,
-        Fut: std::future::Future<Output = Response<Body>>,
-    {
-        let req = rest_event(&self.principal, method, resource, path, params, body)?;
-        let resp = handler(req, self.ctx).await;
-        let status = resp.status();
-        let text =
-            String::from_utf8_lossy(koppel_shared::body::body_bytes(resp.body())).into_owned();
-        if !status.is_success() {
-            return Err(format!("demo: {method} {path} answered {status}: {text}"));
-        }
-        serde_json::from_str(&text).map_err(|e| format!("demo: {method} {path}: {e}: {text}"))
-    }
-}
-
-/// The REST (v1) proxy event API Gateway hands a function, with the authorizer's context
-/// for `p` (every value a string, as a REST API passes them).
-fn rest_event(
-    p: &Principal,
-    method: &str,
-    resource: &str,
-    path: &str,
-    params: Value,
-    body: Option<Value>,
-) -> Result<Request, String> {
-    let mut authorizer: serde_json::Map<String, Value> = p
-        .to_context()
-        .into_iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => (k, Value::String(s)),
-            other => (k, Value::String(other.to_string())),
-        })
-        .collect();
-    authorizer.insert("principalId".into(), p.principal_id().into());
-    let event = json!({
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": { "Content-Type": "application/json", "Host": "koppel-admin.local" },
-        "multiValueHeaders": { "Content-Type": ["application/json"], "Host": ["koppel-admin.local"] },
-        "queryStringParameters": null,
-        "multiValueQueryStringParameters": null,
-        "pathParameters": params,
-        "stageVariables": null,
-        "requestContext": {
-            "accountId": "000000000000",
-            "resourceId": resource,
-            "stage": "demo",
-            "requestId": new_id("demo"),
-            "identity": { "sourceIp": "127.0.0.1" },
-            "resourcePath": resource,
-            "path": path,
-            "httpMethod": method,
-            "apiId": "koppel-admin",
-            "authorizer": authorizer,
-        },
-        "body": body.map(|b| b.to_string()),
-        "isBase64Encoded": false,
-    });
-    lambda_http::request::from_str(&event.to_string()).map_err(|e| format!("demo event: {e}"))
 }
 
 /// The connector's saved search: the running permit and nuisance cases, not the

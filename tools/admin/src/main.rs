@@ -6,6 +6,8 @@
 mod commands;
 mod datakey;
 mod demo;
+mod manage;
+mod through_api;
 
 use clap::{Args, Parser, Subcommand};
 use koppel_shared::Ctx;
@@ -35,6 +37,9 @@ enum Command {
     /// Connector profiles.
     #[command(subcommand)]
     Connector(ConnectorCmd),
+    /// Saved searches: which cases and fields a connector sees.
+    #[command(subcommand)]
+    SavedSearch(SearchCmd),
     /// API keys and tokens: issue (shown once) and revoke.
     #[command(subcommand)]
     Credential(CredentialCmd),
@@ -94,6 +99,70 @@ enum WorkspaceCmd {
         #[arg(long)]
         owner_name: String,
     },
+    /// List every workspace.
+    List,
+    /// Show a workspace.
+    Get {
+        #[arg(long)]
+        workspace: String,
+    },
+    /// Rename a workspace.
+    Update {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete a workspace and everything of it (users, connectors, credentials, cases,
+    /// requests, endpoints, deliveries). Cannot be undone.
+    Delete {
+        #[arg(long)]
+        workspace: String,
+        /// Confirms the deletion.
+        #[arg(long, required = true)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SearchCmd {
+    /// List a workspace's saved searches.
+    List {
+        #[arg(long)]
+        workspace: String,
+    },
+    /// Show a saved search.
+    Get {
+        #[arg(long)]
+        workspace: String,
+        /// Saved search id (`srch_…`).
+        #[arg(long)]
+        search: String,
+    },
+    /// Create one from a JSON file as `POST /v1/saved-searches` takes it
+    /// (`{name, filters, columns}`).
+    Create {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Change one with the fields in a JSON file (absent fields stay as they are).
+    Update {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        search: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Delete one (refused while a connector uses it).
+    Delete {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        search: String,
+    },
 }
 
 #[derive(Args)]
@@ -141,6 +210,26 @@ enum UserCmd {
         rights: Option<Level>,
         #[command(flatten)]
         flags: UserFlags,
+    },
+    /// List a workspace's users.
+    List {
+        #[arg(long)]
+        workspace: String,
+    },
+    /// Show a user.
+    Get {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Deactivate a user (users are never deleted: the audit trail names them). Their
+    /// tokens are revoked; refused while connectors act for them.
+    Deactivate {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -202,6 +291,54 @@ enum ConnectorCmd {
         /// Requests per minute per credential (default: the deployment's).
         #[arg(long)]
         rate_limit: Option<u32>,
+    },
+    /// List a workspace's connectors.
+    List {
+        #[arg(long)]
+        workspace: String,
+    },
+    /// Show a connector.
+    Get {
+        #[command(flatten)]
+        at: ConnectorRef,
+    },
+    /// Change a connector's fields (as `PATCH /v1/connectors/{id}`).
+    Update {
+        #[command(flatten)]
+        at: ConnectorRef,
+        #[arg(long)]
+        description: Option<String>,
+        /// Another employee for it to act for.
+        #[arg(long)]
+        acting_user: Option<String>,
+        #[arg(long)]
+        access_level: Option<Level>,
+        /// Replaces its operations (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<Scope>,
+        /// Replaces its allow-list (repeatable); `--allow-any-ip` empties it.
+        #[arg(long = "allow-ip", conflicts_with = "allow_any_ip")]
+        allow_ips: Vec<String>,
+        #[arg(long)]
+        allow_any_ip: bool,
+        /// Requests per minute per credential, or `default`.
+        #[arg(long)]
+        rate_limit: Option<String>,
+        /// The saved search deciding which cases it sees (`srch_…`), or `none`.
+        #[arg(long)]
+        saved_search: Option<String>,
+    },
+    /// Delete a connector with its subscriptions; its credentials fail from then on.
+    Delete {
+        #[command(flatten)]
+        at: ConnectorRef,
+    },
+    /// Apply a partner's manifest (JSON: `scopes`, `description`, `event_types`).
+    Import {
+        #[command(flatten)]
+        at: ConnectorRef,
+        #[arg(long)]
+        file: std::path::PathBuf,
     },
     /// Enable a connector.
     Enable {
@@ -319,7 +456,13 @@ async fn main() {
             }
         }
         Err(e) => {
-            eprintln!("koppel-admin: {e}");
+            // Scripts asking for JSON get their errors as JSON too.
+            if cli.json {
+                let err = serde_json::json!({ "error": { "message": e } });
+                eprintln!("{}", serde_json::to_string_pretty(&err).expect("JSON"));
+            } else {
+                eprintln!("koppel-admin: {e}");
+            }
             std::process::exit(1);
         }
     }
@@ -333,6 +476,7 @@ pub struct Output {
 
 async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
     use commands as c;
+    use manage as m;
     // Each command's view becomes the `--json` answer.
     fn out<T: serde::Serialize>(r: Result<c::Done<T>, String>) -> Result<Output, String> {
         r.map(Output::from)
@@ -392,6 +536,81 @@ async fn run(cmd: Command, ctx: &Ctx) -> Result<Output, String> {
                 },
             )
             .await)
+        }
+        Command::Workspace(WorkspaceCmd::List) => out(m::list_workspaces(ctx).await),
+        Command::Workspace(WorkspaceCmd::Get { workspace }) => {
+            out(m::get_workspace(ctx, &workspace).await)
+        }
+        Command::Workspace(WorkspaceCmd::Update { workspace, name }) => {
+            out(m::rename_workspace(ctx, &workspace, &name).await)
+        }
+        Command::Workspace(WorkspaceCmd::Delete { workspace, yes: _ }) => {
+            out(m::delete_workspace(ctx, &workspace).await)
+        }
+        Command::User(UserCmd::List { workspace }) => out(m::list_users(ctx, &workspace).await),
+        Command::User(UserCmd::Get { workspace, user }) => {
+            out(m::get_user(ctx, &workspace, &user).await)
+        }
+        Command::User(UserCmd::Deactivate { workspace, user }) => {
+            out(m::deactivate_user(ctx, &workspace, &user).await)
+        }
+        Command::Connector(ConnectorCmd::List { workspace }) => {
+            out(m::list_connectors(ctx, &workspace).await)
+        }
+        Command::Connector(ConnectorCmd::Get { at }) => {
+            out(m::get_connector(ctx, &at.workspace, &at.connector).await)
+        }
+        Command::Connector(ConnectorCmd::Update {
+            at,
+            description,
+            acting_user,
+            access_level,
+            scopes,
+            allow_ips,
+            allow_any_ip,
+            rate_limit,
+            saved_search,
+        }) => {
+            let rate_limit = match rate_limit.as_deref() {
+                None => None,
+                Some("default") => Some(None),
+                Some(n) => Some(Some(n.parse::<u32>().map_err(|_| {
+                    format!("--rate-limit: `{n}` is not a number (or `default`)")
+                })?)),
+            };
+            let change = m::ConnectorChange {
+                description,
+                acting_user,
+                access_level,
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                allow_ips: (allow_any_ip || !allow_ips.is_empty()).then_some(allow_ips),
+                rate_limit,
+                saved_search: saved_search.map(|s| (s != "none").then_some(s)),
+            };
+            out(m::update_connector(ctx, &at.workspace, &at.connector, change).await)
+        }
+        Command::Connector(ConnectorCmd::Delete { at }) => {
+            out(m::delete_connector(ctx, &at.workspace, &at.connector).await)
+        }
+        Command::Connector(ConnectorCmd::Import { at, file }) => {
+            out(m::import_manifest(ctx, &at.workspace, &at.connector, &file).await)
+        }
+        Command::SavedSearch(SearchCmd::List { workspace }) => {
+            out(m::list_searches(ctx, &workspace).await)
+        }
+        Command::SavedSearch(SearchCmd::Get { workspace, search }) => {
+            out(m::get_search(ctx, &workspace, &search).await)
+        }
+        Command::SavedSearch(SearchCmd::Create { workspace, file }) => {
+            out(m::create_search(ctx, &workspace, &file).await)
+        }
+        Command::SavedSearch(SearchCmd::Update {
+            workspace,
+            search,
+            file,
+        }) => out(m::update_search(ctx, &workspace, &search, &file).await),
+        Command::SavedSearch(SearchCmd::Delete { workspace, search }) => {
+            out(m::delete_search(ctx, &workspace, &search).await)
         }
         Command::Connector(ConnectorCmd::Enable { at }) => {
             out(c::set_connector_enabled(ctx, &at.workspace, &at.connector, true).await)
