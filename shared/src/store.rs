@@ -1191,21 +1191,30 @@ impl Store {
 
     /// Deactivates a user who is not the owner (and takes their API access): only these two
     /// fields, so concurrent changes to others stand; deactivating again keeps the first
-    /// time. The user as it is now.
+    /// time. Only while no connector was made to act for them since `acting_epoch` was read
+    /// (see [`Store::acting_user_check`]): else a conflict, and the caller looks again.
     pub async fn deactivate_user(
         &self,
         ws: &str,
         user: &str,
         at: &str,
+        acting_epoch: Option<u64>,
     ) -> Result<User, StoreError> {
         let no = || AttributeValue::Bool(false);
         let set =
             Expr::new("SET deactivated_at = if_not_exists(deactivated_at, :at), api_access = :no")
                 .s(":at", at)
                 .value(":no", no());
-        let still = Expr::new("attribute_exists(pk) AND #owner = :no")
+        let epoch = match acting_epoch {
+            Some(_) => "acting_epoch = :e",
+            None => "attribute_not_exists(acting_epoch)",
+        };
+        let mut still = Expr::new(format!("attribute_exists(pk) AND #owner = :no AND {epoch}"))
             .name("#owner", "owner")
             .value(":no", no());
+        if let Some(e) = acting_epoch {
+            still = still.n(":e", e);
+        }
         let out = self
             .update(
                 Update::new(Key::user(ws, user), set)
@@ -1216,14 +1225,19 @@ impl Store {
         from_item(out)
     }
 
-    /// A transaction step that holds only while `con`'s acting user exists and is not
-    /// deactivated: a connector is never made to act for someone deactivated meanwhile.
+    /// The transaction step that makes `con` act for its acting user: it holds only while
+    /// that user exists and is not deactivated, and counts on them (`acting_epoch`), so a
+    /// deactivation that looked for their connectors before this commits fails and looks
+    /// again. Either the connector is saved or the user is deactivated, never both.
     pub fn acting_user_check(&self, con: &Connector) -> TransactWriteItem {
-        check_step(
-            &self.table,
-            &Key::user(&con.workspace_id, &con.acting_user_id),
-            Expr::new("attribute_exists(pk) AND attribute_not_exists(deactivated_at)"),
+        let claim = Update::new(
+            Key::user(&con.workspace_id, &con.acting_user_id),
+            Expr::new("ADD acting_epoch :one").n(":one", 1),
         )
+        .when(Expr::new(
+            "attribute_exists(pk) AND attribute_not_exists(deactivated_at)",
+        ));
+        update_step(&self.table, &claim)
     }
 
     pub async fn save_user(&self, user: &User) -> Result<(), StoreError> {

@@ -310,6 +310,7 @@ pub async fn assert_paging_refuses(auth: &str, path: &str, foreign: &[&str]) {
 /// emulator's own `/koppel/mail` (tools/py/emulator.py), as a developer reads them locally.
 pub async fn mails_to(to: &str) -> Vec<(String, String)> {
     let endpoint = var("AWS_ENDPOINT_URL");
+    let endpoint = endpoint.trim_end_matches('/');
     let url = url::Url::parse_with_params(&format!("{endpoint}/koppel/mail"), [("to", to)])
         .expect("endpoint URL");
     let data: Value = reqwest::get(url)

@@ -62,6 +62,8 @@ CONNECTOR_PATHS = (
     r"^/api/v1/",
     r"^/v1/webhook-event-types$",
     r"^/v1/otp",
+    # A connector manages its own webhook subscriptions and their deliveries.
+    r"^/v1/connectors/\{id\}/subscriptions",
 )
 
 # Which fixture a path parameter takes, by path: the first rule whose pattern matches the
@@ -72,6 +74,7 @@ PARAM_RULES: list[tuple[str, dict[str, str]]] = [
     (r"^/v1/cases/\{id\}", {"id": "case"}),
     (r"^/v1/saved-searches/\{id\}", {"id": "saved_search"}),
     (r"^/v1/tokens/\{id\}", {"id": "spare_token"}),
+    (r"^/v1/otp/tokens/\{id\}", {"id": "otp_token"}),
     (r"^/v1/users/\{id\}", {"id": "user", "tokenId": "user_token"}),
     (r"^/api/v1/endpoints/\{id\}", {"id": "endpoint"}),
     (r"^/api/v1/mandates/\{mandate_token\}", {"mandate_token": "mandate"}),
@@ -310,6 +313,7 @@ def prepare(stack: Stack, demo: dict) -> list[Run]:
         "spare_token": [spare],
         "user": [reader["id"]],
         "user_token": [credential_id(reader["pat"])],
+        "otp_token": stack.ids(as_con, "/v1/otp/tokens"),
     }
     return [
         Run("connector", as_con, CONNECTOR_PATHS, {**common, **connector_fixtures(as_con, con)}),

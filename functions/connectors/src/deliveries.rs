@@ -204,38 +204,19 @@ pub async fn replay_failed(
         scopes: seen_with(p).cloned(),
         ..Filter::default()
     };
-    let mut picked = Vec::new();
-    let (mut read, mut after) = (0usize, None::<String>);
-    'pages: while read < PAGE_SCAN_BUDGET {
-        let page = delivery::list(
-            ctx,
-            &s.subscription_id,
-            &seen,
-            MAX_REPLAYED,
-            after.as_deref(),
-        )
-        .await?;
-        for d in page.items {
-            read += 1;
-            // Newest first: the first one made before `since` ends the walk.
-            if d.created_at
+    // One page reads at most PAGE_SCAN_BUDGET records, newest first.
+    let page = delivery::list(ctx, &s.subscription_id, &seen, PAGE_SCAN_BUDGET, None).await?;
+    let picked: Vec<Delivery> = page
+        .items
+        .into_iter()
+        .take_while(|d| {
+            d.created_at
                 .parse::<jiff::Timestamp>()
-                .is_ok_and(|t| t < since)
-            {
-                break 'pages;
-            }
-            if d.status == Status::Failed {
-                picked.push(d);
-                if picked.len() == MAX_REPLAYED {
-                    break 'pages;
-                }
-            }
-        }
-        match page.next {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
+                .is_ok_and(|t| t >= since)
+        })
+        .filter(|d| d.status == Status::Failed)
+        .take(MAX_REPLAYED)
+        .collect();
     let started = futures_util::stream::iter(picked)
         .map(|d| delivery::replay(ctx, d))
         .buffer_unordered(8)

@@ -948,6 +948,12 @@ async fn save_over(
     }
     match ctx.store.transact(steps).await {
         Ok(()) => Ok(()),
+        Err(StoreError::Conflict(_)) if acting_changed => {
+            Err(match setup::acting_user_gone(ctx, con).await? {
+                Some(e) => e,
+                None => preconditions::lost_race(),
+            })
+        }
         Err(StoreError::Conflict(_)) => Err(preconditions::lost_race()),
         Err(e) => Err(e.into()),
     }
@@ -979,15 +985,21 @@ async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResul
 /// (checked when sent).
 async fn import_manifest(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
     let me = &manager(p, ctx).await?;
-    let mut con = administered(p, me, ctx, id).await?;
-    preconditions::optional(req, con.version)?;
     let body: Map<String, Value> = body::json(req)?;
     let m = manifest::parse(&body)?;
-    let expected = con.version;
-    let issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
-    m.apply_to(&mut con, &rfc3339(now()));
-    save_over(ctx, &mut con, expected, issuer.as_deref(), false).await?;
-    versioned(StatusCode::OK, &ConnectorView::of(&con), con.version)
+    let pinned = req.headers().contains_key(http::header::IF_MATCH);
+    // Without a pinned version, someone else's change is no reason to fail: read again.
+    let retry = |e: &ApiError| !pinned && e.status == StatusCode::PRECONDITION_FAILED;
+    run_with_retries(&CONCURRENT_CHANGE, retry, || async {
+        let mut con = administered(p, me, ctx, id).await?;
+        preconditions::optional(req, con.version)?;
+        let expected = con.version;
+        let issuer = con.jwt.as_ref().map(|j| j.issuer.clone());
+        m.apply_to(&mut con, &rfc3339(now()));
+        save_over(ctx, &mut con, expected, issuer.as_deref(), false).await?;
+        versioned(StatusCode::OK, &ConnectorView::of(&con), con.version)
+    })
+    .await
 }
 
 /// Disable or enable. Safe without `If-Match` (checked when sent); takes effect on the

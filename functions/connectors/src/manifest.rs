@@ -18,7 +18,6 @@ use koppel_shared::ApiError;
 use koppel_shared::body::Fields;
 use koppel_shared::connector_rules as rules;
 use koppel_shared::model::{Connector, ImportedManifest, Scopes};
-use koppel_shared::webhook::{is_event_type, required_scope, visible_with};
 use serde_json::{Map, Value};
 
 use crate::input::Input;
@@ -48,28 +47,14 @@ pub fn parse(body: &Map<String, Value>) -> Result<Manifest, ApiError> {
         }
         None => Scopes::new(),
     };
-    let mut event_types: Vec<String> = Vec::new();
-    for (i, t) in o
-        .strings("event_types", false, &mut e)
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let field = format!("event_types[{i}]");
-        if !is_event_type(t) {
-            e.push(
-                field,
-                format!("`{t}` is not a published event type (GET /v1/webhook-event-types)"),
-            );
-        } else if let Some(need) = required_scope(t).filter(|_| !visible_with(t, &scopes)) {
-            e.push(
-                field,
-                format!("needs `{need}`, which the manifest's scopes lack"),
-            );
-        } else if !event_types.iter().any(|x| x == t) {
-            event_types.push(t.to_owned());
-        }
-    }
+    let event_types = match o.strings("event_types", false, &mut e) {
+        Some(types) if !types.is_empty() => crate::subscription_rules::event_types_within(
+            &types,
+            Some((&scopes, "the manifest's scopes")),
+            &mut e,
+        ),
+        _ => Vec::new(),
+    };
     e.finish()?;
     Ok(Manifest {
         description,

@@ -201,18 +201,27 @@ async fn conflict(ctx: &Ctx, con: &Connector, user: Option<&User>) -> Result<Api
             }
         }
         None => {
-            let acting = ctx
-                .store
-                .user(&con.workspace_id, &con.acting_user_id)
-                .await?;
-            if acting.is_none_or(|a| a.deactivated_at.is_some()) {
-                return Ok(ApiError::conflict(
-                    "The acting user was deactivated or removed meanwhile.",
-                ));
+            if let Some(e) = acting_user_gone(ctx, con).await? {
+                return Ok(e);
             }
         }
     }
     Ok(ApiError::conflict(
         "The JWT issuer was registered by another connector meanwhile.",
     ))
+}
+
+/// The 409 when `con`'s acting user was deactivated or removed (what its save's
+/// `acting_user_check` found), if they were.
+pub(crate) async fn acting_user_gone(
+    ctx: &Ctx,
+    con: &Connector,
+) -> Result<Option<ApiError>, ApiError> {
+    let acting = ctx
+        .store
+        .user(&con.workspace_id, &con.acting_user_id)
+        .await?;
+    Ok(acting
+        .is_none_or(|a| a.deactivated_at.is_some())
+        .then(|| ApiError::conflict("The acting user was deactivated or removed meanwhile.")))
 }

@@ -10,7 +10,8 @@
 
 use http::{HeaderName, HeaderValue};
 use koppel_shared::body::Fields;
-use koppel_shared::webhook::is_event_type;
+use koppel_shared::model::Scopes;
+use koppel_shared::webhook::{is_event_type, required_scope, visible_with};
 use x509_cert::Certificate;
 use x509_cert::der::DecodePem;
 
@@ -140,17 +141,35 @@ pub fn ca_certificate_pem(pem: &str, now: i64, errors: &mut Fields) {
 }
 
 pub fn event_types<S: AsRef<str>>(items: &[S], errors: &mut Fields) -> Vec<String> {
+    event_types_within(items, None, errors)
+}
+
+/// [`event_types`], each also visible with `within` (scopes, and whose they are, for the
+/// message): a connector subscribes only to what its credential may read, a manifest
+/// declares only what its scopes let the connector receive.
+pub fn event_types_within<S: AsRef<str>>(
+    items: &[S],
+    within: Option<(&Scopes, &str)>,
+    errors: &mut Fields,
+) -> Vec<String> {
     if items.is_empty() {
         errors.push("event_types", "name at least one event type");
     }
     let mut out: Vec<String> = Vec::new();
     for (i, t) in items.iter().enumerate() {
         let t = t.as_ref();
+        let lacking = within.and_then(|(scopes, whose)| {
+            required_scope(t)
+                .filter(|_| !visible_with(t, scopes))
+                .map(|need| format!("needs `{need}`, which {whose} lack"))
+        });
         if !is_event_type(t) {
             errors.push(
                 format!("event_types[{i}]"),
                 format!("`{t}` is not a published event type (GET /v1/webhook-event-types)"),
             );
+        } else if let Some(m) = lacking {
+            errors.push(format!("event_types[{i}]"), m);
         } else if !out.iter().any(|o| o == t) {
             out.push(t.to_owned());
         }

@@ -19,8 +19,7 @@ use koppel_shared::pipeline::RouteResult;
 use koppel_shared::store::StoreError;
 use koppel_shared::time_util::{now, rfc3339};
 use koppel_shared::webhook::{
-    BasicAuth, CustomHeader, PREVIOUS_SECRET_VALID_SECS, SigningSecret, Subscription,
-    required_scope, visible_with,
+    BasicAuth, CustomHeader, PREVIOUS_SECRET_VALID_SECS, SigningSecret, Subscription, visible_with,
 };
 use koppel_shared::{ApiError, Ctx, Principal};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -205,11 +204,14 @@ struct NewValues {
 
 /// Applies the body to `s` (url and event types required on create), listing every bad
 /// field; then seals the new secret values into it.
+/// `seen`: the scopes a connector caller reads with ([`seen_with`]); its event types stay
+/// within them.
 async fn apply(
     ctx: &Ctx,
     body: &Map<String, Value>,
     s: &mut Subscription,
     creating: bool,
+    seen: Option<&Scopes>,
 ) -> Result<(), ApiError> {
     let o = Input::new(body, &FIELDS);
     let mut e = Fields::new();
@@ -227,7 +229,8 @@ async fn apply(
         s.ca_certificate_pem = pem.map(|p| format!("{}\n", p.trim()));
     }
     if let Some(types) = o.strings("event_types", creating, &mut e) {
-        s.event_types = rules::event_types(&types, &mut e);
+        let within = seen.map(|scopes| (scopes, "this credential's scopes"));
+        s.event_types = rules::event_types_within(&types, within, &mut e);
     }
     if let Some(b) = o.bool("enabled", &mut e) {
         s.enabled = b;
@@ -396,23 +399,6 @@ fn visible(p: &Principal, s: &Subscription) -> bool {
     seen_with(p).is_none_or(|scopes| s.event_types.iter().all(|t| visible_with(t, scopes)))
 }
 
-/// A connector caller may not make a subscription it could not see.
-fn within_view(p: &Principal, s: &Subscription) -> Result<(), ApiError> {
-    let Some(scopes) = seen_with(p) else {
-        return Ok(());
-    };
-    let mut e = Fields::new();
-    for (i, t) in s.event_types.iter().enumerate() {
-        if let Some(need) = required_scope(t).filter(|_| !visible_with(t, scopes)) {
-            e.push(
-                format!("event_types[{i}]"),
-                format!("needs `{need}`, which this credential does not hold"),
-            );
-        }
-    }
-    e.finish()
-}
-
 pub(crate) async fn subscription_of(
     p: &Principal,
     ctx: &Ctx,
@@ -460,8 +446,7 @@ pub async fn create(p: &Principal, req: &Request, ctx: &Ctx, con: &str) -> Route
         created_at: at.clone(),
         updated_at: at.clone(),
     };
-    apply(ctx, &body, &mut s, true).await?;
-    within_view(p, &s)?;
+    apply(ctx, &body, &mut s, true, seen_with(p)).await?;
     let (secret, sealed) = mint_signing_secret(ctx, &s, at).await?;
     s.signing_secrets.push(sealed);
     match repo::save_subscription(ctx, &s, None).await {
@@ -538,8 +523,7 @@ pub async fn update(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &st
     let body: Map<String, Value> = body::json(req)?;
     let expected = s.version;
     let was_enabled = s.enabled;
-    apply(ctx, &body, &mut s, false).await?;
-    within_view(p, &s)?;
+    apply(ctx, &body, &mut s, false, seen_with(p)).await?;
     save_over(ctx, &mut s, expected).await?;
     // Turned on again: as with `…/enable`, the failing streak starts afresh.
     if s.enabled && !was_enabled {

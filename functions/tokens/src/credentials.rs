@@ -18,7 +18,7 @@ use koppel_shared::model::{Connector, Credential, Level, Scope, Scopes, User};
 use koppel_shared::organisation::{self, NewUser, Permission};
 use koppel_shared::paging::{self, Pager};
 use koppel_shared::pipeline::{self, RouteResult};
-use koppel_shared::store::{PageQuery, StoreError};
+use koppel_shared::store::{Key, PageQuery, StoreError};
 use koppel_shared::time_util::{now, parse_rfc3339, rfc3339};
 use koppel_shared::{ApiError, Ctx, Principal};
 use schemars::JsonSchema;
@@ -309,11 +309,14 @@ pub async fn deactivate_user(p: &Principal, ctx: &Ctx, user_id: &str) -> RouteRe
 /// Deactivates `user_id` of `ws` as [`deactivate_user`] says, for `by` (the API's caller,
 /// or `koppel-admin`): the user as they are now.
 pub async fn deactivate(ctx: &Ctx, ws: &str, user_id: &str, by: &Actor) -> Result<User, ApiError> {
-    let user = ctx
-        .store
-        .user(ws, user_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    // Read before the connectors are listed: a connector made to act for them after
+    // this moves their `acting_epoch`, and the deactivation below fails.
+    let raw: Option<serde_json::Value> = ctx.store.get(&Key::user(ws, user_id)).await?;
+    let epoch = raw.as_ref().and_then(|u| u["acting_epoch"].as_u64());
+    let user: User = match raw {
+        Some(v) => serde_json::from_value(v).map_err(ApiError::internal)?,
+        None => return Err(ApiError::not_found()),
+    };
     if user.owner {
         return Err(ApiError::forbidden("The owner cannot be deactivated."));
     }
@@ -331,8 +334,14 @@ pub async fn deactivate(ctx: &Ctx, ws: &str, user_id: &str, by: &Actor) -> Resul
     }
     let user = ctx
         .store
-        .deactivate_user(ws, &user.user_id, &rfc3339(now()))
-        .await?;
+        .deactivate_user(ws, &user.user_id, &rfc3339(now()), epoch)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::conflict(
+                "A connector was made to act for this user meanwhile: look again.",
+            ),
+            other => other.into(),
+        })?;
     // Their tokens: personal ones, and per connector those issued to them through OTP.
     use futures_util::{StreamExt, TryStreamExt};
     let mut held = ctx.store.credentials_of(ws, &user.user_id).await?;
