@@ -818,10 +818,25 @@ impl Store {
     /// One page of a scan of the whole table, keeping what `filter` accepts. For maintenance
     /// only: no index serves it.
     pub async fn scan(&self, filter: &Expr, start: Option<Item>) -> Result<Found, StoreError> {
+        self.scan_projected(filter, None, start).await
+    }
+
+    /// [`Store::scan`] returning only the keys of what matches.
+    pub async fn scan_keys(&self, filter: &Expr, start: Option<Item>) -> Result<Found, StoreError> {
+        self.scan_projected(filter, Some("pk, sk"), start).await
+    }
+
+    async fn scan_projected(
+        &self,
+        filter: &Expr,
+        projection: Option<&str>,
+        start: Option<Item>,
+    ) -> Result<Found, StoreError> {
         let out = sent!(
             self.client
                 .scan()
                 .table_name(&self.table)
+                .set_projection_expression(projection.map(str::to_owned))
                 .filter_expression(filter.text())
                 .set_expression_attribute_names(filter.names())
                 .set_expression_attribute_values(filter.values())

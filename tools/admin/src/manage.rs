@@ -52,11 +52,20 @@ fn lines<T>(items: &[T], line: impl Fn(&T) -> String) -> String {
     items.iter().map(line).collect::<Vec<_>>().join("\n")
 }
 
-/// Every item of the table `filter` matches (a scan: the operator's, never the API's).
-async fn scan_all(ctx: &Ctx, filter: &Expr) -> Result<Vec<koppel_shared::store::Item>, String> {
+/// Every item of the table `filter` matches (a scan: the operator's, never the API's);
+/// only their keys with `keys_only`.
+async fn scan_all(
+    ctx: &Ctx,
+    filter: &Expr,
+    keys_only: bool,
+) -> Result<Vec<koppel_shared::store::Item>, String> {
     let (mut out, mut start) = (Vec::new(), None);
     loop {
-        let page = ctx.store.scan(filter, start).await.map_err(store_err)?;
+        let page = match keys_only {
+            true => ctx.store.scan_keys(filter, start).await,
+            false => ctx.store.scan(filter, start).await,
+        }
+        .map_err(store_err)?;
         out.extend(page.items);
         match page.next {
             Some(k) => start = Some(k),
@@ -66,7 +75,7 @@ async fn scan_all(ctx: &Ctx, filter: &Expr) -> Result<Vec<koppel_shared::store::
 }
 
 pub async fn list_workspaces(ctx: &Ctx) -> Res<Items<WorkspaceView>> {
-    let found = scan_all(ctx, &Expr::new("sk = :w").s(":w", "WORKSPACE")).await?;
+    let found = scan_all(ctx, &Expr::new("sk = :w").s(":w", "WORKSPACE"), false).await?;
     let mut items: Vec<WorkspaceView> = found
         .into_iter()
         .map(|i| koppel_shared::store::from_item::<Workspace>(i).map(|w| WorkspaceView::of(&w)))
@@ -126,26 +135,35 @@ pub struct Deleted {
 /// Deletes a workspace and everything of it: every item in its partitions (users,
 /// connectors, subscriptions, cases and their history, requests, endpoints, …) and every
 /// item elsewhere that names it (credentials, JWT issuer claims, deliveries). A table scan:
-/// the operator's rare act. Rate-limit, idempotency and JWT-id records expire by themselves.
+/// the operator's rare act. Credentials go first (nothing of it works from then on), the
+/// workspace item last, so a run cut short can be run again. Rate-limit, idempotency and
+/// JWT-id records expire by themselves.
 pub async fn delete_workspace(ctx: &Ctx, ws: &str) -> Res<Deleted> {
-    workspace(ctx, ws).await?;
     let mine = Expr::new("pk = :p OR begins_with(pk, :pp) OR workspace_id = :ws")
         .s(":p", format!("WS#{ws}"))
         .s(":pp", format!("WS#{ws}#"))
         .s(":ws", ws);
-    let found = scan_all(ctx, &mine).await?;
-    let keys: Vec<_> = found
-        .into_iter()
-        .map(|mut i| {
-            let mut k = koppel_shared::store::Item::new();
-            for a in ["pk", "sk"] {
-                if let Some(v) = i.remove(a) {
-                    k.insert(a.to_owned(), v);
-                }
-            }
-            k
-        })
-        .collect();
+    let mut keys = scan_all(ctx, &mine, true).await?;
+    if keys.is_empty() {
+        return Err(format!("no workspace {ws}"));
+    }
+    let text = |k: &koppel_shared::store::Item, a: &str| {
+        k.get(a)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    // Credentials first, the workspace item last.
+    keys.sort_by_key(|k| {
+        match (
+            text(k, "pk").starts_with("CRED#"),
+            text(k, "sk") == "WORKSPACE",
+        ) {
+            (true, _) => 0,
+            (_, false) => 1,
+            (_, true) => 2,
+        }
+    });
     let n = keys.len();
     ctx.store.batch_delete(keys).await.map_err(store_err)?;
     Ok(Done {
