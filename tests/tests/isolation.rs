@@ -604,6 +604,9 @@ fn body_for(method: &str, path: &str, a: &World) -> Option<Value> {
         }
         ("PUT", "/v1/ws/{workspaceId}/DataSubjectRequests/{id}") => json!({ "title": taken }),
         ("PATCH", "/v1/connectors/{id}") => json!({ "description": taken }),
+        ("POST", "/v1/connectors/{id}/manifest") => {
+            json!({ "description": taken, "scopes": ["cases:read"] })
+        }
         ("POST", "/v1/connectors/{id}/certificates") => {
             let key = rcgen::KeyPair::generate().expect("key");
             let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");

@@ -985,6 +985,9 @@ async fn update(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResul
 /// (checked when sent).
 async fn import_manifest(p: &Principal, req: &Request, ctx: &Ctx, id: &str) -> RouteResult {
     let me = &manager(p, ctx).await?;
+    // Who and which connector before the body: another workspace's id is a 404 whatever
+    // is sent. Read again on every try below.
+    administered(p, me, ctx, id).await?;
     let body: Map<String, Value> = body::json(req)?;
     let m = manifest::parse(&body)?;
     let pinned = req.headers().contains_key(http::header::IF_MATCH);
