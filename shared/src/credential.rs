@@ -70,6 +70,16 @@ impl CredentialKind {
         s.parse().ok()
     }
 
+    /// A connector credential's kind as the API's bodies name it: `token` (also when
+    /// absent) or `api_key`; `None` for anything else.
+    pub fn of_connector(name: Option<&str>) -> Option<Self> {
+        match name {
+            None | Some("token") => Some(Self::ConnectorToken),
+            Some("api_key") => Some(Self::ApiKey),
+            Some(_) => None,
+        }
+    }
+
     const ISSUED: [Self; 3] = [
         Self::PersonalAccessToken,
         Self::ConnectorToken,
@@ -194,6 +204,15 @@ pub fn verify(pepper: &[u8], plaintext: &str, stored_hash: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connector_credential_is_a_token_unless_an_api_key_is_asked_for() {
+        let of = CredentialKind::of_connector;
+        assert_eq!(of(None), Some(CredentialKind::ConnectorToken));
+        assert_eq!(of(Some("token")), Some(CredentialKind::ConnectorToken));
+        assert_eq!(of(Some("api_key")), Some(CredentialKind::ApiKey));
+        assert_eq!(of(Some("connector_token")), None);
+    }
 
     #[test]
     fn generated_secrets_parse_back() {

@@ -123,6 +123,14 @@ pub async fn list(p: &Principal, req: &Request, ctx: &Ctx, con: &str, sub: &str)
     pipeline::json(StatusCode::OK, &list)
 }
 
+/// Every delivery the caller may see ([`seen_with`]).
+fn seen(p: &Principal) -> Filter {
+    Filter {
+        scopes: seen_with(p).cloned(),
+        ..Filter::default()
+    }
+}
+
 async fn delivery_of(
     p: &Principal,
     ctx: &Ctx,
@@ -134,10 +142,7 @@ async fn delivery_of(
     if !is_event_id(id) {
         return Err(ApiError::not_found());
     }
-    let seen = Filter {
-        scopes: seen_with(p).cloned(),
-        ..Filter::default()
-    };
+    let seen = seen(p);
     delivery::get(ctx, &s.subscription_id, id)
         .await?
         .filter(|d| seen.matches(d))
@@ -200,10 +205,7 @@ pub async fn replay_failed(
     s: &Subscription,
     since: jiff::Timestamp,
 ) -> Result<usize, ApiError> {
-    let seen = Filter {
-        scopes: seen_with(p).cloned(),
-        ..Filter::default()
-    };
+    let seen = seen(p);
     // One page reads at most PAGE_SCAN_BUDGET records, newest first.
     let page = delivery::list(ctx, &s.subscription_id, &seen, PAGE_SCAN_BUDGET, None).await?;
     let picked: Vec<Delivery> = page

@@ -79,14 +79,10 @@ impl Setup {
 }
 
 fn token(t: GenerateToken, e: &mut Fields) -> (CredentialKind, Option<String>) {
-    let kind = match t.kind.as_deref() {
-        None | Some("token") => CredentialKind::ConnectorToken,
-        Some("api_key") => CredentialKind::ApiKey,
-        Some(_) => {
-            e.push("generate_token.kind", "must be `token` or `api_key`");
-            CredentialKind::ConnectorToken
-        }
-    };
+    let kind = CredentialKind::of_connector(t.kind.as_deref()).unwrap_or_else(|| {
+        e.push("generate_token.kind", "must be `token` or `api_key`");
+        CredentialKind::ConnectorToken
+    });
     let name = t.name.map(|n| n.trim().to_owned());
     if let Some(n) = &name {
         e.check(

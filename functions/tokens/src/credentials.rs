@@ -460,14 +460,10 @@ pub async fn issue_for_connector(
     let grantable: Scopes = con.scopes.intersection(&p.scopes).copied().collect();
     let c = check_new(&b, &grantable, &mut errors);
     let expires_at = issue::within_caller(p, ctx, c.expires_at, b.rate_limit, &mut errors).await?;
-    let kind = match b.kind.as_deref() {
-        None | Some("token") => CredentialKind::ConnectorToken,
-        Some("api_key") => CredentialKind::ApiKey,
-        Some(_) => {
-            errors.push("kind", "must be `token` or `api_key`");
-            CredentialKind::ConnectorToken
-        }
-    };
+    let kind = CredentialKind::of_connector(b.kind.as_deref()).unwrap_or_else(|| {
+        errors.push("kind", "must be `token` or `api_key`");
+        CredentialKind::ConnectorToken
+    });
     let replaces = match &b.replaces {
         None => None,
         Some(id) => {

@@ -273,13 +273,6 @@ pub async fn redeem(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> Rou
     created_for_connector(&cred, &secret, connector_id)
 }
 
-/// The app itself ([`koppel_shared::organisation::connector_itself`]): its connector's id.
-async fn app(p: &Principal, ctx: &Ctx) -> Result<String, ApiError> {
-    Ok(koppel_shared::organisation::connector_itself(p, ctx)
-        .await?
-        .to_owned())
-}
-
 /// The connector's live tokens issued through OTP, optionally of one employee.
 async fn issued(
     ctx: &Ctx,
@@ -296,10 +289,10 @@ async fn issued(
 /// `GET /v1/otp/tokens?user_id=`: what the app holds through OTP, without secrets.
 pub async fn list_issued(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -> RouteResult {
     use lambda_http::RequestExt;
-    let connector_id = app(p, ctx).await?;
+    let connector_id = koppel_shared::organisation::connector_itself(p, ctx).await?;
     let q = req.query_string_parameters();
     let user = q.first("user_id");
-    let items = issued(ctx, &p.workspace_id, &connector_id)
+    let items = issued(ctx, &p.workspace_id, connector_id)
         .await?
         .iter()
         .filter(|c| user.is_none_or(|u| c.user_id.as_deref() == Some(u)))
@@ -311,14 +304,14 @@ pub async fn list_issued(p: &Principal, req: &lambda_http::Request, ctx: &Ctx) -
 /// `DELETE /v1/otp/tokens/{id}`: the app revokes a token it got through OTP (a user
 /// logging out of the app, or leaving); audited. Any other credential is 404 to it.
 pub async fn revoke_issued(p: &Principal, ctx: &Ctx, id: &str) -> RouteResult {
-    let connector_id = app(p, ctx).await?;
+    let connector_id = koppel_shared::organisation::connector_itself(p, ctx).await?;
     let cred = ctx
         .store
         .credential(id)
         .await?
         .filter(|c| {
             c.workspace_id == p.workspace_id
-                && c.connector_id.as_deref() == Some(connector_id.as_str())
+                && c.connector_id.as_deref() == Some(connector_id)
                 && c.user_id.is_some()
         })
         .ok_or_else(ApiError::not_found)?;

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use tokens::views::UserView;
 
 use crate::commands::{Done, store_err};
-use crate::through_api::{Call, Caller, answered};
+use crate::through_api::{Call, Caller, answered, describe};
 use koppel_shared::lambda_http;
 use koppel_shared::pipeline::RouteResult;
 
@@ -215,19 +215,11 @@ pub async fn get_user(ctx: &Ctx, ws: &str, user: &str) -> Res<UserView> {
 pub async fn deactivate_user(ctx: &Ctx, ws: &str, user: &str) -> Res<UserView> {
     let u = tokens::credentials::deactivate(ctx, ws, user, &Actor::admin_cli())
         .await
-        .map_err(|e| problem(&e))?;
+        .map_err(|e| describe(&e))?;
     Ok(Done {
         text: format!("user {user} deactivated; their tokens are revoked"),
         view: UserView::of(&u),
     })
-}
-
-fn problem(e: &koppel_shared::ApiError) -> String {
-    let mut s = format!("{}: {}", e.status, e.detail);
-    for f in &e.errors {
-        s.push_str(&format!("; {}: {}", f.field, f.message));
-    }
-    s
 }
 
 // ---- connectors and saved searches, through the API ------------------------------------------
@@ -450,7 +442,7 @@ async fn searches(
     let req = api.request(&c)?;
     match run(api.principal(), &req).await {
         Ok(resp) => answered(resp, &c),
-        Err(e) => Err(problem(&e)),
+        Err(e) => Err(describe(&e)),
     }
 }
 

@@ -145,6 +145,14 @@ pub struct Call<'c> {
     pub body: Option<Value>,
 }
 
+/// A handler's error as [`problem`] describes its answer.
+pub fn describe(e: &koppel_shared::ApiError) -> String {
+    let resp = e.to_response("koppel-admin", "");
+    let body =
+        serde_json::from_slice(koppel_shared::body::body_bytes(resp.body())).unwrap_or(Value::Null);
+    problem(e.status.as_u16(), &body)
+}
+
 /// A problem answer as one line: `404 Not Found: …; field: message`.
 fn problem(status: u16, p: &Value) -> String {
     let mut s = format!(
