@@ -34,8 +34,10 @@ PROXY_PID=$!
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PROXY_PORT"
 for _ in $(seq 1 50); do curl -fs -o /dev/null "$AWS_ENDPOINT_URL/__calls" && break; sleep 0.2; done
 
-# Far above what the bench sends: no request of it may be a 429.
-PARAMS=(--param DefaultRateLimit=100000)
+# A busy partner's limit, above what the bench sends in a minute: no request of it may be a
+# 429, and the authorizer's rate-limit claims grow as they would for such a partner.
+RATE_LIMIT=1000
+PARAMS=(--param DefaultRateLimit=$RATE_LIMIT)
 eval "$("$BIN/koppel-local" "${PARAMS[@]}" env)"
 PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"
@@ -47,7 +49,7 @@ GATEWAY_PID=$!
 wait_for_gateway "$BASE" "$GATEWAY_PID"
 
 "$VENV/bin/python" tools/py/bench_calls.py --base-url "$BASE" --demo "$BENCH/demo.json" \
-  --proxy "$AWS_ENDPOINT_URL" --profile "$PROFILE"
+  --proxy "$AWS_ENDPOINT_URL" --profile "$PROFILE" --rate-limit "$RATE_LIMIT"
 
 log "emulator as data grows (100,000 items)"
 "$VENV/bin/python" tools/py/bench_emulator.py --items 100000 --transactions 50

@@ -57,6 +57,8 @@ pub struct Ctx {
     pub sqs: aws_sdk_sqs::Client,
     pub pepper: CachedSecret,
     pub data_key: CachedSecret,
+    /// Rate-limit tokens this instance has claimed (the authorizer's; see `rate_limit`).
+    pub leases: crate::rate_limit::Leases,
 }
 
 impl Ctx {
@@ -67,6 +69,7 @@ impl Ctx {
             sqs: aws_sdk_sqs::Client::new(sdk),
             pepper: CachedSecret::new(sm.clone(), &settings.pepper_secret_id),
             data_key: CachedSecret::new(sm, &settings.data_key_secret_id),
+            leases: Default::default(),
             settings,
         }
     }

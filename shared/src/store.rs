@@ -51,17 +51,18 @@
 //! # Consistency
 //!
 //! Strongly consistent, because a decision is made on what is read:
-//! - [`Store::get`]: revocations and disabled connectors count on the next request; a
-//!   version read for `If-Match` or for a conditional write is the current one; counters,
-//!   single-use codes and leases are judged on their latest state.
+//! - [`Store::get`]: a revoked credential counts on the next request; a version read for
+//!   `If-Match` or for a conditional write is the current one; counters, single-use codes
+//!   and leases are judged on their latest state.
 //! - [`Store::query_prefix`] and [`Store::page`]: a user, connector or subscription created
 //!   a moment ago is listed, and "is this saved search still used" sees every connector.
 //! - [`Store::batch_get`]: a data-subject request list shows each request as it is now,
 //!   whatever the (eventually consistent) index that found it said.
-//! - [`Store::get_each`]: the authorizer reads a credential's connector, user and workspace
-//!   in one batch, and decides on them.
 //!
-//! Eventually consistent: the indexes (gsi1: a holder's credentials, the outbox sweep;
+//! Eventually consistent: [`Store::get_each`], the authorizer's one batch of a credential's
+//! workspace, connector and user: a disabled connector, a deactivated user or a lowered
+//! right counts as soon as DynamoDB has spread the write (typically within a second; strong
+//! reads would double what every request pays for them); the indexes (gsi1: a holder's credentials, the outbox sweep;
 //! gsi2 / gsi3: the data-subject request list), which DynamoDB cannot read otherwise; the
 //! case list, export and history queries (`functions/cases/src/repo.rs`), which decide
 //! nothing; and the data-key reseal scan, whose writes are conditional on the version read.
@@ -866,12 +867,16 @@ impl Store {
     /// The items under `keys` (strongly consistent), in no particular order; keys without
     /// an item are left out. 100 keys per request, unprocessed ones asked again.
     pub async fn batch_get(&self, keys: &[Item]) -> Result<Vec<Item>, StoreError> {
+        self.batch_read(keys, true).await
+    }
+
+    async fn batch_read(&self, keys: &[Item], consistent: bool) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
             let mut pending = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
+                    .consistent_read(consistent)
                     .build()
                     .expect("keys are set"),
             );
@@ -898,11 +903,11 @@ impl Store {
         Ok(found)
     }
 
-    /// The items under `keys` (strongly consistent, distinct keys) in one round trip, each
+    /// The items under `keys` (eventually consistent, distinct keys) in one round trip, each
     /// in its key's place: `None` where there is no item.
     pub async fn get_each(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
         let items = self
-            .batch_get(&keys.iter().map(Key::to_item).collect::<Vec<_>>())
+            .batch_read(&keys.iter().map(Key::to_item).collect::<Vec<_>>(), false)
             .await?;
         let mut out = vec![None; keys.len()];
         for item in items {

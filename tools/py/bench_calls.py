@@ -7,7 +7,9 @@ requests at AWS list prices. Run by tools/bench.sh.
 import argparse
 import base64
 import json
+import math
 import os
+import re
 import sys
 import statistics
 import time
@@ -32,9 +34,16 @@ PRICE = {
     "sqs_request_per_m": 0.40,
     "logs_ingest_per_gb": 0.50,
 }
-# Lambda writes START, END and REPORT lines per invocation besides the function's own.
-PLATFORM_LOG_BYTES = 340
+# Lambda writes START, END and REPORT lines per invocation besides the function's own, unless
+# template.yaml's PlatformLogLevel is WARN.
+PLATFORM_LOG_BYTES = 3 * 340
+# What CloudWatch bills per log event beyond its text, and the timestamp Lambda adds to a JSON
+# line without one.
+LOG_EVENT_OVERHEAD = 26 + 40
 AUTHORIZER_MB, FUNCTION_MB = 512, 256  # template.yaml MemorySize (authorizer, Globals)
+# The cost is counted over this many requests in a row: the authorizer claims rate-limit
+# tokens in runs, so its writes only show as a share over many requests.
+SERIES = 300
 
 
 def b64url(b):
@@ -73,6 +82,53 @@ class Bench:
         return es256(j, {"iss": j["iss"], "aud": j["aud"], "iat": now, "exp": now + 300,
                          "jti": str(uuid.uuid4()), "sub": "bench"})
 
+    def request_logs(self, start):
+        """The lines the request added to the gateway's log: (the local gateway's own line,
+        the functions' lines)."""
+        with open(self.gateway_log, "rb") as f:
+            f.seek(start)
+            lines = [l for l in f.read().splitlines() if l.strip()]
+        gateway, functions = None, []
+        for raw in lines:
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                functions.append(raw)
+                continue
+            if line.get("fields", {}).get("message") == "gateway":
+                gateway = line["fields"]
+            else:
+                functions.append(raw)
+        return gateway, functions
+
+    def series(self, make, n=SERIES):
+        """Per-request means over `n` requests in a row: DynamoDB units, each invocation's
+        billed duration and the functions' log bytes and lines."""
+        total = {"rru": 0.0, "wru": 0.0, "authorizer_ms": 0.0, "function_ms": 0.0, "log": 0, "lines": 0, "writes": 0}
+        statuses = set()
+        for _ in range(n):
+            method, path, headers, body = make()
+            self.calls()
+            log_before = os.path.getsize(self.gateway_log)
+            status, _, _ = self.send(method, path, headers, body)
+            statuses.add(status)
+            time.sleep(0.02)
+            dynamo = [c for c in self.calls() if c["op"].startswith("DynamoDB_")]
+            total["rru"] += sum(c["rru"] for c in dynamo)
+            total["wru"] += sum(c["wru"] for c in dynamo)
+            total["writes"] += sum(1 for c in dynamo if c["wru"])
+            gateway, lines = self.request_logs(log_before)
+            # Lambda bills each invocation's duration rounded up to the millisecond.
+            total["authorizer_ms"] += math.ceil((gateway or {}).get("authorizer_ms") or 0)
+            done = [json.loads(l) for l in lines if b'"done"' in l]
+            total["function_ms"] += math.ceil(float(done[-1]["fields"]["ms"])) if done else 0
+            total["log"] += sum(len(l) + 1 for l in lines)
+            total["lines"] += len(lines)
+        mean = {k: v / n for k, v in total.items()}
+        mean["status"] = ",".join(str(s) for s in sorted(statuses))
+        mean["n"] = n
+        return mean
+
     def measure(self, name, make):
         """`make()` gives (method, path, headers, body) for one request."""
         rows, statuses = [], set()
@@ -100,7 +156,7 @@ class Bench:
                 "wru": sum(c["wru"] for c in dynamo),
                 "items": sum(c.get("items", 0) for c in dynamo),
                 "ms": ms,
-                "log": os.path.getsize(self.gateway_log) - log_before,
+                "log": sum(len(l) + 1 for l in self.request_logs(log_before)[1]),
             })
         med = {k: statistics.median(r[k] for r in rows) for k in ("dynamodb", "stages", "rru", "wru", "items", "ms", "log")}
         med["other"] = max((r["other"] for r in rows), key=len)
@@ -120,17 +176,26 @@ def stages(calls):
     return n
 
 
+def platform_log_level():
+    """template.yaml's default PlatformLogLevel."""
+    text = open(os.path.join(os.path.dirname(__file__), "..", "..", "template.yaml")).read()
+    m = re.search(r"^  PlatformLogLevel:\n(?:    .*\n)*?    Default: (\w+)", text, re.M)
+    return m.group(1) if m else "INFO"
+
+
 def cost_per_million(row):
-    """Koppel's own share of 1M such requests (API Gateway's request fee apart)."""
-    gb_s = row["ms"] / 1000 * max(AUTHORIZER_MB, FUNCTION_MB) / 1024
-    lines = {
-        "DynamoDB": row["rru"] * PRICE["dynamodb_rru_per_m"] + row["wru"] * PRICE["dynamodb_wru_per_m"],
+    """Koppel's own share of 1M such requests (API Gateway's request fee apart), from a
+    series' per-request means."""
+    platform = 0 if platform_log_level() == "WARN" else 2 * PLATFORM_LOG_BYTES
+    log_bytes = row["log"] + row["lines"] * LOG_EVENT_OVERHEAD + platform
+    return {
+        "DynamoDB reads": row["rru"] * PRICE["dynamodb_rru_per_m"],
+        "DynamoDB writes (rate-limit claims)": row["wru"] * PRICE["dynamodb_wru_per_m"],
         "Lambda requests (authorizer + function)": 2 * PRICE["lambda_request_per_m"],
-        "Lambda duration": gb_s * 1e6 * PRICE["lambda_gb_s_arm64"],
-        "CloudWatch Logs": (row["log"] + 2 * PLATFORM_LOG_BYTES) * 1e6 / 1e9 * PRICE["logs_ingest_per_gb"],
-        "SQS": sum(1 for o in row["other"] if o == "SendMessage") * PRICE["sqs_request_per_m"],
+        "Lambda duration (authorizer)": row["authorizer_ms"] / 1000 * AUTHORIZER_MB / 1024 * 1e6 * PRICE["lambda_gb_s_arm64"],
+        "Lambda duration (function)": row["function_ms"] / 1000 * FUNCTION_MB / 1024 * 1e6 * PRICE["lambda_gb_s_arm64"],
+        "CloudWatch Logs": log_bytes * 1e6 / 1e9 * PRICE["logs_ingest_per_gb"],
     }
-    return lines
 
 
 def main():
@@ -139,6 +204,7 @@ def main():
     ap.add_argument("--demo", required=True)
     ap.add_argument("--proxy", required=True)
     ap.add_argument("--profile", default="debug")
+    ap.add_argument("--rate-limit", default="?", help="the stack's DefaultRateLimit, as printed")
     a = ap.parse_args()
     demo = json.load(open(a.demo))
     b = Bench(a.base_url, demo, a.proxy, os.path.join(os.path.dirname(a.demo), "gateway.log"))
@@ -196,10 +262,13 @@ def main():
     for r in rows:
         print(f"{r['name']:32} {r['status']:>6} {r['dynamodb']:>4.0f} {r['stages']:>6.0f} {r['rru']:>5.1f} "
               f"{r['wru']:>5.1f} {r['items']:>5.0f} {r['ms']:>7.1f} {r['log']:>6.0f}  {' '.join(r['other'])}")
-    me = rows[1]
+    me = b.series(lambda: ("GET", "/v1/me", token, None))
     print(f"\nCost of 1M authorized GET /v1/me (connector token) at list prices, Koppel's own share "
-          f"(API Gateway's ${PRICE['api_gateway_rest_per_m']:.2f} apart; duration as measured here, "
-          f"at the authorizer's {AUTHORIZER_MB} MB):")
+          f"(API Gateway's ${PRICE['api_gateway_rest_per_m']:.2f} apart), from {me['n']} requests in a row "
+          f"(status {me['status']}; limit {a.rate_limit}/min; "
+          f"{me['writes']:.3f} writes, {me['rru']:.2f} RRU a request; authorizer {me['authorizer_ms']:.1f} ms "
+          f"at {AUTHORIZER_MB} MB, function {me['function_ms']:.1f} ms at {FUNCTION_MB} MB, billed; "
+          f"{me['log']:.0f} B in {me['lines']:.2f} log lines a request; platform lines at {platform_log_level()}):")
     lines = cost_per_million(me)
     for k, v in lines.items():
         print(f"  {k:42} ${v:7.3f}")

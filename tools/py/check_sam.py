@@ -13,6 +13,8 @@ and CloudFormation use, and checks what comes out:
 - least privilege: no function policy allows a wildcard action or resource, no managed
   policy beyond logs and traces, and the authorizer never scans, batch-writes or deletes;
 - every `KOPPEL_*` setting of the functions is a stack output (koppel-admin reads them);
+- every function logs JSON to its own log group, Lambda's platform lines at the
+  `PlatformLogLevel` parameter and every application line passed on (Koppel filters its own);
 - mutual TLS (seed 003): translated with the custom-domain parameters set, the stack has a
   domain with `MutualTlsAuthentication` on the given truststore (and its object version)
   and `SecurityPolicy: TLS_1_2`, mapped to the API, the API's execute-api endpoint is
@@ -210,6 +212,21 @@ def check_policies(translated, problems):
                 problems.append(f"{fid}: the authorizer is allowed {a}")
 
 
+def check_logging(translated, problems):
+    for fid, r in translated["Resources"].items():
+        if r.get("Type") != "AWS::Lambda::Function":
+            continue
+        cfg = r["Properties"].get("LoggingConfig") or {}
+        if cfg.get("LogFormat") != "JSON":
+            problems.append(f"{fid}: LogFormat is {cfg.get('LogFormat')!r}, not JSON (no level filtering)")
+        if cfg.get("SystemLogLevel") != {"Ref": "PlatformLogLevel"}:
+            problems.append(f"{fid}: SystemLogLevel is {cfg.get('SystemLogLevel')!r}, not the PlatformLogLevel parameter")
+        if cfg.get("ApplicationLogLevel") != "TRACE":
+            problems.append(f"{fid}: ApplicationLogLevel {cfg.get('ApplicationLogLevel')!r} would drop lines RUST_LOG lets through")
+        if "LogGroup" not in cfg:
+            problems.append(f"{fid}: no log group of its own (retention would be unbounded)")
+
+
 def check_outputs(template, problems):
     env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     outputs = {o.get("Description") for o in template.get("Outputs", {}).values()}
@@ -322,6 +339,7 @@ def check(template, translated):
     problems = []
     check_routes(template, translated, problems)
     check_policies(translated, problems)
+    check_logging(translated, problems)
     check_outputs(template, problems)
     check_mutual_tls(template, problems)
     return problems
@@ -346,7 +364,7 @@ def main(argv):
     if problems:
         print(f"check_sam: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"check_sam: {path} translates; routes, streaming, authorizer, policies, outputs and mutual TLS are as required")
+    print(f"check_sam: {path} translates; routes, streaming, authorizer, policies, logging, outputs and mutual TLS are as required")
     return 0
 
 

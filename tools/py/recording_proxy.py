@@ -39,8 +39,13 @@ def capacity(op, request, response):
         total = sum(size(i) for i in response.get("Items", []))
         return max(1, math.ceil(total / 4096)) * per_read, 0
     if op == "BatchGetItem":
-        items = [i for t in response.get("Responses", {}).values() for i in t]
-        return sum(max(1, math.ceil(size(i) / 4096)) * per_read for i in items), 0
+        units = 0
+        for table, items in response.get("Responses", {}).items():
+            # A batch says ConsistentRead per table, not for the request.
+            asked = request.get("RequestItems", {}).get(table, {})
+            per = 1.0 if asked.get("ConsistentRead", False) else 0.5
+            units += sum(max(1, math.ceil(size(i) / 4096)) * per for i in items)
+        return units, 0
     if op == "TransactGetItems":
         return 2 * len(request.get("TransactItems", [])), 0
     if op == "PutItem":

@@ -98,6 +98,13 @@ class CheckSam(unittest.TestCase):
 
         self.assert_named(scan, "the authorizer is allowed dynamodb:Scan", "the authorizer is allowed dynamodb:BatchWriteItem")
 
+    def test_every_function_logs_json_at_the_platform_level(self):
+        def change(t):
+            self.fn(t, "TokensFunction")["LoggingConfig"]["LogFormat"] = "Text"
+            del t["Globals"]["Function"]["LoggingConfig"]["SystemLogLevel"]
+
+        self.assert_named(change, "TokensFunction: LogFormat is 'Text'", "CasesFunction: SystemLogLevel is None")
+
     def test_every_setting_is_an_output(self):
         def drop(t):
             del t["Outputs"]["Table"]

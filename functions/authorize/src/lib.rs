@@ -93,7 +93,9 @@ async fn decide_request(
     let cert = client_cert::presented(&event);
     match authorize(&event, source_ip, cert.as_ref(), ctx).await? {
         Ok(p) => {
-            tracing::info!(
+            ctx.leases.learn_limit(&p.credential_id, p.rate_limit);
+            // The function's line names the request and its principal: one line at `info`.
+            tracing::debug!(
                 credential = %p.credential_id, kind = p.credential_kind.as_str(),
                 workspace = %p.workspace_id, user = %p.user_id, "allow"
             );
@@ -188,7 +190,12 @@ async fn authorize(
             // The request is counted beside the reads that find its limit.
             let (held, counted) = tokio::join!(
                 holders(ctx, &cred),
-                rate_limit::count(&ctx.store, &cred.credential_id, now.as_second())
+                rate_limit::count_leased(
+                    &ctx.store,
+                    &ctx.leases,
+                    &cred.credential_id,
+                    now.as_second()
+                )
             );
             let h = held?;
             let decision = access::decide(&Facts {
@@ -352,7 +359,7 @@ async fn authorize_jwt(
     ];
     let (found, counted) = tokio::join!(
         ctx.store.get_each(&keys),
-        rate_limit::count(&ctx.store, &credential_id, now.as_second())
+        rate_limit::count_leased(&ctx.store, &ctx.leases, &credential_id, now.as_second())
     );
     let mut found = found?.into_iter();
     let h = Holders {
