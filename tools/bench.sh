@@ -3,8 +3,8 @@
 # type, counted by a recording proxy in front of the emulator (tools/py/recording_proxy.py),
 # the cost of 1M requests at list prices from those counts, and the emulator's own figures
 # as data grows. Prints one table; not part of the test command.
-#   bash tools/bench.sh [--release]   (--release: the gateway built with the release profile,
-#                                      so the measured durations mean something)
+#   bash tools/bench.sh [--release]   (--release: everything built with the release profile, so
+#                                      durations, cold starts and sizes mean something)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -12,10 +12,13 @@ PROFILE=debug
 [[ "${1:-}" == --release ]] && PROFILE=release
 ensure_python_tools
 log "building ($PROFILE)"
+# The gateway and CLI, and every function's own binary with the hello-world baseline.
+CRATES=(-p koppel-local -p koppel-admin -p hello)
+for f in authorize tokens endpoints webhook-dispatch dsr connectors cases; do CRATES+=(-p "$f"); done
 if [[ $PROFILE == release ]]; then
-  cargo build --quiet --release -p koppel-local -p koppel-admin
+  cargo build --quiet --release "${CRATES[@]}"
 else
-  cargo build --quiet -p koppel-local -p koppel-admin
+  cargo build --quiet "${CRATES[@]}"
 fi
 BIN="target/$PROFILE"
 
@@ -48,8 +51,23 @@ KOPPEL_LOG_FORMAT=json "$BIN/koppel-local" "${PARAMS[@]}" serve --listen "127.0.
 GATEWAY_PID=$!
 wait_for_gateway "$BASE" "$GATEWAY_PID"
 
+log "cold start, warm CPU and size of every function ($PROFILE)"
+# Straight to the emulator: the proxy's own latency is not the function's.
+AWS_ENDPOINT_URL="$EMULATOR_URL" "$VENV/bin/python" tools/py/bench_init.py --bin-dir "$BIN" \
+  --demo "$BENCH/demo.json" --koppel-local "$BIN/koppel-local" --param "DefaultRateLimit=$RATE_LIMIT" \
+  --json-out "$BENCH/init.json"
+
 "$VENV/bin/python" tools/py/bench_calls.py --base-url "$BASE" --demo "$BENCH/demo.json" \
-  --proxy "$AWS_ENDPOINT_URL" --profile "$PROFILE" --rate-limit "$RATE_LIMIT"
+  --proxy "$AWS_ENDPOINT_URL" --profile "$PROFILE" --rate-limit "$RATE_LIMIT" \
+  --init-figures "$BENCH/init.json"
+
+log "webhook delivery throughput ($PROFILE)"
+if [[ $PROFILE == release ]]; then
+  cargo bench --quiet -p koppel-e2e --bench webhook_throughput
+else
+  # A harness-less bench target runs its main in the test profile too.
+  cargo test --quiet -p koppel-e2e --bench webhook_throughput
+fi
 
 log "emulator as data grows (100,000 items)"
 "$VENV/bin/python" tools/py/bench_emulator.py --items 100000 --transactions 50

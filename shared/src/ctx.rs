@@ -76,11 +76,75 @@ impl Ctx {
 
     /// Loads the SDK configuration (region, credentials, `AWS_ENDPOINT_URL`) once.
     pub async fn sdk_config() -> SdkConfig {
-        aws_config::load_defaults(BehaviorVersion::latest()).await
+        aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client())
+            .load()
+            .await
     }
 
     pub async fn from_env() -> Result<Self, String> {
         let settings = Settings::from_env()?;
         Ok(Self::new(&Self::sdk_config().await, settings))
+    }
+}
+
+/// The SDK's HTTPS client (rustls with aws-lc, as the SDK's default), trusting Mozilla's roots
+/// compiled into the binary instead of the system's: reading and parsing the system's
+/// certificate files was most of every cold start.
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let roots = roots_pem()
+        .into_iter()
+        .fold(TrustStore::empty(), TrustStore::with_pem_certificate);
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(
+            TlsContext::builder()
+                .with_trust_store(roots)
+                .build()
+                .expect("a trust store is all the context has"),
+        )
+        .build_https()
+}
+
+/// Mozilla's roots (webpki-root-certs) as PEM, the form the SDK's trust store takes.
+pub fn roots_pem() -> Vec<String> {
+    use base64::Engine;
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+            let mut pem = String::with_capacity(b64.len() + b64.len() / 64 + 60);
+            pem.push_str("-----BEGIN CERTIFICATE-----\n");
+            for line in b64.as_bytes().chunks(64) {
+                pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+                pem.push('\n');
+            }
+            pem.push_str("-----END CERTIFICATE-----\n");
+            pem
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_roots_read_back_as_the_same_certificates() {
+        use base64::Engine;
+        let pems = roots_pem();
+        assert!(pems.len() > 100, "{} roots", pems.len());
+        for (pem, der) in pems.iter().zip(webpki_root_certs::TLS_SERVER_ROOT_CERTS) {
+            let lines: Vec<&str> = pem.lines().collect();
+            assert_eq!(lines[0], "-----BEGIN CERTIFICATE-----");
+            assert_eq!(lines[lines.len() - 1], "-----END CERTIFICATE-----");
+            assert!(lines.iter().all(|l| l.len() <= 64));
+            let body = lines[1..lines.len() - 1].concat();
+            let back = base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap();
+            assert_eq!(back, der.as_ref());
+        }
     }
 }

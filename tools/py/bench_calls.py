@@ -44,6 +44,9 @@ AUTHORIZER_MB, FUNCTION_MB = 512, 256  # template.yaml MemorySize (authorizer, G
 # The cost is counted over this many requests in a row: the authorizer claims rate-limit
 # tokens in runs, so its writes only show as a share over many requests.
 SERIES = 300
+# DynamoDB's latency from Lambda in the same region, for the modelled duration: the local
+# emulator (Python, behind the recording proxy) is several times slower than DynamoDB.
+DYNAMODB_STAGE_MS = 5.0
 
 
 def b64url(b):
@@ -104,7 +107,8 @@ class Bench:
     def series(self, make, n=SERIES):
         """Per-request means over `n` requests in a row: DynamoDB units, each invocation's
         billed duration and the functions' log bytes and lines."""
-        total = {"rru": 0.0, "wru": 0.0, "authorizer_ms": 0.0, "function_ms": 0.0, "log": 0, "lines": 0, "writes": 0}
+        total = {"rru": 0.0, "wru": 0.0, "authorizer_ms": 0.0, "function_ms": 0.0, "log": 0, "lines": 0, "writes": 0,
+                 "stages": 0}
         statuses = set()
         for _ in range(n):
             method, path, headers, body = make()
@@ -117,6 +121,7 @@ class Bench:
             total["rru"] += sum(c["rru"] for c in dynamo)
             total["wru"] += sum(c["wru"] for c in dynamo)
             total["writes"] += sum(1 for c in dynamo if c["wru"])
+            total["stages"] += stages(dynamo)
             gateway, lines = self.request_logs(log_before)
             # Lambda bills each invocation's duration rounded up to the millisecond.
             total["authorizer_ms"] += math.ceil((gateway or {}).get("authorizer_ms") or 0)
@@ -205,6 +210,7 @@ def main():
     ap.add_argument("--proxy", required=True)
     ap.add_argument("--profile", default="debug")
     ap.add_argument("--rate-limit", default="?", help="the stack's DefaultRateLimit, as printed")
+    ap.add_argument("--init-figures", help="bench_init.py's --json-out: warm CPU for the modelled duration")
     a = ap.parse_args()
     demo = json.load(open(a.demo))
     b = Bench(a.base_url, demo, a.proxy, os.path.join(os.path.dirname(a.demo), "gateway.log"))
@@ -270,9 +276,20 @@ def main():
           f"at {AUTHORIZER_MB} MB, function {me['function_ms']:.1f} ms at {FUNCTION_MB} MB, billed; "
           f"{me['log']:.0f} B in {me['lines']:.2f} log lines a request; platform lines at {platform_log_level()}):")
     lines = cost_per_million(me)
+    modelled = None
+    if a.init_figures:
+        cpu = json.load(open(a.init_figures))
+        # Each invocation billed as its own CPU (measured warm, bench_init.py) plus, for the
+        # authorizer, which makes every DynamoDB call of this request, each serial stage at
+        # DynamoDB's in-region latency; rounded up to the millisecond as Lambda bills.
+        modelled = dict(me, authorizer_ms=math.ceil(cpu["authorize"]["warm_cpu_us"] / 1000 + me["stages"] * DYNAMODB_STAGE_MS),
+                        function_ms=math.ceil(cpu["tokens"]["warm_cpu_us"] / 1000))
+        print(f"  (second column: durations modelled as warm CPU + {me['stages']:.2f} DynamoDB stages × "
+              f"{DYNAMODB_STAGE_MS:.0f} ms: authorizer {modelled['authorizer_ms']} ms, function {modelled['function_ms']} ms)")
+    other = cost_per_million(modelled) if modelled else {}
     for k, v in lines.items():
-        print(f"  {k:42} ${v:7.3f}")
-    print(f"  {'total':42} ${sum(lines.values()):7.3f}")
+        print(f"  {k:42} ${v:7.3f}" + (f"  ${other[k]:7.3f}" if other else ""))
+    print(f"  {'total':42} ${sum(lines.values()):7.3f}" + (f"  ${sum(other.values()):7.3f}" if other else ""))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@
 //! - what comes back (the answer's start, an error's text) is returned as read: `deliver`
 //!   cuts the subscription's secrets out of it before cutting it to size.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -83,22 +84,50 @@ pub struct Reply {
     pub retry_after: Option<u64>,
 }
 
+/// Pinned clients kept per instance; past this many CAs the cache starts over.
+const PINNED_KEPT: usize = 64;
+
 pub struct Sender {
     allow_loopback: bool,
     user_agent: String,
-    /// Public roots; built once per cold start. Pinned clients are built per request.
-    public: reqwest::Client,
+    /// Public roots: built on the first delivery that needs it (a cold start that only
+    /// sweeps or delivers to pinned receivers never reads the system's roots).
+    public: OnceLock<reqwest::Client>,
+    /// A client per registered CA (its PEM), kept with its connections: deliveries to the
+    /// same receiver reuse them instead of a new client and TLS handshake each time.
+    pinned: Mutex<HashMap<String, reqwest::Client>>,
 }
 
 impl Sender {
     pub fn new(allow_loopback: bool) -> Result<Self, String> {
-        let user_agent = format!("Koppel-Webhooks/{}", env!("CARGO_PKG_VERSION"));
-        let public = build(allow_loopback, &user_agent, None)?;
         Ok(Self {
             allow_loopback,
-            user_agent,
-            public,
+            user_agent: format!("Koppel-Webhooks/{}", env!("CARGO_PKG_VERSION")),
+            public: OnceLock::new(),
+            pinned: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The client for a receiver: pinned to `ca`, or on the public roots.
+    fn client(&self, ca: Option<&str>) -> Result<reqwest::Client, String> {
+        let Some(pem) = ca else {
+            if let Some(c) = self.public.get() {
+                return Ok(c.clone());
+            }
+            let built = build(self.allow_loopback, &self.user_agent, None)?;
+            return Ok(self.public.get_or_init(|| built).clone());
+        };
+        let lock = || self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = lock().get(pem) {
+            return Ok(c.clone());
+        }
+        let built = build(self.allow_loopback, &self.user_agent, Some(pem))?;
+        let mut kept = lock();
+        if kept.len() >= PINNED_KEPT {
+            kept.clear();
+        }
+        kept.insert(pem.to_owned(), built.clone());
+        Ok(built)
     }
 
     pub async fn send(&self, o: &Outgoing<'_>) -> Reply {
@@ -128,16 +157,9 @@ impl Sender {
         {
             return failed("refused", Refused(c).to_string());
         }
-        let pinned;
-        let client = match o.ca_certificate_pem {
-            None => &self.public,
-            Some(pem) => match build(self.allow_loopback, &self.user_agent, Some(pem)) {
-                Ok(c) => {
-                    pinned = c;
-                    &pinned
-                }
-                Err(e) => return failed("tls", e),
-            },
+        let client = match self.client(o.ca_certificate_pem) {
+            Ok(c) => c,
+            Err(e) => return failed("tls", e),
         };
         let mut req = client
             .post(url)
