@@ -1,11 +1,15 @@
 //! Nothing lost: a state change and the event it causes are written in one transaction
-//! (the event as an outbox item); then the event goes to the events queue and the outbox
-//! item is removed. If sending fails, the item stays for the sweep to re-send. The event id
-//! is fixed before the transaction, so every retry carries the same id.
+//! (the event as an outbox item); then the event goes to the events queue. The queue's
+//! consumer removes the outbox item once it has handled the event ([`handled`]), so the
+//! request that made the change waits for no third DynamoDB call. If sending fails, the item
+//! stays for the sweep to re-send. The event id is fixed before the transaction, so every
+//! retry carries the same id.
 //!
-//! The sweep ([`sweep`]) re-sends what a crash or a queue outage left behind. It and a
-//! late `publish` may both send an event: delivery is at-least-once, and receivers
-//! de-duplicate on the event id (`webhook-id`).
+//! The sweep ([`sweep`]) re-sends what a crash or a queue outage left behind, and removes
+//! each item it re-sent (an event its consumer keeps failing must not be re-sent on every
+//! run). It may also re-send an event still waiting in the queue longer than the sweep's
+//! minimum age: delivery is at-least-once, fan-out records each (event, subscription) once,
+//! and receivers de-duplicate on the event id (`webhook-id`).
 
 use std::time::{Duration, Instant};
 
@@ -54,7 +58,7 @@ pub fn outbox_step(table: &str, event: &Event) -> Result<TransactWriteItem, Stor
     Ok(put_new(table, item))
 }
 
-/// Writes `steps` and the outbox items for `events` atomically, then publishes the events.
+/// Writes `steps` and the outbox items for `events` atomically, then sends the events.
 /// A failure after the commit is logged, not returned: the state change has happened and
 /// the sweep will publish what is left.
 pub async fn commit(
@@ -67,15 +71,27 @@ pub async fn commit(
     }
     ctx.store.transact(steps).await?;
     for e in events {
-        if let Err(err) = publish(ctx, e).await {
+        if let Err(err) = send(ctx, e).await {
             tracing::warn!(event_id = %e.id, error = %err, "event left in outbox for the sweep");
         }
     }
     Ok(())
 }
 
-/// Sends one event to the queue, then removes its outbox item.
+/// Sends one event to the queue, then removes its outbox item (the sweep's re-send).
 pub async fn publish(ctx: &Ctx, event: &Event) -> Result<(), StoreError> {
+    send(ctx, event).await?;
+    handled(ctx, &event.id).await
+}
+
+/// The events queue's consumer has handled `event_id`: its outbox item goes. Unconditional:
+/// the sweep may have removed it already.
+pub async fn handled(ctx: &Ctx, event_id: &str) -> Result<(), StoreError> {
+    ctx.store.delete(&Key::outbox(event_id)).await
+}
+
+/// Puts one event on the events queue; its outbox item stays until [`handled`].
+pub async fn send(ctx: &Ctx, event: &Event) -> Result<(), StoreError> {
     let body = serde_json::to_string(event).map_err(|e| StoreError::Shape(e.to_string()))?;
     let attr = |v: &str| {
         MessageAttributeValue::builder()
@@ -93,8 +109,7 @@ pub async fn publish(ctx: &Ctx, event: &Event) -> Result<(), StoreError> {
         .send()
         .await
         .map_err(|e| StoreError::aws("sqs", e))?;
-    // Unconditional: if a concurrent publish or sweep removed the item already, fine.
-    ctx.store.delete(&Key::outbox(&event.id)).await
+    Ok(())
 }
 
 /// How much one sweep does.

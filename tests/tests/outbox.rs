@@ -1,6 +1,6 @@
 //! The outbox on the emulator: a state change and its event commit together, the event
-//! reaches the events queue with a stable id, and the outbox item is removed; a failed
-//! transaction leaves neither the change nor the event.
+//! reaches the events queue with a stable id, and the outbox item stays until the queue's
+//! consumer has handled it; a failed transaction leaves neither the change nor the event.
 
 use std::time::{Duration, Instant};
 
@@ -111,9 +111,15 @@ async fn change_and_event_commit_together_and_the_event_is_published() {
         got, event,
         "the queued event is the committed one, id included"
     );
+    // Nobody consumes this test's queue: the item waits for its consumer (or the sweep).
+    assert!(
+        exists(&ctx, &Key::outbox(&event.id)).await,
+        "the outbox item stays until the event is handled"
+    );
+    outbox::handled(&ctx, &event.id).await.expect("handled");
     assert!(
         !exists(&ctx, &Key::outbox(&event.id)).await,
-        "the outbox item is removed"
+        "the outbox item is removed once handled"
     );
 }
 

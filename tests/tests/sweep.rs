@@ -222,3 +222,27 @@ async fn an_event_left_in_the_outbox_is_sent_by_the_sweep_exactly_once() {
     assert_eq!(got.len(), 1, "delivered exactly once: {got:?}");
     assert_eq!(got[0].header("webhook-id"), Some(event.id.as_str()));
 }
+
+/// The normal path: the write sends its event, the dispatcher handles it and removes the
+/// outbox item (the request itself makes no third DynamoDB call for it).
+#[tokio::test]
+async fn a_handled_event_leaves_the_outbox() {
+    let ctx = Ctx::from_env().await.expect("KOPPEL_* settings");
+    let (ws, auth, _, _) = workspace();
+    let r = send(
+        &base_url(),
+        "POST",
+        &format!("/v1/ws/{ws}/DataSubjectRequests"),
+        &[("Authorization", &auth)],
+        Some(&json!({ "title": "handled", "purposes": ["Access"] })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut left = outbox_of(&ctx, &ws).await;
+    while !left.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        left = outbox_of(&ctx, &ws).await;
+    }
+    assert!(left.is_empty(), "still in the outbox after 30 s: {left:?}");
+}

@@ -357,9 +357,18 @@ async fn authorize_jwt(
         Key::workspace(&ws),
         Key::user(&ws, &connector.acting_user_id),
     ];
-    let (found, counted) = tokio::join!(
+    // The token is genuine: its id is spent now, beside the reads and the count, whatever
+    // they decide (a refused token replayed is refused again).
+    let (found, counted, fresh) = tokio::join!(
         ctx.store.get_each(&keys),
-        rate_limit::count_leased(&ctx.store, &ctx.leases, &credential_id, now.as_second())
+        rate_limit::count_leased(&ctx.store, &ctx.leases, &credential_id, now.as_second()),
+        ctx.store.consume_jti(
+            &con_id,
+            &verified.claims.jti,
+            // Accepted until `exp` plus the leeway: the record must outlive that.
+            verified.claims.exp + jwt::LEEWAY_SECS,
+            now.as_second(),
+        )
     );
     let mut found = found?.into_iter();
     let h = Holders {
@@ -383,18 +392,7 @@ async fn authorize_jwt(
         p.body_hash = verified.claims.hash.clone();
         p
     });
-    if decision.is_ok()
-        && !ctx
-            .store
-            .consume_jti(
-                &con_id,
-                &verified.claims.jti,
-                // Accepted until `exp` plus the leeway: the record must outlive that.
-                verified.claims.exp + jwt::LEEWAY_SECS,
-                now.as_second(),
-            )
-            .await?
-    {
+    if !fresh? {
         return unauthenticated("jti replayed");
     }
     Ok(decision)

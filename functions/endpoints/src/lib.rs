@@ -599,25 +599,32 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
     let body = Object::map(req)?;
     let input = endpoint_input(&Object(&body), existing.as_ref())?;
 
+    let endpoint_id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // Everything the checks and the first try need, read at once.
+    let (mandate, service_version, first) = tokio::join!(
+        repo::mandate(ctx, ws, input.mandate_token),
+        repo::service_version_by_namespace(ctx, ws, input.namespace),
+        async {
+            tokio::join!(
+                repo::slot(ctx, ws, input.administration_id, input.namespace),
+                repo::endpoint(ctx, ws, &endpoint_id)
+            )
+        }
+    );
     // The mandate: held by this connector, live, for exactly this pair. One answer for
     // every failure, so a caller learns nothing about other suppliers' mandates.
-    let covered = repo::mandate(ctx, ws, input.mandate_token)
-        .await?
-        .is_some_and(|m| {
-            m.connector_id == connector
-                && m.is_live(today())
-                && m.administration_id == input.administration_id
-                && m.service_version_namespace == input.namespace
-        });
+    let covered = mandate?.is_some_and(|m| {
+        m.connector_id == connector
+            && m.is_live(today())
+            && m.administration_id == input.administration_id
+            && m.service_version_namespace == input.namespace
+    });
     if !covered {
         return Err(ApiError::forbidden(
             "No live mandate of this connector covers this administration and service version.",
         ));
     }
-    if repo::service_version_by_namespace(ctx, ws, input.namespace)
-        .await?
-        .is_none_or(|sv| sv.retired_at.is_some())
-    {
+    if service_version?.is_none_or(|sv| sv.retired_at.is_some()) {
         return Err(ApiError::unprocessable(vec![
             koppel_shared::error::FieldError {
                 field: "service_version_namespace".into(),
@@ -627,7 +634,6 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
     }
 
     let at = rfc3339(now());
-    let endpoint_id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let slot_key = repo::slot_key(ws, input.administration_id, input.namespace);
     let endpoint_key = repo::endpoint_key(ws, &endpoint_id);
     let event_type = if existing.is_some() {
@@ -640,11 +646,18 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
     // outside (a conflict is tried again), the route's answer inside.
     let (input, existing, endpoint_id, at) = (&input, &existing, &endpoint_id, &at);
     let (slot_key, endpoint_key) = (&slot_key, &endpoint_key);
+    let first = &std::sync::Mutex::new(Some(first));
     let saved = retry::on_conflict(&CONCURRENT_WRITES, || async move {
-        let (slot, current) = tokio::join!(
-            repo::slot(ctx, ws, input.administration_id, input.namespace),
-            repo::endpoint(ctx, ws, endpoint_id)
-        );
+        let read = first.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let (slot, current) = match read {
+            Some(r) => r,
+            None => {
+                tokio::join!(
+                    repo::slot(ctx, ws, input.administration_id, input.namespace),
+                    repo::endpoint(ctx, ws, endpoint_id)
+                )
+            }
+        };
         let (slot, current): (Slot, Option<Endpoint>) = (slot?, current?);
         if existing.is_some() && current.is_none() {
             return Ok(Err(ApiError::not_found()));

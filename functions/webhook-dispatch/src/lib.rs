@@ -30,7 +30,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use koppel_shared::delivery::JobMessage;
 use koppel_shared::mail::{self, Mail};
-use koppel_shared::outbox::Event;
+use koppel_shared::outbox::{self, Event};
 use koppel_shared::{Ctx, Settings};
 use tracing::Instrument;
 
@@ -125,10 +125,16 @@ async fn process(m: &SqsMessage, d: &Dispatch) -> Result<(), String> {
     match event.event_type.as_str() {
         mail::EVENT => {
             let mail = mail::open(&d.ctx.data_key, &event).await?;
-            send(d, &mail).await
+            send(d, &mail).await?;
         }
-        _ => fanout::fan_out(d, &event).await,
+        _ => fanout::fan_out(d, &event).await?,
     }
+    // Handled: the outbox item goes. Should that fail, the sweep re-sends the event, which
+    // fan-out and receivers take once.
+    if let Err(e) = outbox::handled(&d.ctx, &event.id).await {
+        tracing::warn!(event_id = %event.id, error = %e, "outbox item not removed");
+    }
+    Ok(())
 }
 
 async fn send(d: &Dispatch, mail: &Mail) -> Result<(), String> {
