@@ -347,6 +347,7 @@ mod tests {
         assert_eq!(c.standing(30, 200).reset_after, 0);
         assert!(c.standing(31, 130).allowed);
     }
+
     /// The counter in DynamoDB, as `claim` moves it.
     struct Counter(u32);
 

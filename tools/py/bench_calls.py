@@ -104,68 +104,57 @@ class Bench:
                 functions.append(raw)
         return gateway, functions
 
+    def one(self, make, settle):
+        """One request (`make()` gives method, path, headers, body) and what it cost: its
+        calls, units, stages, each invocation's billed duration and the functions' log
+        lines, after `settle` seconds for the last log line."""
+        method, path, headers, body = make()
+        self.calls()
+        log_before = os.path.getsize(self.gateway_log)
+        t = time.monotonic()
+        status, _, _ = self.send(method, path, headers, body)
+        ms = (time.monotonic() - t) * 1000
+        time.sleep(settle)
+        calls = self.calls()
+        dynamo = [c for c in calls if c["op"].startswith("DynamoDB_")]
+        gateway, lines = self.request_logs(log_before)
+        done = [json.loads(l) for l in lines if b'"done"' in l]
+        return {
+            "status": status,
+            "dynamodb": len(dynamo),
+            "stages": stages(dynamo),
+            # The local stack's queue pollers (Lambda's event source mappings in AWS) are
+            # not the request's.
+            "other": sorted(o for o in (c["op"].split(".")[-1] for c in calls
+                                        if not c["op"].startswith("DynamoDB_")) if o not in POLLING),
+            "rru": sum(c["rru"] for c in dynamo),
+            "wru": sum(c["wru"] for c in dynamo),
+            "writes": sum(1 for c in dynamo if c["wru"]),
+            "items": sum(c.get("items", 0) for c in dynamo),
+            "ms": ms,
+            # Lambda bills each invocation's duration rounded up to the millisecond.
+            "authorizer_ms": math.ceil((gateway or {}).get("authorizer_ms") or 0),
+            "function_ms": math.ceil(float(done[-1]["fields"]["ms"])) if done else 0,
+            "log": sum(len(l) + 1 for l in lines),
+            "lines": len(lines),
+        }
+
     def series(self, make, n=SERIES):
         """Per-request means over `n` requests in a row: DynamoDB units, each invocation's
         billed duration and the functions' log bytes and lines."""
-        total = {"rru": 0.0, "wru": 0.0, "authorizer_ms": 0.0, "function_ms": 0.0, "log": 0, "lines": 0, "writes": 0,
-                 "stages": 0}
-        statuses = set()
-        for _ in range(n):
-            method, path, headers, body = make()
-            self.calls()
-            log_before = os.path.getsize(self.gateway_log)
-            status, _, _ = self.send(method, path, headers, body)
-            statuses.add(status)
-            time.sleep(0.02)
-            dynamo = [c for c in self.calls() if c["op"].startswith("DynamoDB_")]
-            total["rru"] += sum(c["rru"] for c in dynamo)
-            total["wru"] += sum(c["wru"] for c in dynamo)
-            total["writes"] += sum(1 for c in dynamo if c["wru"])
-            total["stages"] += stages(dynamo)
-            gateway, lines = self.request_logs(log_before)
-            # Lambda bills each invocation's duration rounded up to the millisecond.
-            total["authorizer_ms"] += math.ceil((gateway or {}).get("authorizer_ms") or 0)
-            done = [json.loads(l) for l in lines if b'"done"' in l]
-            total["function_ms"] += math.ceil(float(done[-1]["fields"]["ms"])) if done else 0
-            total["log"] += sum(len(l) + 1 for l in lines)
-            total["lines"] += len(lines)
-        mean = {k: v / n for k, v in total.items()}
-        mean["status"] = ",".join(str(s) for s in sorted(statuses))
+        rows = [self.one(make, settle=0.02) for _ in range(n)]
+        keys = ("rru", "wru", "authorizer_ms", "function_ms", "log", "lines", "writes", "stages")
+        mean = {k: sum(r[k] for r in rows) / n for k in keys}
+        mean["status"] = ",".join(str(s) for s in sorted({r["status"] for r in rows}))
         mean["n"] = n
         return mean
 
     def measure(self, name, make):
-        """`make()` gives (method, path, headers, body) for one request."""
-        rows, statuses = [], set()
-        for run in range(RUNS):
-            method, path, headers, body = make()
-            self.calls()
-            log_before = os.path.getsize(self.gateway_log)
-            t = time.monotonic()
-            status, _, _ = self.send(method, path, headers, body)
-            ms = (time.monotonic() - t) * 1000
-            time.sleep(0.05)  # the gateway's last log line
-            calls = self.calls()
-            if run == 0:
-                continue
-            statuses.add(status)
-            dynamo = [c for c in calls if c["op"].startswith("DynamoDB_")]
-            rows.append({
-                "dynamodb": len(dynamo),
-                "stages": stages(dynamo),
-                # The local stack's queue pollers (Lambda's event source mappings in AWS) are
-                # not the request's.
-                "other": sorted(o for o in (c["op"].split(".")[-1] for c in calls
-                                            if not c["op"].startswith("DynamoDB_")) if o not in POLLING),
-                "rru": sum(c["rru"] for c in dynamo),
-                "wru": sum(c["wru"] for c in dynamo),
-                "items": sum(c.get("items", 0) for c in dynamo),
-                "ms": ms,
-                "log": sum(len(l) + 1 for l in self.request_logs(log_before)[1]),
-            })
+        """Medians over RUNS requests, the first (a warm-up) left out."""
+        rows = [self.one(make, settle=0.05) for _ in range(RUNS)][1:]
         med = {k: statistics.median(r[k] for r in rows) for k in ("dynamodb", "stages", "rru", "wru", "items", "ms", "log")}
         med["other"] = max((r["other"] for r in rows), key=len)
-        med["name"], med["status"] = name, ",".join(str(s) for s in sorted(statuses))
+        med["name"], med["status"] = name, ",".join(str(s) for s in sorted({r["status"] for r in rows}))
         return med
 
 
@@ -188,6 +177,11 @@ def platform_log_level():
     return m.group(1) if m else "INFO"
 
 
+def duration(ms, mb):
+    """1M invocations of `ms` each at `mb` MB, in dollars."""
+    return ms / 1000 * mb / 1024 * 1e6 * PRICE["lambda_gb_s_arm64"]
+
+
 def cost_per_million(row):
     """Koppel's own share of 1M such requests (API Gateway's request fee apart), from a
     series' per-request means."""
@@ -197,8 +191,8 @@ def cost_per_million(row):
         "DynamoDB reads": row["rru"] * PRICE["dynamodb_rru_per_m"],
         "DynamoDB writes (rate-limit claims)": row["wru"] * PRICE["dynamodb_wru_per_m"],
         "Lambda requests (authorizer + function)": 2 * PRICE["lambda_request_per_m"],
-        "Lambda duration (authorizer)": row["authorizer_ms"] / 1000 * AUTHORIZER_MB / 1024 * 1e6 * PRICE["lambda_gb_s_arm64"],
-        "Lambda duration (function)": row["function_ms"] / 1000 * FUNCTION_MB / 1024 * 1e6 * PRICE["lambda_gb_s_arm64"],
+        "Lambda duration (authorizer)": duration(row["authorizer_ms"], AUTHORIZER_MB),
+        "Lambda duration (function)": duration(row["function_ms"], FUNCTION_MB),
         "CloudWatch Logs": log_bytes * 1e6 / 1e9 * PRICE["logs_ingest_per_gb"],
     }
 

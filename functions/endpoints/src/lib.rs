@@ -646,87 +646,90 @@ async fn save_endpoint(p: &Principal, req: &Request, ctx: &Ctx, id: Option<Strin
     // outside (a conflict is tried again), the route's answer inside.
     let (input, existing, endpoint_id, at) = (&input, &existing, &endpoint_id, &at);
     let (slot_key, endpoint_key) = (&slot_key, &endpoint_key);
-    let first = &std::sync::Mutex::new(Some(first));
-    let saved = retry::on_conflict(&CONCURRENT_WRITES, || async move {
-        let read = first.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let (slot, current) = match read {
-            Some(r) => r,
-            None => {
-                tokio::join!(
-                    repo::slot(ctx, ws, input.administration_id, input.namespace),
-                    repo::endpoint(ctx, ws, endpoint_id)
-                )
+    // The first try uses what was read above; a retry reads slot and endpoint again.
+    let mut first = Some(first);
+    let saved = retry::on_conflict(&CONCURRENT_WRITES, || {
+        let read = first.take();
+        async move {
+            let (slot, current) = match read {
+                Some(r) => r,
+                None => {
+                    tokio::join!(
+                        repo::slot(ctx, ws, input.administration_id, input.namespace),
+                        repo::endpoint(ctx, ws, endpoint_id)
+                    )
+                }
+            };
+            let (slot, current): (Slot, Option<Endpoint>) = (slot?, current?);
+            if existing.is_some() && current.is_none() {
+                return Ok(Err(ApiError::not_found()));
             }
-        };
-        let (slot, current): (Slot, Option<Endpoint>) = (slot?, current?);
-        if existing.is_some() && current.is_none() {
-            return Ok(Err(ApiError::not_found()));
-        }
-        if existing.is_none() && current.is_some() {
-            return Ok(Err(ApiError::internal("endpoint id collision")));
-        }
-        if let Some(other) = slot
-            .entries
-            .iter()
-            .filter(|e| e.id != *endpoint_id)
-            .find(|e| {
-                interval_of(&e.start_date, e.end_date.as_deref())
-                    .is_some_and(|i| i.overlaps(&input.interval))
-            })
-        {
-            return Ok(Err(ApiError::conflict(format!(
-                "Only one endpoint may be active at a time for an administration and service \
+            if existing.is_none() && current.is_some() {
+                return Ok(Err(ApiError::internal("endpoint id collision")));
+            }
+            if let Some(other) = slot
+                .entries
+                .iter()
+                .filter(|e| e.id != *endpoint_id)
+                .find(|e| {
+                    interval_of(&e.start_date, e.end_date.as_deref())
+                        .is_some_and(|i| i.overlaps(&input.interval))
+                })
+            {
+                return Ok(Err(ApiError::conflict(format!(
+                    "Only one endpoint may be active at a time for an administration and service \
                  version: {}.",
-                describe(other)
-            ))));
+                    describe(other)
+                ))));
+            }
+            let endpoint = Endpoint {
+                workspace_id: ws.clone(),
+                id: endpoint_id.clone(),
+                connector_id: connector.to_owned(),
+                mandate_token: input.mandate_token.to_owned(),
+                administration_id: input.administration_id.to_owned(),
+                service_version_namespace: input.namespace.to_owned(),
+                url: input.url.to_owned(),
+                attributes: input.attributes.map(str::to_owned),
+                start_date: input.interval.start.to_string(),
+                end_date: input.interval.end.map(|d| d.to_string()),
+                created_at: current
+                    .as_ref()
+                    .map_or_else(|| at.clone(), |c| c.created_at.clone()),
+                updated_at: at.clone(),
+                version: current.as_ref().map_or(1, |c| c.version + 1),
+            };
+            // Entries that ended before today go in the same write, so the slot stays small.
+            let entry = SlotEntry {
+                id: endpoint_id.clone(),
+                start_date: endpoint.start_date.clone(),
+                end_date: endpoint.end_date.clone(),
+            };
+            let next = slot.written(entry, today());
+            let table = ctx.store.table();
+            // A slot never written reads as the default, at version 0.
+            let slot_version = (slot.version > 0).then_some(slot.version);
+            let mut steps = vec![
+                versioned_put(table, item(slot_key, &next)?, slot_version),
+                versioned_put(
+                    table,
+                    item(endpoint_key, &endpoint)?,
+                    current.as_ref().map(|c| c.version),
+                ),
+            ];
+            steps.extend(repo::list_entry_steps(table, &endpoint, current.as_ref())?);
+            let event = Event::new(event_type, ws, endpoint.to_json());
+            outbox::commit(ctx, steps, &[event]).await?;
+            Ok(if existing.is_some() {
+                pipeline::json(StatusCode::OK, &endpoint.view())
+            } else {
+                pipeline::created(
+                    &format!("/api/v1/endpoints/{endpoint_id}"),
+                    &endpoint.view(),
+                    None,
+                )
+            })
         }
-        let endpoint = Endpoint {
-            workspace_id: ws.clone(),
-            id: endpoint_id.clone(),
-            connector_id: connector.to_owned(),
-            mandate_token: input.mandate_token.to_owned(),
-            administration_id: input.administration_id.to_owned(),
-            service_version_namespace: input.namespace.to_owned(),
-            url: input.url.to_owned(),
-            attributes: input.attributes.map(str::to_owned),
-            start_date: input.interval.start.to_string(),
-            end_date: input.interval.end.map(|d| d.to_string()),
-            created_at: current
-                .as_ref()
-                .map_or_else(|| at.clone(), |c| c.created_at.clone()),
-            updated_at: at.clone(),
-            version: current.as_ref().map_or(1, |c| c.version + 1),
-        };
-        // Entries that ended before today go in the same write, so the slot stays small.
-        let entry = SlotEntry {
-            id: endpoint_id.clone(),
-            start_date: endpoint.start_date.clone(),
-            end_date: endpoint.end_date.clone(),
-        };
-        let next = slot.written(entry, today());
-        let table = ctx.store.table();
-        // A slot never written reads as the default, at version 0.
-        let slot_version = (slot.version > 0).then_some(slot.version);
-        let mut steps = vec![
-            versioned_put(table, item(slot_key, &next)?, slot_version),
-            versioned_put(
-                table,
-                item(endpoint_key, &endpoint)?,
-                current.as_ref().map(|c| c.version),
-            ),
-        ];
-        steps.extend(repo::list_entry_steps(table, &endpoint, current.as_ref())?);
-        let event = Event::new(event_type, ws, endpoint.to_json());
-        outbox::commit(ctx, steps, &[event]).await?;
-        Ok(if existing.is_some() {
-            pipeline::json(StatusCode::OK, &endpoint.view())
-        } else {
-            pipeline::created(
-                &format!("/api/v1/endpoints/{endpoint_id}"),
-                &endpoint.view(),
-                None,
-            )
-        })
     })
     .await;
     match saved {
